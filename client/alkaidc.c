@@ -1,0 +1,81 @@
+/*
+ * alkaidc: the command-line client of alkaid.
+ *
+ * Subcommands live in cmd_*.c; this file dispatches to them and maps library errors to exit
+ * codes. Every message goes to stderr; stdout carries only results.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", cmd_run, "run an ALIR program on samples, bit-exactly"},
+    {"inspect", cmd_inspect, "summarise an ALIR program"},
+};
+
+static void print_help(FILE *to) {
+    fprintf(to, "usage: alkaidc COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(to, "\n'alkaidc COMMAND --help' describes a command.\n");
+}
+
+int cli_fail(int err, const alk_diag *diag) {
+    const char *text = diag != NULL && diag->message[0] != '\0' ? diag->message
+                                                                 : alk_strerror(err);
+    fprintf(stderr, "alkaidc: %s\n", text);
+    switch (err) {
+    case ALK_OK:
+        return EXIT_OK;
+    case ALK_EINVAL:
+    case ALK_EVERSION:
+    case ALK_ENOTSUP:
+        return EXIT_INPUT;
+    case ALK_EIO:
+    case ALK_ENOENT:
+        return EXIT_IO;
+    case ALK_ENOMEM:
+    case ALK_ELIMIT:
+        return EXIT_RESOURCE;
+    default:
+        return EXIT_INTERNAL;
+    }
+}
+
+int cli_usage_error(const char *command_name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "alkaidc %s: ", command_name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'alkaidc %s --help')\n", command_name);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("alkaidc %s\n", ALKAID_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "alkaidc: unknown command '%s'\n", argv[1]);
+    print_help(stderr);
+    return EXIT_USAGE;
+}

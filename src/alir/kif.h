@@ -1,0 +1,32 @@
+/*
+ * The fixed-point format (k, i, f) of an interval, as the reference's ALIR interpreter computes
+ * it (spec trace-alir.md §4.2, §4.7): k = sign bit present, i = integer bits without the sign,
+ * f = fractional bits; width = k + i + f.
+ */
+#ifndef ALK_ALIR_KIF_H
+#define ALK_ALIR_KIF_H
+
+#include "alir/program.h"
+
+typedef struct alk_kif {
+    int k;
+    int i;
+    int f;
+} alk_kif;
+
+static inline int alk_kif_width(alk_kif kif) {
+    return kif.k + kif.i + kif.f;
+}
+
+/*
+ * The minimal format holding every value of `qint`. Exact for the intervals the tracer makes;
+ * the caller must have checked that the step is a positive finite number and the bounds are
+ * finite multiples within 2^63 steps (alk_program_validate does), except for the zero interval,
+ * which is (0, 0, 0) whatever its step.
+ */
+alk_kif alk_kif_of(alk_qint qint);
+
+/* Index offset of a lookup reading a producer with interval `qint` (spec §4.4). */
+int64_t alk_lookup_pad_left(alk_qint qint, alk_kif kif);
+
+#endif
