@@ -30,8 +30,7 @@ static void print_help(FILE *to) {
 }
 
 int cli_fail(int err, const alk_diag *diag) {
-    const char *text = diag != NULL && diag->message[0] != '\0' ? diag->message
-                                                                 : alk_strerror(err);
+    const char *text = diag != NULL && diag->message[0] != '\0' ? diag->message : alk_strerror(err);
     fprintf(stderr, "alkaidc: %s\n", text);
     switch (err) {
     case ALK_OK:

@@ -9,9 +9,9 @@
 /* Exit codes (documented in README.md). */
 enum {
     EXIT_OK = 0,
-    EXIT_INPUT = 1,   /* a model or data file is malformed or refused */
-    EXIT_USAGE = 2,   /* wrong command line */
-    EXIT_IO = 3,      /* a file could not be read or written */
+    EXIT_INPUT = 1,    /* a model or data file is malformed or refused */
+    EXIT_USAGE = 2,    /* wrong command line */
+    EXIT_IO = 3,       /* a file could not be read or written */
     EXIT_RESOURCE = 4, /* out of memory or past a size limit */
     EXIT_INTERNAL = 5,
 };

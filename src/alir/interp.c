@@ -24,20 +24,20 @@ typedef struct sum_term {
 
 typedef struct step {
     int32_t opcode;
-    uint32_t a, b, c;   /* operand slots */
-    int32_t shift_a;    /* left shift of operand a (negative: right) */
-    int32_t shift_b;    /* left shift of operand b */
-    int32_t shift_out;  /* right shift of the aligned result into the op's format */
-    int32_t sub_op;     /* bit op code, or cond bit position for the mux */
-    bool wrap_signed;   /* format of the wrap (ops that wrap) */
-    uint64_t mask;      /* width mask of the wrap (or of the operand, for bit ops) */
-    uint64_t sign;      /* sign bit of the wrap */
-    int64_t constant;   /* constant, aligned constant of add-const, or lookup offset */
-    double scale;       /* input scale of a read */
-    uint32_t input;     /* input index of a read */
+    uint32_t a, b, c;  /* operand slots */
+    int32_t shift_a;   /* left shift of operand a (negative: right) */
+    int32_t shift_b;   /* left shift of operand b */
+    int32_t shift_out; /* right shift of the aligned result into the op's format */
+    int32_t sub_op;    /* bit op code, or cond bit position for the mux */
+    bool wrap_signed;  /* format of the wrap (ops that wrap) */
+    uint64_t mask;     /* width mask of the wrap (or of the operand, for bit ops) */
+    uint64_t sign;     /* sign bit of the wrap */
+    int64_t constant;  /* constant, aligned constant of add-const, or lookup offset */
+    double scale;      /* input scale of a read */
+    uint32_t input;    /* input index of a read */
     const int32_t *table;
     int64_t table_len;
-    size_t first_term;  /* sum terms */
+    size_t first_term; /* sum terms */
     uint32_t n_terms;
 } step;
 

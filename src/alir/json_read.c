@@ -20,8 +20,20 @@
 
 static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
 
+/* jansson does not always say that it ran out of memory (an early failure leaves its error text
+ * empty), so its allocator notes failures here, per thread. */
+static _Thread_local bool jansson_alloc_failed;
+
+static void *jansson_malloc(size_t size) {
+    void *p = alk_malloc(size);
+    if (p == NULL) {
+        jansson_alloc_failed = true;
+    }
+    return p;
+}
+
 static void use_our_allocator(void) {
-    json_set_alloc_funcs(alk_malloc, alk_free);
+    json_set_alloc_funcs(jansson_malloc, alk_free);
 }
 
 static bool get_i64(const json_t *v, int64_t *ret) {
@@ -166,8 +178,8 @@ static int upgrade_v2(int64_t id0, int64_t id1, int64_t packed, op_record *r, si
         r->data[r->n_data++] = (int64_t)(((uint64_t)packed >> 56) & 0xFF);
         break;
     default:
-        return alk_diag_set(diag, ALK_EINVAL, "op %zu: unknown opcode %" PRId64 " in a version-2 file",
-                            i, r->opcode);
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "op %zu: unknown opcode %" PRId64 " in a version-2 file", i, r->opcode);
     }
     for (uint32_t a = 0; a < r->n_addr; a++) {
         if (addr[a] < 0 || addr[a] > UINT32_MAX) {
@@ -183,8 +195,9 @@ static int upgrade_v2(int64_t id0, int64_t id1, int64_t packed, op_record *r, si
 static int read_op_record(const json_t *v, int version, size_t i, op_record *r, alk_diag *diag) {
     size_t want = version == 2 ? 7 : 6;
     if (!json_is_array(v) || json_array_size(v) != want) {
-        return alk_diag_set(diag, ALK_EINVAL, "op %zu: a version-%d op must be a list of %zu fields",
-                            i, version, want);
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "op %zu: a version-%d op must be a list of %zu fields", i, version,
+                            want);
     }
     *r = (op_record){0};
     size_t base = version == 2 ? 4 : 3; /* index of the interval */
@@ -193,8 +206,7 @@ static int read_op_record(const json_t *v, int version, size_t i, op_record *r, 
     int64_t packed = 0;
     if (version == 2) {
         if (!get_i64(json_array_get(v, 0), &id0) || !get_i64(json_array_get(v, 1), &id1) ||
-            !get_i64(json_array_get(v, 2), &r->opcode) ||
-            !get_i64(json_array_get(v, 3), &packed)) {
+            !get_i64(json_array_get(v, 2), &r->opcode) || !get_i64(json_array_get(v, 3), &packed)) {
             return alk_diag_set(diag, ALK_EINVAL,
                                 "op %zu: id0, id1, opcode and payload must be integers", i);
         }
@@ -275,9 +287,9 @@ static int append_op(alk_program *program, const op_record *r, size_t i, alk_vec
     if (addr->len > UINT32_MAX || data->len > UINT32_MAX) {
         return alk_diag_set(diag, ALK_EINVAL, "op %zu: too many operands", i);
     }
-    int64_t index = alk_program_add_op(program, (int32_t)r->opcode, addr->items,
-                                       (uint32_t)addr->len, data->items, (uint32_t)data->len,
-                                       r->qint, r->latency, r->cost);
+    int64_t index =
+        alk_program_add_op(program, (int32_t)r->opcode, addr->items, (uint32_t)addr->len,
+                           data->items, (uint32_t)data->len, r->qint, r->latency, r->cost);
     if (index < 0) {
         return alk_diag_set(diag, alk_program_error(program), "op %zu: out of memory", i);
     }
@@ -349,16 +361,15 @@ static int read_table(alk_program *program, const json_t *v, size_t t, alk_diag 
         int64_t x;
         if (!get_i64(json_array_get(values, e), &x) || x < INT32_MIN || x > INT32_MAX) {
             alk_free(entries);
-            return alk_diag_set(diag, ALK_EINVAL, "lookup table %zu: entry %zu is not an int32",
-                                t, e);
+            return alk_diag_set(diag, ALK_EINVAL, "lookup table %zu: entry %zu is not an int32", t,
+                                e);
         }
         entries[e] = (int32_t)x;
     }
     alk_qint q = {bounds[0], bounds[1], bounds[2]};
     int64_t index = alk_program_add_table(program, hash_text, q, inp_width, entries, len);
     if (index < 0) {
-        return alk_diag_set(diag, alk_program_error(program), "lookup table %zu: out of memory",
-                            t);
+        return alk_diag_set(diag, alk_program_error(program), "lookup table %zu: out of memory", t);
     }
     program->tables[index].out_qint_int_fields = int_fields;
     return ALK_OK;
@@ -452,8 +463,9 @@ static int read_model(const json_t *root, alk_program **ret_program, alk_diag *d
     }
     if (rv == ALK_OK && (!get_i64(json_array_get(model, 6), &carry) ||
                          !get_i64(json_array_get(model, 7), &adder))) {
-        rv = alk_diag_set(diag, ALK_EINVAL, "model[6] and model[7] (carry and adder size) must "
-                                            "be integers");
+        rv = alk_diag_set(diag, ALK_EINVAL,
+                          "model[6] and model[7] (carry and adder size) must "
+                          "be integers");
     }
     if (rv == ALK_OK) {
         program->carry_size = carry;
@@ -486,13 +498,18 @@ int alk_alir_parse(const void *bytes, size_t len, alk_program **ret_program, alk
         len = inflated.len;
     }
     json_error_t jerr;
+    jansson_alloc_failed = false;
     json_t *root = json_loadb(bytes != NULL ? bytes : "", len, JSON_REJECT_DUPLICATES, &jerr);
     alk_buf_fini(&inflated);
+    if (jansson_alloc_failed) {
+        /* Some of jansson's growth paths survive a failed allocation; report it all the same so
+         * that an allocation failure always surfaces as ALK_ENOMEM. */
+        json_decref(root);
+        return alk_diag_set(diag, ALK_ENOMEM, "out of memory while parsing JSON");
+    }
     if (root == NULL) {
-        bool oom = json_error_code(&jerr) == json_error_out_of_memory;
-        return alk_diag_set(diag, oom ? ALK_ENOMEM : ALK_EINVAL,
-                            "JSON error at line %d, column %d: %s", jerr.line, jerr.column,
-                            jerr.text);
+        return alk_diag_set(diag, ALK_EINVAL, "JSON error at line %d, column %d: %s", jerr.line,
+                            jerr.column, jerr.text);
     }
     rv = read_model(root, ret_program, diag);
     json_decref(root);

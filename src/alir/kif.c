@@ -12,9 +12,11 @@ alk_kif alk_kif_of(alk_qint qint) {
     int f = -alk_iceil_log2((float)qint.step);
     long long int_min = llround(qint.min / qint.step);
     long long int_max = llround(qint.max / qint.step);
-    long long bits_arg = int_min < 0 ? -int_min : int_min;
-    if (int_max + 1 > bits_arg) {
-        bits_arg = int_max + 1;
+    /* Magnitudes in unsigned arithmetic: |INT64_MIN| = 2^63 is a valid 64-bit format. */
+    unsigned long long bits_arg = int_min < 0 ? 0ULL - (unsigned long long)int_min
+                                              : (unsigned long long)int_min;
+    if (int_max >= 0 && (unsigned long long)int_max + 1 > bits_arg) {
+        bits_arg = (unsigned long long)int_max + 1;
     }
     int bits = bits_arg > 0 ? alk_iceil_log2((float)bits_arg) : 0;
     return (alk_kif){k, bits - f, f};

@@ -73,13 +73,11 @@ int64_t alk_program_add_op(alk_program *program, int32_t opcode, const uint32_t 
     int rv = alk_grow(&ops, &program->cap_ops, sizeof(alk_op), program->n_ops + 1);
     program->ops = ops;
     if (rv == ALK_OK) {
-        rv = alk_grow(&addr_pool, &program->addr_cap, sizeof(uint32_t),
-                      program->addr_len + n_addr);
+        rv = alk_grow(&addr_pool, &program->addr_cap, sizeof(uint32_t), program->addr_len + n_addr);
         program->addr_pool = addr_pool;
     }
     if (rv == ALK_OK) {
-        rv = alk_grow(&data_pool, &program->data_cap, sizeof(int64_t),
-                      program->data_len + n_data);
+        rv = alk_grow(&data_pool, &program->data_cap, sizeof(int64_t), program->data_len + n_data);
         program->data_pool = data_pool;
     }
     if (rv != ALK_OK) {
@@ -123,7 +121,8 @@ int64_t alk_program_add_table(alk_program *program, const char *hash, alk_qint o
         return -1;
     }
     alk_table *table = &program->tables[program->n_tables];
-    *table = (alk_table){.out_qint = out_qint, .inp_width = inp_width, .len = len, .values = values};
+    *table =
+        (alk_table){.out_qint = out_qint, .inp_width = inp_width, .len = len, .values = values};
     if (hash != NULL) {
         size_t n = strlen(hash);
         if (n >= sizeof(table->hash)) {

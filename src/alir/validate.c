@@ -60,8 +60,10 @@ static bool opcode_arity(int32_t opcode, arity *ret) {
     }
 }
 
-/* Largest |bound / step| we accept: keeps every integer code and width computation exact. */
-#define MAX_STEPS 0x1p62
+static bool is_power_of_two(double x) {
+    int exponent;
+    return frexp(x, &exponent) == 0.5;
+}
 
 static int check_qint(const alk_qint *q, size_t i, int32_t opcode, alk_diag *diag) {
     const char *name = alk_opcode_name(opcode);
@@ -80,10 +82,15 @@ static int check_qint(const alk_qint *q, size_t i, int32_t opcode, alk_diag *dia
         return alk_diag_set(diag, ALK_EINVAL, "op %zu (%s): interval step %g is not positive", i,
                             name, q->step);
     }
-    if (fabs(q->min / q->step) >= MAX_STEPS || fabs(q->max / q->step) >= MAX_STEPS) {
+    if (!is_power_of_two(q->step)) {
+        return alk_diag_set(diag, ALK_EINVAL, "op %zu (%s): interval step %g is not a power of two",
+                            i, name, q->step);
+    }
+    /* Integer codes must fit int64: min down to -2^63 steps, max below 2^63 steps. */
+    if (q->min / q->step < -0x1p63 || q->max / q->step >= 0x1p63) {
         return alk_diag_set(diag, ALK_EINVAL,
-                            "op %zu (%s): interval [%g, %g] step %g is wider than 64 bits", i,
-                            name, q->min, q->max, q->step);
+                            "op %zu (%s): interval [%g, %g] step %g is wider than 64 bits", i, name,
+                            q->min, q->max, q->step);
     }
     alk_kif kif = alk_kif_of(*q);
     if (alk_kif_width(kif) > 64) {
@@ -125,8 +132,9 @@ static int check_data(const alk_program *program, size_t i, const alk_op *op, al
     case ALK_OP_BIT_BINARY: {
         int64_t code = data[op->opcode == ALK_OP_BIT_UNARY ? 0 : 1];
         if (code < 0 || code > 2) {
-            return alk_diag_set(diag, ALK_EINVAL, "op %zu (%s): bit operation %" PRId64
-                                " is not 0, 1 or 2", i, name, code);
+            return alk_diag_set(diag, ALK_EINVAL,
+                                "op %zu (%s): bit operation %" PRId64 " is not 0, 1 or 2", i, name,
+                                code);
         }
         break;
     }

@@ -27,6 +27,9 @@ int alk_vec_push(alk_vec *vec, const void *elem) {
 }
 
 int alk_vec_append(alk_vec *vec, const void *elems, size_t n) {
+    if (n == 0) {
+        return ALK_OK;
+    }
     if (n > SIZE_MAX - vec->len) {
         return ALK_ENOMEM;
     }

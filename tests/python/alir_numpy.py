@@ -22,6 +22,10 @@ exact Python ints, so the oracle never overflows silently.  Its results are ther
 mathematical values of the table in 4.2; they equal the int64 interpreter's results whenever the
 latter does not overflow (overflow is undefined behaviour in the reference anyway).
 
+One consequence: an unsigned op of width 64 holding a value >= 2**63 keeps that exact value here,
+while an int64 interpreter would see a negative number; the spec (values are "an int64 x") does
+not cover that case.
+
 Places where the spec leaves behaviour undefined (negative shift amounts in ops 0/1/2/3/4, mux
 alignment exponents that are negative, a mux condition of width 0) are evaluated with the natural
 mathematical reading and recorded in `AlirModel.warnings`.

@@ -20,7 +20,6 @@ cmvm.md 2.2-2.3), not from the C code.  Checks:
 Run: /usr/bin/python3 test_oracle_selfcheck.py   (exit status 0 = all passed, 1 = a failure)
 """
 
-import json
 import math
 import os
 import subprocess
@@ -33,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import alir_numpy as A  # noqa: E402
 
-FIXTURES = os.environ.get("ALIR_FIXTURES", "/work/shared/fixtures/alir")
+FIXTURES = os.path.join(os.environ.get("ALK_FIXTURES", os.path.join(HERE, "..", "..", "..", "shared", "fixtures")), "alir")
 
 FAILURES = []
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: a plain build with every test (unit, Python oracles), then an
+# address+undefined-sanitizer build with the unit tests, then the clang-format check.
+# Run scripts/setup.sh first (the README's test command does both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== plain build: all tests"
+ninja -C build >/dev/null
+meson test -C build --print-errorlogs --num-processes 2
+
+echo "== address + undefined sanitizers: unit tests"
+if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C build-asan >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --suite unit --print-errorlogs --num-processes 2
+
+echo "== clang-format"
+unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --style=file --dry-run 2>&1 | \
+    grep -c 'warning:' || true)
+if [ "$unformatted" -ne 0 ]; then
+    git ls-files '*.c' '*.h' | xargs clang-format --style=file --dry-run 2>&1 | head -20
+    echo "clang-format: $unformatted lines need formatting (run clang-format -i)"
+    exit 1
+fi
+echo "all test stages passed"

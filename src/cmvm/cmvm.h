@@ -1,0 +1,160 @@
+/*
+ * The CMVM and SCM solvers (spec cmvm.md): constant matrix-vector products and constant scalar
+ * products turned into graphs of shifted adders.
+ *
+ * A CMVM problem is a kernel W (n_in rows = inputs, n_out columns = outputs, every entry a
+ * dyadic rational) with an interval and an arrival latency per input; the solution computes
+ * y_j = sum_i x_i * W[i, j] as two CombLogic stages, applied as stage1(stage0(x)) (spec §1.5,
+ * §8.2). Each stage is an alk_program whose ops are reads (opcode -1, data (i,)) and shifted
+ * additions/subtractions (opcodes 0/1, data (shift,)), with adder_size = carry_size = -1 as the
+ * reference writes them.
+ *
+ * Two modes. ALK_CMVM_COMPAT reproduces the reference solver op for op, quirks included.
+ * ALK_CMVM_IMPROVED (the default) applies the quality fixes of spec §14.2 that measurably help
+ * and keeps the cheaper of its own and the compat solution, so it is never worse than compat
+ * under the solver's cost model (§10.1). Both modes share the fast incremental engine (§14.1).
+ *
+ * Thread rule: the functions are reentrant; a solve may use `threads` worker threads of its own
+ * and joins them before returning. A cache (alk_cmvm_cache) may be shared by the threads of one
+ * job: it holds one mutex.
+ */
+#ifndef ALK_CMVM_CMVM_H
+#define ALK_CMVM_CMVM_H
+
+#include "alir/program.h"
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* CSE selection methods (spec §5.4). AUTO is valid for method1 only (spec §7 step 1). */
+typedef enum alk_cmvm_method {
+    ALK_CMVM_MC,
+    ALK_CMVM_MC_DC,
+    ALK_CMVM_MC_PDC,
+    ALK_CMVM_WMC,
+    ALK_CMVM_WMC_DC,
+    ALK_CMVM_WMC_PDC,
+    ALK_CMVM_DUMMY,
+    ALK_CMVM_AUTO,
+    /* "dummy-dc": what the reference derives from dummy with hard_dc = 0; it is refused as an
+     * unknown method as soon as a stage has a pattern occurring twice (spec §7 step 1). */
+    ALK_CMVM_DUMMY_DC,
+} alk_cmvm_method;
+
+typedef enum alk_cmvm_mode {
+    ALK_CMVM_IMPROVED = 0,
+    ALK_CMVM_COMPAT = 1,
+} alk_cmvm_mode;
+
+/* The reference's method string ("wmc-dc") of `method`. */
+const char *alk_cmvm_method_name(alk_cmvm_method method);
+
+/* Parses a method string ("mc", "wmc-pdc", "auto", ...); ALK_EINVAL for an unknown name. */
+int alk_cmvm_method_parse(const char *name, alk_cmvm_method *ret_method);
+
+/* Solver options; names follow solver_options_t (spec §1.3). */
+typedef struct alk_cmvm_options {
+    alk_cmvm_method method0;      /* stage-1 method; default WMC */
+    alk_cmvm_method method1;      /* stage-2 method; default AUTO */
+    int hard_dc;                  /* latency budget above the minimum; < 0 = none (default -1) */
+    int decompose_dc;             /* -2 automatic (default), -1 no decomposition, >= 0 depth */
+    bool search_all_decompose_dc; /* try decompose_dc = 0..max and keep the cheapest (default) */
+    alk_cmvm_mode mode;           /* default ALK_CMVM_IMPROVED */
+    unsigned threads;             /* worker threads of the search; 0 = one per online core */
+} alk_cmvm_options;
+
+/* Fills `options` (owned by the caller) with the defaults above. */
+void alk_cmvm_options_init(alk_cmvm_options *options);
+
+/* A problem. Every pointer is borrowed for the duration of the call that receives it. */
+typedef struct alk_cmvm_problem {
+    uint32_t n_in;
+    uint32_t n_out;
+    const double *kernel;      /* n_in x n_out, row-major */
+    const alk_qint *intervals; /* n_in, or NULL for (-128, 127, 1) each */
+    const double *latencies;   /* n_in, or NULL for 0 each */
+} alk_cmvm_problem;
+
+/* Limits checked before any allocation. */
+enum {
+    ALK_CMVM_MAX_DIM = 1 << 16,     /* rows or columns */
+    ALK_CMVM_MAX_ENTRY_BITS = 30,   /* |centred entry| < 2^30: sums stay within int32 */
+};
+
+typedef struct alk_cmvm_result {
+    alk_program *stage0; /* applied first: n_in -> n_out */
+    alk_program *stage1; /* applied to stage0's outputs: n_out -> n_out */
+    double cost;         /* sum of op costs of both stages (internal model, spec §10.1) */
+    size_t adders;       /* number of add/sub ops of both stages */
+    double latency;      /* largest output latency of stage1 */
+    int decompose_dc;    /* the decompose_dc of the chosen configuration */
+} alk_cmvm_result;
+
+/*
+ * Checks that `problem` (borrowed) is solvable: dimensions within the limits, finite entries
+ * exactly representable as float32 (the reference's input type), centred entries within
+ * ALK_CMVM_MAX_ENTRY_BITS, intervals with min <= max and a positive power-of-two step. Errors
+ * name the row and column.
+ */
+int alk_cmvm_check(const alk_cmvm_problem *problem, alk_diag *diag);
+
+/*
+ * Solves `problem` with `options` (both borrowed; NULL options = defaults). On success fills
+ * *ret_result, whose programs the caller owns (alk_cmvm_result_fini).
+ */
+int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *options,
+                   alk_cmvm_result *ret_result, alk_diag *diag);
+
+/* Frees the programs of `result` (owned by the caller) and zeroes it; NULL is a no-op. */
+void alk_cmvm_result_fini(alk_cmvm_result *result);
+
+/*
+ * Composes stage1(stage0(x)) into one program (the caller owns *ret_program) that alkaidc run
+ * and alk_interp evaluate exactly: the shifts and negations between the stages are folded into
+ * the adders, every interval is recomputed exactly from `intervals` (n_in entries, borrowed; NULL
+ * for (-128, 127, 1)) and costs/latencies follow the surrogate model of spec §10.2 with
+ * carry_size -1. `stage0` and `stage1` are borrowed.
+ */
+int alk_cmvm_compose(const alk_program *stage0, const alk_program *stage1,
+                     const alk_qint *intervals, alk_program **ret_program, alk_diag *diag);
+
+/*
+ * SCM (spec §9): x * constant by H(k)+ODP. `constant` must be finite, non-zero, with an odd part
+ * below 2^53; 0 <= k <= ALK_SCM_MAX_K. The caller owns *ret_program (shape (1, 1)).
+ */
+enum { ALK_SCM_MAX_K = 8 };
+int alk_scm_solve(double constant, int k, alk_qint interval, alk_program **ret_program,
+                  alk_diag *diag);
+
+/* Number of add/sub ops (opcodes 0 and 1) of `program` (borrowed). */
+size_t alk_cmvm_count_adders(const alk_program *program);
+
+/*
+ * A memo cache for one job (spec §14.1 item 6): CMVM solutions keyed by the kernel bytes,
+ * intervals, latencies and options that change the result; SCM programs keyed by (constant, k,
+ * interval). Results are owned by the cache and stay valid until alk_cmvm_cache_free.
+ */
+typedef struct alk_cmvm_cache alk_cmvm_cache;
+
+int alk_cmvm_cache_new(alk_cmvm_cache **ret_cache);
+/* Frees `cache` and every result it holds; NULL is a no-op. */
+void alk_cmvm_cache_free(alk_cmvm_cache *cache);
+
+/*
+ * Like alk_cmvm_solve, but answers a repeated problem from `cache` (borrowed). *ret_result points
+ * into the cache (borrowed by the caller). *ret_hit (may be NULL) tells whether it was cached.
+ */
+int alk_cmvm_cache_solve(alk_cmvm_cache *cache, const alk_cmvm_problem *problem,
+                         const alk_cmvm_options *options, const alk_cmvm_result **ret_result,
+                         bool *ret_hit, alk_diag *diag);
+
+/* Like alk_scm_solve through `cache`; *ret_program is borrowed from the cache. */
+int alk_cmvm_cache_scm(alk_cmvm_cache *cache, double constant, int k, alk_qint interval,
+                       const alk_program **ret_program, bool *ret_hit, alk_diag *diag);
+
+/* Hits and misses since the cache was made (for tests and statistics). */
+void alk_cmvm_cache_stats(const alk_cmvm_cache *cache, size_t *ret_hits, size_t *ret_misses);
+
+#endif
