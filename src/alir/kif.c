@@ -13,8 +13,8 @@ alk_kif alk_kif_of(alk_qint qint) {
     long long int_min = llround(qint.min / qint.step);
     long long int_max = llround(qint.max / qint.step);
     /* Magnitudes in unsigned arithmetic: |INT64_MIN| = 2^63 is a valid 64-bit format. */
-    unsigned long long bits_arg = int_min < 0 ? 0ULL - (unsigned long long)int_min
-                                              : (unsigned long long)int_min;
+    unsigned long long bits_arg =
+        int_min < 0 ? 0ULL - (unsigned long long)int_min : (unsigned long long)int_min;
     if (int_max >= 0 && (unsigned long long)int_max + 1 > bits_arg) {
         bits_arg = (unsigned long long)int_max + 1;
     }

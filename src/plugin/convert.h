@@ -1,0 +1,84 @@
+/*
+ * Model conversion: the C equivalent of the reference's `trace_model()` (spec frontends.md §1).
+ *
+ * A request names a framework (or lets it be inferred from the model's `module` string, like the
+ * reference's `type(model).__module__.split('.', 1)[0]`), carries the framework's model payload
+ * as a value tree, optional explicit inputs, the hardware configuration and solver options. The
+ * top-level tracer plugin of that framework replays the model on symbolic inputs; the traced
+ * graph becomes one ALIR program.
+ *
+ * Thread rule: alk_convert is reentrant; it may run on any worker thread. The request and the
+ * generation are borrowed and must not change during the call.
+ */
+#ifndef ALK_PLUGIN_CONVERT_H
+#define ALK_PLUGIN_CONVERT_H
+
+#include "alir/program.h"
+#include "graph/value.h"
+#include "plugin/registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { ALK_MAX_DIMS = 8 };
+
+/* One input: its shape and optionally a (k, i, f) format for every element. */
+typedef struct alk_input_spec {
+    size_t n_dims;
+    int64_t dims[ALK_MAX_DIMS];
+    bool has_kif;
+    int kif[3];
+} alk_input_spec;
+
+/* HWConfig(adder_size, carry_size, latency_cutoff); the converter default is (1, 1, -1). */
+typedef struct alk_hwconf {
+    int adder_size;
+    int carry_size;
+    int latency_cutoff;
+} alk_hwconf;
+
+typedef struct alk_convert_request {
+    const char *framework;        /* "alkaid", "keras", "torch"; NULL: infer from the model */
+    const alk_value *model;       /* the framework's payload (frontends.md §7) */
+    const alk_input_spec *inputs; /* n_inputs explicit inputs; NULL: ask the tracer */
+    size_t n_inputs;
+    alk_hwconf hwconf;
+    const alk_value *solver_options; /* a map, or NULL (spec cmvm.md §1.3) */
+    bool dump;                       /* also return the named intermediate traces */
+} alk_convert_request;
+
+/* Fills `request` (owned by the caller) with an empty request and the default hwconf. */
+void alk_convert_request_init(alk_convert_request *request);
+
+typedef struct alk_named_program {
+    char *name; /* "/layer/final", "post_call", ... */
+    alk_program *program;
+} alk_named_program;
+
+typedef struct alk_convert_result {
+    alk_program *program;
+    char **output_names; /* n_output_names strings */
+    size_t n_output_names;
+    alk_named_program *dump; /* n_dump traces when the request asked for a dump */
+    size_t n_dump;
+} alk_convert_result;
+
+/*
+ * Converts `request` with the plugins of `generation` (both borrowed). On success fills
+ * *ret_result, which the caller owns (alk_convert_result_fini). Errors: ALK_EINVAL naming the
+ * culprit (unknown framework with the available keys, unsupported layer, bad input shape, "inputs
+ * must be provided" when neither the request nor the model gives input shapes), ALK_EPLUGIN when
+ * a plugin fails, ALK_ENOMEM.
+ */
+int alk_convert(const alk_generation *generation, const alk_convert_request *request,
+                alk_convert_result *ret_result, alk_diag *diag);
+
+/* Frees everything `result` holds and zeroes it; NULL is a no-op. */
+void alk_convert_result_fini(alk_convert_result *result);
+
+/* The framework key of a module string: its first dotted component ("keras.src.x" -> "keras").
+ * Writes at most `cap` bytes including the NUL; returns ALK_EINVAL for an empty key. */
+int alk_framework_of_module(const char *module, char *ret_key, size_t cap);
+
+#endif
