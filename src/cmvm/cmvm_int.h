@@ -1,0 +1,132 @@
+/*
+ * Private structures shared by the files of src/cmvm (not installed, not for plugins).
+ *
+ * Numbers follow the reference's types on purpose: intervals, latencies and costs are float32
+ * (alk__fq, alk__op) because the reference computes them in float and bit-exact compat mode
+ * depends on that rounding; kernels are exact dyadic doubles (alk__mat).
+ */
+#ifndef ALK_CMVM_CMVM_INT_H
+#define ALK_CMVM_CMVM_INT_H
+
+#include "cmvm/cmvm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A float32 interval (the reference's QInterval). */
+typedef struct alk__fq {
+    float min;
+    float max;
+    float step;
+} alk__fq;
+
+/* One op of a stage in the reference's form (spec §1.5): reads have opcode -1 and id0 = input. */
+typedef struct alk__op {
+    int32_t id0;
+    int32_t id1;
+    int32_t opcode;
+    int32_t data;
+    alk__fq qint;
+    float latency;
+    float cost;
+} alk__op;
+
+/* One solved stage before it becomes an alk_program. */
+typedef struct alk__stage {
+    uint32_t n_in;
+    uint32_t n_out;
+    int32_t *inp_shifts;
+    int32_t *out_idxs;
+    int32_t *out_shifts;
+    bool *out_negs;
+    alk__op *ops;
+    size_t n_ops;
+    size_t cap_ops;
+} alk__stage;
+
+/* A dense matrix of exact dyadic values, row-major. */
+typedef struct alk__mat {
+    uint32_t rows;
+    uint32_t cols;
+    double *v;
+} alk__mat;
+
+/* Which of the quality fixes of spec §14.2 a CSE run applies (all false = compat). */
+typedef struct alk__quality {
+    bool key_shift_overlap; /* §14.2.1: score with the key's own shift, not ops[id1].data */
+    bool emit_sub_flag;     /* §14.2.3: emission intervals of subtractions are exact */
+} alk__quality;
+
+/* --- numeric.c: primitives of spec §2 and §3 --- */
+
+alk__fq alk__qint_add(alk__fq q0, alk__fq q1, int64_t shift, bool sub0, bool sub1);
+/* overlap_counts (spec §2.5): writes accum, overlap and tail as the reference's int8 values. */
+void alk__overlap_counts(alk__fq q0, alk__fq q1, int8_t shift1, int *ret_accum, int *ret_overlap,
+                         int *ret_tail);
+/* cost_add (spec §2.6): the internal cost and latency step of q0 + q1 * 2^shift. */
+void alk__cost_add(alk__fq q0, alk__fq q1, int64_t shift, float *ret_cost, float *ret_latency);
+/* minimal_kif_one (spec §2.3). */
+void alk__minimal_kif(double min, double max, double step, int *ret_k, int *ret_i, int *ret_f);
+/* Lowest set bit exponent of a double; 127 for zero and NaN (the float32 sentinel). */
+int alk__lsb_loc(double x);
+/* Number of non-zero digits of the non-adjacent form of v (spec §3.2 identity). */
+int alk__naf_weight(int64_t v);
+/* Surrogate cost/latency of an addition or subtraction (spec §10.2). */
+void alk__surrogate_add(alk__fq q0, alk__fq q1, int64_t shift, bool sub, int64_t carry_size,
+                        double *ret_cost, double *ret_latency);
+
+/*
+ * Centres `m` (spec §3.1): shift1[j] per column, then shift0[i] per row; writes the integer
+ * matrix to `centred` (rows x cols, caller-allocated). Returns false when an entry does not fit
+ * ALK_CMVM_MAX_ENTRY_BITS (then *ret_row and *ret_col name it).
+ */
+bool alk__center(const alk__mat *m, int32_t *shift0, int32_t *shift1, int64_t *centred,
+                 uint32_t *ret_row, uint32_t *ret_col);
+
+/* --- decompose.c: spec §4 --- */
+
+/*
+ * kernel_decompose(W, dc): fills *ret_w1 (n x m) and *ret_w2 (m x m), owned by the caller
+ * (alk__mat_fini), with W = W1 * W2 exactly.
+ */
+int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat *ret_w2);
+
+void alk__mat_fini(alk__mat *m);
+
+/* --- cse.c: spec §5 and §6 --- */
+
+/*
+ * Greedy CSE and emission of one stage kernel `k` (borrowed) with the input intervals and
+ * latencies `q`/`lat` (borrowed, k->rows entries). On success *ret_stage is owned by the caller
+ * (alk__stage_fini). `no_cse` builds the CSE-free emission used by minimal_latency.
+ */
+int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q,
+                      const float *lat, const alk__quality *quality, bool no_cse,
+                      alk__stage *ret_stage, alk_diag *diag);
+
+void alk__stage_fini(alk__stage *stage);
+/* Largest output latency of a stage (0 for zero outputs). */
+float alk__stage_max_latency(const alk__stage *stage);
+/* Sum of op costs, accumulated in float as the reference does. */
+float alk__stage_cost(const alk__stage *stage, float start);
+/* Copies `stage` (borrowed) into a new alk_program owned by the caller. */
+int alk__stage_to_program(const alk__stage *stage, alk_program **ret_program);
+
+/* Emission heap shared with SCM (spec §6 step 4): terms are (op id, sign, shift). */
+typedef struct alk__term {
+    int32_t id;
+    bool neg;
+    int32_t shift;
+} alk__term;
+
+/*
+ * Reduces `terms` (n >= 2, borrowed) with the latency-ordered heap of spec §6, appending the
+ * adders to `ops` (a growable array: *ops, *n_ops, *cap_ops). Writes the final op index, sign and
+ * shift.
+ */
+int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
+                      size_t n, bool emit_sub_flag, int32_t *ret_id, bool *ret_neg,
+                      int32_t *ret_shift);
+
+#endif

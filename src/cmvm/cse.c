@@ -1,0 +1,1284 @@
+/*
+ * Greedy common-subexpression elimination and emission of one stage kernel (spec cmvm.md §5,
+ * §6), in the reference's exact selection order.
+ *
+ * Design. The reference keeps a sorted table of every two-digit pattern ("key") occurring at
+ * least twice, rescans it in full to select, and after each extraction recounts every pattern
+ * that touches the two consumed signals. The table is however a pure function of the current
+ * digits, and the selected key is the maximum of (score, key) in the table's order (a ">=" scan
+ * keeps the last of equal scores; the order is (id1, id0, sub, shift)). So this file keeps the
+ * same table incrementally (spec §14.1):
+ *
+ *  - digits live as bitsets: the row of signal e in output o is a pair of 64-bit masks (positive
+ *    and negative digits), stored per output in `columns`, and every signal lists the outputs
+ *    where it has a row (`slots`);
+ *  - an extraction only removes digits of the two operands and adds the new signal's digits, so
+ *    counts of keys between old signals only decrease: each removed digit decrements the keys it
+ *    forms with the other digits of its output, and a key that falls below two is gone for good;
+ *    keys with the new signal are counted from its few digits;
+ *  - keys are packed into a uint64 whose numeric order is the reference's table order, held in
+ *    an open-addressing hash (count) and in a max-heap of (score, key). Scores depend only on the
+ *    count and on ops that never change, and for every method except one case they never grow
+ *    when the count shrinks, so stale heap entries are upper bounds: the top is revalidated
+ *    lazily (classic lazy greedy). The exception, wmc-dc/wmc-pdc with a negative overlap (whose
+ *    unsigned product wraps, spec §5.4), is re-pushed after every change.
+ *
+ * Float arithmetic (scores, intervals, latencies) copies the reference's float32/double mixing.
+ * Counts follow the reference exactly, including the overestimate for overlapping self pairs.
+ *
+ * Thread rule: one call owns all its state; concurrent calls share nothing.
+ */
+#include "cmvm/cmvm_int.h"
+#include "core/alloc.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+static _Thread_local unsigned long long C_it, C_dec, C_inc, C_push, C_pop, C_newk, C_keep;
+
+/* ---- keys ---- */
+
+/* (id1:26 | id0:26 | spare:1 | sub:1 | shift+128:8): numeric order = (id1, id0, sub, shift). */
+enum { ID_BITS = 26 };
+#define MAX_EXPR ((uint32_t)1 << ID_BITS)
+
+static inline uint64_t make_key(uint32_t id0, uint32_t id1, int shift, bool sub) {
+    return ((uint64_t)id1 << 36) | ((uint64_t)id0 << 10) | ((uint64_t)sub << 8) |
+           (uint64_t)(uint8_t)(shift + 128);
+}
+static inline uint32_t key_id0(uint64_t key) {
+    return (uint32_t)(key >> 10) & (MAX_EXPR - 1);
+}
+static inline uint32_t key_id1(uint64_t key) {
+    return (uint32_t)(key >> 36) & (MAX_EXPR - 1);
+}
+static inline int key_shift(uint64_t key) {
+    return (int)(key & 0xFF) - 128;
+}
+static inline bool key_sub(uint64_t key) {
+    return ((key >> 8) & 1) != 0;
+}
+
+/* The key of two digits (e1, s1, n1) and (e2, s2, n2) of one output (spec §5.2). */
+static inline uint64_t pair_key(uint32_t e1, int s1, bool n1, uint32_t e2, int s2, bool n2) {
+    if (e1 < e2) {
+        return make_key(e1, e2, s2 - s1, n1 != n2);
+    }
+    if (e1 > e2) {
+        return make_key(e2, e1, s1 - s2, n1 != n2);
+    }
+    int d = s1 > s2 ? s1 - s2 : s2 - s1;
+    return make_key(e1, e1, -d, n1 != n2);
+}
+
+/* ---- count table: open addressing with linear probing and backward-shift deletion ---- */
+
+#define EMPTY_KEY UINT64_MAX
+#define META_NONMONO 0x80000000u
+
+typedef struct hslot {
+    uint64_t key;
+    uint32_t count;
+    uint32_t meta; /* META_NONMONO | count of the newest heap entry */
+} hslot;
+
+typedef struct table {
+    hslot *slots;
+    size_t cap; /* power of two */
+    size_t len;
+} table;
+
+static inline size_t hash_key(uint64_t key, size_t cap) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+static int table_init(table *t, size_t want) {
+    size_t cap = 64;
+    while (cap < want * 2) {
+        cap *= 2;
+    }
+    t->slots = alk_malloc(cap * sizeof(hslot));
+    if (t->slots == NULL) {
+        return ALK_ENOMEM;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        t->slots[i].key = EMPTY_KEY;
+    }
+    t->cap = cap;
+    t->len = 0;
+    return ALK_OK;
+}
+
+static void table_fini(table *t) {
+    alk_free(t->slots);
+    t->slots = NULL;
+}
+
+static hslot *table_find(const table *t, uint64_t key) {
+    size_t i = hash_key(key, t->cap);
+    for (;;) {
+        hslot *s = &t->slots[i];
+        if (s->key == key) {
+            return s;
+        }
+        if (s->key == EMPTY_KEY) {
+            return NULL;
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+}
+
+static int table_grow(table *t) {
+    table bigger;
+    int rv = table_init(&bigger, t->cap);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        hslot *s = &t->slots[i];
+        if (s->key == EMPTY_KEY) {
+            continue;
+        }
+        size_t j = hash_key(s->key, bigger.cap);
+        while (bigger.slots[j].key != EMPTY_KEY) {
+            j = (j + 1) & (bigger.cap - 1);
+        }
+        bigger.slots[j] = *s;
+    }
+    bigger.len = t->len;
+    table_fini(t);
+    *t = bigger;
+    return ALK_OK;
+}
+
+/* Adds `delta` to the count of `key`, inserting it; *ret_new tells whether it was absent. */
+static int table_add(table *t, uint64_t key, uint32_t delta, bool *ret_new) {
+    if ((t->len + 1) * 2 > t->cap) {
+        int rv = table_grow(t);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    size_t i = hash_key(key, t->cap);
+    for (;;) {
+        hslot *s = &t->slots[i];
+        if (s->key == key) {
+            s->count += delta;
+            *ret_new = false;
+            return ALK_OK;
+        }
+        if (s->key == EMPTY_KEY) {
+            s->key = key;
+            s->count = delta;
+            s->meta = 0;
+            t->len++;
+            *ret_new = true;
+            return ALK_OK;
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+}
+
+static void table_remove_slot(table *t, hslot *s) {
+    size_t i = (size_t)(s - t->slots);
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & (t->cap - 1);
+        if (t->slots[j].key == EMPTY_KEY) {
+            break;
+        }
+        size_t home = hash_key(t->slots[j].key, t->cap);
+        /* Move j back to i unless its home lies cyclically in (i, j]. */
+        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i].key = EMPTY_KEY;
+    t->len--;
+}
+
+/* ---- heap of (score, key) ---- */
+
+typedef struct hentry {
+    double score;
+    uint64_t key;
+    uint32_t count;
+} hentry;
+
+typedef struct heap {
+    hentry *items;
+    size_t len;
+    size_t cap;
+} heap;
+
+static inline bool hentry_above(const hentry *a, const hentry *b) {
+    return a->score > b->score || (a->score == b->score && a->key > b->key);
+}
+
+static int heap_push(heap *h, hentry e) {
+    C_push++;
+    if (h->len == h->cap) {
+        void *items = h->items;
+        int rv = alk_grow(&items, &h->cap, sizeof(hentry), h->len + 1);
+        h->items = items;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    size_t i = h->len++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!hentry_above(&e, &h->items[parent])) {
+            break;
+        }
+        h->items[i] = h->items[parent];
+        i = parent;
+    }
+    h->items[i] = e;
+    return ALK_OK;
+}
+
+static void heap_pop(heap *h) {
+    C_pop++;
+    hentry last = h->items[--h->len];
+    size_t i = 0, n = h->len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        if (c + 1 < n && hentry_above(&h->items[c + 1], &h->items[c])) {
+            c++;
+        }
+        if (!hentry_above(&h->items[c], &last)) {
+            break;
+        }
+        h->items[i] = h->items[c];
+        i = c;
+    }
+    if (n > 0) {
+        h->items[i] = last;
+    }
+}
+
+/* ---- digit storage ---- */
+
+typedef struct row {
+    uint32_t expr;
+    uint64_t pos;
+    uint64_t neg;
+} row;
+
+typedef struct column {
+    row *rows;
+    size_t len;
+    size_t cap;
+} column;
+
+typedef struct slot {
+    uint32_t out;
+    uint32_t index; /* into columns[out].rows */
+} slot;
+
+typedef struct state {
+    uint32_t n_in;
+    uint32_t n_out;
+    alk_cmvm_method method;
+    const alk__quality *quality;
+    int32_t *shift0;
+    int32_t *shift1;
+    column *columns;
+    /* Signals (inputs, then extracted patterns); ops[e] is the op of signal e. */
+    alk__op *ops;
+    size_t n_ops;
+    size_t cap_ops;
+    size_t *slot_start; /* per signal, into slots */
+    uint32_t *slot_len;
+    size_t cap_signals;
+    slot *slots;
+    size_t n_slots;
+    size_t cap_slots;
+    table counts;
+    heap queue;
+    /* Scratch of one extraction. */
+    uint64_t *new_keys;
+    size_t n_new_keys;
+    size_t cap_new_keys;
+} state;
+
+static void state_fini(state *st) {
+    if (st->columns != NULL) {
+        for (uint32_t o = 0; o < st->n_out; o++) {
+            alk_free(st->columns[o].rows);
+        }
+    }
+    alk_free(st->columns);
+    alk_free(st->shift0);
+    alk_free(st->shift1);
+    alk_free(st->ops);
+    alk_free(st->slot_start);
+    alk_free(st->slot_len);
+    alk_free(st->slots);
+    alk_free(st->queue.items);
+    alk_free(st->new_keys);
+    table_fini(&st->counts);
+}
+
+static int push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op) {
+    if (*n_ops == *cap_ops) {
+        void *items = *ops;
+        int rv = alk_grow(&items, cap_ops, sizeof(alk__op), *n_ops + 1);
+        *ops = items;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    (*ops)[(*n_ops)++] = op;
+    return ALK_OK;
+}
+
+/* Registers a new signal (its op already appended) with no slots yet. */
+static int add_signal(state *st) {
+    size_t e = st->n_ops - 1;
+    if (e >= st->cap_signals) {
+        size_t cap = st->cap_signals;
+        void *starts = st->slot_start;
+        int rv = alk_grow(&starts, &cap, sizeof(size_t), e + 1);
+        st->slot_start = starts;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        cap = st->cap_signals;
+        void *lens = st->slot_len;
+        rv = alk_grow(&lens, &cap, sizeof(uint32_t), e + 1);
+        st->slot_len = lens;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        st->cap_signals = cap;
+    }
+    st->slot_start[e] = st->n_slots;
+    st->slot_len[e] = 0;
+    return ALK_OK;
+}
+
+/* Appends the row (expr, pos, neg) to output `o` and its slot to the last signal. */
+static int add_row(state *st, uint32_t o, uint32_t expr, uint64_t pos, uint64_t neg) {
+    column *c = &st->columns[o];
+    if (c->len == c->cap) {
+        void *rows = c->rows;
+        int rv = alk_grow(&rows, &c->cap, sizeof(row), c->len + 1);
+        c->rows = rows;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    if (st->n_slots == st->cap_slots) {
+        void *slots = st->slots;
+        int rv = alk_grow(&slots, &st->cap_slots, sizeof(slot), st->n_slots + 1);
+        st->slots = slots;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    c->rows[c->len] = (row){.expr = expr, .pos = pos, .neg = neg};
+    st->slots[st->n_slots++] = (slot){.out = o, .index = (uint32_t)c->len};
+    st->slot_len[expr]++;
+    c->len++;
+    return ALK_OK;
+}
+
+/* NAF digits of v as (positive, negative) masks (spec §3.2: equals the MSB-first CSD rule). */
+static void naf_masks(int64_t v, uint64_t *ret_pos, uint64_t *ret_neg) {
+    uint64_t pos = 0, neg = 0;
+    for (int p = 0; v != 0 && p < 64; p++) {
+        if (v & 1) {
+            int d = 2 - (int)(v & 3);
+            if (d > 0) {
+                pos |= 1ull << p;
+            } else {
+                neg |= 1ull << p;
+            }
+            v -= d;
+        }
+        v /= 2;
+    }
+    *ret_pos = pos;
+    *ret_neg = neg;
+}
+
+/* ---- scores (spec §5.4) ---- */
+
+static bool method_is_valid(alk_cmvm_method m) {
+    return m == ALK_CMVM_MC || m == ALK_CMVM_MC_DC || m == ALK_CMVM_MC_PDC || m == ALK_CMVM_WMC ||
+           m == ALK_CMVM_WMC_DC || m == ALK_CMVM_WMC_PDC;
+}
+
+/* Acceptance threshold of the method: the best score must be >= it. */
+static double method_threshold(alk_cmvm_method m) {
+    if (m == ALK_CMVM_MC_PDC || m == ALK_CMVM_WMC_PDC) {
+        return -INFINITY;
+    }
+    return 0.0;
+}
+
+/*
+ * Score of `key` with `count` occurrences. *ret_eligible is false for keys that can never be
+ * selected (wmc with a negative overlap); *ret_nonmono marks scores that grow when the count
+ * shrinks.
+ */
+static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret_eligible,
+                        bool *ret_nonmono) {
+    const alk__op *op0 = &st->ops[key_id0(key)];
+    const alk__op *op1 = &st->ops[key_id1(key)];
+    *ret_eligible = true;
+    *ret_nonmono = false;
+    switch (st->method) {
+    case ALK_CMVM_MC:
+        return (double)count;
+    case ALK_CMVM_MC_DC:
+    case ALK_CMVM_MC_PDC: {
+        float factor = 1e9f;
+        float score = (float)count - factor * fabsf(op0->latency - op1->latency);
+        return (double)score;
+    }
+    default:
+        break;
+    }
+    /* [quirk] the overlap uses ops[id1].data, not the key's shift (spec §5.4). */
+    int8_t shift = st->quality->key_shift_overlap ? (int8_t)key_shift(key) : (int8_t)op1->data;
+    int accum, overlap, tail;
+    alk__overlap_counts(op0->qint, op1->qint, shift, &accum, &overlap, &tail);
+    if (st->method == ALK_CMVM_WMC) {
+        if (overlap < 0) {
+            *ret_eligible = false;
+        }
+        return (double)((int64_t)count * overlap);
+    }
+    /* [quirk] uint32 x int: a negative overlap wraps to ~4.29e9 (spec §5.4). */
+    uint32_t product = count * (uint32_t)overlap;
+    *ret_nonmono = overlap < 0;
+    float score = (float)product - 256.0f * fabsf(op0->latency - op1->latency);
+    return (double)score;
+}
+
+/* Pushes the current (score, key) of a live key; ineligible keys stay out of the heap. */
+static int push_key(state *st, hslot *s) {
+    bool eligible, nonmono;
+    double score = key_score(st, s->key, s->count, &eligible, &nonmono);
+    s->meta = (nonmono ? META_NONMONO : 0) | (s->count & ~META_NONMONO);
+    if (!eligible) {
+        return ALK_OK;
+    }
+    return heap_push(&st->queue, (hentry){.score = score, .key = s->key, .count = s->count});
+}
+
+/* Decrements `key`; a key falling below two occurrences can never come back (file comment). */
+static int decrement(state *st, uint64_t key) {
+    C_dec++;
+    hslot *s = table_find(&st->counts, key);
+    if (s == NULL) {
+        return ALK_OK;
+    }
+    if (s->count <= 2) {
+        table_remove_slot(&st->counts, s);
+        return ALK_OK;
+    }
+    s->count--;
+    if (s->meta & META_NONMONO) {
+        /* Remember it; re-pushed once the extraction is done (dedup by the meta count). */
+        if (st->n_new_keys == st->cap_new_keys) {
+            void *keys = st->new_keys;
+            int rv = alk_grow(&keys, &st->cap_new_keys, sizeof(uint64_t), st->n_new_keys + 1);
+            st->new_keys = keys;
+            if (rv != ALK_OK) {
+                return rv;
+            }
+        }
+        st->new_keys[st->n_new_keys++] = key;
+    }
+    return ALK_OK;
+}
+
+static int increment(state *st, uint64_t key) {
+    C_inc++;
+    bool fresh;
+    int rv = table_add(&st->counts, key, 1, &fresh);
+    if (rv != ALK_OK || !fresh) {
+        return rv;
+    }
+    if (st->n_new_keys == st->cap_new_keys) {
+        void *keys = st->new_keys;
+        rv = alk_grow(&keys, &st->cap_new_keys, sizeof(uint64_t), st->n_new_keys + 1);
+        st->new_keys = keys;
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    st->new_keys[st->n_new_keys++] = key;
+    return ALK_OK;
+}
+
+/* ---- initial table ---- */
+
+/*
+ * Counts every key between inputs a <= b over all outputs into a small local histogram, then
+ * keeps the keys seen at least twice. Slots of both inputs are sorted by output.
+ */
+static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, uint16_t *touched) {
+    size_t n_touched = 0;
+    const slot *sa = st->slots + st->slot_start[a];
+    const slot *sb = st->slots + st->slot_start[b];
+    uint32_t la = st->slot_len[a], lb = st->slot_len[b];
+    uint32_t i = 0, j = 0;
+    while (i < la && j < lb) {
+        if (sa[i].out < sb[j].out) {
+            i++;
+            continue;
+        }
+        if (sa[i].out > sb[j].out) {
+            j++;
+            continue;
+        }
+        const column *c = &st->columns[sa[i].out];
+        const row *ra = &c->rows[sa[i].index];
+        const row *rb = &c->rows[sb[j].index];
+        uint64_t ma = ra->pos | ra->neg;
+        while (ma != 0) {
+            int s0 = __builtin_ctzll(ma);
+            ma &= ma - 1;
+            bool n0 = (ra->neg >> s0) & 1;
+            uint64_t mb = rb->pos | rb->neg;
+            if (a == b) {
+                /* Self pairs: each unordered pair once, key shift negative. */
+                mb &= ~((2ull << s0) - 1);
+            }
+            while (mb != 0) {
+                int s1 = __builtin_ctzll(mb);
+                mb &= mb - 1;
+                bool n1 = (rb->neg >> s1) & 1;
+                int shift = a == b ? s0 - s1 : s1 - s0;
+                uint16_t h = (uint16_t)(((shift + 128) << 1) | (n0 != n1));
+                if (hist[h]++ == 0) {
+                    touched[n_touched++] = h;
+                }
+            }
+        }
+        i++;
+        j++;
+    }
+    for (size_t t = 0; t < n_touched; t++) {
+        uint16_t h = touched[t];
+        uint32_t count = hist[h];
+        hist[h] = 0;
+        if (count < 2) {
+            continue;
+        }
+        bool fresh;
+        int rv = table_add(&st->counts, make_key(a, b, (h >> 1) - 128, h & 1), count, &fresh);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    return ALK_OK;
+}
+
+static int build_table(state *st) {
+    int rv = table_init(&st->counts, 1024);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    uint32_t *hist = alk_calloc(512, sizeof(uint32_t));
+    uint16_t *touched = alk_malloc(512 * sizeof(uint16_t));
+    if (hist == NULL || touched == NULL) {
+        rv = ALK_ENOMEM;
+        goto done;
+    }
+    for (uint32_t a = 0; a < st->n_in && rv == ALK_OK; a++) {
+        if (st->slot_len[a] == 0) {
+            continue;
+        }
+        for (uint32_t b = a; b < st->n_in && rv == ALK_OK; b++) {
+            if (st->slot_len[b] != 0) {
+                rv = count_input_pair(st, a, b, hist, touched);
+            }
+        }
+    }
+    for (size_t i = 0; i < st->counts.cap && rv == ALK_OK; i++) {
+        hslot *s = &st->counts.slots[i];
+        if (s->key != EMPTY_KEY) {
+            rv = push_key(st, s);
+        }
+    }
+done:
+    alk_free(hist);
+    alk_free(touched);
+    return rv;
+}
+
+/* ---- selection (spec §5.3, §5.4) ---- */
+
+/* Returns the selected key, or EMPTY_KEY for "none". */
+static int select_key(state *st, uint64_t *ret_key) {
+    double threshold = method_threshold(st->method);
+    while (st->queue.len > 0) {
+        hentry top = st->queue.items[0];
+        hslot *s = table_find(&st->counts, top.key);
+        if (s == NULL) {
+            heap_pop(&st->queue);
+            continue;
+        }
+        if (s->count != top.count) {
+            heap_pop(&st->queue);
+            if (!(s->meta & META_NONMONO)) {
+                int rv = push_key(st, s);
+                if (rv != ALK_OK) {
+                    return rv;
+                }
+            }
+            continue;
+        }
+        *ret_key = top.score >= threshold ? top.key : EMPTY_KEY;
+        return ALK_OK;
+    }
+    *ret_key = EMPTY_KEY;
+    return ALK_OK;
+}
+
+/* ---- extraction (spec §5.6, §5.7) ---- */
+
+/* Decrements every key formed by a removed digit with a digit of output `c` (before removal). */
+static int decrement_output(state *st, const column *c, uint32_t ia, uint64_t rem_a, uint32_t ib,
+                            uint64_t rem_b) {
+    /* The removed digits, as (row index, position). */
+    struct {
+        uint32_t index;
+        int pos;
+    } removed[128];
+    size_t n_removed = 0;
+    for (int k = 0; k < 2; k++) {
+        uint32_t index = k == 0 ? ia : ib;
+        uint64_t m = k == 0 ? rem_a : rem_b;
+        if (k == 1 && ia == ib) {
+            break;
+        }
+        if (k == 0 && ia == ib) {
+            m = rem_a | rem_b;
+        }
+        while (m != 0) {
+            removed[n_removed].index = index;
+            removed[n_removed].pos = __builtin_ctzll(m);
+            n_removed++;
+            m &= m - 1;
+        }
+    }
+    for (size_t x = 0; x < n_removed; x++) {
+        const row *rx = &c->rows[removed[x].index];
+        int sx = removed[x].pos;
+        bool nx = (rx->neg >> sx) & 1;
+        for (uint32_t k = 0; k < c->len; k++) {
+            const row *ry = &c->rows[k];
+            uint64_t m = ry->pos | ry->neg;
+            if (m == 0) {
+                continue;
+            }
+            /* Skip the digit itself and removed digits ordered before or at x (counted once). */
+            uint64_t skip = 0;
+            for (size_t y = 0; y < n_removed; y++) {
+                if (removed[y].index == k && y <= x) {
+                    skip |= 1ull << removed[y].pos;
+                }
+            }
+            m &= ~skip;
+            while (m != 0) {
+                int sy = __builtin_ctzll(m);
+                m &= m - 1;
+                bool ny = (ry->neg >> sy) & 1;
+                int rv = decrement(st, pair_key(rx->expr, sx, nx, ry->expr, sy, ny));
+                if (rv != ALK_OK) {
+                    return rv;
+                }
+            }
+        }
+    }
+    return ALK_OK;
+}
+
+/* Counts the keys of the new signal's row (the last row of column `c`) with everything else. */
+static int increment_output(state *st, const column *c) {
+    const row *ru = &c->rows[c->len - 1];
+    uint64_t mu = ru->pos | ru->neg;
+    while (mu != 0) {
+        int su = __builtin_ctzll(mu);
+        mu &= mu - 1;
+        bool nu = (ru->neg >> su) & 1;
+        for (uint32_t k = 0; k + 1 < c->len; k++) {
+            const row *ry = &c->rows[k];
+            uint64_t m = ry->pos | ry->neg;
+            while (m != 0) {
+                int sy = __builtin_ctzll(m);
+                m &= m - 1;
+                bool ny = (ry->neg >> sy) & 1;
+                int rv = increment(st, pair_key(ry->expr, sy, ny, ru->expr, su, nu));
+                if (rv != ALK_OK) {
+                    return rv;
+                }
+            }
+        }
+        /* Self pairs with the higher digits of the same row. */
+        uint64_t higher = mu;
+        while (higher != 0) {
+            int sy = __builtin_ctzll(higher);
+            higher &= higher - 1;
+            bool ny = (ru->neg >> sy) & 1;
+            int rv = increment(st, pair_key(ru->expr, su, nu, ru->expr, sy, ny));
+            if (rv != ALK_OK) {
+                return rv;
+            }
+        }
+    }
+    return ALK_OK;
+}
+
+/* The matches of key (a, b, r, sub) in one output: digits of row a that pair with row b. */
+static void find_matches(const row *ra, const row *rb, bool same, int r, bool sub,
+                         uint64_t *ret_match_pos, uint64_t *ret_match_neg) {
+    if (!same) {
+        uint64_t bp = rb->pos >> r, bn = rb->neg >> r;
+        *ret_match_pos = ra->pos & (sub ? bn : bp);
+        *ret_match_neg = ra->neg & (sub ? bp : bn);
+        return;
+    }
+    /* One signal: greedy from the low end, as the reference's ascending walk. */
+    uint64_t pos = ra->pos, neg = ra->neg, mp = 0, mn = 0;
+    for (int s = 0; s + r < 64; s++) {
+        uint64_t bit = 1ull << s, partner = 1ull << (s + r);
+        bool here_pos = pos & bit, here_neg = neg & bit;
+        if (!here_pos && !here_neg) {
+            continue;
+        }
+        bool partner_pos = pos & partner, partner_neg = neg & partner;
+        bool match = sub ? ((here_pos && partner_neg) || (here_neg && partner_pos))
+                         : ((here_pos && partner_pos) || (here_neg && partner_neg));
+        if (!match) {
+            continue;
+        }
+        if (here_pos) {
+            mp |= bit;
+        } else {
+            mn |= bit;
+        }
+        pos &= ~(bit | partner);
+        neg &= ~(bit | partner);
+    }
+    *ret_match_pos = mp;
+    *ret_match_neg = mn;
+}
+
+static int apply_key(state *st, uint64_t key) {
+    uint32_t id0 = key_id0(key), id1 = key_id1(key);
+    int shift = key_shift(key);
+    bool sub = key_sub(key);
+    if (st->n_ops + 1 >= MAX_EXPR) {
+        return ALK_ELIMIT;
+    }
+
+    /* The new op (pair_to_op). */
+    const alk__op *op0 = &st->ops[id0], *op1 = &st->ops[id1];
+    float cost, dlat;
+    alk__cost_add(op0->qint, op1->qint, shift, &cost, &dlat);
+    float lat0 = op0->latency, lat1 = op1->latency;
+    alk__op op = {
+        .id0 = (int32_t)id0,
+        .id1 = (int32_t)id1,
+        .opcode = sub ? 1 : 0,
+        .data = shift,
+        .qint = alk__qint_add(op0->qint, op1->qint, shift, false, sub),
+        .latency = (lat1 > lat0 ? lat1 : lat0) + dlat,
+        .cost = cost,
+    };
+    int rv = push_op(&st->ops, &st->n_ops, &st->cap_ops, op);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    rv = add_signal(st);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    uint32_t u = (uint32_t)(st->n_ops - 1);
+
+    uint32_t a = id0, b = id1;
+    int r = shift;
+    bool flip = false;
+    if (shift < 0) {
+        a = id1;
+        b = id0;
+        r = -shift;
+        flip = true;
+    }
+    bool same = a == b;
+    st->n_new_keys = 0;
+
+    /* Walk the outputs where both a and b have rows (slots are sorted by output). */
+    uint32_t la = st->slot_len[a], lb = st->slot_len[b];
+    size_t start_a = st->slot_start[a], start_b = st->slot_start[b];
+    uint32_t i = 0, j = 0;
+    while (i < la && j < lb) {
+        slot sa = st->slots[start_a + i];
+        slot sb = st->slots[start_b + j];
+        if (sa.out < sb.out) {
+            i++;
+            continue;
+        }
+        if (sa.out > sb.out) {
+            j++;
+            continue;
+        }
+        i++;
+        j++;
+        column *c = &st->columns[sa.out];
+        row *ra = &c->rows[sa.index];
+        row *rb = &c->rows[sb.index];
+        uint64_t mp, mn;
+        find_matches(ra, rb, same, r, sub, &mp, &mn);
+        uint64_t m = mp | mn;
+        if (m == 0) {
+            continue;
+        }
+        rv = decrement_output(st, c, sa.index, m, sb.index, m << r);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        ra->pos &= ~m;
+        ra->neg &= ~m;
+        rb->pos &= ~(m << r);
+        rb->neg &= ~(m << r);
+        uint64_t new_pos, new_neg;
+        if (!flip) {
+            new_pos = mp;
+            new_neg = mn;
+        } else if (!sub) {
+            new_pos = mp << r;
+            new_neg = mn << r;
+        } else {
+            new_pos = mn << r;
+            new_neg = mp << r;
+        }
+        rv = add_row(st, sa.out, u, new_pos, new_neg);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        /* add_row may move the column's rows; c stays valid (it is the column itself). */
+        rv = increment_output(st, c);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+
+    /* New keys below two occurrences are dropped; the others (and re-counted wrapping keys) are
+     * pushed. */
+    for (size_t k = 0; k < st->n_new_keys; k++) {
+        hslot *s = table_find(&st->counts, st->new_keys[k]);
+        if (s == NULL) {
+            continue;
+        }
+        if (key_id1(s->key) == u && s->count < 2) {
+            table_remove_slot(&st->counts, s);
+            continue;
+        }
+        if ((s->meta & ~META_NONMONO) == s->count && key_id1(s->key) != u) {
+            continue;
+        }
+        rv = push_key(st, s);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    return ALK_OK;
+}
+
+/* ---- emission (spec §6) ---- */
+
+typedef struct rentry {
+    float lat;
+    int64_t sub;
+    int64_t la;
+    float qmin, qmax, qstep;
+    int64_t id;
+    int64_t shift;
+} rentry;
+
+/* Lexicographic tuple order of the reference's heap entries. */
+static int rentry_cmp(const rentry *x, const rentry *y) {
+#define CMP_FIELD(f)                                                                               \
+    if (x->f < y->f)                                                                               \
+        return -1;                                                                                 \
+    if (y->f < x->f)                                                                               \
+        return 1;
+    CMP_FIELD(lat)
+    CMP_FIELD(sub)
+    CMP_FIELD(la)
+    CMP_FIELD(qmin)
+    CMP_FIELD(qmax)
+    CMP_FIELD(qstep)
+    CMP_FIELD(id)
+    CMP_FIELD(shift)
+#undef CMP_FIELD
+    return 0;
+}
+
+static void rheap_push(rentry *h, size_t *len, rentry e) {
+    size_t i = (*len)++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (rentry_cmp(&e, &h[parent]) >= 0) {
+            break;
+        }
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = e;
+}
+
+static rentry rheap_pop(rentry *h, size_t *len) {
+    rentry top = h[0];
+    rentry last = h[--(*len)];
+    size_t i = 0, n = *len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        if (c + 1 < n && rentry_cmp(&h[c + 1], &h[c]) < 0) {
+            c++;
+        }
+        if (rentry_cmp(&h[c], &last) >= 0) {
+            break;
+        }
+        h[i] = h[c];
+        i = c;
+    }
+    if (n > 0) {
+        h[i] = last;
+    }
+    return top;
+}
+
+/* trunc(log2(max(|max + step|, |min|))) + shift, with the reference's float log2. */
+static int64_t left_align(alk__fq q, int64_t shift) {
+    float a = fabsf(q.max + q.step), b = fabsf(q.min);
+    return (int64_t)log2f(a < b ? b : a) + shift;
+}
+
+int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
+                      size_t n, bool emit_sub_flag, int32_t *ret_id, bool *ret_neg,
+                      int32_t *ret_shift) {
+    rentry *h = alk_malloc(n * sizeof(rentry));
+    if (h == NULL) {
+        return ALK_ENOMEM;
+    }
+    size_t len = 0;
+    for (size_t k = 0; k < n; k++) {
+        const alk__op *op = &(*ops)[terms[k].id];
+        rentry e = {
+            .lat = roundf(op->latency),
+            .sub = terms[k].neg ? 1 : 0,
+            .la = left_align(op->qint, terms[k].shift),
+            .qmin = op->qint.min,
+            .qmax = op->qint.max,
+            .qstep = op->qint.step,
+            .id = terms[k].id,
+            .shift = terms[k].shift,
+        };
+        rheap_push(h, &len, e);
+    }
+    int rv = ALK_OK;
+    while (len > 1) {
+        rentry e0 = rheap_pop(h, &len);
+        rentry e1 = rheap_pop(h, &len);
+        alk__fq q0 = {e0.qmin, e0.qmax, e0.qstep}, q1 = {e1.qmin, e1.qmax, e1.qstep};
+        alk__op op;
+        int64_t result_shift;
+        float dcost, dlat, lat = e0.lat > e1.lat ? e0.lat : e1.lat;
+        if (e0.sub) {
+            int64_t s = e0.shift - e1.shift;
+            /* [quirk] both negative: the interval of the negated sum (spec §6). */
+            alk__fq q = emit_sub_flag ? alk__qint_add(q1, q0, s, false, e1.sub == 0)
+                                      : alk__qint_add(q1, q0, s, e1.sub != 0, true);
+            alk__cost_add(q1, q0, s, &dcost, &dlat);
+            op = (alk__op){(int32_t)e1.id, (int32_t)e0.id, (int32_t)(1 ^ e1.sub), (int32_t)s,
+                           q, lat + dlat, dcost};
+            result_shift = e1.shift;
+        } else {
+            int64_t s = e1.shift - e0.shift;
+            /* [quirk] the subtraction flag of the second operand is not passed (spec §6). */
+            alk__fq q = alk__qint_add(q0, q1, s, false, emit_sub_flag && e1.sub != 0);
+            alk__cost_add(q0, q1, s, &dcost, &dlat);
+            op = (alk__op){(int32_t)e0.id, (int32_t)e1.id, (int32_t)e1.sub, (int32_t)s,
+                           q, lat + dlat, dcost};
+            result_shift = e0.shift;
+        }
+        int64_t id = (int64_t)*n_ops;
+        rv = push_op(ops, n_ops, cap_ops, op);
+        if (rv != ALK_OK) {
+            break;
+        }
+        rentry e = {
+            .lat = roundf(op.latency),
+            .sub = e0.sub & e1.sub,
+            .la = left_align(op.qint, result_shift),
+            .qmin = op.qint.min,
+            .qmax = op.qint.max,
+            .qstep = op.qint.step,
+            .id = id,
+            .shift = result_shift,
+        };
+        rheap_push(h, &len, e);
+    }
+    if (rv == ALK_OK) {
+        *ret_id = (int32_t)h[0].id;
+        *ret_neg = h[0].sub != 0;
+        *ret_shift = (int32_t)h[0].shift;
+    }
+    alk_free(h);
+    return rv;
+}
+
+void alk__stage_fini(alk__stage *stage) {
+    if (stage == NULL) {
+        return;
+    }
+    alk_free(stage->inp_shifts);
+    alk_free(stage->out_idxs);
+    alk_free(stage->out_shifts);
+    alk_free(stage->out_negs);
+    alk_free(stage->ops);
+    memset(stage, 0, sizeof(*stage));
+}
+
+float alk__stage_max_latency(const alk__stage *stage) {
+    float best = 0.0f;
+    for (uint32_t o = 0; o < stage->n_out; o++) {
+        int32_t idx = stage->out_idxs[o];
+        float lat = idx >= 0 ? stage->ops[idx].latency : 0.0f;
+        best = lat > best ? lat : best;
+    }
+    return best;
+}
+
+float alk__stage_cost(const alk__stage *stage, float start) {
+    float cost = start;
+    for (size_t i = 0; i < stage->n_ops; i++) {
+        cost += stage->ops[i].cost;
+    }
+    return cost;
+}
+
+static int emit(state *st, alk__stage *out) {
+    alk__term *terms = NULL;
+    size_t cap_terms = 0;
+    int rv = ALK_ENOMEM;
+    out->n_in = st->n_in;
+    out->n_out = st->n_out;
+    out->inp_shifts = alk_malloc(((size_t)st->n_in + 1) * sizeof(int32_t));
+    out->out_idxs = alk_malloc(((size_t)st->n_out + 1) * sizeof(int32_t));
+    out->out_shifts = alk_malloc(((size_t)st->n_out + 1) * sizeof(int32_t));
+    out->out_negs = alk_malloc(((size_t)st->n_out + 1) * sizeof(bool));
+    if (out->inp_shifts == NULL || out->out_idxs == NULL || out->out_shifts == NULL ||
+        out->out_negs == NULL) {
+        goto fail;
+    }
+    memcpy(out->inp_shifts, st->shift0, st->n_in * sizeof(int32_t));
+    for (uint32_t o = 0; o < st->n_out; o++) {
+        const column *c = &st->columns[o];
+        size_t n_terms = 0;
+        for (size_t k = 0; k < c->len; k++) {
+            uint64_t m = c->rows[k].pos | c->rows[k].neg;
+            while (m != 0) {
+                int s = __builtin_ctzll(m);
+                m &= m - 1;
+                if (n_terms == cap_terms) {
+                    void *items = terms;
+                    rv = alk_grow(&items, &cap_terms, sizeof(alk__term), n_terms + 1);
+                    terms = items;
+                    if (rv != ALK_OK) {
+                        goto fail;
+                    }
+                }
+                terms[n_terms++] = (alk__term){
+                    .id = (int32_t)c->rows[k].expr,
+                    .neg = (c->rows[k].neg >> s) & 1,
+                    .shift = s,
+                };
+            }
+        }
+        if (n_terms == 0) {
+            out->out_idxs[o] = -1;
+            out->out_shifts[o] = st->shift1[o];
+            out->out_negs[o] = false;
+        } else if (n_terms == 1) {
+            out->out_idxs[o] = terms[0].id;
+            out->out_shifts[o] = st->shift1[o] + terms[0].shift;
+            out->out_negs[o] = terms[0].neg;
+        } else {
+            int32_t id, shift;
+            bool neg;
+            rv = alk__reduce_terms(&st->ops, &st->n_ops, &st->cap_ops, terms, n_terms,
+                                   st->quality->emit_sub_flag, &id, &neg, &shift);
+            if (rv != ALK_OK) {
+                goto fail;
+            }
+            out->out_idxs[o] = id;
+            out->out_shifts[o] = st->shift1[o] + shift;
+            out->out_negs[o] = neg;
+        }
+    }
+    out->ops = st->ops;
+    out->n_ops = st->n_ops;
+    out->cap_ops = st->cap_ops;
+    st->ops = NULL;
+    st->n_ops = st->cap_ops = 0;
+    alk_free(terms);
+    return ALK_OK;
+fail:
+    alk_free(terms);
+    alk__stage_fini(out);
+    return rv == ALK_OK ? ALK_ENOMEM : rv;
+}
+
+int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q,
+                      const float *lat, const alk__quality *quality, bool no_cse,
+                      alk__stage *ret_stage, alk_diag *diag) {
+    state st = {0};
+    int64_t *centred = NULL;
+    int rv = ALK_ENOMEM;
+    uint32_t n = k->rows, m = k->cols;
+    st.n_in = n;
+    st.n_out = m;
+    st.method = method;
+    st.quality = quality;
+    st.shift0 = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
+    st.shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    st.columns = alk_calloc((size_t)m + 1, sizeof(column));
+    centred = alk_malloc(((size_t)n * m + 1) * sizeof(int64_t));
+    if (st.shift0 == NULL || st.shift1 == NULL || st.columns == NULL || centred == NULL) {
+        goto fail;
+    }
+    uint32_t bad_row, bad_col;
+    if (!alk__center(k, st.shift0, st.shift1, centred, &bad_row, &bad_col)) {
+        rv = alk_diag_set(diag, ALK_EINVAL,
+                          "stage kernel entry (%u, %u) does not fit in %d bits after centring",
+                          bad_row, bad_col, ALK_CMVM_MAX_ENTRY_BITS);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        alk__op op = {.id0 = (int32_t)i, .id1 = -1, .opcode = -1, .data = 0,
+                      .qint = q[i], .latency = lat[i], .cost = 0.0f};
+        rv = push_op(&st.ops, &st.n_ops, &st.cap_ops, op);
+        if (rv == ALK_OK) {
+            rv = add_signal(&st);
+        }
+        if (rv != ALK_OK) {
+            goto fail;
+        }
+        /* Zero-range inputs never take part (spec §3.3). */
+        if (q[i].min == 0.0f && q[i].max == 0.0f) {
+            continue;
+        }
+        for (uint32_t o = 0; o < m; o++) {
+            uint64_t pos, neg;
+            naf_masks(centred[(size_t)i * m + o], &pos, &neg);
+            if ((pos | neg) != 0) {
+                rv = add_row(&st, o, i, pos, neg);
+                if (rv != ALK_OK) {
+                    goto fail;
+                }
+            }
+        }
+    }
+    alk_free(centred);
+    centred = NULL;
+
+    if (!no_cse && method != ALK_CMVM_DUMMY) {
+        rv = build_table(&st);
+        if (rv != ALK_OK) {
+            goto fail;
+        }
+        if (st.counts.len > 0 && !method_is_valid(method)) {
+            rv = alk_diag_set(diag, ALK_EINVAL, "unknown CSE method '%s'",
+                              alk_cmvm_method_name(method));
+            goto fail;
+        }
+        for (;;) {
+            if (st.counts.len == 0) {
+                break;
+            }
+            uint64_t key;
+            rv = select_key(&st, &key);
+            if (rv != ALK_OK) {
+                goto fail;
+            }
+            if (key == EMPTY_KEY) {
+                break;
+            }
+            C_it++;
+            rv = apply_key(&st, key);
+            if (rv != ALK_OK) {
+                goto fail;
+            }
+        }
+    }
+    if (getenv("CSE_STATS") && !no_cse) fprintf(stderr, "n=%u m=%u it=%llu dec=%llu inc=%llu push=%llu pop=%llu table=%zu\n", n, m, C_it, C_dec, C_inc, C_push, C_pop, st.counts.len);
+    C_it=C_dec=C_inc=C_push=C_pop=0;
+    rv = emit(&st, ret_stage);
+    if (rv != ALK_OK) {
+        goto fail;
+    }
+    state_fini(&st);
+    return ALK_OK;
+fail:
+    alk_free(centred);
+    state_fini(&st);
+    if (rv == ALK_ENOMEM) {
+        (void)alk_diag_set(diag, ALK_ENOMEM, "out of memory in the CMVM solver");
+    }
+    return rv;
+}
+
+int alk__stage_to_program(const alk__stage *stage, alk_program **ret_program) {
+    alk_program *p = NULL;
+    int rv = alk_program_new(stage->n_in, stage->n_out, &p);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    p->carry_size = -1;
+    p->adder_size = -1;
+    memcpy(p->inp_shifts, stage->inp_shifts, stage->n_in * sizeof(int32_t));
+    memcpy(p->out_idxs, stage->out_idxs, stage->n_out * sizeof(int32_t));
+    memcpy(p->out_shifts, stage->out_shifts, stage->n_out * sizeof(int32_t));
+    memcpy(p->out_negs, stage->out_negs, stage->n_out * sizeof(bool));
+    for (size_t i = 0; i < stage->n_ops; i++) {
+        const alk__op *op = &stage->ops[i];
+        alk_qint q = {op->qint.min, op->qint.max, op->qint.step};
+        if (op->opcode == -1) {
+            int64_t data = op->id0;
+            (void)alk_program_add_op(p, -1, NULL, 0, &data, 1, q, op->latency, op->cost);
+        } else {
+            uint32_t addr[2] = {(uint32_t)op->id0, (uint32_t)op->id1};
+            int64_t data = op->data;
+            (void)alk_program_add_op(p, op->opcode, addr, 2, &data, 1, q, op->latency,
+                                     op->cost);
+        }
+    }
+    rv = alk_program_error(p);
+    if (rv != ALK_OK) {
+        alk_program_free(p);
+        return rv;
+    }
+    *ret_program = p;
+    return ALK_OK;
+}

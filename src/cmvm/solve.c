@@ -1,0 +1,494 @@
+/*
+ * The CMVM solver's entry points: input checks, one configuration (spec cmvm.md §7) and the
+ * parallel search over decompose_dc (§8.1).
+ *
+ * Design: a configuration decomposes W = W1 * W2 (decompose.c), runs CSE + emission on each
+ * stage (cse.c) and tightens the decomposition while the latency budget is exceeded, exactly as
+ * the reference's _cmvm, method-name rewriting included. The search runs the candidate depths on
+ * a small pool of pthreads (an atomic counter hands out depths) and keeps the cheapest by the
+ * float sum of op costs, ties to the smallest depth. Improved mode also runs each depth with the
+ * quality fixes of spec §14.2 and keeps whichever of the two is cheaper, so it never loses to
+ * compat under the internal cost model.
+ *
+ * Thread rule: every configuration owns its data; workers write only their own result slot, and
+ * the caller reads the slots after joining them.
+ */
+#include "cmvm/cmvm.h"
+#include "cmvm/cmvm_int.h"
+#include "core/alloc.h"
+#include "core/fxp.h"
+
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct {
+    alk_cmvm_method method;
+    const char *name;
+} method_names[] = {
+    {ALK_CMVM_MC, "mc"},         {ALK_CMVM_MC_DC, "mc-dc"},       {ALK_CMVM_MC_PDC, "mc-pdc"},
+    {ALK_CMVM_WMC, "wmc"},       {ALK_CMVM_WMC_DC, "wmc-dc"},     {ALK_CMVM_WMC_PDC, "wmc-pdc"},
+    {ALK_CMVM_DUMMY, "dummy"},   {ALK_CMVM_AUTO, "auto"},         {ALK_CMVM_DUMMY_DC, "dummy-dc"},
+};
+
+const char *alk_cmvm_method_name(alk_cmvm_method method) {
+    for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+        if (method_names[i].method == method) {
+            return method_names[i].name;
+        }
+    }
+    return "?";
+}
+
+int alk_cmvm_method_parse(const char *name, alk_cmvm_method *ret_method) {
+    for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+        if (strcmp(method_names[i].name, name) == 0) {
+            *ret_method = method_names[i].method;
+            return ALK_OK;
+        }
+    }
+    return ALK_EINVAL;
+}
+
+void alk_cmvm_options_init(alk_cmvm_options *options) {
+    *options = (alk_cmvm_options){
+        .method0 = ALK_CMVM_WMC,
+        .method1 = ALK_CMVM_AUTO,
+        .hard_dc = -1,
+        .decompose_dc = -2,
+        .search_all_decompose_dc = true,
+        .mode = ALK_CMVM_IMPROVED,
+        .threads = 0,
+    };
+}
+
+/* Whether the reference's method string ends with "dc". */
+static bool ends_with_dc(alk_cmvm_method m) {
+    return m == ALK_CMVM_MC_DC || m == ALK_CMVM_MC_PDC || m == ALK_CMVM_WMC_DC ||
+           m == ALK_CMVM_WMC_PDC || m == ALK_CMVM_DUMMY_DC;
+}
+
+/* method + "-dc" (only called for names not ending with "dc"). */
+static alk_cmvm_method with_dc(alk_cmvm_method m) {
+    switch (m) {
+    case ALK_CMVM_MC:
+        return ALK_CMVM_MC_DC;
+    case ALK_CMVM_WMC:
+        return ALK_CMVM_WMC_DC;
+    default:
+        return ALK_CMVM_DUMMY_DC;
+    }
+}
+
+static bool is_float32(double v) {
+    return (double)(float)v == v || isnan(v);
+}
+
+int alk_cmvm_check(const alk_cmvm_problem *problem, alk_diag *diag) {
+    uint32_t n = problem->n_in, m = problem->n_out;
+    if (n == 0 || m == 0) {
+        return alk_diag_set(diag, ALK_EINVAL, "the kernel is empty (%u x %u)", n, m);
+    }
+    if (n > ALK_CMVM_MAX_DIM || m > ALK_CMVM_MAX_DIM) {
+        return alk_diag_set(diag, ALK_ELIMIT, "the kernel is %u x %u; the limit is %u per side",
+                            n, m, (unsigned)ALK_CMVM_MAX_DIM);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < m; j++) {
+            double v = problem->kernel[(size_t)i * m + j];
+            if (!isfinite(v)) {
+                return alk_diag_set(diag, ALK_EINVAL, "kernel row %u, column %u: %s", i + 1,
+                                    j + 1, isnan(v) ? "NaN" : "infinite value");
+            }
+            if (!is_float32(v) || (v != 0.0 && fabs(v) < 0x1p-126)) {
+                return alk_diag_set(diag, ALK_EINVAL,
+                                    "kernel row %u, column %u: %.17g is not a dyadic value "
+                                    "exactly representable as float32",
+                                    i + 1, j + 1, v);
+            }
+        }
+    }
+    for (uint32_t i = 0; problem->intervals != NULL && i < n; i++) {
+        alk_qint q = problem->intervals[i];
+        int e;
+        if (!isfinite(q.min) || !isfinite(q.max) || !(q.min <= q.max) || !(q.step > 0) ||
+            !isfinite(q.step) || frexp(q.step, &e) != 0.5 || !is_float32(q.min) ||
+            !is_float32(q.max)) {
+            return alk_diag_set(diag, ALK_EINVAL,
+                                "input %u: interval (%g, %g, %g) needs finite float32 bounds "
+                                "min <= max and a power-of-two step",
+                                i, q.min, q.max, q.step);
+        }
+    }
+    for (uint32_t i = 0; problem->latencies != NULL && i < n; i++) {
+        if (!isfinite(problem->latencies[i])) {
+            return alk_diag_set(diag, ALK_EINVAL, "input %u: latency is not finite", i);
+        }
+    }
+    int32_t *shift0 = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
+    int32_t *shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    size_t nm;
+    int64_t *centred = NULL;
+    if (alk_mul_size(n, m, &nm)) {
+        centred = alk_malloc(nm * sizeof(int64_t));
+    }
+    int rv = ALK_OK;
+    if (shift0 == NULL || shift1 == NULL || centred == NULL) {
+        rv = alk_diag_set(diag, ALK_ENOMEM, "out of memory checking a %u x %u kernel", n, m);
+    } else {
+        alk__mat mat = {n, m, (double *)problem->kernel};
+        uint32_t row, col;
+        if (!alk__center(&mat, shift0, shift1, centred, &row, &col)) {
+            rv = alk_diag_set(diag, ALK_EINVAL,
+                              "kernel row %u, column %u: %.17g needs more than %d bits after "
+                              "centring (the integer range of the solver)",
+                              row + 1, col + 1, problem->kernel[(size_t)row * m + col],
+                              ALK_CMVM_MAX_ENTRY_BITS);
+        }
+    }
+    alk_free(shift0);
+    alk_free(shift1);
+    alk_free(centred);
+    return rv;
+}
+
+/* ---- one configuration (spec §7) ---- */
+
+typedef struct job {
+    const alk__mat *kernel;
+    const alk__fq *q;
+    const float *lat;
+    alk_cmvm_method method0;
+    alk_cmvm_method method1;
+    alk__quality quality;
+} job;
+
+typedef struct config {
+    alk__stage s0;
+    alk__stage s1;
+    float cost;
+    int decompose_dc;
+} config;
+
+static void config_fini(config *c) {
+    alk__stage_fini(&c->s0);
+    alk__stage_fini(&c->s1);
+}
+
+static float minimal_latency(const job *jb, alk_diag *diag, int *ret_rv) {
+    alk__stage s = {0};
+    *ret_rv = alk__solve_single(jb->kernel, ALK_CMVM_DUMMY, jb->q, jb->lat, &jb->quality, true,
+                                &s, diag);
+    float lat = *ret_rv == ALK_OK ? alk__stage_max_latency(&s) : 0.0f;
+    alk__stage_fini(&s);
+    return lat;
+}
+
+static int run_config(const job *jb, int hard_dc, int decompose_dc, config *ret,
+                      alk_diag *diag) {
+    alk_cmvm_method method0 = jb->method0, method1 = jb->method1;
+    uint32_t n = jb->kernel->rows, m = jb->kernel->cols;
+    alk__mat w1 = {0}, w2 = {0};
+    alk__fq *q1 = NULL;
+    float *lat1 = NULL;
+    config c = {0};
+    int rv;
+
+    if (method1 == ALK_CMVM_AUTO) {
+        method1 = (hard_dc < 0 || hard_dc >= 5 || ends_with_dc(method0)) ? method0
+                                                                          : with_dc(method0);
+    }
+    if (hard_dc == 0 && !ends_with_dc(method0)) {
+        method0 = with_dc(method0);
+    }
+    float min_lat = INFINITY;
+    if (hard_dc >= 0) {
+        min_lat = minimal_latency(jb, diag, &rv);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    } else {
+        hard_dc = INT_MAX;
+    }
+    float allowed = (float)hard_dc + min_lat;
+    int log2_n = (int)ceilf(log2f((float)n));
+    if (decompose_dc == -2) {
+        decompose_dc = hard_dc < log2_n ? hard_dc : log2_n;
+    } else {
+        int d = hard_dc < decompose_dc ? hard_dc : decompose_dc;
+        decompose_dc = d < log2_n ? d : log2_n;
+    }
+    q1 = alk_malloc(((size_t)m + 1) * sizeof(alk__fq));
+    lat1 = alk_malloc(((size_t)m + 1) * sizeof(float));
+    if (q1 == NULL || lat1 == NULL) {
+        rv = ALK_ENOMEM;
+        goto fail;
+    }
+    for (;;) {
+        if (decompose_dc < 0) {
+            if (method0 != ALK_CMVM_DUMMY) {
+                method0 = method1 = ALK_CMVM_WMC_DC;
+            } else {
+                method0 = method1 = ALK_CMVM_DUMMY;
+            }
+        }
+        config_fini(&c);
+        alk__mat_fini(&w1);
+        alk__mat_fini(&w2);
+        rv = alk__kernel_decompose(jb->kernel, decompose_dc, &w1, &w2);
+        if (rv != ALK_OK) {
+            goto fail;
+        }
+        rv = alk__solve_single(&w1, method0, jb->q, jb->lat, &jb->quality, false, &c.s0, diag);
+        if (rv != ALK_OK) {
+            goto fail;
+        }
+        float max_lat0 = 0.0f;
+        for (uint32_t j = 0; j < m; j++) {
+            int32_t idx = c.s0.out_idxs[j];
+            if (idx >= 0) {
+                const alk__op *op = &c.s0.ops[idx];
+                lat1[j] = op->latency;
+                q1[j] = op->qint;
+            } else {
+                lat1[j] = 0.0f;
+                q1[j] = (alk__fq){0.0f, 0.0f, INFINITY};
+            }
+            max_lat0 = lat1[j] > max_lat0 ? lat1[j] : max_lat0;
+        }
+        bool both_wmc_dc = method0 == ALK_CMVM_WMC_DC && method1 == ALK_CMVM_WMC_DC;
+        if (max_lat0 > allowed && (!both_wmc_dc || decompose_dc >= 0)) {
+            decompose_dc--;
+            continue;
+        }
+        rv = alk__solve_single(&w2, method1, q1, lat1, &jb->quality, false, &c.s1, diag);
+        if (rv != ALK_OK) {
+            goto fail;
+        }
+        float max_lat1 = alk__stage_max_latency(&c.s1);
+        if (max_lat1 > allowed && (!both_wmc_dc || decompose_dc >= 0)) {
+            decompose_dc--;
+            continue;
+        }
+        break;
+    }
+    c.cost = alk__stage_cost(&c.s1, alk__stage_cost(&c.s0, 0.0f));
+    c.decompose_dc = decompose_dc;
+    *ret = c;
+    c = (config){0};
+    rv = ALK_OK;
+fail:
+    config_fini(&c);
+    alk__mat_fini(&w1);
+    alk__mat_fini(&w2);
+    alk_free(q1);
+    alk_free(lat1);
+    return rv;
+}
+
+/* ---- the search (spec §8.1) ---- */
+
+typedef struct task {
+    const job *jb;
+    int hard_dc;
+    int decompose_dc;
+    config result;
+    int rv;
+    alk_diag diag;
+} task;
+
+typedef struct pool {
+    task *tasks;
+    size_t n_tasks;
+    atomic_size_t next;
+} pool;
+
+static void *worker(void *arg) {
+    pool *p = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n_tasks) {
+            return NULL;
+        }
+        task *t = &p->tasks[i];
+        t->rv = run_config(t->jb, t->hard_dc, t->decompose_dc, &t->result, &t->diag);
+    }
+}
+
+static unsigned thread_count(unsigned wanted, size_t n_tasks) {
+    if (wanted == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        wanted = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (wanted > n_tasks) {
+        wanted = (unsigned)n_tasks;
+    }
+    return wanted == 0 ? 1 : wanted;
+}
+
+/* Runs every task on up to `threads` threads (the caller's included). */
+static void run_tasks(pool *p, unsigned threads) {
+    pthread_t ids[64];
+    unsigned started = 0;
+    threads = threads > 64 ? 64 : threads;
+    for (unsigned t = 1; t < threads; t++) {
+        if (pthread_create(&ids[started], NULL, worker, p) != 0) {
+            break; /* fewer threads is fine: the caller works too */
+        }
+        started++;
+    }
+    (void)worker(p);
+    for (unsigned t = 0; t < started; t++) {
+        (void)pthread_join(ids[t], NULL);
+    }
+}
+
+static int max_decompose_dc(const alk__mat *kernel, int hard_dc, int *ret_maxd) {
+    alk__mat w1 = {0}, w2 = {0};
+    int rv = alk__kernel_decompose(kernel, hard_dc, &w1, &w2);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    uint32_t most = 0;
+    for (uint32_t j = 0; j < w2.cols; j++) {
+        uint32_t count = 0;
+        for (uint32_t r = 0; r < w2.rows; r++) {
+            count += w2.v[(size_t)r * w2.cols + j] != 0.0;
+        }
+        most = count > most ? count : most;
+    }
+    int d = alk_iceil_log2((float)most);
+    *ret_maxd = d > 0 ? d : 0;
+    alk__mat_fini(&w1);
+    alk__mat_fini(&w2);
+    return ALK_OK;
+}
+
+void alk_cmvm_result_fini(alk_cmvm_result *result) {
+    if (result == NULL) {
+        return;
+    }
+    alk_program_free(result->stage0);
+    alk_program_free(result->stage1);
+    memset(result, 0, sizeof(*result));
+}
+
+size_t alk_cmvm_count_adders(const alk_program *program) {
+    size_t n = 0;
+    for (size_t i = 0; i < program->n_ops; i++) {
+        n += program->ops[i].opcode == ALK_OP_ADD || program->ops[i].opcode == ALK_OP_SUB;
+    }
+    return n;
+}
+
+static int finish(config *best, alk_cmvm_result *ret_result) {
+    alk_cmvm_result r = {0};
+    int rv = alk__stage_to_program(&best->s0, &r.stage0);
+    if (rv == ALK_OK) {
+        rv = alk__stage_to_program(&best->s1, &r.stage1);
+    }
+    if (rv != ALK_OK) {
+        alk_cmvm_result_fini(&r);
+        return rv;
+    }
+    r.cost = best->cost;
+    r.adders = alk_cmvm_count_adders(r.stage0) + alk_cmvm_count_adders(r.stage1);
+    r.latency = alk__stage_max_latency(&best->s1);
+    r.decompose_dc = best->decompose_dc;
+    *ret_result = r;
+    return ALK_OK;
+}
+
+int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *options,
+                   alk_cmvm_result *ret_result, alk_diag *diag) {
+    alk_cmvm_options defaults;
+    if (options == NULL) {
+        alk_cmvm_options_init(&defaults);
+        options = &defaults;
+    }
+    if (options->method0 == ALK_CMVM_AUTO || options->method0 == ALK_CMVM_DUMMY_DC) {
+        return alk_diag_set(diag, ALK_EINVAL, "method0 cannot be '%s'",
+                            alk_cmvm_method_name(options->method0));
+    }
+    int rv = alk_cmvm_check(problem, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    uint32_t n = problem->n_in, m = problem->n_out;
+    alk__mat kernel = {n, m, (double *)problem->kernel};
+    alk__fq *q = alk_malloc(n * sizeof(alk__fq));
+    float *lat = alk_malloc(n * sizeof(float));
+    task *tasks = NULL;
+    size_t n_tasks = 0;
+    if (q == NULL || lat == NULL) {
+        rv = ALK_ENOMEM;
+        goto done;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        alk_qint qi = problem->intervals != NULL ? problem->intervals[i]
+                                                 : (alk_qint){-128.0, 127.0, 1.0};
+        q[i] = (alk__fq){(float)qi.min, (float)qi.max, (float)qi.step};
+        lat[i] = problem->latencies != NULL ? (float)problem->latencies[i] : 0.0f;
+    }
+    job jobs[2] = {
+        {&kernel, q, lat, options->method0, options->method1, {false, false}},
+        {&kernel, q, lat, options->method0, options->method1, {true, true}},
+    };
+    size_t n_jobs = options->mode == ALK_CMVM_COMPAT ? 1 : 2;
+
+    int hard_dc = options->hard_dc;
+    int first = options->decompose_dc, last = options->decompose_dc;
+    if (options->search_all_decompose_dc) {
+        hard_dc = hard_dc < 0 ? INT_MAX : hard_dc;
+        int maxd;
+        rv = max_decompose_dc(&kernel, hard_dc, &maxd);
+        if (rv != ALK_OK) {
+            goto done;
+        }
+        first = 0;
+        last = maxd;
+    }
+    n_tasks = (size_t)(last - first + 1) * n_jobs;
+    tasks = alk_calloc(n_tasks, sizeof(task));
+    if (tasks == NULL) {
+        rv = ALK_ENOMEM;
+        goto done;
+    }
+    for (size_t k = 0; k < n_tasks; k++) {
+        tasks[k].jb = &jobs[k % n_jobs];
+        tasks[k].hard_dc = hard_dc;
+        tasks[k].decompose_dc = first + (int)(k / n_jobs);
+    }
+    pool p = {.tasks = tasks, .n_tasks = n_tasks};
+    atomic_init(&p.next, 0);
+    run_tasks(&p, thread_count(options->threads, n_tasks));
+
+    size_t best = SIZE_MAX;
+    for (size_t k = 0; k < n_tasks; k++) {
+        if (tasks[k].rv != ALK_OK) {
+            rv = tasks[k].rv;
+            if (diag != NULL) {
+                *diag = tasks[k].diag;
+            }
+            goto done;
+        }
+        if (best == SIZE_MAX || tasks[k].result.cost < tasks[best].result.cost) {
+            best = k;
+        }
+    }
+    rv = finish(&tasks[best].result, ret_result);
+done:
+    for (size_t k = 0; tasks != NULL && k < n_tasks; k++) {
+        config_fini(&tasks[k].result);
+    }
+    alk_free(tasks);
+    alk_free(q);
+    alk_free(lat);
+    if (rv == ALK_ENOMEM) {
+        (void)alk_diag_set(diag, ALK_ENOMEM, "out of memory in the CMVM solver");
+    }
+    return rv;
+}
