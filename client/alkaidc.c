@@ -19,6 +19,7 @@ typedef struct command {
 static const command commands[] = {
     {"run", cmd_run, "run an ALIR program on samples, bit-exactly"},
     {"inspect", cmd_inspect, "summarise an ALIR program"},
+    {"plugins", cmd_plugins, "list the plugins and their state"},
 };
 
 static void print_help(FILE *to) {

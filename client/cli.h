@@ -25,5 +25,6 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 
 int cmd_run(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
 
 #endif

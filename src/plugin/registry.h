@@ -81,4 +81,14 @@ int alk_generation_plugins(const alk_generation *generation, alk_plugin_info **r
 /* Number of plugins that failed to load (state REFUSED). */
 size_t alk_generation_n_refused(const alk_generation *generation);
 
+/*
+ * The plugin search path, in order: `config_dirs` (n_config borrowed strings, from a config file
+ * or flags), the colon-separated $ALKAID_PLUGIN_PATH, then the built-in plugin directory (the
+ * build tree's when this libalkaid runs from its build tree, else the installed one). On success
+ * *ret_dirs is an alk_malloc'd array of *ret_n alk_malloc'd strings (alk_plugin_dirs_free).
+ */
+int alk_plugin_search_path(const char *const *config_dirs, size_t n_config, char ***ret_dirs,
+                           size_t *ret_n);
+void alk_plugin_dirs_free(char **dirs, size_t n);
+
 #endif
