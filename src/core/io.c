@@ -118,6 +118,17 @@ static void zlib_free(voidpf opaque, voidpf address) {
     alk_free(address);
 }
 
+/* Hands zlib the next slice of input (zlib counts in uInt) once it has used the previous one. */
+static void refill(z_stream *zs, const unsigned char **next, size_t *remaining) {
+    if (zs->avail_in == 0 && *remaining > 0) {
+        uInt take = *remaining > 1u << 30 ? 1u << 30 : (uInt)*remaining;
+        zs->next_in = (Bytef *)*next;
+        zs->avail_in = take;
+        *next += take;
+        *remaining -= take;
+    }
+}
+
 int alk_gunzip(const void *in, size_t len, size_t limit, alk_buf *out, alk_diag *diag) {
     z_stream zs = {.zalloc = zlib_alloc, .zfree = zlib_free};
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
@@ -130,13 +141,7 @@ int alk_gunzip(const void *in, size_t len, size_t limit, alk_buf *out, alk_diag 
     unsigned char chunk[65536];
     int zrv = Z_OK;
     while (zrv != Z_STREAM_END) {
-        if (zs.avail_in == 0) {
-            uInt take = remaining > 1u << 30 ? 1u << 30 : (uInt)remaining;
-            zs.next_in = (Bytef *)next;
-            zs.avail_in = take;
-            next += take;
-            remaining -= take;
-        }
+        refill(&zs, &next, &remaining);
         zs.next_out = chunk;
         zs.avail_out = sizeof(chunk);
         zrv = inflate(&zs, Z_NO_FLUSH);
@@ -182,13 +187,7 @@ int alk_gzip(const void *in, size_t len, alk_buf *out, alk_diag *diag) {
     unsigned char chunk[65536];
     int zrv = Z_OK;
     while (zrv != Z_STREAM_END) {
-        if (zs.avail_in == 0 && remaining > 0) {
-            uInt take = remaining > 1u << 30 ? 1u << 30 : (uInt)remaining;
-            zs.next_in = (Bytef *)next;
-            zs.avail_in = take;
-            next += take;
-            remaining -= take;
-        }
+        refill(&zs, &next, &remaining);
         zs.next_out = chunk;
         zs.avail_out = sizeof(chunk);
         zrv = deflate(&zs, remaining == 0 ? Z_FINISH : Z_NO_FLUSH);
