@@ -19,7 +19,18 @@ typedef struct command {
 static const command commands[] = {
     {"run", cmd_run, "run an ALIR program on samples, bit-exactly"},
     {"inspect", cmd_inspect, "summarise an ALIR program"},
+    {"trace-example", cmd_trace_example, "trace the example model into ALIR (in-process)"},
     {"plugins", cmd_plugins, "list the plugins and their state"},
+    {"cmvm", cmd_cmvm, "solve a constant matrix-vector product with shifted adders"},
+    {"scm", cmd_scm, "multiply by one constant with shifted adders"},
+    {"convert", cmd_convert, "convert a model into ALIR (through a daemon or in-process)"},
+    {"ping", cmd_ping, "check that a daemon answers"},
+    {"stats", cmd_stats, "print a daemon's counters (control socket)"},
+    {"reload", cmd_reload, "reload a daemon's plugins (control socket)"},
+    {"load", cmd_load, "add a plugin to a daemon (control socket)"},
+    {"unload", cmd_unload, "disable a plugin in a daemon (control socket)"},
+    {"drain", cmd_drain, "stop a daemon taking requests, wait for those in flight"},
+    {"shutdown", cmd_shutdown, "stop a daemon gracefully (control socket)"},
 };
 
 static void print_help(FILE *to) {
@@ -46,6 +57,12 @@ int cli_fail(int err, const alk_diag *diag) {
     case ALK_ENOMEM:
     case ALK_ELIMIT:
         return EXIT_RESOURCE;
+    case ALK_EBUSY:
+    case ALK_ETIMEDOUT:
+    case ALK_ECANCELED:
+        return EXIT_RETRY;
+    case ALK_EPLUGIN:
+        return EXIT_INPUT;
     default:
         return EXIT_INTERNAL;
     }

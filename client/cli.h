@@ -14,6 +14,8 @@ enum {
     EXIT_IO = 3,       /* a file could not be read or written */
     EXIT_RESOURCE = 4, /* out of memory or past a size limit */
     EXIT_INTERNAL = 5,
+    EXIT_UNAVAILABLE = 6, /* no daemon could be reached at the URL(s) */
+    EXIT_RETRY = 7,       /* the daemon was busy, the deadline passed, or it is stopping */
 };
 
 /* Prints "alkaidc: <diag message or strerror>" on stderr and returns the exit code for `err`. */
@@ -25,6 +27,25 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 
 int cmd_run(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+/* The in-process example tracer (cmd_trace_example.c). */
+int cmd_trace_example(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_cmvm(int argc, char **argv);
+int cmd_scm(int argc, char **argv);
+/* The daemon commands (cmd_convert.c, cmd_daemon.c). */
+int cmd_convert(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_unload(int argc, char **argv);
+int cmd_drain(int argc, char **argv);
+int cmd_shutdown(int argc, char **argv);
+/*
+ * `alkaidc plugins` asks a daemon when one is configured or running (--connect/--control URL,
+ * ALKAID_CONNECT, the default socket) and returns the exit code; it returns -1 when the listing
+ * is local (--local, --plugin-dir, or no daemon), after removing --local from argv.
+ */
+int cli_plugins_remote(int *argc, char **argv);
 
 #endif

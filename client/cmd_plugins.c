@@ -39,6 +39,10 @@ int cmd_plugins(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int remote = cli_plugins_remote(&argc, argv); /* a daemon's listing (cmd_daemon.c) */
+    if (remote >= 0) {
+        return remote;
+    }
     const char *extra[16];
     size_t n_extra = 0;
     int c;

@@ -10,6 +10,11 @@ packages=(
     libcriterion-dev                                  # unit tests
     python3 python3-numpy                             # test oracles (Debian's /usr/bin/python3)
     clang-format                                      # style check in the test command
+    libuv1-dev libnng-dev cmake                       # alkaidd: loop; sockets (nng: CMake package)
+    libmsgpack-dev libsystemd-dev                     # the wire format; sd_notify
+    python3-msgpack                                   # Python client and daemon tests
+    systemd                                           # systemd-analyze verify in the tests
+    clang libclang-rt-dev                             # the libFuzzer harness of the wire decoder
 )
 
 missing=()

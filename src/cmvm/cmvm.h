@@ -115,7 +115,8 @@ void alk_cmvm_result_fini(alk_cmvm_result *result);
  * and alk_interp evaluate exactly: the shifts and negations between the stages are folded into
  * the adders, every interval is recomputed exactly from `intervals` (n_in entries, borrowed; NULL
  * for (-128, 127, 1)) and costs/latencies follow the surrogate model of spec §10.2 with
- * carry_size -1. `stage0` and `stage1` are borrowed.
+ * carry_size -1. `stage0` and `stage1` are borrowed; a NULL `stage1` re-intervals `stage0` alone
+ * (used for SCM programs).
  */
 int alk_cmvm_compose(const alk_program *stage0, const alk_program *stage1,
                      const alk_qint *intervals, alk_program **ret_program, alk_diag *diag);
@@ -127,6 +128,16 @@ int alk_cmvm_compose(const alk_program *stage0, const alk_program *stage1,
 enum { ALK_SCM_MAX_K = 8 };
 int alk_scm_solve(double constant, int k, alk_qint interval, alk_program **ret_program,
                   alk_diag *diag);
+
+/*
+ * Parses a kernel in text form (the CLI's KERNEL.txt): one matrix row per line (rows = inputs),
+ * numbers separated by spaces, tabs or commas, decimal or exponent notation; blank lines and lines
+ * starting with '#' are skipped. Every number must be an exact dyadic rational: "0.375" is fine,
+ * "0.1" is refused, as are ragged rows, NaN and infinities; errors name the line and column.
+ * `text` (len bytes) is borrowed; on success the caller owns *ret_values (alk_free), rows x cols.
+ */
+int alk_cmvm_parse_kernel(const char *text, size_t len, uint32_t *ret_rows, uint32_t *ret_cols,
+                          double **ret_values, alk_diag *diag);
 
 /* Number of add/sub ops (opcodes 0 and 1) of `program` (borrowed). */
 size_t alk_cmvm_count_adders(const alk_program *program);

@@ -58,6 +58,17 @@ typedef struct alk__quality {
     bool emit_sub_flag;     /* §14.2.3: emission intervals of subtractions are exact */
 } alk__quality;
 
+/*
+ * Population count without the popcnt instruction: the build targets baseline x86-64, where
+ * __builtin_popcountll becomes a libgcc call that dominated the CSE profile.
+ */
+static inline int alk__popcount64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (int)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* --- numeric.c: primitives of spec §2 and §3 --- */
 
 alk__fq alk__qint_add(alk__fq q0, alk__fq q1, int64_t shift, bool sub0, bool sub1);
@@ -93,6 +104,14 @@ bool alk__center(const alk__mat *m, int32_t *shift0, int32_t *shift1, int64_t *c
 int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat *ret_w2);
 
 void alk__mat_fini(alk__mat *m);
+
+/* Centred kernel and column distances, shared by the decompositions of every dc. */
+typedef struct alk__decomp alk__decomp;
+/* Prepares `w` (borrowed); `with_tree` false skips the distances (only dc = -1 then). */
+int alk__decomp_new(const alk__mat *w, bool with_tree, alk__decomp **ret);
+/* Builds W1, W2 for `dc` from `d` (borrowed, read-only); the matrices are the caller's. */
+int alk__decomp_build(const alk__decomp *d, int dc, alk__mat *ret_w1, alk__mat *ret_w2);
+void alk__decomp_free(alk__decomp *d);
 
 /* --- cse.c: spec §5 and §6 --- */
 

@@ -34,9 +34,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
-static _Thread_local unsigned long long C_it, C_dec, C_inc, C_push, C_pop, C_newk, C_keep;
 
 /* ---- keys ---- */
 
@@ -76,12 +73,12 @@ static inline uint64_t pair_key(uint32_t e1, int s1, bool n1, uint32_t e2, int s
 /* ---- count table: open addressing with linear probing and backward-shift deletion ---- */
 
 #define EMPTY_KEY UINT64_MAX
-#define META_NONMONO 0x80000000u
+#define STAMP_NONMONO 0x80000000u
 
 typedef struct hslot {
     uint64_t key;
-    uint32_t count;
-    uint32_t meta; /* META_NONMONO | count of the newest heap entry */
+    uint32_t count; /* exact when counted; an upper bound once a signal of the key changed */
+    uint32_t stamp; /* extraction number of the count | STAMP_NONMONO */
 } hslot;
 
 typedef struct table {
@@ -172,7 +169,7 @@ static int table_add(table *t, uint64_t key, uint32_t delta, bool *ret_new) {
         if (s->key == EMPTY_KEY) {
             s->key = key;
             s->count = delta;
-            s->meta = 0;
+            s->stamp = 0;
             t->len++;
             *ret_new = true;
             return ALK_OK;
@@ -220,7 +217,6 @@ static inline bool hentry_above(const hentry *a, const hentry *b) {
 }
 
 static int heap_push(heap *h, hentry e) {
-    C_push++;
     if (h->len == h->cap) {
         void *items = h->items;
         int rv = alk_grow(&items, &h->cap, sizeof(hentry), h->len + 1);
@@ -242,9 +238,8 @@ static int heap_push(heap *h, hentry e) {
     return ALK_OK;
 }
 
-static void heap_pop(heap *h) {
-    C_pop++;
-    hentry last = h->items[--h->len];
+/* Replaces the top with `last` and restores the heap order. */
+static void heap_sift_top(heap *h, hentry last) {
     size_t i = 0, n = h->len;
     for (;;) {
         size_t c = 2 * i + 1;
@@ -263,6 +258,11 @@ static void heap_pop(heap *h) {
     if (n > 0) {
         h->items[i] = last;
     }
+}
+
+static void heap_pop(heap *h) {
+    h->len--;
+    heap_sift_top(h, h->items[h->len]);
 }
 
 /* ---- digit storage ---- */
@@ -284,6 +284,18 @@ typedef struct slot {
     uint32_t index; /* into columns[out].rows */
 } slot;
 
+typedef struct dslot {
+    uint64_t key;
+    int32_t delta;
+} dslot;
+
+typedef struct delta_table {
+    dslot *slots;
+    uint32_t *used; /* indices of occupied slots, in insertion order */
+    size_t cap;
+    size_t len;
+} delta_table;
+
 typedef struct state {
     uint32_t n_in;
     uint32_t n_out;
@@ -304,10 +316,21 @@ typedef struct state {
     size_t cap_slots;
     table counts;
     heap queue;
-    /* Scratch of one extraction. */
-    uint64_t *new_keys;
-    size_t n_new_keys;
-    size_t cap_new_keys;
+    /* Keys whose score grows when their count shrinks (spec §5.4 wrap): kept out of the heap. */
+    uint64_t *nonmono;
+    size_t n_nonmono;
+    size_t cap_nonmono;
+    uint32_t *last_change; /* per signal: extraction that last removed digits of it */
+    int32_t *input_rows;   /* n_in x n_out: row index of input i in column o, or -1 */
+    /* Bit planes of the inputs: for input i and digit position p, the outputs where that digit
+     * is positive (pos) or negative (neg), as n_words 64-bit words. */
+    uint64_t *plane_pos;
+    uint64_t *plane_neg;
+    uint32_t n_words;
+    uint32_t n_bits; /* digit positions in use (CSD width of the stage kernel) */
+    uint32_t extraction;   /* number of extractions so far */
+    /* Count changes of the current extraction, merged per key before touching `counts`. */
+    delta_table deltas;
 } state;
 
 static void state_fini(state *st) {
@@ -324,7 +347,13 @@ static void state_fini(state *st) {
     alk_free(st->slot_len);
     alk_free(st->slots);
     alk_free(st->queue.items);
-    alk_free(st->new_keys);
+    alk_free(st->nonmono);
+    alk_free(st->last_change);
+    alk_free(st->input_rows);
+    alk_free(st->plane_pos);
+    alk_free(st->plane_neg);
+    alk_free(st->deltas.slots);
+    alk_free(st->deltas.used);
     table_fini(&st->counts);
 }
 
@@ -359,8 +388,16 @@ static int add_signal(state *st) {
         if (rv != ALK_OK) {
             return rv;
         }
+        cap = st->cap_signals;
+        void *changes = st->last_change;
+        rv = alk_grow(&changes, &cap, sizeof(uint32_t), e + 1);
+        st->last_change = changes;
+        if (rv != ALK_OK) {
+            return rv;
+        }
         st->cap_signals = cap;
     }
+    st->last_change[e] = 0;
     st->slot_start[e] = st->n_slots;
     st->slot_len[e] = 0;
     return ALK_OK;
@@ -466,61 +503,100 @@ static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret
     return (double)score;
 }
 
-/* Pushes the current (score, key) of a live key; ineligible keys stay out of the heap. */
+/*
+ * Queues a live key whose count was just established (exact at extraction st->extraction). Keys
+ * that can never be selected stay out; keys whose score grows when the count shrinks go to the
+ * `nonmono` list, which is rescored exactly at every selection.
+ */
 static int push_key(state *st, hslot *s) {
     bool eligible, nonmono;
     double score = key_score(st, s->key, s->count, &eligible, &nonmono);
-    s->meta = (nonmono ? META_NONMONO : 0) | (s->count & ~META_NONMONO);
+    s->stamp = st->extraction | (nonmono ? STAMP_NONMONO : 0);
     if (!eligible) {
+        return ALK_OK;
+    }
+    if (nonmono) {
+        if (st->n_nonmono == st->cap_nonmono) {
+            void *items = st->nonmono;
+            int rv = alk_grow(&items, &st->cap_nonmono, sizeof(uint64_t), st->n_nonmono + 1);
+            st->nonmono = items;
+            if (rv != ALK_OK) {
+                return rv;
+            }
+        }
+        st->nonmono[st->n_nonmono++] = s->key;
         return ALK_OK;
     }
     return heap_push(&st->queue, (hentry){.score = score, .key = s->key, .count = s->count});
 }
 
-/* Decrements `key`; a key falling below two occurrences can never come back (file comment). */
-static int decrement(state *st, uint64_t key) {
-    C_dec++;
-    hslot *s = table_find(&st->counts, key);
-    if (s == NULL) {
-        return ALK_OK;
-    }
-    if (s->count <= 2) {
-        table_remove_slot(&st->counts, s);
-        return ALK_OK;
-    }
-    s->count--;
-    if (s->meta & META_NONMONO) {
-        /* Remember it; re-pushed once the extraction is done (dedup by the meta count). */
-        if (st->n_new_keys == st->cap_new_keys) {
-            void *keys = st->new_keys;
-            int rv = alk_grow(&keys, &st->cap_new_keys, sizeof(uint64_t), st->n_new_keys + 1);
-            st->new_keys = keys;
-            if (rv != ALK_OK) {
-                return rv;
-            }
+/* Records a change of `delta` occurrences of `key` during the current extraction. */
+static int add_delta(state *st, uint64_t key, int32_t delta) {
+    delta_table *d = &st->deltas;
+    if ((d->len + 1) * 2 > d->cap) {
+        size_t cap = d->cap == 0 ? 1024 : d->cap * 2;
+        dslot *slots = alk_malloc(cap * sizeof(dslot));
+        uint32_t *used = alk_malloc(cap / 2 * sizeof(uint32_t));
+        if (slots == NULL || used == NULL) {
+            alk_free(slots);
+            alk_free(used);
+            return ALK_ENOMEM;
         }
-        st->new_keys[st->n_new_keys++] = key;
+        for (size_t i = 0; i < cap; i++) {
+            slots[i].key = EMPTY_KEY;
+        }
+        size_t len = 0;
+        for (size_t k = 0; k < d->len; k++) {
+            dslot old = d->slots[d->used[k]];
+            size_t i = hash_key(old.key, cap);
+            while (slots[i].key != EMPTY_KEY) {
+                i = (i + 1) & (cap - 1);
+            }
+            slots[i] = old;
+            used[len++] = (uint32_t)i;
+        }
+        alk_free(d->slots);
+        alk_free(d->used);
+        d->slots = slots;
+        d->used = used;
+        d->cap = cap;
     }
-    return ALK_OK;
+    size_t i = hash_key(key, d->cap);
+    for (;;) {
+        dslot *s = &d->slots[i];
+        if (s->key == key) {
+            s->delta += delta;
+            return ALK_OK;
+        }
+        if (s->key == EMPTY_KEY) {
+            s->key = key;
+            s->delta = delta;
+            d->used[d->len++] = (uint32_t)i;
+            return ALK_OK;
+        }
+        i = (i + 1) & (d->cap - 1);
+    }
 }
 
-static int increment(state *st, uint64_t key) {
-    C_inc++;
-    bool fresh;
-    int rv = table_add(&st->counts, key, 1, &fresh);
-    if (rv != ALK_OK || !fresh) {
-        return rv;
-    }
-    if (st->n_new_keys == st->cap_new_keys) {
-        void *keys = st->new_keys;
-        rv = alk_grow(&keys, &st->cap_new_keys, sizeof(uint64_t), st->n_new_keys + 1);
-        st->new_keys = keys;
-        if (rv != ALK_OK) {
-            return rv;
+/* Inserts the keys of the new signal `u` seen at least twice, and clears the scratch table. */
+static int commit_deltas(state *st) {
+    delta_table *d = &st->deltas;
+    int rv = ALK_OK;
+    for (size_t k = 0; k < d->len && rv == ALK_OK; k++) {
+        dslot *e = &d->slots[d->used[k]];
+        if (e->delta >= 2) {
+            bool fresh;
+            rv = table_add(&st->counts, e->key, (uint32_t)e->delta, &fresh);
+            if (rv == ALK_OK) {
+                rv = push_key(st, table_find(&st->counts, e->key));
+            }
         }
     }
-    st->new_keys[st->n_new_keys++] = key;
-    return ALK_OK;
+    for (size_t k = 0; k < d->len; k++) {
+        d->slots[d->used[k]].key = EMPTY_KEY;
+    }
+    d->len = 0;
+    return rv;
 }
 
 /* ---- initial table ---- */
@@ -620,11 +696,175 @@ done:
     return rv;
 }
 
+/* ---- bit planes of the inputs ---- */
+
+static int build_planes(state *st) {
+    uint64_t used = 0;
+    for (uint32_t o = 0; o < st->n_out; o++) {
+        for (size_t k = 0; k < st->columns[o].len; k++) {
+            used |= st->columns[o].rows[k].pos | st->columns[o].rows[k].neg;
+        }
+    }
+    st->n_bits = used == 0 ? 1 : (uint32_t)(64 - __builtin_clzll(used));
+    st->n_words = (st->n_out + 63) / 64;
+    size_t cells;
+    if (!alk_mul_size((size_t)st->n_in * st->n_bits, st->n_words, &cells)) {
+        return ALK_ELIMIT;
+    }
+    st->plane_pos = alk_calloc(cells + 1, sizeof(uint64_t));
+    st->plane_neg = alk_calloc(cells + 1, sizeof(uint64_t));
+    if (st->plane_pos == NULL || st->plane_neg == NULL) {
+        return ALK_ENOMEM;
+    }
+    for (uint32_t i = 0; i < st->n_in; i++) {
+        const slot *sl = st->slots + st->slot_start[i];
+        for (uint32_t k = 0; k < st->slot_len[i]; k++) {
+            const row *r = &st->columns[sl[k].out].rows[sl[k].index];
+            uint64_t bit = 1ull << (sl[k].out % 64);
+            size_t word = sl[k].out / 64;
+            for (uint64_t m = r->pos | r->neg; m != 0; m &= m - 1) {
+                int p = __builtin_ctzll(m);
+                size_t cell = ((size_t)i * st->n_bits + (size_t)p) * st->n_words + word;
+                if ((r->pos >> p) & 1) {
+                    st->plane_pos[cell] |= bit;
+                } else {
+                    st->plane_neg[cell] |= bit;
+                }
+            }
+        }
+    }
+    return ALK_OK;
+}
+
+/* Clears the digits `removed` of input `i` in output `o` from its bit planes. */
+static void planes_clear(state *st, uint32_t i, uint32_t o, uint64_t removed) {
+    uint64_t bit = 1ull << (o % 64);
+    for (uint64_t m = removed; m != 0; m &= m - 1) {
+        int p = __builtin_ctzll(m);
+        size_t cell = ((size_t)i * st->n_bits + (size_t)p) * st->n_words + o / 64;
+        st->plane_pos[cell] &= ~bit;
+        st->plane_neg[cell] &= ~bit;
+    }
+}
+
 /* ---- selection (spec §5.3, §5.4) ---- */
 
-/* Returns the selected key, or EMPTY_KEY for "none". */
+/* Occurrences of (shift, sub) between row r0 (first signal) and row r1 (second signal). */
+static inline uint32_t row_pair_count(const row *r0, const row *r1, int shift, bool sub) {
+    uint64_t p1 = r1->pos, n1 = r1->neg;
+    /* Align row 1 on row 0: digit s1 of row 1 pairs with digit s1 - shift of row 0. For one
+     * signal (shift < 0) the pairs are (higher, lower) = (s, s + shift). */
+    if (shift >= 0) {
+        p1 >>= shift;
+        n1 >>= shift;
+    } else {
+        p1 <<= -shift;
+        n1 <<= -shift;
+    }
+    uint64_t m = sub ? (r0->pos & n1) | (r0->neg & p1) : (r0->pos & p1) | (r0->neg & n1);
+    return (uint32_t)alk__popcount64(m);
+}
+
+/* Exact number of occurrences of `key` now (spec §5.2), from the bitset rows. */
+static uint32_t recount(const state *st, uint64_t key) {
+    uint32_t id0 = key_id0(key), id1 = key_id1(key);
+    int shift = key_shift(key);
+    bool sub = key_sub(key);
+    const slot *s0 = st->slots + st->slot_start[id0];
+    const slot *s1 = st->slots + st->slot_start[id1];
+    uint32_t l0 = st->slot_len[id0], l1 = st->slot_len[id1];
+    uint32_t count = 0;
+    if (id1 < st->n_in) {
+        /* Two inputs: popcounts over the bit planes, pairing position p of id0 with p + shift
+         * of id1. */
+        uint32_t words = st->n_words, bits = st->n_bits;
+        const uint64_t *p0 = st->plane_pos + (size_t)id0 * bits * words;
+        const uint64_t *n0 = st->plane_neg + (size_t)id0 * bits * words;
+        const uint64_t *p1 = st->plane_pos + (size_t)id1 * bits * words;
+        const uint64_t *n1 = st->plane_neg + (size_t)id1 * bits * words;
+        int first = shift < 0 ? -shift : 0;
+        int last = shift > 0 ? (int)bits - shift : (int)bits;
+        for (int p = first; p < last; p++) {
+            const uint64_t *a_pos = p0 + (size_t)p * words, *a_neg = n0 + (size_t)p * words;
+            const uint64_t *b_pos = p1 + (size_t)(p + shift) * words;
+            const uint64_t *b_neg = n1 + (size_t)(p + shift) * words;
+            for (uint32_t w = 0; w < words; w++) {
+                uint64_t m = sub ? (a_pos[w] & b_neg[w]) | (a_neg[w] & b_pos[w])
+                                 : (a_pos[w] & b_pos[w]) | (a_neg[w] & b_neg[w]);
+                count += (uint32_t)alk__popcount64(m);
+            }
+        }
+        return count;
+    }
+    /* An input has a dense output -> row map: walk the other signal's (short) slot list. */
+    if (id0 < st->n_in && (id1 >= st->n_in || l1 <= l0)) {
+        const int32_t *dense = st->input_rows + (size_t)id0 * st->n_out;
+        for (uint32_t j = 0; j < l1; j++) {
+            int32_t k = dense[s1[j].out];
+            if (k >= 0) {
+                const column *c = &st->columns[s1[j].out];
+                count += row_pair_count(&c->rows[k], &c->rows[s1[j].index], shift, sub);
+            }
+        }
+        return count;
+    }
+    if (id1 < st->n_in) {
+        const int32_t *dense = st->input_rows + (size_t)id1 * st->n_out;
+        for (uint32_t i = 0; i < l0; i++) {
+            int32_t k = dense[s0[i].out];
+            if (k >= 0) {
+                const column *c = &st->columns[s0[i].out];
+                count += row_pair_count(&c->rows[s0[i].index], &c->rows[k], shift, sub);
+            }
+        }
+        return count;
+    }
+    uint32_t i = 0, j = 0;
+    while (i < l0 && j < l1) {
+        if (s0[i].out < s1[j].out) {
+            i++;
+            continue;
+        }
+        if (s0[i].out > s1[j].out) {
+            j++;
+            continue;
+        }
+        const column *c = &st->columns[s0[i].out];
+        count += row_pair_count(&c->rows[s0[i].index], &c->rows[s1[j].index], shift, sub);
+        i++;
+        j++;
+    }
+    return count;
+}
+
+/* Whether the stored count of `s` may be stale (a signal of it lost digits since). */
+static inline bool is_stale(const state *st, const hslot *s) {
+    uint32_t stamp = s->stamp & ~STAMP_NONMONO;
+    return st->last_change[key_id0(s->key)] > stamp || st->last_change[key_id1(s->key)] > stamp;
+}
+
+/* Brings the count of `s` up to date; false (and the key removed) when it fell below two. */
+static bool refresh(state *st, hslot *s) {
+    if (is_stale(st, s)) {
+        s->count = recount(st, s->key);
+        s->stamp = st->extraction | (s->stamp & STAMP_NONMONO);
+    }
+    if (s->count < 2) {
+        table_remove_slot(&st->counts, s);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Selects the key to extract, or EMPTY_KEY. Counts only shrink for existing keys, so a stale
+ * heap entry over-estimates its (monotone) score: the top is refreshed and re-queued until it is
+ * exact, and is then the maximum of (score, key) over the whole table (lazy greedy).
+ */
 static int select_key(state *st, uint64_t *ret_key) {
     double threshold = method_threshold(st->method);
+    bool have = false;
+    hentry best = {0};
     while (st->queue.len > 0) {
         hentry top = st->queue.items[0];
         hslot *s = table_find(&st->counts, top.key);
@@ -632,81 +872,46 @@ static int select_key(state *st, uint64_t *ret_key) {
             heap_pop(&st->queue);
             continue;
         }
-        if (s->count != top.count) {
+        if (!refresh(st, s)) {
             heap_pop(&st->queue);
-            if (!(s->meta & META_NONMONO)) {
-                int rv = push_key(st, s);
-                if (rv != ALK_OK) {
-                    return rv;
-                }
-            }
             continue;
         }
-        *ret_key = top.score >= threshold ? top.key : EMPTY_KEY;
-        return ALK_OK;
+        if (s->count != top.count) {
+            /* Re-queue with the exact count in place of the stale top. */
+            bool eligible, nonmono;
+            hentry fresh = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
+                            .key = s->key,
+                            .count = s->count};
+            heap_sift_top(&st->queue, fresh);
+            continue;
+        }
+        best = top;
+        have = true;
+        break;
     }
-    *ret_key = EMPTY_KEY;
+    /* Wrapping keys are rescored exactly; dead ones leave the list. */
+    size_t kept = 0;
+    for (size_t i = 0; i < st->n_nonmono; i++) {
+        hslot *s = table_find(&st->counts, st->nonmono[i]);
+        if (s == NULL || !refresh(st, s)) {
+            continue;
+        }
+        st->nonmono[kept++] = s->key;
+        bool eligible, nonmono;
+        hentry e = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
+                    .key = s->key,
+                    .count = s->count};
+        if (!have || hentry_above(&e, &best)) {
+            best = e;
+            have = true;
+        }
+    }
+    st->n_nonmono = kept;
+    *ret_key = have && best.score >= threshold ? best.key : EMPTY_KEY;
     return ALK_OK;
 }
 
 /* ---- extraction (spec §5.6, §5.7) ---- */
-
-/* Decrements every key formed by a removed digit with a digit of output `c` (before removal). */
-static int decrement_output(state *st, const column *c, uint32_t ia, uint64_t rem_a, uint32_t ib,
-                            uint64_t rem_b) {
-    /* The removed digits, as (row index, position). */
-    struct {
-        uint32_t index;
-        int pos;
-    } removed[128];
-    size_t n_removed = 0;
-    for (int k = 0; k < 2; k++) {
-        uint32_t index = k == 0 ? ia : ib;
-        uint64_t m = k == 0 ? rem_a : rem_b;
-        if (k == 1 && ia == ib) {
-            break;
-        }
-        if (k == 0 && ia == ib) {
-            m = rem_a | rem_b;
-        }
-        while (m != 0) {
-            removed[n_removed].index = index;
-            removed[n_removed].pos = __builtin_ctzll(m);
-            n_removed++;
-            m &= m - 1;
-        }
-    }
-    for (size_t x = 0; x < n_removed; x++) {
-        const row *rx = &c->rows[removed[x].index];
-        int sx = removed[x].pos;
-        bool nx = (rx->neg >> sx) & 1;
-        for (uint32_t k = 0; k < c->len; k++) {
-            const row *ry = &c->rows[k];
-            uint64_t m = ry->pos | ry->neg;
-            if (m == 0) {
-                continue;
-            }
-            /* Skip the digit itself and removed digits ordered before or at x (counted once). */
-            uint64_t skip = 0;
-            for (size_t y = 0; y < n_removed; y++) {
-                if (removed[y].index == k && y <= x) {
-                    skip |= 1ull << removed[y].pos;
-                }
-            }
-            m &= ~skip;
-            while (m != 0) {
-                int sy = __builtin_ctzll(m);
-                m &= m - 1;
-                bool ny = (ry->neg >> sy) & 1;
-                int rv = decrement(st, pair_key(rx->expr, sx, nx, ry->expr, sy, ny));
-                if (rv != ALK_OK) {
-                    return rv;
-                }
-            }
-        }
-    }
-    return ALK_OK;
-}
 
 /* Counts the keys of the new signal's row (the last row of column `c`) with everything else. */
 static int increment_output(state *st, const column *c) {
@@ -723,7 +928,7 @@ static int increment_output(state *st, const column *c) {
                 int sy = __builtin_ctzll(m);
                 m &= m - 1;
                 bool ny = (ry->neg >> sy) & 1;
-                int rv = increment(st, pair_key(ry->expr, sy, ny, ru->expr, su, nu));
+                int rv = add_delta(st, pair_key(ry->expr, sy, ny, ru->expr, su, nu), 1);
                 if (rv != ALK_OK) {
                     return rv;
                 }
@@ -735,7 +940,7 @@ static int increment_output(state *st, const column *c) {
             int sy = __builtin_ctzll(higher);
             higher &= higher - 1;
             bool ny = (ru->neg >> sy) & 1;
-            int rv = increment(st, pair_key(ru->expr, su, nu, ru->expr, sy, ny));
+            int rv = add_delta(st, pair_key(ru->expr, su, nu, ru->expr, sy, ny), 1);
             if (rv != ALK_OK) {
                 return rv;
             }
@@ -821,7 +1026,8 @@ static int apply_key(state *st, uint64_t key) {
         flip = true;
     }
     bool same = a == b;
-    st->n_new_keys = 0;
+    st->extraction++;
+    st->last_change[a] = st->last_change[b] = st->extraction;
 
     /* Walk the outputs where both a and b have rows (slots are sorted by output). */
     uint32_t la = st->slot_len[a], lb = st->slot_len[b];
@@ -849,14 +1055,16 @@ static int apply_key(state *st, uint64_t key) {
         if (m == 0) {
             continue;
         }
-        rv = decrement_output(st, c, sa.index, m, sb.index, m << r);
-        if (rv != ALK_OK) {
-            return rv;
-        }
         ra->pos &= ~m;
         ra->neg &= ~m;
         rb->pos &= ~(m << r);
         rb->neg &= ~(m << r);
+        if (a < st->n_in) {
+            planes_clear(st, a, sa.out, m);
+        }
+        if (b < st->n_in) {
+            planes_clear(st, b, sa.out, m << r);
+        }
         uint64_t new_pos, new_neg;
         if (!flip) {
             new_pos = mp;
@@ -879,26 +1087,7 @@ static int apply_key(state *st, uint64_t key) {
         }
     }
 
-    /* New keys below two occurrences are dropped; the others (and re-counted wrapping keys) are
-     * pushed. */
-    for (size_t k = 0; k < st->n_new_keys; k++) {
-        hslot *s = table_find(&st->counts, st->new_keys[k]);
-        if (s == NULL) {
-            continue;
-        }
-        if (key_id1(s->key) == u && s->count < 2) {
-            table_remove_slot(&st->counts, s);
-            continue;
-        }
-        if ((s->meta & ~META_NONMONO) == s->count && key_id1(s->key) != u) {
-            continue;
-        }
-        rv = push_key(st, s);
-        if (rv != ALK_OK) {
-            return rv;
-        }
-    }
-    return ALK_OK;
+    return commit_deltas(st);
 }
 
 /* ---- emission (spec §6) ---- */
@@ -1165,8 +1354,13 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
     st.shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
     st.columns = alk_calloc((size_t)m + 1, sizeof(column));
     centred = alk_malloc(((size_t)n * m + 1) * sizeof(int64_t));
-    if (st.shift0 == NULL || st.shift1 == NULL || st.columns == NULL || centred == NULL) {
+    st.input_rows = alk_malloc(((size_t)n * m + 1) * sizeof(int32_t));
+    if (st.shift0 == NULL || st.shift1 == NULL || st.columns == NULL || centred == NULL ||
+        st.input_rows == NULL) {
         goto fail;
+    }
+    for (size_t cell = 0; cell < (size_t)n * m; cell++) {
+        st.input_rows[cell] = -1;
     }
     uint32_t bad_row, bad_col;
     if (!alk__center(k, st.shift0, st.shift1, centred, &bad_row, &bad_col)) {
@@ -1193,6 +1387,7 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
             uint64_t pos, neg;
             naf_masks(centred[(size_t)i * m + o], &pos, &neg);
             if ((pos | neg) != 0) {
+                st.input_rows[(size_t)i * m + o] = (int32_t)st.columns[o].len;
                 rv = add_row(&st, o, i, pos, neg);
                 if (rv != ALK_OK) {
                     goto fail;
@@ -1202,6 +1397,10 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
     }
     alk_free(centred);
     centred = NULL;
+    rv = build_planes(&st);
+    if (rv != ALK_OK) {
+        goto fail;
+    }
 
     if (!no_cse && method != ALK_CMVM_DUMMY) {
         rv = build_table(&st);
@@ -1225,15 +1424,12 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
             if (key == EMPTY_KEY) {
                 break;
             }
-            C_it++;
             rv = apply_key(&st, key);
             if (rv != ALK_OK) {
                 goto fail;
             }
         }
     }
-    if (getenv("CSE_STATS") && !no_cse) fprintf(stderr, "n=%u m=%u it=%llu dec=%llu inc=%llu push=%llu pop=%llu table=%zu\n", n, m, C_it, C_dec, C_inc, C_push, C_pop, st.counts.len);
-    C_it=C_dec=C_inc=C_push=C_pop=0;
     rv = emit(&st, ret_stage);
     if (rv != ALK_OK) {
         goto fail;

@@ -14,7 +14,11 @@
  * fit in int64 and in double. (The reference computes them in float32, which rounds only above
  * 2^24; there it would no longer reconstruct W, so we do not copy that.)
  *
- * Thread rule: pure functions of their arguments.
+ * The distances do not depend on dc, so they are computed once (alk__decomp_new) and shared,
+ * read-only, by the trees of every dc the search tries (alk__decomp_build).
+ *
+ * Thread rule: alk__decomp_new's result is immutable; alk__decomp_build may run on it from
+ * several threads at once.
  */
 #include "cmvm/cmvm_int.h"
 #include "core/alloc.h"
@@ -48,72 +52,112 @@ static float edge_latency(int64_t c) {
     return ceilf(log2f(x));
 }
 
-int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat *ret_w2) {
-    uint32_t n = w->rows, m = w->cols;
-    uint32_t nodes = m + 1;
-    int rv = ALK_ENOMEM;
-    alk__mat w1 = {0}, w2 = {0};
-    int32_t *shift0 = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
-    int32_t *shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
-    int64_t *centred = NULL, *aug = NULL, *dist = NULL;
-    int8_t *sign = NULL;
-    int32_t *edges = NULL, *depth = NULL, *best_j = NULL;
-    int64_t *best_c = NULL;
-    bool *in_tree = NULL;
-    size_t nm, nn;
-    if (!alk_mul_size(n, m, &nm) || !alk_mul_size(nodes, nodes, &nn)) {
-        rv = ALK_ELIMIT;
-        goto fail;
+struct alk__decomp {
+    uint32_t n;
+    uint32_t m;
+    int32_t *shift0;
+    int32_t *shift1;
+    int64_t *centred; /* n x m */
+    int64_t *aug;     /* column-major A = [0 | C]: node a's column is aug[a*n .. a*n+n) */
+    int64_t *dist;    /* (m+1) x (m+1), NULL when only dc = -1 is needed */
+    int8_t *sign;
+};
+
+void alk__decomp_free(alk__decomp *d) {
+    if (d == NULL) {
+        return;
     }
-    centred = alk_malloc((nm == 0 ? 1 : nm) * sizeof(int64_t));
-    /* Column-major augmented matrix A = [0 | C]: node a's column is aug[a*n .. a*n+n). */
-    aug = alk_calloc((size_t)nodes * n + 1, sizeof(int64_t));
-    dist = alk_malloc(nn * sizeof(int64_t));
-    sign = alk_malloc(nn);
-    edges = alk_malloc((size_t)nodes * 2 * sizeof(int32_t));
-    depth = alk_calloc(nodes, sizeof(int32_t));
-    best_j = alk_malloc(nodes * sizeof(int32_t));
-    best_c = alk_malloc(nodes * sizeof(int64_t));
-    in_tree = alk_calloc(nodes, sizeof(bool));
-    if (shift0 == NULL || shift1 == NULL || centred == NULL || aug == NULL || dist == NULL ||
-        sign == NULL || edges == NULL || depth == NULL || best_j == NULL || best_c == NULL ||
-        in_tree == NULL) {
-        goto fail;
+    alk_free(d->shift0);
+    alk_free(d->shift1);
+    alk_free(d->centred);
+    alk_free(d->aug);
+    alk_free(d->dist);
+    alk_free(d->sign);
+    alk_free(d);
+}
+
+int alk__decomp_new(const alk__mat *w, bool with_tree, alk__decomp **ret) {
+    uint32_t n = w->rows, m = w->cols, nodes = m + 1;
+    size_t nm, nn, an;
+    if (!alk_mul_size(n, m, &nm) || !alk_mul_size(nodes, nodes, &nn) ||
+        !alk_mul_size(nodes, n, &an)) {
+        return ALK_ELIMIT;
+    }
+    alk__decomp *d = alk_calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return ALK_ENOMEM;
+    }
+    d->n = n;
+    d->m = m;
+    d->shift0 = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
+    d->shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    d->centred = alk_malloc((nm + 1) * sizeof(int64_t));
+    d->aug = alk_calloc(an + 1, sizeof(int64_t));
+    if (with_tree) {
+        d->dist = alk_malloc(nn * sizeof(int64_t));
+        d->sign = alk_malloc(nn);
+    }
+    if (d->shift0 == NULL || d->shift1 == NULL || d->centred == NULL || d->aug == NULL ||
+        (with_tree && (d->dist == NULL || d->sign == NULL))) {
+        alk__decomp_free(d);
+        return ALK_ENOMEM;
     }
     uint32_t bad_row, bad_col;
-    if (!alk__center(w, shift0, shift1, centred, &bad_row, &bad_col)) {
-        rv = ALK_EINVAL;
-        goto fail;
+    if (!alk__center(w, d->shift0, d->shift1, d->centred, &bad_row, &bad_col)) {
+        alk__decomp_free(d);
+        return ALK_EINVAL;
     }
     for (uint32_t j = 0; j < m; j++) {
         for (uint32_t i = 0; i < n; i++) {
-            aug[(size_t)(j + 1) * n + i] = centred[(size_t)i * m + j];
+            d->aug[(size_t)(j + 1) * n + i] = d->centred[(size_t)i * m + j];
         }
     }
-
-    /* Distances: dist = min(dist-, dist+), sign -1 when the sum is strictly cheaper. With
-     * dc = -1 the reference computes the tree and discards it; we skip it. */
-    for (uint32_t a = 0; a < nodes && dc != -1; a++) {
-        dist[(size_t)a * nodes + a] = 0;
-        sign[(size_t)a * nodes + a] = 1;
-        const int64_t *ca = aug + (size_t)a * n;
+    /* Distances: dist = min(dist-, dist+), sign -1 when the sum is strictly cheaper. */
+    for (uint32_t a = 0; with_tree && a < nodes; a++) {
+        d->dist[(size_t)a * nodes + a] = 0;
+        d->sign[(size_t)a * nodes + a] = 1;
+        const int64_t *ca = d->aug + (size_t)a * n;
         for (uint32_t b = a + 1; b < nodes; b++) {
-            const int64_t *cb = aug + (size_t)b * n;
+            const int64_t *cb = d->aug + (size_t)b * n;
             int64_t dminus = 0, dplus = 0;
             for (uint32_t i = 0; i < n; i++) {
                 dminus += alk__naf_weight(ca[i] - cb[i]);
                 dplus += alk__naf_weight(ca[i] + cb[i]);
             }
-            int64_t d = dplus < dminus ? dplus : dminus;
-            int8_t s = dplus < dminus ? -1 : 1;
-            dist[(size_t)a * nodes + b] = dist[(size_t)b * nodes + a] = d;
-            sign[(size_t)a * nodes + b] = sign[(size_t)b * nodes + a] = s;
+            int64_t dd = dplus < dminus ? dplus : dminus;
+            int8_t sg = dplus < dminus ? -1 : 1;
+            d->dist[(size_t)a * nodes + b] = d->dist[(size_t)b * nodes + a] = dd;
+            d->sign[(size_t)a * nodes + b] = d->sign[(size_t)b * nodes + a] = sg;
         }
     }
+    *ret = d;
+    return ALK_OK;
+}
 
-    /* Prim with the delay budget (spec §4.2). */
+int alk__decomp_build(const alk__decomp *d, int dc, alk__mat *ret_w1, alk__mat *ret_w2) {
+    uint32_t n = d->n, m = d->m, nodes = m + 1;
+    const int64_t *dist = d->dist, *aug = d->aug, *centred = d->centred;
+    const int8_t *sign = d->sign;
+    const int32_t *shift0 = d->shift0, *shift1 = d->shift1;
+    alk__mat w1 = {0}, w2 = {0};
+    int32_t *edges = alk_malloc((size_t)nodes * 2 * sizeof(int32_t));
+    int32_t *depth = alk_calloc(nodes, sizeof(int32_t));
+    int32_t *best_j = alk_malloc(nodes * sizeof(int32_t));
+    int64_t *best_c = alk_malloc(nodes * sizeof(int64_t));
+    bool *in_tree = alk_calloc(nodes, sizeof(bool));
+    int rv = ALK_ENOMEM;
+    if (edges == NULL || depth == NULL || best_j == NULL || best_c == NULL || in_tree == NULL) {
+        goto fail;
+    }
+    if (dc != -1 && dist == NULL) {
+        rv = ALK_EINTERNAL;
+        goto fail;
+    }
+
+    /* Prim with the delay budget (spec §4.2). With dc = -1 the reference computes the tree and
+     * discards it; we skip it. */
     float limit = -1.0f;
-    if (dc >= 0 && nodes > 0) {
+    if (dc >= 0) {
         int64_t max0 = 0;
         for (uint32_t j = 0; j < nodes; j++) {
             max0 = dist[j] > max0 ? dist[j] : max0;
@@ -187,8 +231,7 @@ int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat 
             int64_t s = sign[(size_t)to * nodes + from];
             bool any = false;
             for (uint32_t i = 0; i < n; i++) {
-                int64_t d = aug[(size_t)to * n + i] - s * aug[(size_t)from * n + i];
-                if (d != 0) {
+                if (aug[(size_t)to * n + i] - s * aug[(size_t)from * n + i] != 0) {
                     any = true;
                 }
             }
@@ -199,8 +242,8 @@ int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat 
             if (any) {
                 w2.v[(size_t)cnt * m + (to - 1)] = 1.0;
                 for (uint32_t i = 0; i < n; i++) {
-                    int64_t d = aug[(size_t)to * n + i] - s * aug[(size_t)from * n + i];
-                    w1.v[(size_t)i * m + cnt] = (double)d;
+                    int64_t diff = aug[(size_t)to * n + i] - s * aug[(size_t)from * n + i];
+                    w1.v[(size_t)i * m + cnt] = (double)diff;
                 }
                 cnt++;
             }
@@ -223,16 +266,20 @@ int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat 
 fail:
     alk__mat_fini(&w1);
     alk__mat_fini(&w2);
-    alk_free(shift0);
-    alk_free(shift1);
-    alk_free(centred);
-    alk_free(aug);
-    alk_free(dist);
-    alk_free(sign);
     alk_free(edges);
     alk_free(depth);
     alk_free(best_j);
     alk_free(best_c);
     alk_free(in_tree);
+    return rv;
+}
+
+int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat *ret_w2) {
+    alk__decomp *d = NULL;
+    int rv = alk__decomp_new(w, dc != -1, &d);
+    if (rv == ALK_OK) {
+        rv = alk__decomp_build(d, dc, ret_w1, ret_w2);
+    }
+    alk__decomp_free(d);
     return rv;
 }

@@ -131,7 +131,7 @@ int alk__lsb_loc(double x) {
 int alk__naf_weight(int64_t v) {
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     /* NAF weight = popcount(((3a) xor a) >> 1); 3a needs 2 more bits, fine below 2^62. */
-    return __builtin_popcountll(((3 * a) ^ a) >> 1);
+    return alk__popcount64(((3 * a) ^ a) >> 1);
 }
 
 void alk__surrogate_add(alk__fq q0, alk__fq q1, int64_t shift, bool sub, int64_t carry_size,

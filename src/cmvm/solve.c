@@ -159,11 +159,13 @@ int alk_cmvm_check(const alk_cmvm_problem *problem, alk_diag *diag) {
 
 typedef struct job {
     const alk__mat *kernel;
+    const alk__decomp *decomp; /* centred kernel and distances, shared by every task */
     const alk__fq *q;
     const float *lat;
     alk_cmvm_method method0;
     alk_cmvm_method method1;
     alk__quality quality;
+    float min_lat; /* minimal_latency of the kernel (spec §7 step 3) */
 } job;
 
 typedef struct config {
@@ -178,20 +180,21 @@ static void config_fini(config *c) {
     alk__stage_fini(&c->s1);
 }
 
-static float minimal_latency(const job *jb, alk_diag *diag, int *ret_rv) {
-    alk__stage s = {0};
-    *ret_rv = alk__solve_single(jb->kernel, ALK_CMVM_DUMMY, jb->q, jb->lat, &jb->quality, true,
-                                &s, diag);
-    float lat = *ret_rv == ALK_OK ? alk__stage_max_latency(&s) : 0.0f;
-    alk__stage_fini(&s);
-    return lat;
-}
-
-static int run_config(const job *jb, int hard_dc, int decompose_dc, config *ret,
-                      alk_diag *diag) {
+/*
+ * One configuration. `first_w1`/`first_w2` (may be NULL) are the decomposition of the first
+ * attempt, already built by the caller; this function takes them over in every case.
+ */
+static int run_config(const job *jb, int hard_dc, int decompose_dc, alk__mat *first_w1,
+                      alk__mat *first_w2, config *ret, alk_diag *diag) {
     alk_cmvm_method method0 = jb->method0, method1 = jb->method1;
     uint32_t n = jb->kernel->rows, m = jb->kernel->cols;
     alk__mat w1 = {0}, w2 = {0};
+    bool prebuilt = first_w1 != NULL && first_w1->v != NULL;
+    if (prebuilt) {
+        w1 = *first_w1;
+        w2 = *first_w2;
+        first_w1->v = first_w2->v = NULL;
+    }
     alk__fq *q1 = NULL;
     float *lat1 = NULL;
     config c = {0};
@@ -206,10 +209,7 @@ static int run_config(const job *jb, int hard_dc, int decompose_dc, config *ret,
     }
     float min_lat = INFINITY;
     if (hard_dc >= 0) {
-        min_lat = minimal_latency(jb, diag, &rv);
-        if (rv != ALK_OK) {
-            return rv;
-        }
+        min_lat = jb->min_lat;
     } else {
         hard_dc = INT_MAX;
     }
@@ -236,12 +236,15 @@ static int run_config(const job *jb, int hard_dc, int decompose_dc, config *ret,
             }
         }
         config_fini(&c);
-        alk__mat_fini(&w1);
-        alk__mat_fini(&w2);
-        rv = alk__kernel_decompose(jb->kernel, decompose_dc, &w1, &w2);
-        if (rv != ALK_OK) {
-            goto fail;
+        if (!prebuilt) {
+            alk__mat_fini(&w1);
+            alk__mat_fini(&w2);
+            rv = alk__decomp_build(jb->decomp, decompose_dc, &w1, &w2);
+            if (rv != ALK_OK) {
+                goto fail;
+            }
         }
+        prebuilt = false;
         rv = alk__solve_single(&w1, method0, jb->q, jb->lat, &jb->quality, false, &c.s0, diag);
         if (rv != ALK_OK) {
             goto fail;
@@ -295,6 +298,9 @@ typedef struct task {
     const job *jb;
     int hard_dc;
     int decompose_dc;
+    alk__mat w1; /* prebuilt first decomposition, or empty */
+    alk__mat w2;
+    bool skip;   /* same decomposition as an earlier task: its result would be identical */
     config result;
     int rv;
     alk_diag diag;
@@ -314,7 +320,10 @@ static void *worker(void *arg) {
             return NULL;
         }
         task *t = &p->tasks[i];
-        t->rv = run_config(t->jb, t->hard_dc, t->decompose_dc, &t->result, &t->diag);
+        if (!t->skip) {
+            t->rv = run_config(t->jb, t->hard_dc, t->decompose_dc, &t->w1, &t->w2, &t->result,
+                               &t->diag);
+        }
     }
 }
 
@@ -346,9 +355,9 @@ static void run_tasks(pool *p, unsigned threads) {
     }
 }
 
-static int max_decompose_dc(const alk__mat *kernel, int hard_dc, int *ret_maxd) {
+static int max_decompose_dc(const alk__decomp *decomp, int hard_dc, int *ret_maxd) {
     alk__mat w1 = {0}, w2 = {0};
-    int rv = alk__kernel_decompose(kernel, hard_dc, &w1, &w2);
+    int rv = alk__decomp_build(decomp, hard_dc, &w1, &w2);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -433,34 +442,78 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
         q[i] = (alk__fq){(float)qi.min, (float)qi.max, (float)qi.step};
         lat[i] = problem->latencies != NULL ? (float)problem->latencies[i] : 0.0f;
     }
-    job jobs[2] = {
-        {&kernel, q, lat, options->method0, options->method1, {false, false}},
-        {&kernel, q, lat, options->method0, options->method1, {true, true}},
-    };
-    size_t n_jobs = options->mode == ALK_CMVM_COMPAT ? 1 : 2;
+    alk__decomp *decomp = NULL;
+    rv = alk__decomp_new(&kernel, true, &decomp);
+    if (rv != ALK_OK) {
+        goto done;
+    }
+    /* Compat runs the reference's scoring; improved runs the quality fixes of spec §14.2. */
+    bool improved = options->mode != ALK_CMVM_COMPAT;
+    alk__quality quality = {improved, improved};
+    float min_lat = 0.0f;
+    if (options->hard_dc >= 0 || options->search_all_decompose_dc) {
+        alk__stage s = {0};
+        rv = alk__solve_single(&kernel, ALK_CMVM_DUMMY, q, lat, &quality, true, &s, diag);
+        min_lat = rv == ALK_OK ? alk__stage_max_latency(&s) : 0.0f;
+        alk__stage_fini(&s);
+        if (rv != ALK_OK) {
+            goto done;
+        }
+    }
+    job jb = {&kernel, decomp, q, lat, options->method0, options->method1, quality, min_lat};
 
     int hard_dc = options->hard_dc;
     int first = options->decompose_dc, last = options->decompose_dc;
     if (options->search_all_decompose_dc) {
         hard_dc = hard_dc < 0 ? INT_MAX : hard_dc;
         int maxd;
-        rv = max_decompose_dc(&kernel, hard_dc, &maxd);
+        rv = max_decompose_dc(decomp, hard_dc, &maxd);
         if (rv != ALK_OK) {
             goto done;
         }
         first = 0;
         last = maxd;
     }
-    n_tasks = (size_t)(last - first + 1) * n_jobs;
+    n_tasks = (size_t)(last - first + 1);
     tasks = alk_calloc(n_tasks, sizeof(task));
     if (tasks == NULL) {
         rv = ALK_ENOMEM;
         goto done;
     }
+    int log2_n = (int)ceilf(log2f((float)n));
     for (size_t k = 0; k < n_tasks; k++) {
-        tasks[k].jb = &jobs[k % n_jobs];
-        tasks[k].hard_dc = hard_dc;
-        tasks[k].decompose_dc = first + (int)(k / n_jobs);
+        task *t = &tasks[k];
+        t->jb = &jb;
+        t->hard_dc = hard_dc;
+        t->decompose_dc = first + (int)k;
+        /* Without a budget nothing is retried, so a depth whose decomposition equals an
+         * earlier one gives the same solution; the earlier (smaller) depth wins the tie. */
+        if (!options->search_all_decompose_dc || hard_dc != INT_MAX) {
+            continue;
+        }
+        if (t->decompose_dc > log2_n) {
+            /* Clamped to log2(n) inside the configuration (spec §8.1): a duplicate. */
+            t->skip = log2_n >= first;
+            continue;
+        }
+        rv = alk__decomp_build(decomp, t->decompose_dc, &t->w1, &t->w2);
+        if (rv != ALK_OK) {
+            goto done;
+        }
+        for (size_t e = 0; e < k; e++) {
+            const task *u = &tasks[e];
+            if (u->w1.v != NULL && memcmp(u->w1.v, t->w1.v, (size_t)n * m * sizeof(double)) == 0 &&
+                memcmp(u->w2.v, t->w2.v, (size_t)m * m * sizeof(double)) == 0) {
+                t->skip = true;
+                break;
+            }
+        }
+    }
+    for (size_t k = 0; k < n_tasks; k++) {
+        if (tasks[k].skip) {
+            alk__mat_fini(&tasks[k].w1);
+            alk__mat_fini(&tasks[k].w2);
+        }
     }
     pool p = {.tasks = tasks, .n_tasks = n_tasks};
     atomic_init(&p.next, 0);
@@ -468,6 +521,9 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
 
     size_t best = SIZE_MAX;
     for (size_t k = 0; k < n_tasks; k++) {
+        if (tasks[k].skip) {
+            continue;
+        }
         if (tasks[k].rv != ALK_OK) {
             rv = tasks[k].rv;
             if (diag != NULL) {
@@ -483,7 +539,10 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
 done:
     for (size_t k = 0; tasks != NULL && k < n_tasks; k++) {
         config_fini(&tasks[k].result);
+        alk__mat_fini(&tasks[k].w1);
+        alk__mat_fini(&tasks[k].w2);
     }
+    alk__decomp_free(decomp);
     alk_free(tasks);
     alk_free(q);
     alk_free(lat);

@@ -34,6 +34,7 @@
 
 #include "core/err.h"
 #include "graph/value.h"
+#include "trace/fvarray.h" /* the tracing API: alk_trace, alk_fva, alk_fvar */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,9 +47,6 @@
 #define ALK_GROUP_TORCH "alkaid_torch"
 #define ALK_PLUGIN_ENTRY_SYMBOL "alk_plugin_entry"
 
-/* The tracing context of one job and its symbolic arrays (see the tracing API headers). */
-typedef struct alk_trace alk_trace;
-typedef struct alk_fvarray alk_fvarray;
 /* What the host lends a plugin during a call: handler lookup, the dump map (see below). */
 typedef struct alk_host alk_host;
 
@@ -62,15 +60,15 @@ typedef struct alk_plugin_shape {
 
 /* One call of a second-level handler on one layer / op. */
 typedef struct alk_op_call {
-    size_t struct_size;         /* sizeof(alk_op_call) of the host; fields may be added */
-    alk_trace *trace;           /* the job's tracing context */
-    const alk_host *host;       /* for alk_host_dump and nested handler lookups */
-    const char *name;           /* layer / node name (for errors and the dump) */
-    const alk_value *config;    /* the layer's config map or the fx node */
-    const alk_value *weights;   /* the layer's weights (a map of tensors), or NULL */
-    alk_fvarray *const *inputs; /* n_inputs symbolic inputs */
+    size_t struct_size;       /* sizeof(alk_op_call) of the host; fields may be added */
+    alk_trace *trace;         /* the job's tracing context */
+    const alk_host *host;     /* for alk_host_dump and nested handler lookups */
+    const char *name;         /* layer / node name (for errors and the dump) */
+    const alk_value *config;  /* the layer's config map or the fx node */
+    const alk_value *weights; /* the layer's weights (a map of tensors), or NULL */
+    alk_fva *const *inputs;   /* n_inputs symbolic inputs */
     size_t n_inputs;
-    alk_fvarray **outputs; /* the handler writes up to max_outputs results here */
+    alk_fva **outputs; /* the handler writes up to max_outputs results here */
     size_t max_outputs;
     size_t n_outputs; /* the handler sets how many it wrote */
 } alk_op_call;
@@ -106,7 +104,7 @@ typedef struct alk_plugin_descriptor {
      * alk_host_set_outputs. Arrays belong to the trace.
      */
     int (*apply_model)(void *state, alk_trace *trace, const alk_host *host, const alk_value *model,
-                       alk_fvarray *const *inputs, size_t n_inputs, alk_diag *diag);
+                       alk_fva *const *inputs, size_t n_inputs, alk_diag *diag);
 
     /* Operation plugins, required: registers handlers with alk_handlers_add. */
     int (*register_handlers)(void *state, alk_handler_registry *registry, alk_diag *diag);
@@ -134,7 +132,7 @@ int alk_host_find_handler(const alk_host *host, const char *group, const char *m
                           alk_diag *diag);
 
 /* Records `arrays` (n of them; borrowed, owned by the trace) in the trace map under `name`. */
-int alk_host_dump(const alk_host *host, const char *name, alk_fvarray *const *arrays, size_t n);
+int alk_host_dump(const alk_host *host, const char *name, alk_fva *const *arrays, size_t n);
 
 /* Names the model outputs: `names` (n strings, copied), each already recorded by alk_host_dump. */
 int alk_host_set_outputs(const alk_host *host, const char *const *names, size_t n);

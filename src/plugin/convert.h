@@ -16,6 +16,7 @@
 #include "alir/program.h"
 #include "graph/value.h"
 #include "plugin/registry.h"
+#include "trace/fvar.h" /* alk_hwconf: HWConfig(adder_size, carry_size, latency_cutoff) */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,19 +32,12 @@ typedef struct alk_input_spec {
     int kif[3];
 } alk_input_spec;
 
-/* HWConfig(adder_size, carry_size, latency_cutoff); the converter default is (1, 1, -1). */
-typedef struct alk_hwconf {
-    int adder_size;
-    int carry_size;
-    int latency_cutoff;
-} alk_hwconf;
-
 typedef struct alk_convert_request {
     const char *framework;        /* "alkaid", "keras", "torch"; NULL: infer from the model */
     const alk_value *model;       /* the framework's payload (frontends.md §7) */
     const alk_input_spec *inputs; /* n_inputs explicit inputs; NULL: ask the tracer */
     size_t n_inputs;
-    alk_hwconf hwconf;
+    alk_hwconf hwconf;               /* the converter default is (1, 1, -1) */
     const alk_value *solver_options; /* a map, or NULL (spec cmvm.md §1.3) */
     bool dump;                       /* also return the named intermediate traces */
 } alk_convert_request;

@@ -127,8 +127,8 @@ const alk__trace_entry *alk__trace_map_get(const alk__trace_map *map, const char
     return NULL;
 }
 
-int alk_host_dump(const alk_host *host, const char *name, alk_fvarray *const *arrays, size_t n) {
-    alk_fvarray **copy = alk_calloc(n == 0 ? 1 : n, sizeof(*copy));
+int alk_host_dump(const alk_host *host, const char *name, alk_fva *const *arrays, size_t n) {
+    alk_fva **copy = alk_calloc(n == 0 ? 1 : n, sizeof(*copy));
     if (copy == NULL) {
         return ALK_ENOMEM;
     }

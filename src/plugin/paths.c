@@ -12,10 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Any object of libalkaid: dladdr tells which file it was loaded from. */
+static const char library_anchor;
+
 static const char *builtin_dir(void) {
     Dl_info info;
     size_t n = strlen(ALK_BUILD_ROOT);
-    if (dladdr((void *)alk_plugin_search_path, &info) != 0 && info.dli_fname != NULL &&
+    if (dladdr(&library_anchor, &info) != 0 && info.dli_fname != NULL &&
         strncmp(info.dli_fname, ALK_BUILD_ROOT, n) == 0 && info.dli_fname[n] == '/') {
         return ALK_PLUGIN_BUILD_DIR;
     }

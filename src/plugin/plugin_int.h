@@ -96,7 +96,7 @@ int alk__generation_operation_plugin(const alk_generation *generation, const cha
 /* One entry of a job's trace map: a name and its arrays (owned by the trace). */
 typedef struct alk__trace_entry {
     char *name;
-    alk_fvarray **arrays;
+    alk_fva **arrays;
     size_t n_arrays;
 } alk__trace_entry;
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 static int apply_model(void *state, alk_trace *trace, const alk_host *host, const alk_value *model,
-                       alk_fvarray *const *inputs, size_t n_inputs, alk_diag *diag) {
+                       alk_fva *const *inputs, size_t n_inputs, alk_diag *diag) {
     (void)state, (void)trace, (void)host, (void)model, (void)inputs, (void)n_inputs;
     return alk_diag_set(diag, ALK_EINTERNAL, "a broken plugin must never run");
 }

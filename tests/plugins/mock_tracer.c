@@ -53,7 +53,7 @@ static const char *str_of(const alk_value *layer, const char *key) {
 }
 
 static int apply_model(void *state, alk_trace *trace, const alk_host *host, const alk_value *model,
-                       alk_fvarray *const *inputs, size_t n_inputs, alk_diag *diag) {
+                       alk_fva *const *inputs, size_t n_inputs, alk_diag *diag) {
     (void)state;
     const alk_value *layers = alk_value_get(model, "layers");
     size_t n = layers != NULL && layers->kind == ALK_VALUE_ARRAY ? layers->as.array.len : 0;

@@ -1,0 +1,691 @@
+/*
+ * `alkaidc convert MODEL -o OUT.alir.json[.gz] ...`: converts a model through a daemon, or
+ * in-process when none is configured (the embedded default).
+ *
+ * MODEL is a graph message file (frontends.md §7; msgpack or its JSON form, e.g.
+ * `{"framework": "alkaid", "model": {"input_shape": [4, 5]}}`) or a `.keras` file, whose bytes
+ * travel as `model.archive`. The command line's options override the message's fields. The
+ * request is built once, as msgpack bytes; remotely it goes to the daemon, in-process it goes
+ * through the same decoder, validator, converter and reply encoder the daemon runs
+ * (src/rpc), so that both ways write the same bytes.
+ *
+ * Which way: --local, else every --connect URL (one REQ socket dialed to all), else
+ * ALKAID_CONNECT, else the default socket if a daemon answers there, else in-process.
+ */
+#include "cli.h"
+#include "rpc_client.h"
+
+#include "core/alloc.h"
+#include "core/io.h"
+#include "plugin/convert.h"
+#include "plugin/registry.h"
+#include "rpc/rpc.h"
+#include "rpc/wire.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_URLS = 16, MAX_INPUTS = 64, MAX_OPTIONS = 64, MAX_DIRS = 16 };
+
+typedef struct options {
+    const char *model_path;
+    const char *output;
+    const char *urls[MAX_URLS];
+    size_t n_urls;
+    bool local;
+    const char *framework;
+    const char *input_shapes[MAX_INPUTS];
+    size_t n_input_shapes;
+    const char *input_kif;
+    const char *hwconf;
+    const char *solver_options[MAX_OPTIONS];
+    size_t n_solver_options;
+    const char *dump;
+    double timeout_s;
+    double resend_s;
+    const char *plugin_dirs[MAX_DIRS];
+    size_t n_plugin_dirs;
+} options;
+
+static void usage(FILE *to) {
+    fprintf(
+        to,
+        "usage: alkaidc convert MODEL -o OUT.alir.json[.gz] [--connect URL]... [--local]\n"
+        "         [--framework K] [--input-shape D,D,...]... [--input-kif K,I,F]\n"
+        "         [--hwconf A,C,L] [--solver-option KEY=VALUE]... [--dump FILE]\n"
+        "         [--timeout S] [--resend S] [--plugin-dir DIR]...\n"
+        "\n"
+        "Converts MODEL (a graph message, msgpack or JSON, or a .keras file) into ALIR.\n"
+        "  -o, --output FILE         the ALIR program (gzip when FILE ends in .gz; - = stdout)\n"
+        "  -c, --connect URL         a daemon (repeat for a farm; default: ALKAID_CONNECT,\n"
+        "                            then the default socket if a daemon is there)\n"
+        "  -l, --local               convert in this process\n"
+        "  --framework K             the top-level tracer (alkaid, keras, torch, ...)\n"
+        "  --input-shape D,D,...     one input's shape (repeat per input)\n"
+        "  --input-kif K,I,F         fixed-point format of every input element\n"
+        "  --hwconf A,C,L            adder size, carry size, latency cutoff (default 1,1,-1)\n"
+        "  --solver-option KEY=VAL   a CMVM solver option (repeatable)\n"
+        "  --dump FILE               also write the named intermediate traces (JSON)\n"
+        "  --timeout S               give up after S seconds (also the daemon's deadline)\n"
+        "  --resend S                resend a request unanswered after S seconds (default 10)\n"
+        "  --plugin-dir DIR          with --local: also load plugins from DIR\n"
+        "The output names are printed on stdout, one per line.\n");
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s);
+    size_t k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Parses "a,b,c" of integers into `values` (at most cap); returns the count or -1. */
+static int parse_ints(const char *text, int64_t *values, int cap) {
+    int n = 0;
+    const char *p = text;
+    while (*p != '\0') {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno != 0 || n == cap || (*end != ',' && *end != '\0')) {
+            return -1;
+        }
+        values[n++] = v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    enum {
+        OPT_FRAMEWORK = 256,
+        OPT_SHAPE,
+        OPT_KIF,
+        OPT_HWCONF,
+        OPT_SOLVER,
+        OPT_DUMP,
+        OPT_TIMEOUT,
+        OPT_RESEND,
+        OPT_PLUGIN_DIR,
+    };
+    static const struct option long_options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"connect", required_argument, NULL, 'c'},
+        {"local", no_argument, NULL, 'l'},
+        {"framework", required_argument, NULL, OPT_FRAMEWORK},
+        {"input-shape", required_argument, NULL, OPT_SHAPE},
+        {"input-kif", required_argument, NULL, OPT_KIF},
+        {"hwconf", required_argument, NULL, OPT_HWCONF},
+        {"solver-option", required_argument, NULL, OPT_SOLVER},
+        {"dump", required_argument, NULL, OPT_DUMP},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"resend", required_argument, NULL, OPT_RESEND},
+        {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (options){.resend_s = CLI_DEFAULT_RESEND_S};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:c:lh", long_options, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'c':
+            if (!cli_url_push(o->urls, &o->n_urls, MAX_URLS, optarg)) {
+                return cli_usage_error("convert", "at most %d --connect URLs", MAX_URLS);
+            }
+            break;
+        case 'l':
+            o->local = true;
+            break;
+        case OPT_FRAMEWORK:
+            o->framework = optarg;
+            break;
+        case OPT_SHAPE:
+            if (o->n_input_shapes == MAX_INPUTS) {
+                return cli_usage_error("convert", "at most %d inputs", MAX_INPUTS);
+            }
+            o->input_shapes[o->n_input_shapes++] = optarg;
+            break;
+        case OPT_KIF:
+            o->input_kif = optarg;
+            break;
+        case OPT_HWCONF:
+            o->hwconf = optarg;
+            break;
+        case OPT_SOLVER:
+            if (o->n_solver_options == MAX_OPTIONS || strchr(optarg, '=') == NULL) {
+                return cli_usage_error("convert", "--solver-option takes KEY=VALUE");
+            }
+            o->solver_options[o->n_solver_options++] = optarg;
+            break;
+        case OPT_DUMP:
+            o->dump = optarg;
+            break;
+        case OPT_TIMEOUT:
+        case OPT_RESEND: {
+            errno = 0;
+            double s = strtod(optarg, &end);
+            if (*end != '\0' || errno != 0 || !(s > 0.0) || s > 1e7) {
+                return cli_usage_error("convert", "'%s' is not a positive number of seconds",
+                                       optarg);
+            }
+            *(c == OPT_TIMEOUT ? &o->timeout_s : &o->resend_s) = s;
+            break;
+        }
+        case OPT_PLUGIN_DIR:
+            if (o->n_plugin_dirs == MAX_DIRS) {
+                return cli_usage_error("convert", "at most %d --plugin-dir", MAX_DIRS);
+            }
+            o->plugin_dirs[o->n_plugin_dirs++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -EXIT_OK - 1;
+        default:
+            return cli_usage_error("convert", "bad option");
+        }
+    }
+    if (optind + 1 != argc) {
+        return cli_usage_error("convert",
+                               optind == argc ? "MODEL is missing" : "more than one MODEL given");
+    }
+    o->model_path = argv[optind];
+    if (o->output == NULL) {
+        return cli_usage_error("convert", "-o OUT is missing");
+    }
+    if (o->local && o->n_urls > 0) {
+        return cli_usage_error("convert", "--local and --connect exclude each other");
+    }
+    return EXIT_OK;
+}
+
+/* ---- building the request --------------------------------------------------------------- */
+
+/* Whether the message's top-level `key` is replaced by an option. */
+static bool overridden(const options *o, const char *key) {
+    return strcmp(key, "v") == 0 || strcmp(key, "id") == 0 || strcmp(key, "method") == 0 ||
+           strcmp(key, "alir_encoding") == 0 ||
+           (o->framework != NULL && !strcmp(key, "framework")) ||
+           (o->n_input_shapes > 0 && (!strcmp(key, "inputs") || !strcmp(key, "inputs_kif"))) ||
+           (o->input_kif != NULL && !strcmp(key, "inputs_kif")) ||
+           (o->hwconf != NULL && !strcmp(key, "hwconf")) ||
+           (o->n_solver_options > 0 && !strcmp(key, "solver_options")) ||
+           (o->dump != NULL && !strcmp(key, "dump")) ||
+           (o->timeout_s > 0 && !strcmp(key, "timeout_ms"));
+}
+
+/* A solver option's value: true/false, an integer, a number, else a string. */
+static void put_option_value(alk_buf *out, const char *text) {
+    char *end;
+    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+        alk_mp_bool(out, text[0] == 't');
+        return;
+    }
+    errno = 0;
+    long long i = strtoll(text, &end, 10);
+    if (*text != '\0' && *end == '\0' && errno == 0) {
+        alk_mp_int(out, i);
+        return;
+    }
+    double d = strtod(text, &end);
+    if (*text != '\0' && *end == '\0' && isfinite(d)) {
+        alk_mp_float(out, d);
+        return;
+    }
+    alk_mp_str(out, text);
+}
+
+static int put_kif(alk_buf *out, const char *text) {
+    int64_t kif[3];
+    if (parse_ints(text, kif, 3) != 3) {
+        return cli_usage_error("convert", "--input-kif takes K,I,F, not '%s'", text);
+    }
+    alk_mp_array(out, 3);
+    for (int i = 0; i < 3; i++) {
+        alk_mp_int(out, kif[i]);
+    }
+    return EXIT_OK;
+}
+
+/* Encodes the convert request: the message's own fields, then the options. */
+static int build_request(const options *o, const alk_value *message, bool gzip, alk_buf *out) {
+    const alk_value *solver = alk_value_get(message, "solver_options");
+    size_t n_fields = 1; /* alir_encoding */
+    for (size_t i = 0; i < message->as.map.len; i++) {
+        n_fields += !overridden(o, message->as.map.pairs[i].key->as.str.bytes);
+    }
+    n_fields += (o->framework != NULL) + (o->n_input_shapes > 0) +
+                (o->input_kif != NULL && o->n_input_shapes == 0) + (o->hwconf != NULL) +
+                (o->n_solver_options > 0) + (o->dump != NULL) + (o->timeout_s > 0);
+    cli_request_begin(out, "convert", n_fields);
+    for (size_t i = 0; i < message->as.map.len; i++) {
+        const alk_value_pair *p = &message->as.map.pairs[i];
+        if (!overridden(o, p->key->as.str.bytes)) {
+            alk_mp_value(out, p->key);
+            alk_mp_value(out, p->value);
+        }
+    }
+    alk_mp_str(out, "alir_encoding");
+    alk_mp_str(out, gzip ? "gzip" : "json");
+    if (o->framework != NULL) {
+        alk_mp_str(out, "framework");
+        alk_mp_str(out, o->framework);
+    }
+    if (o->n_input_shapes > 0) {
+        alk_mp_str(out, "inputs");
+        alk_mp_array(out, (uint32_t)o->n_input_shapes);
+        for (size_t i = 0; i < o->n_input_shapes; i++) {
+            int64_t dims[ALK_MAX_DIMS];
+            int n = parse_ints(o->input_shapes[i], dims, ALK_MAX_DIMS);
+            if (n <= 0) {
+                return cli_usage_error("convert",
+                                       "--input-shape takes D,D,... (at most %d), not "
+                                       "'%s'",
+                                       ALK_MAX_DIMS, o->input_shapes[i]);
+            }
+            alk_mp_map(out, 2);
+            alk_mp_str(out, "shape");
+            alk_mp_array(out, (uint32_t)n);
+            for (int d = 0; d < n; d++) {
+                alk_mp_int(out, dims[d]);
+            }
+            alk_mp_str(out, "kif");
+            if (o->input_kif != NULL) {
+                int rv = put_kif(out, o->input_kif);
+                if (rv != EXIT_OK) {
+                    return rv;
+                }
+            } else {
+                alk_mp_nil(out);
+            }
+        }
+    } else if (o->input_kif != NULL) {
+        alk_mp_str(out, "inputs_kif");
+        int rv = put_kif(out, o->input_kif);
+        if (rv != EXIT_OK) {
+            return rv;
+        }
+    }
+    if (o->hwconf != NULL) {
+        int64_t hw[3];
+        if (parse_ints(o->hwconf, hw, 3) != 3) {
+            return cli_usage_error("convert", "--hwconf takes A,C,L, not '%s'", o->hwconf);
+        }
+        alk_mp_str(out, "hwconf");
+        alk_mp_array(out, 3);
+        for (int i = 0; i < 3; i++) {
+            alk_mp_int(out, hw[i]);
+        }
+    }
+    if (o->n_solver_options > 0) {
+        /* The message's options, minus those given again, then the command line's. */
+        size_t kept = 0;
+        size_t n_old = solver != NULL && solver->kind == ALK_VALUE_MAP ? solver->as.map.len : 0;
+        for (size_t i = 0; i < n_old; i++) {
+            bool again = false;
+            const char *key = solver->as.map.pairs[i].key->as.str.bytes;
+            for (size_t k = 0; k < o->n_solver_options && !again; k++) {
+                size_t len = (size_t)(strchr(o->solver_options[k], '=') - o->solver_options[k]);
+                again = strlen(key) == len && strncmp(key, o->solver_options[k], len) == 0;
+            }
+            kept += !again;
+        }
+        alk_mp_str(out, "solver_options");
+        alk_mp_map(out, (uint32_t)(kept + o->n_solver_options));
+        for (size_t i = 0; i < n_old; i++) {
+            const alk_value_pair *p = &solver->as.map.pairs[i];
+            bool again = false;
+            for (size_t k = 0; k < o->n_solver_options && !again; k++) {
+                size_t len = (size_t)(strchr(o->solver_options[k], '=') - o->solver_options[k]);
+                again = p->key->as.str.len == len &&
+                        strncmp(p->key->as.str.bytes, o->solver_options[k], len) == 0;
+            }
+            if (!again) {
+                alk_mp_value(out, p->key);
+                alk_mp_value(out, p->value);
+            }
+        }
+        for (size_t k = 0; k < o->n_solver_options; k++) {
+            const char *eq = strchr(o->solver_options[k], '=');
+            alk_mp_strn(out, o->solver_options[k], (size_t)(eq - o->solver_options[k]));
+            put_option_value(out, eq + 1);
+        }
+    }
+    if (o->dump != NULL) {
+        alk_mp_str(out, "dump");
+        alk_mp_bool(out, true);
+    }
+    if (o->timeout_s > 0) {
+        alk_mp_str(out, "timeout_ms");
+        alk_mp_uint(out, (uint64_t)ceil(o->timeout_s * 1000.0));
+    }
+    return EXIT_OK;
+}
+
+/* Reads MODEL into a message map in `arena`: a graph message file, or a .keras archive. */
+static int read_model(const options *o, alk_arena *arena, const alk_value **ret_message,
+                      alk_diag *diag) {
+    alk_buf bytes;
+    alk_buf_init(&bytes);
+    int rv = alk_read_file(o->model_path, (size_t)1 << 30, &bytes, diag);
+    if (rv != ALK_OK) {
+        alk_buf_fini(&bytes);
+        return rv;
+    }
+    alk_value_limits limits;
+    alk_value_limits_default(&limits);
+    const alk_value *message = NULL;
+    if (ends_with(o->model_path, ".h5")) {
+        rv = alk_diag_set(diag, ALK_ENOTSUP,
+                          "%s: legacy .h5 files need the Keras reader, which is not part of "
+                          "alkaidc yet",
+                          o->model_path);
+    } else if (ends_with(o->model_path, ".keras")) {
+        /* frontends.md §7.2: the file's bytes as is, under model.archive. */
+        alk_value *archive = alk_arena_calloc(arena, 1, sizeof(*archive));
+        alk_value *key_model = alk_arena_calloc(arena, 1, sizeof(*key_model));
+        alk_value *key_archive = alk_arena_calloc(arena, 1, sizeof(*key_archive));
+        alk_value *key_framework = alk_arena_calloc(arena, 1, sizeof(*key_framework));
+        alk_value *framework = alk_arena_calloc(arena, 1, sizeof(*framework));
+        alk_value *model = alk_arena_calloc(arena, 1, sizeof(*model));
+        alk_value *root = alk_arena_calloc(arena, 1, sizeof(*root));
+        alk_value_pair *model_pairs = alk_arena_calloc(arena, 1, sizeof(*model_pairs));
+        alk_value_pair *root_pairs = alk_arena_calloc(arena, 2, sizeof(*root_pairs));
+        char *data = alk_arena_alloc(arena, bytes.len + 1);
+        if (root_pairs == NULL || model_pairs == NULL || root == NULL || model == NULL ||
+            framework == NULL || key_framework == NULL || key_archive == NULL ||
+            key_model == NULL || archive == NULL || data == NULL) {
+            rv = alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+        } else {
+            memcpy(data, bytes.data, bytes.len);
+            data[bytes.len] = '\0';
+            *archive = (alk_value){.kind = ALK_VALUE_BIN, .as.str = {data, bytes.len}};
+            *key_archive = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"archive", 7}};
+            *key_model = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"model", 5}};
+            *key_framework = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"framework", 9}};
+            *framework = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"keras", 5}};
+            model_pairs[0] = (alk_value_pair){key_archive, archive};
+            *model = (alk_value){.kind = ALK_VALUE_MAP, .as.map = {model_pairs, 1}};
+            root_pairs[0] = (alk_value_pair){key_framework, framework};
+            root_pairs[1] = (alk_value_pair){key_model, model};
+            *root = (alk_value){.kind = ALK_VALUE_MAP, .as.map = {root_pairs, 2}};
+            message = root;
+        }
+    } else {
+        size_t i = 0;
+        while (i < bytes.len && strchr(" \t\r\n", bytes.data[i]) != NULL) {
+            i++;
+        }
+        if (i < bytes.len && bytes.data[i] == '{') {
+            rv = alk_value_from_json(bytes.data, bytes.len, &limits, arena, &message, diag);
+        } else {
+            alk_rpc_error err;
+            alk_rpc_error_clear(&err);
+            rv = alk_value_from_msgpack(bytes.data, bytes.len, &limits, arena, &message, &err);
+            if (rv != ALK_OK) {
+                (void)alk_diag_set(diag, rv, "not a JSON or msgpack graph message: %s",
+                                   err.diag.message);
+            }
+        }
+        if (rv == ALK_OK && message->kind != ALK_VALUE_MAP) {
+            rv = alk_diag_set(diag, ALK_EINVAL, "a graph message is a map, not a %s",
+                              alk_value_kind_name(message->kind));
+        }
+        if (rv != ALK_OK) {
+            alk_diag_prefix(diag, "%s: ", o->model_path);
+        }
+    }
+    alk_buf_fini(&bytes);
+    if (rv == ALK_OK) {
+        *ret_message = message;
+    }
+    return rv;
+}
+
+/* ---- in-process conversion --------------------------------------------------------------- */
+
+/*
+ * Runs `request` through the daemon's own path: decode and validate, build the conversion
+ * request, convert, encode the reply (or the error reply). `reply` receives the reply bytes.
+ */
+static int convert_in_process(const options *o, const alk_buf *request, alk_buf *reply,
+                              alk_diag *diag) {
+    alk_rpc_limits limits;
+    alk_rpc_limits_default(&limits);
+    limits.max_message_bytes = (uint64_t)1 << 30; /* a local file is not a network message */
+    limits.max_string_bytes = (uint64_t)1 << 30;
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    alk_rpc_request req;
+    alk_rpc_error err;
+    alk_convert_request creq;
+    alk_rpc_convert_options copts;
+    alk_generation *generation = NULL;
+    alk_convert_result result = {0};
+    char **dirs = NULL;
+    size_t n_dirs = 0;
+    int rv = alk_rpc_decode_request(request->data, request->len, ALK_RPC_SOCKET_SERVICE, false,
+                                    &limits, &arena, &req, &err);
+    if (rv == ALK_OK) {
+        rv = alk_rpc_convert_request(&req, &limits, &arena, &creq, &copts, &err);
+    }
+    if (rv == ALK_OK) {
+        rv = alk_plugin_search_path(o->plugin_dirs, o->n_plugin_dirs, &dirs, &n_dirs);
+        if (rv == ALK_OK) {
+            alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n_dirs};
+            rv = alk_generation_build(&config, NULL, &generation, &err.diag);
+        }
+        err.code = rv;
+    }
+    if (rv == ALK_OK) {
+        rv = alk_convert(generation, &creq, &result, &err.diag);
+        err.code = rv;
+    }
+    if (rv == ALK_OK) {
+        alk_rpc_timings timings = {0};
+        rv = alk_rpc_encode_convert_reply(req.id, &result, &copts, alk_generation_id(generation),
+                                          &timings, reply, &err);
+        alk_convert_result_fini(&result);
+    }
+    if (rv != ALK_OK) {
+        if (err.diag.message[0] == '\0') {
+            (void)alk_diag_set(&err.diag, rv, "%s", alk_strerror(rv));
+        }
+        err.code = rv;
+        alk_buf_reset(reply);
+        (void)alk_rpc_encode_error(&err, reply);
+    }
+    alk_generation_unref(generation);
+    alk_plugin_dirs_free(dirs, n_dirs);
+    alk_arena_fini(&arena);
+    rv = alk_buf_error(reply);
+    if (rv != ALK_OK) {
+        return alk_diag_set(diag, rv, "out of memory");
+    }
+    return ALK_OK;
+}
+
+/* ---- writing the result ------------------------------------------------------------------ */
+
+static int write_dump(const char *path, const alk_value *dump, alk_diag *diag) {
+    alk_buf text;
+    alk_buf_init(&text);
+    alk_buf_putc(&text, '{');
+    for (size_t i = 0; dump != NULL && dump->kind == ALK_VALUE_MAP && i < dump->as.map.len; i++) {
+        const alk_value_pair *p = &dump->as.map.pairs[i];
+        alk_buf_puts(&text, i > 0 ? ",\n\"" : "\n\"");
+        for (const char *c = p->key->as.str.bytes; *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\') {
+                alk_buf_putc(&text, '\\');
+            }
+            alk_buf_putc(&text, *c);
+        }
+        alk_buf_puts(&text, "\": ");
+        if (p->value->kind == ALK_VALUE_STR) {
+            alk_buf_append(&text, p->value->as.str.bytes, p->value->as.str.len);
+        } else {
+            alk_buf_puts(&text, "null");
+        }
+    }
+    alk_buf_puts(&text, "\n}\n");
+    int rv = alk_buf_error(&text);
+    if (rv == ALK_OK) {
+        rv = alk_write_file(path, text.data, text.len, diag);
+    }
+    alk_buf_fini(&text);
+    return rv;
+}
+
+static int write_result(const options *o, const alk_value *reply, alk_diag *diag) {
+    const alk_value *alir = alk_value_get(reply, "alir");
+    const char *encoding = cli_get_str(reply, "alir_encoding");
+    if (alir == NULL || (alir->kind != ALK_VALUE_STR && alir->kind != ALK_VALUE_BIN)) {
+        return alk_diag_set(diag, ALK_EPROTO, "the reply has no ALIR program");
+    }
+    bool reply_gzip = encoding != NULL && strcmp(encoding, "gzip") == 0;
+    bool want_gzip = ends_with(o->output, ".gz");
+    alk_buf converted;
+    alk_buf_init(&converted);
+    const void *data = alir->as.str.bytes;
+    size_t len = alir->as.str.len;
+    int rv = ALK_OK;
+    if (reply_gzip && !want_gzip) {
+        rv = alk_gunzip(data, len, (size_t)1 << 30, &converted, diag);
+        data = converted.data;
+        len = converted.len;
+    } else if (!reply_gzip && want_gzip) {
+        rv = alk_gzip(data, len, &converted, diag);
+        data = converted.data;
+        len = converted.len;
+    }
+    if (rv == ALK_OK) {
+        rv = alk_write_file(o->output, data, len, diag);
+    }
+    alk_buf_fini(&converted);
+    if (rv == ALK_OK && o->dump != NULL) {
+        rv = write_dump(o->dump, alk_value_get(reply, "dump"), diag);
+    }
+    if (rv == ALK_OK && strcmp(o->output, "-") != 0) {
+        const alk_value *names = alk_value_get(reply, "output_names");
+        for (size_t i = 0;
+             names != NULL && names->kind == ALK_VALUE_ARRAY && i < names->as.array.len; i++) {
+            if (names->as.array.items[i]->kind == ALK_VALUE_STR) {
+                printf("%s\n", names->as.array.items[i]->as.str.bytes);
+            }
+        }
+    }
+    return rv;
+}
+
+int cmd_convert(int argc, char **argv) {
+    options o;
+    int code = parse_args(argc, argv, &o);
+    if (code != EXIT_OK) {
+        return code < 0 ? EXIT_OK : code;
+    }
+    alk_diag diag = {{0}};
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    alk_buf request;
+    alk_buf_init(&request);
+    alk_buf reply_bytes;
+    alk_buf_init(&reply_bytes);
+    cli_conn conn = {0};
+    const alk_value *message = NULL;
+    const alk_value *reply = NULL;
+    bool remote = false;
+
+    int rv = read_model(&o, &arena, &message, &diag);
+    if (rv != ALK_OK) {
+        code = cli_fail(rv, &diag);
+        goto done;
+    }
+    code = build_request(&o, message, ends_with(o.output, ".gz"), &request);
+    if (code != EXIT_OK) {
+        goto done;
+    }
+    if (alk_buf_error(&request) != ALK_OK) {
+        code = cli_fail(ALK_ENOMEM, NULL);
+        goto done;
+    }
+    if (!o.local) {
+        rv = cli_conn_open(&conn, CLI_SERVICE, o.urls, o.n_urls, o.resend_s, &diag);
+        bool configured = o.n_urls > 0 ||
+                          (getenv("ALKAID_CONNECT") != NULL && getenv("ALKAID_CONNECT")[0] != '\0');
+        if (rv == ALK_ENOENT && !configured) {
+            rv = ALK_OK; /* no daemon here: convert in-process */
+        } else if (rv != ALK_OK) {
+            code = cli_conn_fail(&conn, rv, &diag);
+            goto done;
+        } else {
+            remote = true;
+        }
+    }
+    if (remote) {
+        double wait = o.timeout_s > 0 ? o.timeout_s + 5.0 : 0.0;
+        rv = cli_conn_call(&conn, &request, wait, true, &arena, &reply, &diag);
+        if (rv != ALK_OK) {
+            code = cli_conn_fail(&conn, rv, &diag);
+            goto done;
+        }
+    } else {
+        rv = convert_in_process(&o, &request, &reply_bytes, &diag);
+        if (rv == ALK_OK) {
+            alk_value_limits limits;
+            alk_value_limits_default(&limits);
+            alk_rpc_error err;
+            alk_rpc_error_clear(&err);
+            rv = alk_value_from_msgpack(reply_bytes.data, reply_bytes.len, &limits, &arena, &reply,
+                                        &err);
+            diag = err.diag;
+        }
+        const alk_value *ok = rv == ALK_OK ? alk_value_get(reply, "ok") : NULL;
+        if (rv == ALK_OK && (ok == NULL || ok->kind != ALK_VALUE_BOOL || !ok->as.boolean)) {
+            const alk_value *e = alk_value_get(reply, "error");
+            const char *name = cli_get_str(e, "name");
+            const char *text = cli_get_str(e, "message");
+            const char *where = cli_get_str(e, "where");
+            rv = (int)cli_get_uint(e, "code");
+            rv = rv != ALK_OK ? rv : ALK_EINTERNAL;
+            (void)alk_diag_set(&diag, rv, "%s%s%s: %s", name != NULL ? name : "EUNKNOWN",
+                               where != NULL ? " at " : "", where != NULL ? where : "",
+                               text != NULL ? text : "");
+        }
+        if (rv != ALK_OK) {
+            code = cli_fail(rv, &diag);
+            goto done;
+        }
+    }
+    rv = write_result(&o, reply, &diag);
+    if (rv != ALK_OK) {
+        code = cli_fail(rv, &diag);
+        goto done;
+    }
+    if (isatty(2)) {
+        const alk_value *latency = alk_value_get(reply, "latency");
+        fprintf(stderr, "alkaidc: wrote %s: %llu inputs, %llu outputs, cost %g, latency %g (%s)\n",
+                o.output, (unsigned long long)cli_get_uint(reply, "n_inputs"),
+                (unsigned long long)cli_get_uint(reply, "n_outputs"), cli_get_number(reply, "cost"),
+                latency != NULL && latency->kind == ALK_VALUE_ARRAY && latency->as.array.len == 2 &&
+                        latency->as.array.items[1]->kind == ALK_VALUE_FLOAT
+                    ? latency->as.array.items[1]->as.number
+                    : 0.0,
+                remote ? conn.url : "in-process");
+    }
+    code = EXIT_OK;
+done:
+    cli_conn_close(&conn);
+    alk_buf_fini(&reply_bytes);
+    alk_buf_fini(&request);
+    alk_arena_fini(&arena);
+    return code;
+}

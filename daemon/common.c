@@ -1,0 +1,88 @@
+/*
+ * nng error conversion and default socket paths (see common.h).
+ *
+ * Thread rule: reentrant (getenv only).
+ */
+#include "common.h"
+
+#include "core/err.h"
+
+#include <nng/nng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int alkd_err_from_nng(int nng_err) {
+    switch (nng_err) {
+    case 0:
+        return ALK_OK;
+    case NNG_ENOMEM:
+        return ALK_ENOMEM;
+    case NNG_ETIMEDOUT:
+        return ALK_ETIMEDOUT;
+    case NNG_ECLOSED:
+    case NNG_ECANCELED:
+        return ALK_ECANCELED;
+    case NNG_EINVAL:
+    case NNG_EADDRINVAL:
+    case NNG_EBADTYPE:
+        return ALK_EINVAL;
+    case NNG_ENOTSUP:
+        return ALK_ENOTSUP;
+    case NNG_EBUSY:
+    case NNG_EAGAIN:
+        return ALK_EBUSY;
+    case NNG_EMSGSIZE:
+        return ALK_ELIMIT;
+    case NNG_ENOENT:
+        return ALK_ENOENT;
+    case NNG_EPROTO:
+        return ALK_EPROTO;
+    case NNG_ECONNREFUSED:
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_ECONNABORTED:
+    case NNG_EADDRINUSE:
+    case NNG_EPERM:
+    case NNG_EUNREACHABLE:
+    case NNG_ENOFILES:
+    case NNG_ENOSPC:
+    case NNG_EREADONLY:
+    case NNG_EWRITEONLY:
+        return ALK_EIO;
+    default:
+        return (nng_err & NNG_ESYSERR) ? ALK_EIO : ALK_EINTERNAL;
+    }
+}
+
+bool alkd_runtime_dir(char *ret_dir, size_t cap) {
+    const char *systemd = getenv("RUNTIME_DIRECTORY");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (systemd != NULL && systemd[0] == '/') {
+        /* Several RuntimeDirectory= entries are separated by colons: the first is ours. */
+        n = snprintf(ret_dir, cap, "%.*s", (int)strcspn(systemd, ":"), systemd);
+    } else if (xdg != NULL && xdg[0] == '/') {
+        n = snprintf(ret_dir, cap, "%s/alkaid", xdg);
+    } else if (geteuid() == 0) {
+        n = snprintf(ret_dir, cap, "/run/alkaid");
+    } else {
+        n = snprintf(ret_dir, cap, "/tmp/alkaid-%u", (unsigned)geteuid());
+    }
+    return n > 0 && (size_t)n < cap;
+}
+
+size_t alkd_default_urls(const char *name, char *urls, size_t max, size_t cap) {
+    size_t count = 0;
+    char dir[512] = "";
+    if (count < max && alkd_runtime_dir(dir, sizeof(dir))) {
+        int n = snprintf(urls + count * cap, cap, "ipc://%s/%s", dir, name);
+        count += n > 0 && (size_t)n < cap;
+    }
+    if (count < max && strcmp(dir, "/run/alkaid") != 0) {
+        int n = snprintf(urls + count * cap, cap, "ipc:///run/alkaid/%s", name);
+        count += n > 0 && (size_t)n < cap;
+    }
+    return count;
+}

@@ -1,0 +1,34 @@
+/*
+ * Pieces alkaidd and alkaidc share: converting nng's error codes into alk_err (the one place
+ * this happens, CONVENTIONS.md) and the default socket locations.
+ *
+ * Thread rule: reentrant.
+ */
+#ifndef ALKD_COMMON_H
+#define ALKD_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The alk_err for an nng error code (NNG_ETIMEDOUT -> ALK_ETIMEDOUT, ...). */
+int alkd_err_from_nng(int nng_err);
+
+/*
+ * The directory of the default sockets: $RUNTIME_DIRECTORY (set by systemd's RuntimeDirectory=),
+ * else $XDG_RUNTIME_DIR/alkaid, else /run/alkaid as root, else /tmp/alkaid-UID. Writes at most
+ * `cap` bytes into `ret_dir`; false when it does not fit.
+ */
+bool alkd_runtime_dir(char *ret_dir, size_t cap);
+
+/* File names of the default sockets inside the runtime directory. */
+#define ALKD_SERVICE_SOCKET "alkaidd.sock"
+#define ALKD_CONTROL_SOCKET "alkaidd.ctl"
+
+/*
+ * Default URLs a client tries, in order: the user's daemon ($XDG_RUNTIME_DIR/alkaid/NAME), then
+ * the system daemon (/run/alkaid/NAME). Fills up to `max` URLs of `cap` bytes each into `urls`
+ * (rows of a char[max][cap] array) and returns how many were written.
+ */
+size_t alkd_default_urls(const char *name, char *urls, size_t max, size_t cap);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * alk_convert's choices before any tracing: the framework (given, or inferred from the model's
+ * module string like the reference's type(model).__module__.split('.', 1)[0]), the error that
+ * lists the available tracers, solver options, and the "inputs must be provided" rule.
+ */
+#include "plugin/convert.h"
+#include "core/alloc.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+Test(convert, framework_of_module) {
+    char key[32];
+    cr_assert_eq(alk_framework_of_module("keras.src.models.functional", key, sizeof(key)), 0);
+    cr_assert_str_eq(key, "keras");
+    cr_assert_eq(alk_framework_of_module("torch.nn.modules.container", key, sizeof(key)), 0);
+    cr_assert_str_eq(key, "torch");
+    cr_assert_eq(alk_framework_of_module("alkaid.converter.example", key, sizeof(key)), 0);
+    cr_assert_str_eq(key, "alkaid");
+    cr_assert_eq(alk_framework_of_module("mymodule", key, sizeof(key)), 0);
+    cr_assert_str_eq(key, "mymodule");
+    cr_assert_eq(alk_framework_of_module(".hidden", key, sizeof(key)), ALK_EINVAL);
+    cr_assert_eq(alk_framework_of_module("", key, sizeof(key)), ALK_EINVAL);
+    cr_assert_eq(alk_framework_of_module("averyveryveryverylongframeworkname.x", key, 8),
+                 ALK_EINVAL);
+}
+
+static alk_generation *generation;
+static alk_arena arena;
+
+/* The built-in plugins of the build tree plus the mock tracer of the plugin tests. */
+static void setup(void) {
+    static char mock_manifest_dir[] = "/tmp/alk-convert-XXXXXX";
+    cr_assert_not_null(mkdtemp(mock_manifest_dir));
+    char path[256];
+    (void)snprintf(path, sizeof(path), "%s/mock.plugin", mock_manifest_dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "group = alir_tracer.plugins\nname = mock\nlibrary = %s/libmock_tracer.so\nabi = 1\n",
+            getenv("ALK_MOCK_DIR"));
+    fclose(f);
+    char **dirs;
+    size_t n;
+    const char *extra[] = {mock_manifest_dir};
+    cr_assert_eq(alk_plugin_search_path(extra, 1, &dirs, &n), ALK_OK);
+    alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n};
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_generation_build(&config, NULL, &generation, &diag), ALK_OK);
+    alk_plugin_dirs_free(dirs, n);
+    (void)unlink(path);
+    (void)rmdir(mock_manifest_dir);
+    alk_arena_init(&arena, 0);
+}
+
+static void teardown(void) {
+    alk_generation_unref(generation);
+    alk_arena_fini(&arena);
+}
+
+static const alk_value *json(const char *text) {
+    const alk_value *v = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_value_from_json(text, strlen(text), NULL, &arena, &v, &diag), ALK_OK, "%s",
+                 diag.message);
+    return v;
+}
+
+/* Converts `model_json` with `framework` (may be NULL); returns the error and the message. */
+static int convert(const char *framework, const char *model_json, const char *options_json,
+                   alk_diag *diag) {
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = framework;
+    request.model = json(model_json);
+    request.solver_options = options_json != NULL ? json(options_json) : NULL;
+    alk_convert_result result = {0};
+    int rv = alk_convert(generation, &request, &result, diag);
+    alk_convert_result_fini(&result);
+    return rv;
+}
+
+TestSuite(convert_request, .init = setup, .fini = teardown);
+
+Test(convert_request, unknown_framework_lists_the_available_keys) {
+    alk_diag diag = {{0}};
+    cr_assert_eq(convert(NULL, "{\"module\": \"keras.src.models.functional\"}", NULL, &diag),
+                 ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "unknown framework 'keras' (available: mock, alkaid)");
+    cr_assert_eq(convert(NULL, "{\"module\": \"torch.nn.modules.container\"}", NULL, &diag),
+                 ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "unknown framework 'torch' (available: mock, alkaid)");
+    cr_assert_eq(convert("jax", "{}", NULL, &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "unknown framework 'jax' (available: mock, alkaid)");
+    cr_assert_eq(convert(NULL, "{\"input_shape\": [4, 5]}", NULL, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "no \"module\" string") != NULL, "%s", diag.message);
+}
+
+Test(convert_request, framework_inferred_from_module) {
+    alk_diag diag = {{0}};
+    cr_assert_eq(convert(NULL,
+                         "{\"module\": \"alkaid.converter.example\", \"input_shape\": [4, 5]}",
+                         NULL, &diag),
+                 ALK_OK, "%s", diag.message);
+    /* The mock tracer's model names an unknown layer: the error comes from the mock tracer. */
+    cr_assert_eq(convert(NULL,
+                         "{\"module\": \"mock.models\", \"input_shape\": [2], \"layers\": "
+                         "[{\"module\": \"nopkg.x\", \"class_name\": \"Y\"}]}",
+                         NULL, &diag),
+                 ALK_ENOENT);
+    cr_assert(strstr(diag.message, "mock tracer: unsupported layer Y") != NULL, "%s", diag.message);
+}
+
+Test(convert_request, inputs_must_be_provided) {
+    alk_diag diag = {{0}};
+    cr_assert_eq(convert("alkaid", "{\"input_shape\": null}", NULL, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "inputs must be provided") != NULL, "%s", diag.message);
+    cr_assert_eq(convert("alkaid", "{\"input_shape\": [4, \"five\"]}", NULL, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "model.input_shape[1] must be a positive integer") != NULL, "%s",
+              diag.message);
+    cr_assert_eq(convert("alkaid", "{\"input_shape\": [4, 5, 6]}", NULL, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "needs a 2-D input") != NULL, "%s", diag.message);
+}
+
+Test(convert_request, solver_options_are_checked) {
+    alk_diag diag = {{0}};
+    const char *model = "{\"input_shape\": [4, 5]}";
+    cr_assert_eq(convert("alkaid", model, "{\"hard_dc\": 2, \"method0\": \"mc\"}", &diag), ALK_OK,
+                 "%s", diag.message);
+    cr_assert_eq(convert("alkaid", model, "{\"method0\": \"fast\"}", &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "solver_options.method0: unknown method 'fast'");
+    cr_assert_eq(convert("alkaid", model, "{\"hard_dcc\": 2}", &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "solver_options.hard_dcc: unknown option or wrong type (int)");
+    cr_assert_eq(convert("alkaid", model, "[1, 2]", &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "solver_options must be a map");
+}

@@ -1,0 +1,194 @@
+/*
+ * SCM tests. Oracles: the reference's regression table and 19-bit averages (tests/test_scm.py,
+ * spec cmvm.md §9.7), exact evaluation of the program (x = 1 gives the constant), and golden
+ * outputs recorded from the reference C++ core.
+ */
+#include "cmvm/cmvm.h"
+#include "cmvm_testlib.h"
+#include "core/alloc.h"
+#include "core/io.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const alk_qint default_q = {-128.0, 127.0, 1.0};
+
+static double value_at_one(const alk_program *p) {
+    double x = 1.0, y;
+    tl_eval_stage(p, &x, &y);
+    return y;
+}
+
+static size_t solve_adders(double c, int k) {
+    alk_program *p = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_scm_solve(c, k, default_q, &p, &diag), ALK_OK, "%g: %s", c, diag.message);
+    cr_assert_eq(value_at_one(p), c, "%g (k=%d) evaluates to %g", c, k, value_at_one(p));
+    size_t adders = alk_cmvm_count_adders(p);
+    alk_program_free(p);
+    return adders;
+}
+
+Test(scm, paper_regressions) {
+    static const struct {
+        double c;
+        int k;
+        size_t adders;
+    } cases[] = {
+        {805, 0, 3},  {363, 0, 3},  {4875, 0, 3}, {3633, 0, 3},
+        {2325, 1, 3}, {105, 0, 2},  {1395, 2, 3}, {46425, 2, 4},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = solve_adders(cases[i].c, cases[i].k);
+        cr_expect_eq(got, cases[i].adders, "%g (k=%d): %zu adders, want %zu", cases[i].c,
+                     cases[i].k, got, cases[i].adders);
+    }
+    /* Spec §9.7: the scratch build gives 4 for 2325 at k=0 and 5 for 46425 at k=0. */
+    cr_expect_eq(solve_adders(2325, 0), 4);
+    cr_expect_eq(solve_adders(46425, 0), 5);
+}
+
+/* The 100 odd 19-bit constants of the reference's gate: Python's
+ * random.Random(0xC0DE), randrange(1, 1 << 19) | 1. */
+static const int64_t constants19[100] = {
+    14069, 49513, 478695, 44269, 215169, 225313, 362679, 398035, 236759, 257421,
+    162627, 507431, 162705, 247997, 188443, 504305, 353635, 34447, 366877, 330201,
+    408845, 270403, 83505, 313905, 490413, 336961, 223787, 134073, 244625, 59577,
+    469567, 325727, 76627, 1719, 69559, 494459, 405073, 329835, 262461, 293453,
+    200465, 6289, 453915, 505791, 345829, 41855, 506367, 193511, 342555, 415569,
+    155915, 507461, 316673, 432411, 251277, 403899, 332065, 379429, 222561, 309957,
+    88855, 470753, 68269, 275691, 367285, 25235, 9017, 179769, 206375, 148813,
+    71811, 157937, 8657, 369209, 347857, 176917, 168425, 228799, 280813, 9101,
+    382649, 268693, 521013, 289193, 14457, 443271, 446063, 177173, 430933, 494949,
+    360797, 34015, 396175, 342723, 80477, 445515, 390005, 289891, 316651, 23967,
+};
+
+Test(scm, average_adders_19_bit, .timeout = 120) {
+    static const double gates[2] = {4.38, 4.33};
+    for (int k = 0; k < 2; k++) {
+        size_t total = 0;
+        for (int i = 0; i < 100; i++) {
+            total += solve_adders((double)constants19[i], k);
+        }
+        double average = (double)total / 100.0;
+        cr_expect_leq(average, gates[k] + 0.05, "k=%d: average %g adders", k, average);
+    }
+}
+
+Test(scm, every_width_reproduces_the_constant, .timeout = 120) {
+    static const struct {
+        int k;
+        int bits;
+    } grid[] = {{0, 8}, {1, 8}, {2, 8}, {3, 8}, {0, 16}, {1, 16}, {2, 16}, {0, 24}, {1, 24}, {0, 32}};
+    uint64_t s = 0xC0DE;
+    for (size_t g = 0; g < sizeof(grid) / sizeof(grid[0]); g++) {
+        int count = grid[g].bits >= 24 ? 25 : 60;
+        for (int i = 0; i < count; i++) {
+            int64_t half = (int64_t)1 << grid[g].bits;
+            int64_t v = tl_rand_range(&s, -half, half);
+            if (v == 0) {
+                continue;
+            }
+            double c = ldexp((double)v, (int)tl_rand_range(&s, -8, 8));
+            (void)solve_adders(c, grid[g].k);
+        }
+    }
+}
+
+Test(scm, refuses_bad_arguments) {
+    alk_program *p = NULL;
+    alk_diag diag = {{0}};
+    cr_expect_eq(alk_scm_solve(0.0, 1, default_q, &p, &diag), ALK_EINVAL);
+    cr_expect_eq(alk_scm_solve(NAN, 1, default_q, &p, &diag), ALK_EINVAL);
+    cr_expect_eq(alk_scm_solve(INFINITY, 1, default_q, &p, &diag), ALK_EINVAL);
+    cr_expect_eq(alk_scm_solve(3.0, -1, default_q, &p, &diag), ALK_EINVAL);
+    cr_expect_eq(alk_scm_solve(3.0, ALK_SCM_MAX_K + 1, default_q, &p, &diag), ALK_EINVAL);
+}
+
+Test(scm, powers_of_two_and_negatives) {
+    static const double cs[] = {1.0, -1.0, 0.25, -64.0, 3.0, -3.0, -0.375, 1e6, -7.0 / 1024};
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        size_t adders = solve_adders(cs[i], 2);
+        double odd = fabs(cs[i]);
+        while (fmod(odd, 2.0) == 0.0) {
+            odd /= 2.0;
+        }
+        while (odd != floor(odd)) {
+            odd *= 2.0;
+        }
+        if (odd == 1.0) {
+            cr_expect_eq(adders, 0, "%g needs no adder", cs[i]);
+        }
+    }
+}
+
+/* Golden outputs of the reference core: every op, interval, latency and cost. */
+Test(scm, golden_matches_reference, .timeout = 120) {
+    alk_buf file;
+    alk_buf_init(&file);
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_read_file(tl_data_path("golden_scm.txt"), 1 << 24, &file, &diag), ALK_OK,
+                 "%s", diag.message);
+    const char *p = file.data;
+    int cases = 0;
+    for (;;) {
+        const char *start = strstr(p, "case\nscm ");
+        if (start == NULL) {
+            break;
+        }
+        double c, k;
+        alk_qint q;
+        char *end;
+        const char *t = start + 9;
+        c = strtod(t, &end);
+        k = strtod(end, &end);
+        q.min = strtod(end, &end);
+        q.max = strtod(end, &end);
+        q.step = strtod(end, &end);
+        const char *expect = strstr(end, "expect\n");
+        cr_assert_not_null(expect);
+        expect += 7;
+        const char *stop = strstr(expect, "end\n");
+        cr_assert_not_null(stop);
+        alk_program *prog = NULL;
+        cr_assert_eq(alk_scm_solve(c, (int)k, q, &prog, &diag), ALK_OK, "%s", diag.message);
+        alk_buf got;
+        alk_buf_init(&got);
+        alk_buf_puts(&got, "result 1\n");
+        tl_format_stage(prog, &got);
+        size_t want_len = (size_t)(stop - expect);
+        cr_expect(got.len == want_len && memcmp(got.data, expect, want_len) == 0,
+                  "constant %.17g k=%g differs from the reference:\n got:\n%s\nwant:\n%.*s", c, k,
+                  got.data, (int)want_len, expect);
+        alk_buf_fini(&got);
+        alk_program_free(prog);
+        p = stop;
+        cases++;
+    }
+    cr_expect_geq(cases, 80);
+    alk_buf_fini(&file);
+}
+
+Test(scm, alloc_failures_are_clean) {
+    long live = alk_alloc_live();
+    unsigned long n;
+    for (n = 1; n < 100000; n++) {
+        alk_program *p = NULL;
+        alk_diag diag = {{0}};
+        alk_alloc_fail_at(n, false);
+        int rv = alk_scm_solve(805.0, 1, default_q, &p, &diag);
+        alk_alloc_fail_at(0, false);
+        if (rv == ALK_OK) {
+            cr_expect_eq(value_at_one(p), 805.0);
+            alk_program_free(p);
+            cr_expect_eq(alk_alloc_live(), live);
+            break;
+        }
+        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu: %s", n, diag.message);
+        cr_assert_eq(alk_alloc_live(), live, "allocation %lu leaked", n);
+    }
+    cr_expect_gt(n, 20);
+}

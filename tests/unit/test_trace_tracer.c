@@ -1,0 +1,310 @@
+/*
+ * The tracer and its passes (src/alir/tracer.c, passes.c) and the example model, against the
+ * reference's own outputs:
+ *   * spec trace-alir.md §4.5: the exact JSON text of a small optimised trace;
+ *   * shared/fixtures/alir/v3_upgraded.json: the reference's trace of the example model at
+ *     (16, 4); ours must equal it op for op except the two opcode-3 ops of §4.9 (the current
+ *     reference gives them data (2,) and interval (0, 4096, 4096), the file (0,) and (0, 1024,
+ *     1024)) and the NOT ops reading them (interval only);
+ *   * the bad-call contract of issue 5 (EINVAL with a message, no abort) and the allocation
+ *     failure loop over a whole example trace (clean ENOMEM, nothing leaked).
+ */
+#include "alir/json.h"
+#include "alir/tracer.h"
+#include "core/alloc.h"
+#include "testutil.h"
+#include "trace/example.h"
+#include "trace/fvarray.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+static const char expected_45[] =
+    "{\"model\":[[2,4],[0,0],[3,6,0,4],[0,0,0,70],[false,false,false,false],[[[],5,[1],[9."
+    "5367431640625e-07,9.5367431640625e-07,9.5367431640625e-07],0,0],[[],-1,[1],[0.0,3.0,1.0],"
+    "0,0],[[],-1,[0],[-8.0,7.5,0.5],0,0],[[2,1],0,[2],[-8.0,19.5,0.5],1.119140625,2],[[2],-2,"
+    "[],[-7.5,8.0,0.5],0,0],[[4],2,[],[0.0,8.0,0.5],0,2.5],[[5],-2,[],[-8.0,-0.0,0.5],0,0]],1,1,"
+    "null],\"meta\":\"ALIRModel\",\"spec_version\":4}";
+
+Test(trace_tracer, spec_4_5_exact_json) {
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+    alk_fvar *x = alk_fv_new(t, -8, 7.5, 0.5, 0);
+    alk_fvar *y = alk_fv_new(t, 0, 3, 1, 0);
+    alk_fvar *out[4] = {
+        alk_fv_add(t, x, alk_fv_mul_const(t, y, 4)),
+        alk_fv_min_const(t, x, 0),
+        alk_fv_const(t, ldexp(1.0, -20)),
+        alk_fv_neg(t, alk_fv_mul_const(t, x, ldexp(1.0, 70))),
+    };
+    alk_fvar *in[2] = {x, y};
+    alk_program *p = NULL;
+    cr_assert_eq(alk_trace_emit(t, in, 2, out, 4, true, &p), ALK_OK, "%s", alk_trace_message(t));
+    alk_buf json;
+    alk_buf_init(&json);
+    cr_assert_eq(alk_alir_to_json(p, &json), ALK_OK);
+    cr_expect_str_eq(json.data, expected_45);
+    alk_buf_fini(&json);
+    alk_program_free(p);
+    alk_trace_free(t);
+}
+
+static alk_program *trace_example(size_t rows, size_t cols) {
+    size_t shape[2] = {rows, cols};
+    alk_program *p = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_example_trace(shape, NULL, &p, &diag), ALK_OK, "%s", diag.message);
+    return p;
+}
+
+static bool same_qint(alk_qint a, alk_qint b) {
+    return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+Test(trace_tracer, example_matches_reference_fixture) {
+    alk_program *ours = trace_example(16, 4);
+    alk_program *ref = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_alir_read_file(fixture_path("alir/v3_upgraded.json"), &ref, &diag), ALK_OK,
+                 "%s", diag.message);
+    cr_assert_eq(ours->n_in, ref->n_in);
+    cr_assert_eq(ours->n_out, ref->n_out);
+    cr_assert_eq(ours->n_ops, ref->n_ops, "%zu ops, reference %zu", ours->n_ops, ref->n_ops);
+    for (uint32_t j = 0; j < ref->n_out; j++) {
+        cr_expect_eq(ours->out_idxs[j], ref->out_idxs[j], "output %u", j);
+        cr_expect_eq(ours->out_shifts[j], ref->out_shifts[j]);
+        cr_expect_eq(ours->out_negs[j], ref->out_negs[j]);
+    }
+    cr_expect_eq(ours->carry_size, ref->carry_size);
+    cr_expect_eq(ours->adder_size, ref->adder_size);
+    size_t n_quantize = 0, n_not = 0;
+    for (size_t i = 0; i < ref->n_ops; i++) {
+        const alk_op *a = &ours->ops[i], *b = &ref->ops[i];
+        cr_assert_eq(a->opcode, b->opcode, "op %zu: opcode %d, reference %d", i, a->opcode,
+                     b->opcode);
+        cr_assert_eq(a->n_addr, b->n_addr, "op %zu", i);
+        cr_expect(memcmp(alk_op_addr(ours, a), alk_op_addr(ref, b), a->n_addr * 4) == 0,
+                  "op %zu: addresses differ", i);
+        cr_expect_eq(a->latency, b->latency, "op %zu: latency %.17g, reference %.17g", i,
+                     a->latency, b->latency);
+        cr_expect_eq(a->cost, b->cost, "op %zu: cost %.17g, reference %.17g", i, a->cost, b->cost);
+        cr_expect_eq(a->int_fields & (ALK_INT_LATENCY | ALK_INT_COST),
+                     b->int_fields & (ALK_INT_LATENCY | ALK_INT_COST), "op %zu: int/float", i);
+        bool data_same = a->n_data == b->n_data &&
+                         memcmp(alk_op_data(ours, a), alk_op_data(ref, b), a->n_data * 8) == 0;
+        bool qint_same = same_qint(a->qint, b->qint);
+        bool reads_quantize = a->opcode == ALK_OP_BIT_UNARY &&
+                              ours->ops[alk_op_addr(ours, a)[0]].opcode == ALK_OP_QUANTIZE;
+        if (a->opcode == ALK_OP_QUANTIZE) {
+            /* §4.9: data (2,) and (0, 4096, 4096) now; (0,) and (0, 1024, 1024) in the file. */
+            n_quantize++;
+            cr_expect_eq(alk_op_data(ours, a)[0], 2, "op %zu", i);
+            cr_expect_eq(alk_op_data(ref, b)[0], 0, "op %zu", i);
+            cr_expect(same_qint(a->qint, (alk_qint){0, 4096, 4096}), "op %zu", i);
+            cr_expect(same_qint(b->qint, (alk_qint){0, 1024, 1024}), "op %zu", i);
+        } else if (reads_quantize) {
+            /* Their NOT users: same op, the interval follows the quantize. */
+            n_not++;
+            cr_expect(data_same, "op %zu", i);
+            cr_expect(same_qint(a->qint, (alk_qint){0, 4096, 4096}), "op %zu", i);
+            cr_expect(same_qint(b->qint, (alk_qint){0, 1024, 1024}), "op %zu", i);
+        } else {
+            cr_expect(data_same, "op %zu (opcode %d): data differ", i, a->opcode);
+            cr_expect(qint_same, "op %zu (opcode %d): interval (%g, %g, %g), reference (%g, %g, %g)",
+                      i, a->opcode, a->qint.min, a->qint.max, a->qint.step, b->qint.min,
+                      b->qint.max, b->qint.step);
+        }
+    }
+    cr_expect_eq(n_quantize, 2);
+    cr_expect_eq(n_not, 2);
+    /* The table (8192 entries of round(sin(t) pi)) is the reference's, named by its hash. */
+    cr_assert_eq(ours->n_tables, 1);
+    cr_assert_eq(ref->n_tables, 1);
+    cr_expect_str_eq(ours->tables[0].hash, ref->tables[0].hash);
+    cr_expect_eq(ours->tables[0].len, 8192);
+    cr_expect(memcmp(ours->tables[0].values, ref->tables[0].values, 8192 * 4) == 0);
+    cr_expect(same_qint(ours->tables[0].out_qint, ref->tables[0].out_qint));
+    cr_expect_eq(ours->tables[0].inp_width, 13);
+    alk_program_free(ours);
+    alk_program_free(ref);
+}
+
+Test(trace_tracer, example_other_shapes) {
+    alk_program *p = trace_example(4, 5);
+    cr_expect_eq(p->n_in, 20);
+    cr_expect_eq(p->n_out, 16);
+    alk_program_free(p);
+    p = trace_example(5, 8);
+    cr_expect_eq(p->n_in, 40);
+    cr_expect_eq(p->n_out, 64);
+    alk_program_free(p);
+}
+
+/* Issue 5, Done when 5: every allocation of a whole example trace may fail. */
+Test(trace_tracer, allocation_failure_loop, .timeout = 280) {
+    size_t shape[2] = {16, 4};
+    long live = alk_alloc_live();
+    unsigned long n = 1;
+    for (;; n++) {
+        alk_program *p = NULL;
+        alk_diag diag = {{0}};
+        alk_alloc_fail_at(n, false);
+        int rv = alk_example_trace(shape, NULL, &p, &diag);
+        unsigned long attempts = alk_alloc_count();
+        alk_alloc_fail_at(0, false);
+        alk_program_free(p);
+        cr_assert_eq(alk_alloc_live(), live, "allocation %lu failed: %ld blocks leaked", n,
+                     alk_alloc_live() - live);
+        if (attempts < n) {
+            cr_assert_eq(rv, ALK_OK, "no failure injected but %s: %s", alk_err_name(rv),
+                         diag.message);
+            break;
+        }
+        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu failed but the trace returned %s: %s", n,
+                     alk_err_name(rv), diag.message);
+    }
+    cr_assert_gt(n, 100, "the trace made only %lu allocations", n);
+}
+
+/* Issue 5, Done when 4: bad calls return EINVAL with a message naming the problem. */
+typedef alk_fva *(*bad_call)(alk_trace *t, alk_fva *a, alk_fva *b);
+
+static alk_fva *shape_mismatch(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_binary(t, ALK_ADD, a, alk_fva_transpose(t, b, NULL));
+}
+static alk_fva *einsum_three(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_einsum(t, "ij,jk,kl->il", a, b);
+}
+static alk_fva *einsum_no_arrow(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_einsum(t, "ij,jk", a, b);
+}
+static alk_fva *einsum_bad_letter(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_einsum(t, "i1,jk->ik", a, b);
+}
+static alk_fva *einsum_unknown_output(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_einsum(t, "ij,jk->iz", a, b);
+}
+static alk_fva *einsum_size_mismatch(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_einsum(t, "ij,kj->ik", a, b);
+}
+static alk_fva *einsum_rank(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_einsum(t, "ijk,jk->ik", a, b);
+}
+static alk_fva *quantize_k2(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    return alk_fva_quantize(t, a, 2, 3, 1, ALK_WRAP, ALK_TRN);
+}
+static alk_fva *quantize_huge(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    return alk_fva_quantize(t, a, 1, 100000, 1, ALK_WRAP, ALK_TRN);
+}
+static alk_fva *index_out_of_range(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    alk_index ix[2] = {ALK_AT(0), ALK_AT(7)};
+    return alk_fva_index(t, a, ix, 2);
+}
+static alk_fva *index_negative(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    alk_index ix[1] = {ALK_AT(-3)};
+    return alk_fva_index(t, a, ix, 1);
+}
+static alk_fva *too_many_indices(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    alk_index ix[3] = {ALK_AT(0), ALK_AT(0), ALK_AT(0)};
+    return alk_fva_index(t, a, ix, 3);
+}
+static alk_fva *reshape_bad(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    int64_t shape[2] = {4, 4};
+    return alk_fva_reshape(t, a, 2, shape);
+}
+static alk_fva *axis_bad(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    int axis = 5;
+    return alk_fva_reduce(t, ALK_REDUCE_SUM, a, &axis, 1, false);
+}
+static alk_fva *matmul_mismatch(alk_trace *t, alk_fva *a, alk_fva *b) {
+    return alk_fva_matmul(t, a, alk_fva_transpose(t, b, NULL));
+}
+static alk_fva *transpose_repeat(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    int axes[2] = {0, 0};
+    return alk_fva_transpose(t, a, axes);
+}
+static alk_fva *slice_step_zero(alk_trace *t, alk_fva *a, alk_fva *b) {
+    (void)b;
+    alk_index ix[1] = {ALK_SLICE(0, 2, 0)};
+    return alk_fva_index(t, a, ix, 1);
+}
+
+static const struct {
+    const char *name;
+    bad_call call;
+    const char *message_part;
+} bad_calls[] = {
+    {"shape mismatch", shape_mismatch, "broadcast"},
+    {"einsum with three operands", einsum_three, "two operands"},
+    {"einsum without ->", einsum_no_arrow, "in0,in1->out"},
+    {"einsum bad letter", einsum_bad_letter, "letters"},
+    {"einsum unknown output", einsum_unknown_output, "'z'"},
+    {"einsum size mismatch", einsum_size_mismatch, "subscript 'j'"},
+    {"einsum rank", einsum_rank, "dimensions"},
+    {"quantize k=2", quantize_k2, "k=2"},
+    {"quantize i=100000", quantize_huge, "i=100000"},
+    {"index out of range", index_out_of_range, "index 7 is out of bounds"},
+    {"negative index out of range", index_negative, "index -3"},
+    {"too many indices", too_many_indices, "too many indices"},
+    {"reshape", reshape_bad, "reshape"},
+    {"reduce axis", axis_bad, "axis 5"},
+    {"matmul contraction", matmul_mismatch, "do not match"},
+    {"transpose repeated axis", transpose_repeat, "repeated axis"},
+    {"slice step 0", slice_step_zero, "step"},
+};
+
+Test(trace_tracer, bad_calls_return_einval) {
+    for (size_t j = 0; j < sizeof(bad_calls) / sizeof(bad_calls[0]); j++) {
+        alk_trace *t = NULL;
+        cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+        size_t shape_a[2] = {2, 3}, shape_b[2] = {3, 4};
+        int k[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, i[12] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+        alk_fva *a = alk_fva_from_kif(t, 2, shape_a, k, i, NULL);
+        alk_fva *b = alk_fva_from_kif(t, 2, shape_b, k, i, NULL);
+        cr_assert_not_null(a);
+        cr_assert_not_null(b);
+        alk_fva *r = bad_calls[j].call(t, a, b);
+        cr_expect_null(r, "%s: returned an array", bad_calls[j].name);
+        cr_expect_eq(alk_trace_error(t), ALK_EINVAL, "%s: error %s (%s)", bad_calls[j].name,
+                     alk_err_name(alk_trace_error(t)), alk_trace_message(t));
+        cr_expect(strstr(alk_trace_message(t), bad_calls[j].message_part) != NULL,
+                  "%s: message '%s' lacks '%s'", bad_calls[j].name, alk_trace_message(t),
+                  bad_calls[j].message_part);
+        /* Sticky: the next call does nothing and tracing reports the first error. */
+        cr_expect_null(alk_fva_binary(t, ALK_ADD, a, a));
+        alk_program *p = NULL;
+        cr_expect_eq(alk_fva_trace(t, &a, 1, &a, 1, true, &p), ALK_EINVAL);
+        cr_expect_null(p);
+        alk_trace_free(t);
+    }
+}
+
+Test(trace_tracer, output_not_derived_from_inputs) {
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+    alk_fvar *x = alk_fv_new(t, -8, 7.5, 0.5, 0);
+    alk_fvar *y = alk_fv_new(t, 0, 3, 1, 0);
+    alk_fvar *s = alk_fv_add(t, x, y);
+    alk_program *p = NULL;
+    cr_expect_eq(alk_trace_emit(t, &x, 1, &s, 1, true, &p), ALK_EINVAL);
+    cr_expect(strstr(alk_trace_message(t), "not among the inputs") != NULL);
+    cr_expect_null(p);
+    alk_trace_free(t);
+}
+
+Test(trace_tracer, example_shape_limits) {
+    size_t shape[2] = {1, 4};
+    alk_program *p = NULL;
+    alk_diag diag = {{0}};
+    cr_expect_eq(alk_example_trace(shape, NULL, &p, &diag), ALK_EINVAL);
+    cr_expect(strstr(diag.message, "2..4096") != NULL);
+}
