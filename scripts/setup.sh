@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    gcc libc6-dev pkg-config meson ninja-build        # build
+    gcc libc6-dev pkg-config meson ninja-build make   # build (make: the out-of-tree plugin example)
     libjansson-dev zlib1g-dev                         # ALIR JSON, gzip
     libcriterion-dev                                  # unit tests
     python3 python3-numpy                             # test oracles (Debian's /usr/bin/python3)

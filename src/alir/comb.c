@@ -175,8 +175,12 @@ int alk__comb_from_program(const alk_program *p, alk__comb **ret, alk_diag *diag
                       .qint = op->qint,
                       .latency = op->latency,
                       .cost = op->cost};
-        memcpy(o.addr, alk_op_addr(p, op), op->n_addr * sizeof(uint32_t));
-        memcpy(o.data, alk_op_data(p, op), op->n_data * sizeof(int64_t));
+        if (op->n_addr > 0) {
+            memcpy(o.addr, alk_op_addr(p, op), op->n_addr * sizeof(uint32_t));
+        }
+        if (op->n_data > 0) {
+            memcpy(o.data, alk_op_data(p, op), op->n_data * sizeof(int64_t));
+        }
         rv = alk__comb_push(c, &o);
         if (rv != ALK_OK) {
             alk__comb_free(c);
@@ -201,11 +205,12 @@ int alk__comb_to_program(const alk__comb *c, alk_program **ret_program) {
     p->adder_size = c->adder_size;
     for (size_t j = 0; j < c->n_ops; j++) {
         const alk__cop *op = &c->ops[j];
-        int64_t idx = alk_program_add_op(p, op->opcode, op->addr, op->n_addr, op->data,
-                                         op->n_data, op->qint, op->latency, op->cost);
+        int64_t idx = alk_program_add_op(p, op->opcode, op->addr, op->n_addr, op->data, op->n_data,
+                                         op->qint, op->latency, op->cost);
         if (idx >= 0) {
-            p->ops[idx].int_fields = (uint8_t)((op->int_flags & ALK__INT_LAT ? ALK_INT_LATENCY : 0) |
-                                               (op->int_flags & ALK__INT_COST ? ALK_INT_COST : 0));
+            p->ops[idx].int_fields =
+                (uint8_t)((op->int_flags & ALK__INT_LAT ? ALK_INT_LATENCY : 0) |
+                          (op->int_flags & ALK__INT_COST ? ALK_INT_COST : 0));
         }
     }
     for (size_t j = 0; j < c->n_tables; j++) {

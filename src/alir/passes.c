@@ -35,6 +35,8 @@ typedef struct users {
 static void users_fini(users *u) {
     alk_free(u->start);
     alk_free(u->items);
+    u->start = NULL;
+    u->items = NULL;
 }
 
 static int64_t users_max(const users *u, size_t i) {
@@ -809,8 +811,8 @@ int alk__pass_topo_sort(alk__comb **comb) {
     size_t *old_of_new = alk_malloc((n ? n : 1) * sizeof(size_t));
     size_t *new_of_old = alk_malloc((n ? n : 1) * sizeof(size_t));
     int rv = ALK_ENOMEM;
-    if (keys == NULL || heap == NULL || killed == NULL || blocking == NULL ||
-        old_of_new == NULL || new_of_old == NULL) {
+    if (keys == NULL || heap == NULL || killed == NULL || blocking == NULL || old_of_new == NULL ||
+        new_of_old == NULL) {
         goto fail;
     }
     rv = users_build(c, &u);
@@ -1095,7 +1097,8 @@ int alk__pass_surrogate(alk_trace *t, alk__comb **comb) {
         lat[i] = l;
         op->latency = l.v;
         op->cost = cost.v;
-        op->int_flags = (uint8_t)((l.is_int ? ALK__INT_LAT : 0) | (cost.is_int ? ALK__INT_COST : 0));
+        op->int_flags =
+            (uint8_t)((l.is_int ? ALK__INT_LAT : 0) | (cost.is_int ? ALK__INT_COST : 0));
     }
     rv = ALK_OK;
 fail:

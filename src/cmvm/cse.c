@@ -203,9 +203,9 @@ static void table_remove_slot(table *t, hslot *s) {
 typedef struct hentry {
     double score;
     uint64_t key;
-    uint32_t count;
 } hentry;
 
+/* A 4-ary max-heap: half the depth of a binary heap, and the four children share a line. */
 typedef struct heap {
     hentry *items;
     size_t len;
@@ -214,6 +214,40 @@ typedef struct heap {
 
 static inline bool hentry_above(const hentry *a, const hentry *b) {
     return a->score > b->score || (a->score == b->score && a->key > b->key);
+}
+
+static void heap_sift_up(heap *h, size_t i, hentry e) {
+    while (i > 0) {
+        size_t parent = (i - 1) / 4;
+        if (!hentry_above(&e, &h->items[parent])) {
+            break;
+        }
+        h->items[i] = h->items[parent];
+        i = parent;
+    }
+    h->items[i] = e;
+}
+
+static void heap_sift_down(heap *h, size_t i, hentry e) {
+    size_t n = h->len;
+    for (;;) {
+        size_t c = 4 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        size_t best = c, end = c + 4 < n ? c + 4 : n;
+        for (size_t k = c + 1; k < end; k++) {
+            if (hentry_above(&h->items[k], &h->items[best])) {
+                best = k;
+            }
+        }
+        if (!hentry_above(&h->items[best], &e)) {
+            break;
+        }
+        h->items[i] = h->items[best];
+        i = best;
+    }
+    h->items[i] = e;
 }
 
 static int heap_push(heap *h, hentry e) {
@@ -225,44 +259,30 @@ static int heap_push(heap *h, hentry e) {
             return rv;
         }
     }
-    size_t i = h->len++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!hentry_above(&e, &h->items[parent])) {
-            break;
-        }
-        h->items[i] = h->items[parent];
-        i = parent;
-    }
-    h->items[i] = e;
+    heap_sift_up(h, h->len++, e);
     return ALK_OK;
 }
 
-/* Replaces the top with `last` and restores the heap order. */
-static void heap_sift_top(heap *h, hentry last) {
-    size_t i = 0, n = h->len;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) {
-            break;
-        }
-        if (c + 1 < n && hentry_above(&h->items[c + 1], &h->items[c])) {
-            c++;
-        }
-        if (!hentry_above(&h->items[c], &last)) {
-            break;
-        }
-        h->items[i] = h->items[c];
-        i = c;
-    }
-    if (n > 0) {
-        h->items[i] = last;
-    }
+/* Replaces the top with `e` and restores the heap order. */
+static void heap_sift_top(heap *h, hentry e) {
+    heap_sift_down(h, 0, e);
 }
 
 static void heap_pop(heap *h) {
     h->len--;
-    heap_sift_top(h, h->items[h->len]);
+    if (h->len > 0) {
+        heap_sift_down(h, 0, h->items[h->len]);
+    }
+}
+
+/* Floyd's bottom-up construction over items[0, len). */
+static void heap_build(heap *h) {
+    if (h->len < 2) {
+        return;
+    }
+    for (size_t i = (h->len - 2) / 4 + 1; i-- > 0;) {
+        heap_sift_down(h, i, h->items[i]);
+    }
 }
 
 /* ---- digit storage ---- */
@@ -527,7 +547,7 @@ static int push_key(state *st, hslot *s) {
         st->nonmono[st->n_nonmono++] = s->key;
         return ALK_OK;
     }
-    return heap_push(&st->queue, (hentry){.score = score, .key = s->key, .count = s->count});
+    return heap_push(&st->queue, (hentry){.score = score, .key = s->key});
 }
 
 /* Records a change of `delta` occurrences of `key` during the current extraction. */
@@ -605,7 +625,14 @@ static int commit_deltas(state *st) {
  * Counts every key between inputs a <= b over all outputs into a small local histogram, then
  * keeps the keys seen at least twice. Slots of both inputs are sorted by output.
  */
-static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, uint16_t *touched) {
+typedef struct key_list {
+    hslot *items;
+    size_t len;
+    size_t cap;
+} key_list;
+
+static int count_input_pair(const state *st, uint32_t a, uint32_t b, uint32_t *hist,
+                            uint16_t *touched, key_list *list) {
     size_t n_touched = 0;
     const slot *sa = st->slots + st->slot_start[a];
     const slot *sb = st->slots + st->slot_start[b];
@@ -654,20 +681,23 @@ static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, u
         if (count < 2) {
             continue;
         }
-        bool fresh;
-        int rv = table_add(&st->counts, make_key(a, b, (h >> 1) - 128, h & 1), count, &fresh);
-        if (rv != ALK_OK) {
-            return rv;
+        if (list->len == list->cap) {
+            void *items = list->items;
+            int rv = alk_grow(&items, &list->cap, sizeof(hslot), list->len + 1);
+            list->items = items;
+            if (rv != ALK_OK) {
+                return rv;
+            }
         }
+        list->items[list->len++] =
+            (hslot){.key = make_key(a, b, (h >> 1) - 128, h & 1), .count = count, .stamp = 0};
     }
     return ALK_OK;
 }
 
 static int build_table(state *st) {
-    int rv = table_init(&st->counts, 1024);
-    if (rv != ALK_OK) {
-        return rv;
-    }
+    key_list list = {0};
+    int rv = ALK_OK;
     uint32_t *hist = alk_calloc(512, sizeof(uint32_t));
     uint16_t *touched = alk_malloc(512 * sizeof(uint16_t));
     if (hist == NULL || touched == NULL) {
@@ -680,17 +710,35 @@ static int build_table(state *st) {
         }
         for (uint32_t b = a; b < st->n_in && rv == ALK_OK; b++) {
             if (st->slot_len[b] != 0) {
-                rv = count_input_pair(st, a, b, hist, touched);
+                rv = count_input_pair(st, a, b, hist, touched, &list);
             }
         }
     }
-    for (size_t i = 0; i < st->counts.cap && rv == ALK_OK; i++) {
-        hslot *s = &st->counts.slots[i];
-        if (s->key != EMPTY_KEY) {
-            rv = push_key(st, s);
+    /* Size the table once, queue every eligible key, then heapify in O(F). */
+    if (rv == ALK_OK) {
+        rv = table_init(&st->counts, list.len + list.len / 2 + 1024);
+    }
+    if (rv == ALK_OK && list.len > 0) {
+        st->queue.items = alk_malloc(list.len * sizeof(hentry));
+        st->queue.cap = list.len;
+        rv = st->queue.items == NULL ? ALK_ENOMEM : ALK_OK;
+    }
+    for (size_t i = 0; i < list.len && rv == ALK_OK; i++) {
+        bool fresh, eligible, nonmono;
+        rv = table_add(&st->counts, list.items[i].key, list.items[i].count, &fresh);
+        if (rv != ALK_OK) {
+            break;
+        }
+        double score = key_score(st, list.items[i].key, list.items[i].count, &eligible, &nonmono);
+        if (nonmono) {
+            rv = push_key(st, table_find(&st->counts, list.items[i].key));
+        } else if (eligible) {
+            st->queue.items[st->queue.len++] = (hentry){.score = score, .key = list.items[i].key};
         }
     }
+    heap_build(&st->queue);
 done:
+    alk_free(list.items);
     alk_free(hist);
     alk_free(touched);
     return rv;
@@ -876,12 +924,11 @@ static int select_key(state *st, uint64_t *ret_key) {
             heap_pop(&st->queue);
             continue;
         }
-        if (s->count != top.count) {
-            /* Re-queue with the exact count in place of the stale top. */
-            bool eligible, nonmono;
-            hentry fresh = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
-                            .key = s->key,
-                            .count = s->count};
+        /* An entry whose score no longer matches the exact count is re-queued in place. */
+        bool eligible, nonmono;
+        hentry fresh = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
+                        .key = s->key};
+        if (fresh.score != top.score) {
             heap_sift_top(&st->queue, fresh);
             continue;
         }
@@ -899,8 +946,7 @@ static int select_key(state *st, uint64_t *ret_key) {
         st->nonmono[kept++] = s->key;
         bool eligible, nonmono;
         hentry e = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
-                    .key = s->key,
-                    .count = s->count};
+                    .key = s->key};
         if (!have || hentry_above(&e, &best)) {
             best = e;
             have = true;

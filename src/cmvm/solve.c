@@ -296,6 +296,10 @@ fail:
 
 typedef struct task {
     const job *jb;
+    bool block;          /* a row block of a partitioned solve (see solve_partitioned) */
+    alk__mat block_kernel;
+    uint32_t block_first; /* first row of the block */
+    alk_cmvm_method block_method;
     int hard_dc;
     int decompose_dc;
     alk__mat w1; /* prebuilt first decomposition, or empty */
@@ -320,7 +324,11 @@ static void *worker(void *arg) {
             return NULL;
         }
         task *t = &p->tasks[i];
-        if (!t->skip) {
+        if (t->block) {
+            t->rv = alk__solve_single(&t->block_kernel, t->block_method, t->jb->q + t->block_first,
+                                      t->jb->lat + t->block_first, &t->jb->quality, false,
+                                      &t->result.s0, &t->diag);
+        } else if (!t->skip) {
             t->rv = run_config(t->jb, t->hard_dc, t->decompose_dc, &t->w1, &t->w2, &t->result,
                                &t->diag);
         }
@@ -411,6 +419,166 @@ static int finish(config *best, alk_cmvm_result *ret_result) {
     return ALK_OK;
 }
 
+/*
+ * Improved mode on large kernels: the rows are cut into blocks of PART_ROWS inputs, each block's
+ * x_b . W_b is solved on its own (CSE without decomposition, in parallel), and every output sums
+ * its block partial sums with the latency-ordered adder heap of spec §6. CSE then only shares
+ * patterns inside a block, but the pair table and the work stay bounded per block, which is what
+ * makes a 1024 x 1024 kernel finish in seconds and in little memory. Stage 1 is the identity.
+ */
+enum { PART_MIN_ROWS = 192, PART_ROWS = 64 };
+
+static int solve_partitioned(const job *jb, const alk_cmvm_options *options, config *ret,
+                             alk_diag *diag) {
+    uint32_t n = jb->kernel->rows, m = jb->kernel->cols;
+    size_t n_blocks = ((size_t)n + PART_ROWS - 1) / PART_ROWS;
+    task *tasks = alk_calloc(n_blocks, sizeof(task));
+    alk__term *terms = alk_malloc((n_blocks + 1) * sizeof(alk__term));
+    config c = {0};
+    int rv = ALK_ENOMEM;
+    if (tasks == NULL || terms == NULL) {
+        goto done;
+    }
+    alk_cmvm_method method = jb->method0;
+    if (options->hard_dc >= 0 && method != ALK_CMVM_DUMMY) {
+        method = ALK_CMVM_WMC_DC; /* as the reference does without decomposition (spec §7) */
+    }
+    for (size_t b = 0; b < n_blocks; b++) {
+        task *t = &tasks[b];
+        uint32_t first = (uint32_t)(b * PART_ROWS);
+        uint32_t rows = n - first < PART_ROWS ? n - first : PART_ROWS;
+        t->jb = jb;
+        t->block = true;
+        t->block_first = first;
+        t->block_method = method;
+        t->block_kernel = (alk__mat){rows, m, alk_malloc((size_t)rows * m * sizeof(double))};
+        if (t->block_kernel.v == NULL) {
+            goto done;
+        }
+        memcpy(t->block_kernel.v, jb->kernel->v + (size_t)first * m,
+               (size_t)rows * m * sizeof(double));
+    }
+    pool p = {.tasks = tasks, .n_tasks = n_blocks};
+    atomic_init(&p.next, 0);
+    run_tasks(&p, thread_count(options->threads, n_blocks));
+    for (size_t b = 0; b < n_blocks; b++) {
+        if (tasks[b].rv != ALK_OK) {
+            rv = tasks[b].rv;
+            if (diag != NULL) {
+                *diag = tasks[b].diag;
+            }
+            goto done;
+        }
+    }
+
+    /* Stage 0: the reads of every input, then each block's adders, then the output sums. */
+    alk__stage *s0 = &c.s0;
+    s0->n_in = n;
+    s0->n_out = m;
+    s0->inp_shifts = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
+    s0->out_idxs = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    s0->out_shifts = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    s0->out_negs = alk_malloc(((size_t)m + 1) * sizeof(bool));
+    size_t total = n;
+    for (size_t b = 0; b < n_blocks; b++) {
+        total += tasks[b].result.s0.n_ops - tasks[b].block_kernel.rows;
+    }
+    s0->ops = alk_malloc((total + 1) * sizeof(alk__op));
+    s0->cap_ops = total + 1;
+    if (s0->inp_shifts == NULL || s0->out_idxs == NULL || s0->out_shifts == NULL ||
+        s0->out_negs == NULL || s0->ops == NULL) {
+        goto done;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        s0->ops[s0->n_ops++] = (alk__op){(int32_t)i, -1, -1, 0, jb->q[i], jb->lat[i], 0.0f};
+    }
+    int32_t *base = alk_malloc((n_blocks + 1) * sizeof(int32_t));
+    if (base == NULL) {
+        goto done;
+    }
+    for (size_t b = 0; b < n_blocks; b++) {
+        const alk__stage *bs = &tasks[b].result.s0;
+        int32_t rows = (int32_t)tasks[b].block_kernel.rows, first = (int32_t)tasks[b].block_first;
+        base[b] = (int32_t)s0->n_ops - rows;
+        memcpy(s0->inp_shifts + first, bs->inp_shifts, (size_t)rows * sizeof(int32_t));
+        for (size_t i = (size_t)rows; i < bs->n_ops; i++) {
+            alk__op op = bs->ops[i];
+            op.id0 = op.id0 < rows ? first + op.id0 : base[b] + op.id0;
+            op.id1 = op.id1 < rows ? first + op.id1 : base[b] + op.id1;
+            s0->ops[s0->n_ops++] = op;
+        }
+    }
+    for (uint32_t j = 0; j < m; j++) {
+        size_t n_terms = 0;
+        for (size_t b = 0; b < n_blocks; b++) {
+            const alk__stage *bs = &tasks[b].result.s0;
+            int32_t idx = bs->out_idxs[j], rows = (int32_t)tasks[b].block_kernel.rows;
+            if (idx < 0) {
+                continue;
+            }
+            int32_t id = idx < rows ? (int32_t)tasks[b].block_first + idx : base[b] + idx;
+            terms[n_terms++] = (alk__term){id, bs->out_negs[j], bs->out_shifts[j]};
+        }
+        if (n_terms == 0) {
+            s0->out_idxs[j] = -1;
+            s0->out_shifts[j] = 0;
+            s0->out_negs[j] = false;
+        } else if (n_terms == 1) {
+            s0->out_idxs[j] = terms[0].id;
+            s0->out_shifts[j] = terms[0].shift;
+            s0->out_negs[j] = terms[0].neg;
+        } else {
+            int32_t id, shift;
+            bool neg;
+            rv = alk__reduce_terms(&s0->ops, &s0->n_ops, &s0->cap_ops, terms, n_terms,
+                                   jb->quality.emit_sub_flag, &id, &neg, &shift);
+            if (rv != ALK_OK) {
+                alk_free(base);
+                goto done;
+            }
+            s0->out_idxs[j] = id;
+            s0->out_shifts[j] = shift;
+            s0->out_negs[j] = neg;
+        }
+    }
+    alk_free(base);
+
+    /* Stage 1: the identity on the m sums. */
+    alk__stage *s1 = &c.s1;
+    s1->n_in = s1->n_out = m;
+    s1->inp_shifts = alk_calloc((size_t)m + 1, sizeof(int32_t));
+    s1->out_idxs = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    s1->out_shifts = alk_calloc((size_t)m + 1, sizeof(int32_t));
+    s1->out_negs = alk_calloc((size_t)m + 1, sizeof(bool));
+    s1->ops = alk_malloc(((size_t)m + 1) * sizeof(alk__op));
+    if (s1->inp_shifts == NULL || s1->out_idxs == NULL || s1->out_shifts == NULL ||
+        s1->out_negs == NULL || s1->ops == NULL) {
+        rv = ALK_ENOMEM;
+        goto done;
+    }
+    for (uint32_t j = 0; j < m; j++) {
+        int32_t idx = s0->out_idxs[j];
+        alk__fq q = idx >= 0 ? s0->ops[idx].qint : (alk__fq){0.0f, 0.0f, INFINITY};
+        float lat = idx >= 0 ? s0->ops[idx].latency : 0.0f;
+        s1->ops[s1->n_ops++] = (alk__op){(int32_t)j, -1, -1, 0, q, lat, 0.0f};
+        s1->out_idxs[j] = idx >= 0 ? (int32_t)j : -1;
+    }
+    c.cost = alk__stage_cost(&c.s1, alk__stage_cost(&c.s0, 0.0f));
+    c.decompose_dc = -1;
+    *ret = c;
+    c = (config){0};
+    rv = ALK_OK;
+done:
+    for (size_t b = 0; tasks != NULL && b < n_blocks; b++) {
+        alk__mat_fini(&tasks[b].block_kernel);
+        config_fini(&tasks[b].result);
+    }
+    config_fini(&c);
+    alk_free(tasks);
+    alk_free(terms);
+    return rv;
+}
+
 int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *options,
                    alk_cmvm_result *ret_result, alk_diag *diag) {
     alk_cmvm_options defaults;
@@ -443,7 +611,25 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
         lat[i] = problem->latencies != NULL ? (float)problem->latencies[i] : 0.0f;
     }
     alk__decomp *decomp = NULL;
-    rv = alk__decomp_new(&kernel, true, &decomp);
+    if (options->mode != ALK_CMVM_COMPAT && n >= PART_MIN_ROWS) {
+        job jb = {&kernel, NULL, q, lat, options->method0, options->method1, {true, true}, 0.0f};
+        config c = {0};
+        rv = solve_partitioned(&jb, options, &c, diag);
+        if (rv == ALK_OK) {
+            rv = finish(&c, ret_result);
+        }
+        config_fini(&c);
+        goto done;
+    }
+    /* The distances are needed unless the only configuration is "no decomposition". */
+    int resolved_dc = options->decompose_dc;
+    if (!options->search_all_decompose_dc) {
+        int h = options->hard_dc < 0 ? INT_MAX : options->hard_dc;
+        int log2_n = (int)ceilf(log2f((float)n));
+        int d = resolved_dc == -2 ? h : (h < resolved_dc ? h : resolved_dc);
+        resolved_dc = d < log2_n ? d : log2_n;
+    }
+    rv = alk__decomp_new(&kernel, options->search_all_decompose_dc || resolved_dc != -1, &decomp);
     if (rv != ALK_OK) {
         goto done;
     }
@@ -460,7 +646,13 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
             goto done;
         }
     }
-    job jb = {&kernel, decomp, q, lat, options->method0, options->method1, quality, min_lat};
+    /* Improved mode also runs the reference's scoring at every depth and keeps the cheaper
+     * solution, so it never costs more than compat (the fixes win on average, not always). */
+    job jobs[2] = {
+        {&kernel, decomp, q, lat, options->method0, options->method1, quality, min_lat},
+        {&kernel, decomp, q, lat, options->method0, options->method1, {false, false}, min_lat},
+    };
+    size_t n_jobs = improved ? 2 : 1;
 
     int hard_dc = options->hard_dc;
     int first = options->decompose_dc, last = options->decompose_dc;
@@ -474,16 +666,17 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
         first = 0;
         last = maxd;
     }
-    n_tasks = (size_t)(last - first + 1);
+    size_t n_depths = (size_t)(last - first + 1);
+    n_tasks = n_depths * n_jobs;
     tasks = alk_calloc(n_tasks, sizeof(task));
     if (tasks == NULL) {
         rv = ALK_ENOMEM;
         goto done;
     }
     int log2_n = (int)ceilf(log2f((float)n));
-    for (size_t k = 0; k < n_tasks; k++) {
+    for (size_t k = 0; k < n_depths; k++) {
         task *t = &tasks[k];
-        t->jb = &jb;
+        t->jb = &jobs[0];
         t->hard_dc = hard_dc;
         t->decompose_dc = first + (int)k;
         /* Without a budget nothing is retried, so a depth whose decomposition equals an
@@ -509,10 +702,24 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
             }
         }
     }
-    for (size_t k = 0; k < n_tasks; k++) {
+    for (size_t k = 0; k < n_depths; k++) {
         if (tasks[k].skip) {
             alk__mat_fini(&tasks[k].w1);
             alk__mat_fini(&tasks[k].w2);
+        }
+        /* The second scoring at the same depth gets its own copy of the decomposition. */
+        for (size_t j = 1; j < n_jobs; j++) {
+            task *t = &tasks[j * n_depths + k];
+            t->jb = &jobs[j];
+            t->hard_dc = tasks[k].hard_dc;
+            t->decompose_dc = tasks[k].decompose_dc;
+            t->skip = tasks[k].skip;
+            if (!t->skip && tasks[k].w1.v != NULL) {
+                rv = alk__decomp_build(decomp, t->decompose_dc, &t->w1, &t->w2);
+                if (rv != ALK_OK) {
+                    goto done;
+                }
+            }
         }
     }
     pool p = {.tasks = tasks, .n_tasks = n_tasks};

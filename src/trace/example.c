@@ -32,11 +32,11 @@ alk_fva *alk_example_operation(alk_trace *t, const alk_fva *x0) {
     alk_fva *d = alk_fva_binary_scalar(
         t, ALK_ADD, alk_fva_binary_scalar(t, ALK_MUL, alk_fva_repeat(t, c, 2, 0), 3), 4);
     /* e = np.max(np.stack([d, -d * 2], axis=0), axis=0) */
-    alk_fva *stacked[2] = {
-        d, alk_fva_binary_scalar(t, ALK_MUL, alk_fva_unary(t, ALK_NEGATIVE, d), 2)};
+    alk_fva *stacked[2] = {d,
+                           alk_fva_binary_scalar(t, ALK_MUL, alk_fva_unary(t, ALK_NEGATIVE, d), 2)};
     int axis0 = 0;
-    alk_fva *e = alk_fva_reduce(t, ALK_REDUCE_MAX, alk_fva_stack(t, stacked, 2, 0), &axis0, 1,
-                                false);
+    alk_fva *e =
+        alk_fva_reduce(t, ALK_REDUCE_MAX, alk_fva_stack(t, stacked, 2, 0), &axis0, 1, false);
     /* f = c @ e.T */
     alk_fva *f = alk_fva_matmul(t, c, alk_fva_transpose(t, e, NULL));
     /* g = np.einsum('ij,kj->ik', c, d) */
@@ -45,8 +45,8 @@ alk_fva *alk_example_operation(alk_trace *t, const alk_fva *x0) {
     alk_fva *h = alk_fva_reduce(t, ALK_REDUCE_SUM, g, &axis0, 1, false);
     /* idx = np.argsort(h)[:2]; j = h[idx].ravel() */
     alk_index first2[1] = {ALK_SLICE(ALK_FV_NONE, 2, ALK_FV_NONE)};
-    alk_fva *j = alk_fva_ravel(
-        t, alk_fva_index(t, alk_fva_sort_by(t, h, h, ALK_SORT_BATCHER), first2, 1));
+    alk_fva *j =
+        alk_fva_ravel(t, alk_fva_index(t, alk_fva_sort_by(t, h, h, ALK_SORT_BATCHER), first2, 1));
     /* j[None] + f[..., None] + a[-2::-4, :2] + ((a[0, -2:] > 0) & (a[-1, :2] > 0)) */
     alk_index row_none[2] = {ALK_NEWAXIS, ALK_ELLIPSIS};
     alk_index last_none[2] = {ALK_ELLIPSIS, ALK_NEWAXIS};

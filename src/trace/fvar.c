@@ -70,8 +70,7 @@ int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace) {
     return ALK_OK;
 }
 
-/* The cache is created on first use by the solver seam; freed here through a weak reference so
- * that the tracer links before the solver library exists (solver_seam.c). */
+/* The solver cache is made on first use by the seam (solver_seam.c). */
 void alk__trace_free_cache(alk_trace *t);
 
 void alk_trace_free(alk_trace *t) {
@@ -188,7 +187,7 @@ static int8_t qint_to_bw(alk_qint q) {
 }
 
 void alk__tr_overlap_counts(alk_qint q0, alk_qint q1, int shift1, int *accum, int *overlap,
-                         int *tail) {
+                            int *tail) {
     int8_t r0 = (int8_t)(-(int8_t)alk_lsb_loc((float)q0.step));
     int8_t r1 = (int8_t)(-(int8_t)alk_lsb_loc((float)q1.step) - (int8_t)shift1);
     int8_t b0 = qint_to_bw(q0), b1 = qint_to_bw(q1);
@@ -212,7 +211,7 @@ void alk__tr_overlap_counts(alk_qint q0, alk_qint q1, int shift1, int *accum, in
 }
 
 void alk__tr_cost_lat_add(alk_qint q0, alk_qint q1, int shift1, int64_t n_add, int64_t n_accum,
-                       bool is_sub, double *ret_cost, double *ret_lat, bool *ret_is_int) {
+                          bool is_sub, double *ret_cost, double *ret_lat, bool *ret_is_int) {
     (void)n_add;
     int left, overlap, right;
     alk__tr_overlap_counts(q0, q1, shift1, &left, &overlap, &right);
@@ -237,7 +236,7 @@ void alk__tr_cost_lat_add(alk_qint q0, alk_qint q1, int shift1, int64_t n_add, i
 }
 
 void alk__tr_cost_lat_mul(alk_qint q0, alk_qint q1, int64_t n_add, int64_t n_accum,
-                       double *ret_cost, double *ret_lat) {
+                          double *ret_cost, double *ret_lat) {
     double min0 = pmin(q0.min, 0), max0 = pmax(q0.max, 0);
     double min1 = pmin(q1.min, 0), max1 = pmax(q1.max, 0);
     int64_t b0 = clog2_i8((max0 - min0) / q0.step);
@@ -322,11 +321,11 @@ static double get_latency(alk_fopr opr, alk_fvar *const *from, alk_hwconf hw, al
     switch (opr) {
     case ALK_FOPR_VADD:
         alk__tr_cost_lat_add(alk__fv_qint(from[0]), alk__fv_qint(from[1]), 0, hw.adder_size,
-                          hw.carry_size, false, &cost, &lat, &is_int);
+                             hw.carry_size, false, &cost, &lat, &is_int);
         return lat;
     case ALK_FOPR_VMUL:
         alk__tr_cost_lat_mul(alk__fv_qint(from[0]), alk__fv_qint(from[1]), hw.adder_size,
-                          hw.carry_size, &cost, &lat);
+                             hw.carry_size, &cost, &lat);
         return lat;
     case ALK_FOPR_LOOKUP:
         (void)alk__tr_cost_lat_lut(alk__fv_qint(from[0]), table, NULL, false, &cost, &lat);
@@ -385,8 +384,8 @@ static alk_fvar *make_lhs(alk_trace *t, alk_fopr opr, double low, double high, d
                              low, high, step);
         return NULL;
     }
-    alk_affine *affine = low == high ? alk__affine_const(t, low)
-                                     : alk__affine_atom(t, (alk_qint){low, high, step});
+    alk_affine *affine =
+        low == high ? alk__affine_const(t, low) : alk__affine_atom(t, (alk_qint){low, high, step});
     return make_affine(t, opr, affine, from, n_from, factor, data, table, hw);
 }
 
@@ -550,6 +549,9 @@ alk_qint alk__fv_unscaled_qint(alk_trace *t, alk_fvar *v) {
 /* ---------------------------------------------------------------------------------------- */
 
 static alk_fvar *neg(alk_trace *t, alk_fvar *a) {
+    if (a == NULL) {
+        return NULL;
+    }
     return with_scaled(t, a, alk__affine_scale(t, a->affine, -1.0), -a->factor);
 }
 
@@ -570,7 +572,8 @@ static alk_fvar *const_add(alk_trace *t, alk_fvar *a, double c) {
         double m = trunc(u * ldexp(1.0, s));
         int64_t data = (int64_t)((uint64_t)(int64_t)s << 32 | ((uint64_t)(int64_t)m & 0xFFFFFFFFu));
         alk_fvar *from[1] = {a};
-        return make_affine(t, ALK_FOPR_CADD, affine, from, 1, a->factor, data, NULL, a->node->hwconf);
+        return make_affine(t, ALK_FOPR_CADD, affine, from, 1, a->factor, data, NULL,
+                           a->node->hwconf);
     }
     /* Consecutive constant additions collapse onto the original parent. */
     alk_fvar *parent = a->node->from[0];
@@ -649,6 +652,9 @@ alk_fvar *alk_fv_rsub_const(alk_trace *t, alk_fvar *a, double c) {
 /* ---------------------------------------------------------------------------------------- */
 
 static alk_fvar *pow2_mul(alk_trace *t, alk_fvar *a, double c) {
+    if (a == NULL) {
+        return NULL;
+    }
     return with_scaled(t, a, alk__affine_scale(t, a->affine, c), a->factor * c);
 }
 
@@ -969,8 +975,8 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         /* Round half to even: floor(x + 1/2), clearing the last bit on exact ties. */
         alk_fvar *off = const_add(t, v, ldexp(1.0, -f - 1));
         alk_fvar *roundup = wrap(t, off, k, i, f);
-        alk_fvar *not_multiple = mul_num(t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), 1),
-                                         ldexp(1.0, -f));
+        alk_fvar *not_multiple =
+            mul_num(t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), 1), ldexp(1.0, -f));
         alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
         alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
         alk_fvar *r = add(t, binary_bit(t, not_multiple, lsb, 0), rest);
@@ -1034,9 +1040,9 @@ alk_fvar *alk_fv_quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         return NULL;
     }
     if (k < 0 || k > 1 || i < -1000 || i > 1000 || f < -1000 || f > 1000) {
-        alk__trace_set_error(t, ALK_EINVAL,
-                             "quantize to (k=%d, i=%d, f=%d): k must be 0 or 1 and |i|, |f| <= 1000",
-                             k, i, f);
+        alk__trace_set_error(
+            t, ALK_EINVAL, "quantize to (k=%d, i=%d, f=%d): k must be 0 or 1 and |i|, |f| <= 1000",
+            k, i, f);
         return NULL;
     }
     if (overflow < ALK_WRAP || overflow > ALK_SAT_SYM || round < ALK_TRN || round > ALK_RND_CONV) {
@@ -1574,10 +1580,17 @@ static alk_ftable *table_from_floats(alk_trace *t, const double *values, size_t 
      * masked, then the decimal precision. */
     alk_sha256 sha;
     alk_sha256_init(&sha);
-    for (size_t j = 0; j < n; j++) {
-        uint32_t u = (uint32_t)ints[j];
-        uint8_t le[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
-        alk_sha256_update(&sha, le, 4);
+    uint8_t le[1024];
+    for (size_t j = 0; j < n;) {
+        size_t m = 0;
+        for (; j < n && m < sizeof(le); j++, m += 4) {
+            uint32_t u = (uint32_t)ints[j];
+            le[m] = (uint8_t)u;
+            le[m + 1] = (uint8_t)(u >> 8);
+            le[m + 2] = (uint8_t)(u >> 16);
+            le[m + 3] = (uint8_t)(u >> 24);
+        }
+        alk_sha256_update(&sha, le, m);
     }
     if (any_masked) {
         alk_sha256_update(&sha, "mask", 4);
@@ -1646,8 +1659,17 @@ const double *alk__ftable_float_values(alk_trace *t, alk_ftable *table) {
     }
     int k, i, f;
     qint_kif(table->out_qint, &k, &i, &f);
+    int b = k + i + f;
     for (size_t j = 0; j < table->len; j++) {
-        fv[j] = interpret_as((double)table->values[j], k, i, f);
+        if (b > 0 && b <= 62) {
+            /* interpret_as in integers: the same value when it fits (exact dyadic). */
+            int64_t m = (int64_t)1 << b, bias = k ? m / 2 : 0;
+            int64_t r = ((int64_t)table->values[j] + bias) % m;
+            r = (r < 0 ? r + m : r) - bias;
+            fv[j] = ldexp((double)r, -f);
+        } else {
+            fv[j] = interpret_as((double)table->values[j], k, i, f);
+        }
     }
     table->float_values = fv;
     return fv;
@@ -1717,8 +1739,7 @@ alk_fvar *alk_fv_lookup(alk_trace *t, alk_fvar *v, alk_ftable *table, const alk_
         size_t size = table->len;
         double o_min = original->min, o_max = original->max, o_step = original->step;
         if (py_round((o_max - o_min) / o_step) + 1 != (double)size) {
-            alk__trace_set_error(t, ALK_EINVAL, "table size %zu does not match its interval",
-                                 size);
+            alk__trace_set_error(t, ALK_EINVAL, "table size %zu does not match its interval", size);
             return NULL;
         }
         alk_qint q = alk__fv_qint(v);
@@ -1727,10 +1748,21 @@ alk_fvar *alk_fv_lookup(alk_trace *t, alk_fvar *v, alk_ftable *table, const alk_
                                  "the table's interval does not cover the variable's values");
             return NULL;
         }
-        /* Slice the float table and rebuild it (LookupTable.__getitem__). */
+        /* Slice the float table and rebuild it (LookupTable.__getitem__). The rebuild is
+         * deterministic, so the last slice of each table is remembered (a retrace re-slices
+         * every lookup, usually with the same bounds). */
         int64_t start = (int64_t)py_round((q.min - o_min) / o_step);
         int64_t stop = (int64_t)size - (int64_t)py_round((o_max - q.max) / o_step);
         int64_t stride = (int64_t)py_round(q.step / o_step);
+        if (table->slice != NULL && table->slice_start == start && table->slice_stop == stop &&
+            table->slice_stride == stride) {
+            alk_ftable *sliced = table->slice;
+            if (!check_table_size(t, v, sliced->len)) {
+                return NULL;
+            }
+            return lookup_table(t, v, sliced);
+        }
+        alk_ftable *source = table;
         const double *fv = alk__ftable_float_values(t, table);
         if (fv == NULL) {
             return NULL;
@@ -1751,6 +1783,10 @@ alk_fvar *alk_fv_lookup(alk_trace *t, alk_fvar *v, alk_ftable *table, const alk_
         if (table == NULL) {
             return NULL;
         }
+        source->slice = table;
+        source->slice_start = start;
+        source->slice_stop = stop;
+        source->slice_stride = stride;
     }
     if (!check_table_size(t, v, table->len)) {
         return NULL;

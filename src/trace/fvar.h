@@ -50,10 +50,10 @@ typedef struct alk_hwconf {
 
 /* Options for constant-matrix products (cmvm.md §1.3, §8.2). */
 typedef struct alk_solver_options {
-    alk_cmvm_options cmvm;  /* forwarded to the solver; mode COMPAT reproduces the reference */
-    bool binary_lut;        /* pack one-bit inputs into lookup tables (default true) */
-    int binary_lut_width;   /* inputs per packed table (default 6) */
-    bool use_cache;         /* answer repeated identical problems from the job's cache */
+    alk_cmvm_options cmvm; /* forwarded to the solver; mode COMPAT reproduces the reference */
+    bool binary_lut;       /* pack one-bit inputs into lookup tables (default true) */
+    int binary_lut_width;  /* inputs per packed table (default 6) */
+    bool use_cache;        /* answer repeated identical problems from the job's cache */
 } alk_solver_options;
 
 /* Fills `options` (owned by the caller) with the reference's defaults: solver defaults in
@@ -86,6 +86,9 @@ int alk_trace_fail(alk_trace *trace, int err, const char *fmt, ...)
 
 /* Number of variable references the context has made (for statistics and benchmarks). */
 size_t alk_trace_n_vars(const alk_trace *trace);
+
+/* Seconds spent inside the CMVM/SCM solvers so far (for statistics and benchmarks). */
+double alk_trace_solver_seconds(const alk_trace *trace);
 
 /* The context's hardware configuration. */
 alk_hwconf alk_trace_hwconf(const alk_trace *trace);
@@ -205,7 +208,8 @@ alk_qint alk_ftable_out_qint(const alk_ftable *table);
 /* v.lookup(table): entry j holds the result for the raw node value low + j*step. A table object
  * is used as given (never reversed for a negative factor). `original_qint` (may be NULL) is the
  * interval the table was made for; it is sliced to v's interval. */
-alk_fvar *alk_fv_lookup(alk_trace *t, alk_fvar *v, alk_ftable *table, const alk_qint *original_qint);
+alk_fvar *alk_fv_lookup(alk_trace *t, alk_fvar *v, alk_ftable *table,
+                        const alk_qint *original_qint);
 
 /* v.lookup(values): like the reference given a numpy array: the values (entry j for the actual
  * value low + j*step, copied) are reversed for a negative-factor reference. */

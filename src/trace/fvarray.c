@@ -192,8 +192,8 @@ alk_fva *alk_fva_from_kif(alk_trace *t, size_t ndim, const size_t *shape, const 
     for (size_t j = 0; j < a->size && !failed(t); j++) {
         int kk = k ? k[j] : 0, ii = i ? i[j] : 0, ff = f ? f[j] : 0;
         if (kk < 0 || kk > 1 || ii < -1000 || ii > 1000 || ff < -1000 || ff > 1000) {
-            alk__trace_set_error(t, ALK_EINVAL, "element %zu: format (%d, %d, %d) out of range",
-                                 j, kk, ii, ff);
+            alk__trace_set_error(t, ALK_EINVAL, "element %zu: format (%d, %d, %d) out of range", j,
+                                 kk, ii, ff);
             return NULL;
         }
         if (kk + ii + ff <= 0) {
@@ -206,8 +206,7 @@ alk_fva *alk_fva_from_kif(alk_trace *t, size_t ndim, const size_t *shape, const 
     return done(t, a);
 }
 
-alk_fva *alk_fva_from_vars(alk_trace *t, size_t ndim, const size_t *shape,
-                           alk_fvar *const *vars) {
+alk_fva *alk_fva_from_vars(alk_trace *t, size_t ndim, const size_t *shape, alk_fvar *const *vars) {
     alk_fva *a = new_array(t, ndim, shape, false, t->hwconf);
     if (a == NULL) {
         return NULL;
@@ -589,8 +588,7 @@ alk_fva *alk_fva_broadcast_to(alk_trace *t, const alk_fva *a, size_t ndim, const
         return NULL;
     }
     if (ndim < a->ndim) {
-        alk__trace_set_error(t, ALK_EINVAL, "cannot broadcast %u dimensions to %zu", a->ndim,
-                             ndim);
+        alk__trace_set_error(t, ALK_EINVAL, "cannot broadcast %u dimensions to %zu", a->ndim, ndim);
         return NULL;
     }
     return broadcast_view(t, a, ndim, shape);
@@ -802,7 +800,9 @@ static elem binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
                 return (elem){NULL, 0};
             }
             int64_t p = (int64_t)a.n, q = (int64_t)b.n;
-            r = (double)(op == ALK_BITWISE_AND ? (p & q) : op == ALK_BITWISE_OR ? (p | q) : (p ^ q));
+            r = (double)(op == ALK_BITWISE_AND  ? (p & q)
+                         : op == ALK_BITWISE_OR ? (p | q)
+                                                : (p ^ q));
         }
         }
         return (elem){NULL, r};
@@ -810,46 +810,54 @@ static elem binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
     alk_fvar *r = NULL;
     switch (op) {
     case ALK_ADD:
-        r = x && y ? alk_fv_add(t, x, y) : x ? alk_fv_add_const(t, x, b.n)
-                                            : alk_fv_add_const(t, y, a.n);
+        r = x && y ? alk_fv_add(t, x, y)
+            : x    ? alk_fv_add_const(t, x, b.n)
+                   : alk_fv_add_const(t, y, a.n);
         break;
     case ALK_SUB:
-        r = x && y ? alk_fv_sub(t, x, y) : x ? alk_fv_add_const(t, x, -b.n)
-                                            : alk_fv_rsub_const(t, y, a.n);
+        r = x && y ? alk_fv_sub(t, x, y)
+            : x    ? alk_fv_add_const(t, x, -b.n)
+                   : alk_fv_rsub_const(t, y, a.n);
         break;
     case ALK_MUL:
-        r = x && y ? alk_fv_mul(t, x, y) : x ? alk_fv_mul_const(t, x, b.n)
-                                            : alk_fv_mul_const(t, y, a.n);
+        r = x && y ? alk_fv_mul(t, x, y)
+            : x    ? alk_fv_mul_const(t, x, b.n)
+                   : alk_fv_mul_const(t, y, a.n);
         break;
     case ALK_MAXIMUM:
-        r = x && y ? alk_fv_max(t, x, y) : x ? alk_fv_max_const(t, x, b.n)
-                                            : alk_fv_max_const(t, y, a.n);
+        r = x && y ? alk_fv_max(t, x, y)
+            : x    ? alk_fv_max_const(t, x, b.n)
+                   : alk_fv_max_const(t, y, a.n);
         break;
     case ALK_MINIMUM:
-        r = x && y ? alk_fv_min(t, x, y) : x ? alk_fv_min_const(t, x, b.n)
-                                            : alk_fv_min_const(t, y, a.n);
+        r = x && y ? alk_fv_min(t, x, y)
+            : x    ? alk_fv_min_const(t, x, b.n)
+                   : alk_fv_min_const(t, y, a.n);
         break;
     case ALK_GREATER:
-        r = x && y ? alk_fv_gt(t, x, y) : x ? alk_fv_gt_const(t, x, b.n)
-                                           : alk_fv_lt_const(t, y, a.n);
+        r = x && y ? alk_fv_gt(t, x, y)
+            : x    ? alk_fv_gt_const(t, x, b.n)
+                   : alk_fv_lt_const(t, y, a.n);
         break;
     case ALK_LESS:
-        r = x && y ? alk_fv_lt(t, x, y) : x ? alk_fv_lt_const(t, x, b.n)
-                                           : alk_fv_gt_const(t, y, a.n);
+        r = x && y ? alk_fv_lt(t, x, y)
+            : x    ? alk_fv_lt_const(t, x, b.n)
+                   : alk_fv_gt_const(t, y, a.n);
         break;
     case ALK_GREATER_EQUAL:
-        r = x && y ? alk_fv_ge(t, x, y) : x ? alk_fv_ge_const(t, x, b.n)
-                                           : alk_fv_le_const(t, y, a.n);
+        r = x && y ? alk_fv_ge(t, x, y)
+            : x    ? alk_fv_ge_const(t, x, b.n)
+                   : alk_fv_le_const(t, y, a.n);
         break;
     case ALK_LESS_EQUAL:
-        r = x && y ? alk_fv_le(t, x, y) : x ? alk_fv_le_const(t, x, b.n)
-                                           : alk_fv_ge_const(t, y, a.n);
+        r = x && y ? alk_fv_le(t, x, y)
+            : x    ? alk_fv_le_const(t, x, b.n)
+                   : alk_fv_ge_const(t, y, a.n);
         break;
     case ALK_EQUAL:
     case ALK_NOT_EQUAL: {
         if (x == NULL) {
-            alk__trace_set_error(t, ALK_EINVAL,
-                                 "equality needs a variable as its first operand");
+            alk__trace_set_error(t, ALK_EINVAL, "equality needs a variable as its first operand");
             return (elem){NULL, 0};
         }
         alk_fvar *o = y ? y : alk__fv_const_hw(t, b.n, x->node->hwconf);
@@ -861,8 +869,9 @@ static elem binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
     case ALK_BITWISE_XOR: {
         alk_fvar *p = x ? x : y;
         alk_fvar *q = x && y ? y : alk__fv_const_hw(t, x ? b.n : a.n, p->node->hwconf);
-        r = op == ALK_BITWISE_AND ? alk_fv_and(t, p, q)
-                                  : op == ALK_BITWISE_OR ? alk_fv_or(t, p, q) : alk_fv_xor(t, p, q);
+        r = op == ALK_BITWISE_AND  ? alk_fv_and(t, p, q)
+            : op == ALK_BITWISE_OR ? alk_fv_or(t, p, q)
+                                   : alk_fv_xor(t, p, q);
         break;
     }
     }
@@ -1287,9 +1296,8 @@ static double eval_quantized(double x, void *user) {
     return alk_quantize_float(q->fn(x, q->user), q->k, q->i, q->f, q->overflow, q->round);
 }
 
-alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user,
-                        bool quantized, int k, int i, int f, alk_overflow overflow,
-                        alk_round round) {
+alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user, bool quantized,
+                        int k, int i, int f, alk_overflow overflow, alk_round round) {
     if (failed(t) || a == NULL) {
         return NULL;
     }
@@ -1643,8 +1651,8 @@ static bool product_shape(alk_trace *t, const alk_fva *a, const alk_fva *b, size
     *k = a->shape[a->ndim - 1];
     if (b->shape[0] != *k) {
         alk__trace_set_error(t, ALK_EINVAL,
-                             "matrix shapes do not match: contraction of %zu and %zu elements",
-                             *k, b->shape[0]);
+                             "matrix shapes do not match: contraction of %zu and %zu elements", *k,
+                             b->shape[0]);
         return false;
     }
     *ndim = a->ndim - 1 + b->ndim - 1;
@@ -1690,9 +1698,6 @@ static alk_fva *mmm(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     return done(t, r);
 }
 
-int alk__cmvm_run(alk_trace *t, const alk_cmvm_problem *problem, const alk_cmvm_result **ret,
-                  alk_cmvm_result *owned, bool *ret_owned);
-
 /* Sum of the parts of one output (np.sum(FVArray(parts), axis=0)). */
 static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
     alk_fvar *items[3];
@@ -1704,8 +1709,8 @@ static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
 
 /* Packs one-bit inputs into lookup tables (spec cmvm §8.2 step 2); zeroes the packed weights of
  * `w` and writes the LUT part of each output (a number 0.0 when a column has no group). */
-static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v,
-                      elem *lut_part, bool *ret_any) {
+static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v, elem *lut_part,
+                      bool *ret_any) {
     int width = t->solver.binary_lut_width;
     bool *bit = alk__trace_alloc(t, k * sizeof(bool));
     size_t *active = alk__trace_alloc(t, k * sizeof(size_t));
@@ -1758,7 +1763,8 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
     }
     for (size_t j = 0; j < n_out; j++) {
         lut_part[j] = (elem){NULL, 0.0};
-        alk_fvar **terms = alk__trace_alloc(t, (n_groups[j] ? n_groups[j] : 1) * sizeof(alk_fvar *));
+        alk_fvar **terms =
+            alk__trace_alloc(t, (n_groups[j] ? n_groups[j] : 1) * sizeof(alk_fvar *));
         alk_fvar **addr = alk__trace_alloc(t, (size_t)width * sizeof(alk_fvar *));
         double *table = alk__trace_alloc(t, ((size_t)1 << width) * sizeof(double));
         if (terms == NULL || addr == NULL || table == NULL) {
@@ -1844,21 +1850,10 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         alk_cmvm_result owned;
         bool is_owned = false;
         int rv = alk__cmvm_run(t, &problem, &res, &owned, &is_owned);
-        if (rv == ALK_ENOTSUP) {
-            /* Stand-in while the solver is absent (solver_seam.c): constant products. */
-            for (size_t j = 0; j < n_out && !failed(t); j++) {
-                alk_fvar **terms = alk__trace_alloc(t, k * sizeof(alk_fvar *));
-                if (terms == NULL) {
-                    return t->error;
-                }
-                for (size_t i = 0; i < k; i++) {
-                    terms[i] = alk_fv_mul_const(t, v[i], w[i * n_out + j]);
-                }
-                solved[j] = (elem){heap_reduce(t, red_add, terms, k), 0};
-            }
-        } else if (rv != ALK_OK) {
+        if (rv != ALK_OK) {
             return rv;
-        } else {
+        }
+        {
             alk__comb *c0 = NULL, *c1 = NULL;
             alk__rval *in = alk__trace_alloc(t, k * sizeof(alk__rval));
             alk__rval *mid = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(alk__rval));
@@ -1868,8 +1863,8 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             if (rv == ALK_OK) {
                 rv = alk__comb_from_program(res->stage1, &c1, &diag);
             }
-            if (rv == ALK_OK && (c0->n_in != k || c0->n_out != n_out || c1->n_in != n_out ||
-                                 c1->n_out != n_out)) {
+            if (rv == ALK_OK &&
+                (c0->n_in != k || c0->n_out != n_out || c1->n_in != n_out || c1->n_out != n_out)) {
                 rv = alk__trace_set_error(t, ALK_EINTERNAL, "CMVM result has the wrong shape");
             }
             if (rv == ALK_OK) {
@@ -2081,7 +2076,8 @@ static bool parse_subscripts(alk_trace *t, const char *s, size_t len, char *out,
     for (size_t a = 0; a < *n; a++) {
         for (size_t b = a + 1; b < *n; b++) {
             if (out[a] == out[b]) {
-                alk__trace_set_error(t, ALK_EINVAL, "einsum: subscript '%c' repeated in one operand",
+                alk__trace_set_error(t, ALK_EINVAL,
+                                     "einsum: subscript '%c' repeated in one operand",
                                      out[a] == '0' ? '.' : out[a]);
                 return false;
             }
@@ -2149,8 +2145,8 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
     for (size_t j = 0; j < no; j++) {
         if (out[j] != '0' && find_char(in0, n0, out[j]) < 0 && find_char(in1, n1, out[j]) < 0) {
             alk__trace_set_error(t, ALK_EINVAL,
-                                 "einsum '%s': output subscript '%c' not found in inputs",
-                                 equation, out[j]);
+                                 "einsum '%s': output subscript '%c' not found in inputs", equation,
+                                 out[j]);
             return NULL;
         }
     }
@@ -2178,8 +2174,10 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
         if (e0) {
             int64_t nb = (int64_t)a->ndim - (int64_t)n0 + 1;
             if (nb < 0) {
-                alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': input 0 needs at least %zu "
-                                     "dimensions, got %u", equation, n0 - 1, a->ndim);
+                alk__trace_set_error(t, ALK_EINVAL,
+                                     "einsum '%s': input 0 needs at least %zu "
+                                     "dimensions, got %u",
+                                     equation, n0 - 1, a->ndim);
                 return NULL;
             }
             expand_ellipsis(in0, &n0, free_letters, (size_t)nb);
@@ -2192,8 +2190,10 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
         if (e1) {
             int64_t nb = (int64_t)b->ndim - (int64_t)n1 + 1;
             if (nb < 0) {
-                alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': input 1 needs at least %zu "
-                                     "dimensions, got %u", equation, n1 - 1, b->ndim);
+                alk__trace_set_error(t, ALK_EINVAL,
+                                     "einsum '%s': input 1 needs at least %zu "
+                                     "dimensions, got %u",
+                                     equation, n1 - 1, b->ndim);
                 return NULL;
             }
             expand_ellipsis(in1, &n1, free_letters, (size_t)nb);
@@ -2326,8 +2326,8 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
     for (size_t l0 = 0; l0 < L0 && !failed(t); l0++) {
         for (size_t i = 0; i < I && !failed(t); i++) {
             alk_index ia[1] = {ALK_SLICE((int64_t)(i * L1 * C), (int64_t)((i + 1) * L1 * C), 1)};
-            alk_index ib[1] = {ALK_SLICE((int64_t)((i * L0 + l0) * C),
-                                         (int64_t)((i * L0 + l0 + 1) * C), 1)};
+            alk_index ib[1] = {
+                ALK_SLICE((int64_t)((i * L0 + l0) * C), (int64_t)((i * L0 + l0 + 1) * C), 1)};
             int64_t ashape[2] = {(int64_t)L1, (int64_t)C};
             alk_fva *A = alk_fva_reshape(t, alk_fva_index(t, f1, ia, 1), 2, ashape);
             alk_fva *B = alk_fva_index(t, f0, ib, 1);
@@ -2573,11 +2573,13 @@ alk_fva *alk_fva_histogram(alk_trace *t, const alk_fva *a, const double *edges, 
     alk_fva *fr = alk_fva_index(t, flat, row, 2);
     int last_axis = -1;
     alk_fva *c1 = alk_fva_reduce(
-        t, ALK_REDUCE_SUM, alk_fva_binary(t, ALK_MUL, alk_fva_binary(t, ALK_GREATER_EQUAL, fr, e_low), w),
-        &last_axis, 1, false);
-    alk_fva *c2 = alk_fva_reduce(
-        t, ALK_REDUCE_SUM, alk_fva_binary(t, ALK_MUL, alk_fva_binary(t, ALK_GREATER, fr, e_last), w),
-        &last_axis, 1, false);
+        t, ALK_REDUCE_SUM,
+        alk_fva_binary(t, ALK_MUL, alk_fva_binary(t, ALK_GREATER_EQUAL, fr, e_low), w), &last_axis,
+        1, false);
+    alk_fva *c2 =
+        alk_fva_reduce(t, ALK_REDUCE_SUM,
+                       alk_fva_binary(t, ALK_MUL, alk_fva_binary(t, ALK_GREATER, fr, e_last), w),
+                       &last_axis, 1, false);
     alk_fva *parts[2] = {c1, c2};
     alk_fva *cum = alk_fva_concatenate(t, parts, 2, 0);
     alk_index head[1] = {ALK_SLICE(ALK_FV_NONE, -1, ALK_FV_NONE)};

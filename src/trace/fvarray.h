@@ -17,6 +17,10 @@
  *
  * Ownership: arrays live in the trace context's arena (valid until alk_trace_free); array
  * arguments are borrowed; buffers passed in (shapes, numbers) are copied.
+ *
+ * Not covered yet (spec §2.9, §2.11): np.searchsorted, the image patch helpers
+ * (extract_patches, their transposed form), np.pad and np.take; the reference's einsum fails when
+ * a summed-only axis precedes a kept one, where this one computes the sum.
  */
 #ifndef ALK_TRACE_FVARRAY_H
 #define ALK_TRACE_FVARRAY_H
@@ -196,9 +200,8 @@ double alk_unary_fn_eval(alk_unary_fn fn, double x);
  * quantizers.get_fixed_quantizer_np does with (k, i, f, overflow, round). Tables are shared
  * between elements with equal intervals, as the reference caches them per call.
  */
-alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user,
-                        bool quantized, int k, int i, int f, alk_overflow overflow,
-                        alk_round round);
+alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user, bool quantized,
+                        int k, int i, int f, alk_overflow overflow, alk_round round);
 
 /* The float quantizer of spec §2.10 (quantizers' numpy version). */
 double alk_quantize_float(double x, int k, int i, int f, alk_overflow overflow, alk_round round);
@@ -241,8 +244,7 @@ typedef enum alk_sort_kind { ALK_SORT_BATCHER, ALK_SORT_BITONIC } alk_sort_kind;
 alk_fva *alk_fva_sort(alk_trace *t, const alk_fva *a, int axis, alk_sort_kind kind);
 /* aux[np.argsort(keys)] for 1-D keys: the rows of `aux` (shape (n,) or (n, m)) in key order;
  * shape (n, 1) when aux has the keys' shape, as the reference returns. */
-alk_fva *alk_fva_sort_by(alk_trace *t, const alk_fva *keys, const alk_fva *aux,
-                         alk_sort_kind kind);
+alk_fva *alk_fva_sort_by(alk_trace *t, const alk_fva *keys, const alk_fva *aux, alk_sort_kind kind);
 /* np.histogram(a, edges) with numeric edges (n_edges >= 2, strictly increasing); `weights` may
  * be NULL or an array of a's size. Returns the counts (n_edges - 1). */
 alk_fva *alk_fva_histogram(alk_trace *t, const alk_fva *a, const double *edges, size_t n_edges,

@@ -97,7 +97,7 @@ static double count_luts(const uint8_t *bits, int d, uint8_t *scratch) {
 }
 
 int alk__tr_cost_lat_lut(alk_qint q_in, const alk_ftable *table, const double *float_unused,
-                      bool want_cost, double *ret_cost, double *ret_lat) {
+                         bool want_cost, double *ret_cost, double *ret_lat) {
     (void)float_unused;
     alk_kif kif = alk_kif_of(q_in);
     int bw_in = alk_kif_width(kif);

@@ -223,8 +223,9 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
         if (v0.var || v1.var) {
             alk_fvar *x = v0.var ? v0.var : v1.var;
             alk_fvar *y = v0.var ? as_var(t, v1, hw_of(t, v0)) : as_var(t, v0, hw_of(t, v1));
-            *ret = var(type == 0 ? alk_fv_and(t, x, y)
-                                 : type == 1 ? alk_fv_or(t, x, y) : alk_fv_xor(t, x, y));
+            *ret = var(type == 0   ? alk_fv_and(t, x, y)
+                       : type == 1 ? alk_fv_or(t, x, y)
+                                   : alk_fv_xor(t, x, y));
         } else {
             alk_qint q0 = c->ops[a[0]].qint, q1 = c->ops[a[1]].qint;
             double step = q0.step < q1.step * s ? q0.step : q1.step * s;

@@ -59,8 +59,8 @@ typedef struct alk_fnode {
     uint64_t serial; /* creation order; identity is the address */
     alk_fopr opr;
     uint8_t n_from;
-    bool input;     /* an unquantized input (FVariableInput) */
-    int64_t data;   /* cadd packed constant, bit-op sub-op */
+    bool input;   /* an unquantized input (FVariableInput) */
+    int64_t data; /* cadd packed constant, bit-op sub-op */
     alk_fvar *from[3];
     alk_ftable *table;
     double latency;
@@ -89,8 +89,11 @@ struct alk_ftable {
     int f_out;
     size_t len;
     int32_t *values;
-    uint8_t *mask;         /* NULL when every entry was finite */
-    double *float_values;  /* interpret_as(values, out kif), made on first use */
+    uint8_t *mask;        /* NULL when every entry was finite */
+    double *float_values; /* interpret_as(values, out kif), made on first use */
+    /* The last slice made from this table by a lookup with an original interval. */
+    struct alk_ftable *slice;
+    int64_t slice_start, slice_stop, slice_stride;
 };
 
 struct alk_trace {
@@ -108,6 +111,8 @@ struct alk_trace {
     size_t scratch_cap;
     /* Named arrays for the trace dump (fvarray.c), newest first. */
     void *names;
+    /* Time spent inside the CMVM/SCM solvers (solver_seam.c). */
+    double solver_seconds;
 };
 
 /* ---- Python number semantics ---- */
@@ -194,18 +199,21 @@ int alk__ftable_lookup_number(alk_trace *t, alk_ftable *table, double x, alk_qin
 
 /* Surrogate cost/latency helpers shared by fvar.c (latency estimates) and the passes. */
 void alk__tr_overlap_counts(alk_qint q0, alk_qint q1, int shift1, int *accum, int *overlap,
-                         int *tail);
+                            int *tail);
 /* Returns the latency step; *ret_cost and the int flags describe Python's result types. */
 void alk__tr_cost_lat_add(alk_qint q0, alk_qint q1, int shift1, int64_t n_add, int64_t n_accum,
-                       bool is_sub, double *ret_cost, double *ret_lat, bool *ret_is_int);
+                          bool is_sub, double *ret_cost, double *ret_lat, bool *ret_is_int);
 void alk__tr_cost_lat_mul(alk_qint q0, alk_qint q1, int64_t n_add, int64_t n_accum,
-                       double *ret_cost, double *ret_lat);
+                          double *ret_cost, double *ret_lat);
 /* Lookup latency (and, when want_cost, cost; may fail with ENOMEM). */
 int alk__tr_cost_lat_lut(alk_qint q_in, const alk_ftable *table, const double *float_unused,
-                      bool want_cost, double *ret_cost, double *ret_lat);
+                         bool want_cost, double *ret_cost, double *ret_lat);
 
 /* The solver seam (solver_seam.c): SCM program for x * c (cmvm.md §8.3), owned by the caller
  * unless *ret_borrowed is set. */
 int alk__scm_program(alk_trace *t, double c, alk_program **ret_program, bool *ret_borrowed);
+/* A CMVM solution through the job's cache (*ret borrowed) or owned in *owned (*ret_owned). */
+int alk__cmvm_run(alk_trace *t, const alk_cmvm_problem *problem, const alk_cmvm_result **ret,
+                  alk_cmvm_result *owned, bool *ret_owned);
 
 #endif

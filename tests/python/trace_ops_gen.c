@@ -47,19 +47,6 @@ static alk_fva *w8x8(alk_trace *t) {
     return alk_fva_numbers(t, 2, shape, w);
 }
 
-#define Q(kk, ii, ff, ov, rd)                                                                      \
-    static alk_fva *q_##kk##_##ii##_##ff##_##ov##_##rd(alk_trace *t, alk_fva *x) {                 \
-        return alk_fva_quantize(t, x, kk, ii, ff, ALK_##ov, ALK_##rd);                             \
-    }
-#define QM(kk, ii, ff)                                                                             \
-    Q(kk, ii, ff, WRAP, TRN)                                                                       \
-    Q(kk, ii, ff, WRAP, RND) Q(kk, ii, ff, WRAP, RND_CONV) Q(kk, ii, ff, SAT, TRN)                 \
-        Q(kk, ii, ff, SAT, RND) Q(kk, ii, ff, SAT, RND_CONV) Q(kk, ii, ff, SAT_SYM, TRN)           \
-            Q(kk, ii, ff, SAT_SYM, RND) Q(kk, ii, ff, SAT_SYM, RND_CONV)
-QM(1, 3, 3)
-QM(0, 4, 2)
-QM(1, 0, 0)
-
 static alk_fva *shift_add(alk_trace *t, alk_fva *x, double s0, double s1) {
     return alk_fva_binary(t, ALK_ADD, alk_fva_binary_scalar(t, ALK_MUL, cols(t, x, 0, 4), s0),
                           alk_fva_binary_scalar(t, ALK_MUL, cols(t, x, 4, 8), s1));
@@ -106,8 +93,8 @@ static alk_fva *relu_mix(alk_trace *t, alk_fva *x) {
         m[j] = j % 2;
         o[j] = -8 + 2 * j;
     }
-    alk_fva *y = alk_fva_binary(t, ALK_MUL, alk_fva_binary_scalar(t, ALK_MUL, x, 2),
-                                numbers8(t, m));
+    alk_fva *y =
+        alk_fva_binary(t, ALK_MUL, alk_fva_binary_scalar(t, ALK_MUL, x, 2), numbers8(t, m));
     y = alk_fva_binary(t, ALK_ADD, alk_fva_binary_scalar(t, ALK_SUB, y, 1), numbers8(t, o));
     return alk_fva_relu(t, y, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN);
 }
@@ -220,7 +207,8 @@ static alk_fva *op_clip1(alk_trace *t, alk_fva *x) {
 /* np.where(x - 3 == 0, x * 2, x / 2) */
 static alk_fva *op_where1(alk_trace *t, alk_fva *x) {
     alk_fva *c = alk_fva_binary_scalar(t, ALK_EQUAL, alk_fva_binary_scalar(t, ALK_SUB, x, 3), 0);
-    return alk_fva_where(t, c, alk_fva_binary_scalar(t, ALK_MUL, x, 2), alk_fva_div_scalar(t, x, 2));
+    return alk_fva_where(t, c, alk_fva_binary_scalar(t, ALK_MUL, x, 2),
+                         alk_fva_div_scalar(t, x, 2));
 }
 /* np.where(x != 0, x, -1) */
 static alk_fva *op_where2(alk_trace *t, alk_fva *x) {
@@ -320,8 +308,8 @@ static alk_fva *op_views(alk_trace *t, alk_fva *x) {
     alk_index rev[1] = {ALK_SLICE(ALK_FV_NONE, ALK_FV_NONE, -3)};
     alk_index odd[1] = {ALK_SLICE(-1, -6, -2)};
     int64_t s24[2] = {2, 4};
-    alk_fva *a = alk_fva_index(t, x, rev, 1);                                /* (3,) */
-    alk_fva *b = alk_fva_index(t, x, odd, 1);                                /* (3,) */
+    alk_fva *a = alk_fva_index(t, x, rev, 1);                               /* (3,) */
+    alk_fva *b = alk_fva_index(t, x, odd, 1);                               /* (3,) */
     alk_fva *m = alk_fva_transpose(t, alk_fva_reshape(t, x, 2, s24), NULL); /* (4, 2) */
     alk_index col[2] = {ALK_ALL, ALK_NEWAXIS};
     alk_fva *s = alk_fva_binary(t, ALK_SUB, alk_fva_index(t, a, col, 2), b); /* (3, 3) */
@@ -350,21 +338,10 @@ static alk_fva *op_bitor(alk_trace *t, alk_fva *x) {
     return alk_fva_binary(t, ALK_BITWISE_OR, cols(t, x, 0, 4), cols(t, x, 4, 8));
 }
 
-#define QE(kk, ii, ff, ov, rd)                                                                     \
-    {"quantize_" #kk "_" #ii "_" #ff "_" #ov "_" #rd, q_##kk##_##ii##_##ff##_##ov##_##rd}
-#define QEM(kk, ii, ff)                                                                            \
-    QE(kk, ii, ff, WRAP, TRN), QE(kk, ii, ff, WRAP, RND), QE(kk, ii, ff, WRAP, RND_CONV),          \
-        QE(kk, ii, ff, SAT, TRN), QE(kk, ii, ff, SAT, RND), QE(kk, ii, ff, SAT, RND_CONV),         \
-        QE(kk, ii, ff, SAT_SYM, TRN), QE(kk, ii, ff, SAT_SYM, RND),                                \
-        QE(kk, ii, ff, SAT_SYM, RND_CONV)
-
 static const struct {
     const char *name;
     op_fn fn;
 } ops[] = {
-    QEM(1, 3, 3),
-    QEM(0, 4, 2),
-    QEM(1, 0, 0),
     {"shift_add0", shift_add0},
     {"shift_add1", shift_add1},
     {"shift_add2", shift_add2},
@@ -431,9 +408,32 @@ static const struct {
     {"bitor", op_bitor},
 };
 
+/* quantize(x, k, i, f, overflow, round) for the formats and modes of tests/test_ops.py. */
+static const int q_formats[3][3] = {{1, 3, 3}, {0, 4, 2}, {1, 0, 0}};
+static const char *const q_overflow[3] = {"WRAP", "SAT", "SAT_SYM"};
+static const char *const q_round[3] = {"TRN", "RND", "RND_CONV"};
+static int q_case = -1;
+
+static alk_fva *op_quantize(alk_trace *t, alk_fva *x) {
+    const int *kif = q_formats[q_case / 9];
+    return alk_fva_quantize(t, x, kif[0], kif[1], kif[2], (alk_overflow)(q_case / 3 % 3),
+                            (alk_round)(q_case % 3));
+}
+
+static void quantize_name(int c, char *buf, size_t n) {
+    const int *kif = q_formats[c / 9];
+    snprintf(buf, n, "quantize_%d_%d_%d_%s_%s", kif[0], kif[1], kif[2], q_overflow[c / 3 % 3],
+             q_round[c % 3]);
+}
+
 int main(int argc, char **argv) {
     size_t n_ops = sizeof(ops) / sizeof(ops[0]);
+    char name[64];
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (int c = 0; c < 27; c++) {
+            quantize_name(c, name, sizeof(name));
+            printf("%s\n", name);
+        }
         for (size_t j = 0; j < n_ops; j++) {
             printf("%s\n", ops[j].name);
         }
@@ -444,6 +444,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     op_fn fn = NULL;
+    for (int c = 0; c < 27; c++) {
+        quantize_name(c, name, sizeof(name));
+        if (strcmp(name, argv[1]) == 0) {
+            q_case = c;
+            fn = op_quantize;
+        }
+    }
     for (size_t j = 0; j < n_ops; j++) {
         if (strcmp(ops[j].name, argv[1]) == 0) {
             fn = ops[j].fn;

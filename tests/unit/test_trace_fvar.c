@@ -226,8 +226,7 @@ Test(trace_fvar, quantize_table) {
     cr_expect_eq(count_ops(c, 6), 2);
     alk__comb_free(c);
     /* Constants: bug? unsigned constants wrap modulo 2^(i+1) (step 6). */
-    cr_expect_eq(alk_fv_low(alk_fv_quantize(t, alk_fv_const(t, 5), 0, 2, 0, ALK_WRAP, ALK_TRN)),
-                 5);
+    cr_expect_eq(alk_fv_low(alk_fv_quantize(t, alk_fv_const(t, 5), 0, 2, 0, ALK_WRAP, ALK_TRN)), 5);
     cr_expect_eq(alk_fv_low(alk_fv_quantize(t, alk_fv_const(t, -3), 0, 2, 0, ALK_WRAP, ALK_TRN)),
                  5);
 }

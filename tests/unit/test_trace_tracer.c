@@ -111,9 +111,10 @@ Test(trace_tracer, example_matches_reference_fixture) {
             cr_expect(same_qint(b->qint, (alk_qint){0, 1024, 1024}), "op %zu", i);
         } else {
             cr_expect(data_same, "op %zu (opcode %d): data differ", i, a->opcode);
-            cr_expect(qint_same, "op %zu (opcode %d): interval (%g, %g, %g), reference (%g, %g, %g)",
-                      i, a->opcode, a->qint.min, a->qint.max, a->qint.step, b->qint.min,
-                      b->qint.max, b->qint.step);
+            cr_expect(qint_same,
+                      "op %zu (opcode %d): interval (%g, %g, %g), reference (%g, %g, %g)", i,
+                      a->opcode, a->qint.min, a->qint.max, a->qint.step, b->qint.min, b->qint.max,
+                      b->qint.step);
         }
     }
     cr_expect_eq(n_quantize, 2);
@@ -267,7 +268,8 @@ Test(trace_tracer, bad_calls_return_einval) {
         alk_trace *t = NULL;
         cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
         size_t shape_a[2] = {2, 3}, shape_b[2] = {3, 4};
-        int k[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, i[12] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+        int k[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+            i[12] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
         alk_fva *a = alk_fva_from_kif(t, 2, shape_a, k, i, NULL);
         alk_fva *b = alk_fva_from_kif(t, 2, shape_b, k, i, NULL);
         cr_assert_not_null(a);
