@@ -136,3 +136,23 @@ Test(convert_request, solver_options_are_checked) {
     cr_assert_eq(convert("alkaid", model, "[1, 2]", &diag), ALK_EINVAL);
     cr_assert_str_eq(diag.message, "solver_options must be a map");
 }
+
+Test(convert_request, dump_returns_the_named_traces) {
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = "alkaid";
+    request.model = json("{\"input_shape\": [4, 5]}");
+    request.dump = true;
+    alk_convert_result result = {0};
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_OK, "%s", diag.message);
+    cr_assert_eq(result.n_output_names, 1);
+    cr_assert_str_eq(result.output_names[0], "output_name");
+    cr_assert_eq(result.n_dump, 1);
+    cr_assert_str_eq(result.dump[0].name, "output_name");
+    /* The only named trace is the output itself: the same program. */
+    cr_assert(alk_program_equal(result.dump[0].program, result.program));
+    cr_assert_eq(result.program->n_in, 20);
+    cr_assert_eq(result.program->n_out, 16);
+    alk_convert_result_fini(&result);
+}
