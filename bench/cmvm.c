@@ -85,6 +85,15 @@ static int verify(const alk_cmvm_result *r, const double *w, uint32_t n, uint32_
     return ok;
 }
 
+/* CPU seconds (user + system) of the process so far: on a shared machine this is steadier than
+ * wall time; wall time on an idle 2-core machine is about cpu / min(threads, tasks). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static long peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -93,7 +102,7 @@ static long peak_rss_mb(void) {
 
 /* Solves once; returns 0 on success and fills time/cost/adders. */
 static int run(const double *w, uint32_t n, uint32_t m, alk_cmvm_mode mode, unsigned threads,
-               bool search, double *ret_time, alk_cmvm_result *ret) {
+               bool search, double *ret_time, double *ret_cpu, alk_cmvm_result *ret) {
     alk_cmvm_options o;
     alk_cmvm_options_init(&o);
     o.mode = mode;
@@ -101,9 +110,10 @@ static int run(const double *w, uint32_t n, uint32_t m, alk_cmvm_mode mode, unsi
     o.search_all_decompose_dc = search;
     alk_cmvm_problem p = {n, m, w, NULL, NULL};
     alk_diag diag = {{0}};
-    double t0 = now_seconds();
+    double t0 = now_seconds(), c0 = cpu_seconds();
     int rv = alk_cmvm_solve(&p, &o, ret, &diag);
     *ret_time = now_seconds() - t0;
+    *ret_cpu = cpu_seconds() - c0;
     if (rv != ALK_OK) {
         fprintf(stderr, "solve failed: %s\n", diag.message);
         return 1;
@@ -149,9 +159,9 @@ int main(int argc, char **argv) {
             int bits = 4 + (int)(next_random(&s) % 5);
             double *w = random_kernel(5000 + (uint64_t)k, n, m, bits);
             alk_cmvm_result rc, ri;
-            double tc, ti;
-            if (run(w, n, m, ALK_CMVM_COMPAT, threads, search, &tc, &rc) != 0 ||
-                run(w, n, m, ALK_CMVM_IMPROVED, threads, search, &ti, &ri) != 0) {
+            double tc, ti, cc, ci;
+            if (run(w, n, m, ALK_CMVM_COMPAT, threads, search, &tc, &cc, &rc) != 0 ||
+                run(w, n, m, ALK_CMVM_IMPROVED, threads, search, &ti, &ci, &ri) != 0) {
                 return 1;
             }
             double change = (ri.cost - rc.cost) / rc.cost * 100.0;
@@ -179,13 +189,13 @@ int main(int argc, char **argv) {
         int bits;
         bool improved_only;
     } cases[] = {
-        {"16x16x8", 16, 16, 8, false},   {"32x32x8", 32, 32, 8, false},
-        {"64x64x8", 64, 64, 8, false},   {"128x128x4", 128, 128, 4, false},
-        {"16x64x6", 16, 64, 6, false},   {"64x16x6", 64, 16, 6, false},
+        {"16x16x8", 16, 16, 8, false},        {"32x32x8", 32, 32, 8, false},
+        {"64x64x8", 64, 64, 8, false},        {"128x128x4", 128, 128, 4, false},
+        {"16x64x6", 16, 64, 6, false},        {"64x16x6", 64, 16, 6, false},
         {"1024x1024x8", 1024, 1024, 8, true},
     };
-    printf("%-12s %-9s %9s %10s %8s %9s %8s\n", "kernel", "mode", "time_s", "cost", "adders",
-           "latency", "rss_MB");
+    printf("%-12s %-9s %9s %8s %10s %8s %9s %8s\n", "kernel", "mode", "time_s", "cpu_s", "cost",
+           "adders", "latency", "rss_MB");
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         if (only != NULL && strcmp(only, cases[c].name) != 0) {
             continue;
@@ -200,12 +210,12 @@ int main(int argc, char **argv) {
                 continue;
             }
             alk_cmvm_result r;
-            double t;
-            if (run(w, cases[c].n, cases[c].m, md, threads, search, &t, &r) != 0) {
+            double t, cpu;
+            if (run(w, cases[c].n, cases[c].m, md, threads, search, &t, &cpu, &r) != 0) {
                 return 1;
             }
-            printf("%-12s %-9s %9.3f %10.0f %8zu %9.3f %8ld\n", cases[c].name,
-                   mode == 0 ? "improved" : "compat", t, r.cost, r.adders, r.latency,
+            printf("%-12s %-9s %9.3f %8.3f %10.0f %8zu %9.3f %8ld\n", cases[c].name,
+                   mode == 0 ? "improved" : "compat", t, cpu, r.cost, r.adders, r.latency,
                    peak_rss_mb());
             fflush(stdout);
             alk_cmvm_result_fini(&r);

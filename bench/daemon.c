@@ -20,6 +20,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,10 @@ static void *client_main(void *arg) {
     (void)nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 60000);
     alk_buf request;
     alk_buf_init(&request);
-    uint64_t id = (uint64_t)c->index << 32;
+    /* Ids unique over the whole benchmark: identical requests would be answered from the
+     * daemon's reply cache and measure nothing. */
+    static atomic_uint_fast64_t next_id;
+    uint64_t id = atomic_fetch_add(&next_id, 1) << 24;
     while (now_ns() < c->deadline) {
         alk_buf_reset(&request);
         build_request(&request, c->method, ++id);

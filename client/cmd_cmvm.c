@@ -262,7 +262,19 @@ int cmd_scm(int argc, char **argv) {
     int k = 1;
     alk_qint qint = {-128.0, 127.0, 1.0};
     const char *output = NULL;
+    const char *negative = NULL;
     int c;
+    /* A negative CONSTANT ("-0.375") would read as an option: take it out before getopt. */
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (argv[i][0] == '-' && argv[i][1] != '\0' && strchr("0123456789.", argv[i][1]) &&
+            (strtod(argv[i], &end), *end == '\0')) {
+            negative = argv[i];
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(char *));
+            argc--;
+            break;
+        }
+    }
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:q:o:h", long_options, NULL)) != -1) {
         switch (c) {
@@ -286,13 +298,14 @@ int cmd_scm(int argc, char **argv) {
             return cli_usage_error("scm", "unknown option");
         }
     }
-    if (argc - optind != 1) {
+    if (argc - optind != (negative != NULL ? 0 : 1)) {
         return cli_usage_error("scm", "expects exactly one CONSTANT argument");
     }
+    const char *text = negative != NULL ? negative : argv[optind];
     char *end;
-    double constant = strtod(argv[optind], &end);
-    if (end == argv[optind] || *end != '\0') {
-        return cli_usage_error("scm", "'%s' is not a number", argv[optind]);
+    double constant = strtod(text, &end);
+    if (end == text || *end != '\0') {
+        return cli_usage_error("scm", "'%s' is not a number", text);
     }
     alk_diag diag = {{0}};
     alk_program *program = NULL, *exact = NULL;

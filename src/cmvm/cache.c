@@ -115,8 +115,8 @@ static entry *find(alk_cmvm_cache *c, uint64_t hash, const keybuf *k, bool is_sc
 }
 
 /* Inserts under the lock; takes ownership of the key bytes and the result on success. */
-static int insert(alk_cmvm_cache *c, uint64_t hash, keybuf *k, bool is_scm,
-                  alk_cmvm_result *result, alk_program *program) {
+static int insert(alk_cmvm_cache *c, uint64_t hash, keybuf *k, bool is_scm, alk_cmvm_result *result,
+                  alk_program *program) {
     if (c->len == c->cap) {
         void *items = c->entries;
         int rv = alk_grow(&items, &c->cap, sizeof(entry), c->len + 1);
@@ -144,9 +144,14 @@ int alk_cmvm_cache_solve(alk_cmvm_cache *cache, const alk_cmvm_problem *problem,
     if (!alk_mul_size(problem->n_in, problem->n_out, &n_values)) {
         return alk_diag_set(diag, ALK_ELIMIT, "kernel too large");
     }
-    int32_t fields[8] = {(int32_t)problem->n_in, (int32_t)problem->n_out, (int32_t)opts.method0,
-                         (int32_t)opts.method1,  opts.hard_dc,           opts.decompose_dc,
-                         opts.search_all_decompose_dc, (int32_t)opts.mode};
+    int32_t fields[8] = {(int32_t)problem->n_in,
+                         (int32_t)problem->n_out,
+                         (int32_t)opts.method0,
+                         (int32_t)opts.method1,
+                         opts.hard_dc,
+                         opts.decompose_dc,
+                         opts.search_all_decompose_dc,
+                         (int32_t)opts.mode};
     key_put(&k, fields, sizeof(fields));
     key_put(&k, problem->kernel, n_values * sizeof(double));
     unsigned char present[2] = {problem->intervals != NULL, problem->latencies != NULL};

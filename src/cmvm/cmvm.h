@@ -12,7 +12,9 @@
  * Two modes. ALK_CMVM_COMPAT reproduces the reference solver op for op, quirks included.
  * ALK_CMVM_IMPROVED (the default) applies the quality fixes of spec §14.2 that measurably help
  * and keeps the cheaper of its own and the compat solution, so it is never worse than compat
- * under the solver's cost model (§10.1). Both modes share the fast incremental engine (§14.1).
+ * under the solver's cost model (§10.1) -- except on kernels of 512 rows or more, which improved
+ * mode cuts into row blocks solved separately to bound time and memory (see solve.c). Both modes
+ * share the fast incremental engine (§14.1).
  *
  * Thread rule: the functions are reentrant; a solve may use `threads` worker threads of its own
  * and joins them before returning. A cache (alk_cmvm_cache) may be shared by the threads of one
@@ -79,8 +81,8 @@ typedef struct alk_cmvm_problem {
 
 /* Limits checked before any allocation. */
 enum {
-    ALK_CMVM_MAX_DIM = 1 << 16,     /* rows or columns */
-    ALK_CMVM_MAX_ENTRY_BITS = 30,   /* |centred entry| < 2^30: sums stay within int32 */
+    ALK_CMVM_MAX_DIM = 1 << 16,   /* rows or columns */
+    ALK_CMVM_MAX_ENTRY_BITS = 30, /* |centred entry| < 2^30: sums stay within int32 */
 };
 
 typedef struct alk_cmvm_result {

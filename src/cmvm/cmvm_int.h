@@ -120,9 +120,9 @@ void alk__decomp_free(alk__decomp *d);
  * latencies `q`/`lat` (borrowed, k->rows entries). On success *ret_stage is owned by the caller
  * (alk__stage_fini). `no_cse` builds the CSE-free emission used by minimal_latency.
  */
-int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q,
-                      const float *lat, const alk__quality *quality, bool no_cse,
-                      alk__stage *ret_stage, alk_diag *diag);
+int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                      const alk__quality *quality, bool no_cse, alk__stage *ret_stage,
+                      alk_diag *diag);
 
 void alk__stage_fini(alk__stage *stage);
 /* Largest output latency of a stage (0 for zero outputs). */

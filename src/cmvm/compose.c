@@ -46,8 +46,7 @@ static alk__fq to_fq(alk_qint q) {
 }
 
 /* Emits a + b * 2^shift (sub: minus) over virtual values; writes the resulting value. */
-static void combine(alk_program *out, value a, value b, int32_t shift, bool sub,
-                    value *ret_value) {
+static void combine(alk_program *out, value a, value b, int32_t shift, bool sub, value *ret_value) {
     if (b.slot < 0) {
         *ret_value = a;
         return;
@@ -71,8 +70,8 @@ static void combine(alk_program *out, value a, value b, int32_t shift, bool sub,
 }
 
 /* Replays the adders of `stage` on `inputs` (one value per stage input); fills `outputs`. */
-static int replay(alk_program *out, const alk_program *stage, const value *inputs,
-                  value *scratch, value *outputs) {
+static int replay(alk_program *out, const alk_program *stage, const value *inputs, value *scratch,
+                  value *outputs) {
     for (size_t i = 0; i < stage->n_ops; i++) {
         const alk_op *op = &stage->ops[i];
         const uint32_t *addr = alk_op_addr(stage, op);
@@ -156,7 +155,7 @@ int alk_cmvm_compose(const alk_program *stage0, const alk_program *stage1,
         goto done;
     }
     for (uint32_t j = 0; j < n_out; j++) {
-        out->out_idxs[j] = (int32_t)final[j].slot;
+        out->out_idxs[j] = (int32_t) final[j].slot;
         out->out_shifts[j] = final[j].slot >= 0 ? final[j].exponent : 0;
         out->out_negs[j] = final[j].slot >= 0 && final[j].neg;
     }

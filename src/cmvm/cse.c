@@ -7,21 +7,24 @@
  * that touches the two consumed signals. The table is however a pure function of the current
  * digits, and the selected key is the maximum of (score, key) in the table's order (a ">=" scan
  * keeps the last of equal scores; the order is (id1, id0, sub, shift)). So this file keeps the
- * same table incrementally (spec §14.1):
+ * same choice with far less work (spec §14.1):
  *
  *  - digits live as bitsets: the row of signal e in output o is a pair of 64-bit masks (positive
- *    and negative digits), stored per output in `columns`, and every signal lists the outputs
- *    where it has a row (`slots`);
- *  - an extraction only removes digits of the two operands and adds the new signal's digits, so
- *    counts of keys between old signals only decrease: each removed digit decrements the keys it
- *    forms with the other digits of its output, and a key that falls below two is gone for good;
- *    keys with the new signal are counted from its few digits;
- *  - keys are packed into a uint64 whose numeric order is the reference's table order, held in
- *    an open-addressing hash (count) and in a max-heap of (score, key). Scores depend only on the
- *    count and on ops that never change, and for every method except one case they never grow
- *    when the count shrinks, so stale heap entries are upper bounds: the top is revalidated
- *    lazily (classic lazy greedy). The exception, wmc-dc/wmc-pdc with a negative overlap (whose
- *    unsigned product wraps, spec §5.4), is re-pushed after every change.
+ *    and negative digits), stored per output in `columns`; every signal lists the outputs where it
+ *    has a row (`slots`), and keeps "bit planes" (per digit position, the outputs holding it), so
+ *    the exact count of a key is a handful of popcounts;
+ *  - an extraction only removes digits of its two operands and adds the new signal's digits, so
+ *    the count of a key between existing signals can only shrink, and a key that falls below two
+ *    occurrences never comes back. Keys of the new signal are counted from its few digits (a small
+ *    scratch hash merges them) and inserted when they occur twice;
+ *  - keys are packed into a uint64 whose numeric order is the reference's table order, counted in
+ *    an open-addressing hash and queued in a max-heap of (score, key). A score depends only on
+ *    the count and on ops that never change and, except in one case, never grows when the count
+ *    shrinks; so an entry whose signals changed since it was counted over-estimates its score.
+ *    Selection refreshes the heap top until it is exact (lazy greedy): it is then the maximum of
+ *    the whole table, as the reference's scan finds it. The exception, wmc-dc/wmc-pdc with a
+ *    negative overlap (whose unsigned product wraps, spec §5.4), lives in a side list rescored
+ *    exactly at every selection.
  *
  * Float arithmetic (scores, intervals, latencies) copies the reference's float32/double mixing.
  * Counts follow the reference exactly, including the overestimate for overlapping self pairs.
@@ -200,10 +203,32 @@ static void table_remove_slot(table *t, hslot *s) {
 
 /* ---- heap of (score, key) ---- */
 
-typedef struct hentry {
+/*
+ * A heap entry packs (score, key) into one 128-bit integer whose unsigned order is the order of
+ * the pair: the score's double bits made monotone in the high half, the key in the low half.
+ * Scores are never NaN and never -0.0 (they are counts, products, or differences with a
+ * positive left side).
+ */
+__extension__ typedef unsigned __int128 hentry;
+
+static inline hentry make_entry(double score, uint64_t key) {
+    uint64_t bits;
+    memcpy(&bits, &score, sizeof(bits));
+    bits = (bits >> 63) ? ~bits : bits | 0x8000000000000000ull;
+    return ((hentry)bits << 64) | key;
+}
+
+static inline uint64_t entry_key(hentry e) {
+    return (uint64_t)e;
+}
+
+static inline double entry_score(hentry e) {
+    uint64_t bits = (uint64_t)(e >> 64);
+    bits = (bits >> 63) ? bits & 0x7FFFFFFFFFFFFFFFull : ~bits;
     double score;
-    uint64_t key;
-} hentry;
+    memcpy(&score, &bits, sizeof(score));
+    return score;
+}
 
 /* A 4-ary max-heap: half the depth of a binary heap, and the four children share a line. */
 typedef struct heap {
@@ -213,7 +238,7 @@ typedef struct heap {
 } heap;
 
 static inline bool hentry_above(const hentry *a, const hentry *b) {
-    return a->score > b->score || (a->score == b->score && a->key > b->key);
+    return *a > *b;
 }
 
 static void heap_sift_up(heap *h, size_t i, hentry e) {
@@ -342,13 +367,14 @@ typedef struct state {
     size_t cap_nonmono;
     uint32_t *last_change; /* per signal: extraction that last removed digits of it */
     int32_t *input_rows;   /* n_in x n_out: row index of input i in column o, or -1 */
-    /* Bit planes of the inputs: for input i and digit position p, the outputs where that digit
-     * is positive (pos) or negative (neg), as n_words 64-bit words. */
+    /* Bit planes of every signal: for signal e and digit position p, the outputs where that
+     * digit is positive (pos) or negative (neg), as n_words 64-bit words. */
     uint64_t *plane_pos;
     uint64_t *plane_neg;
+    size_t plane_signals; /* signals the plane arrays have room for */
     uint32_t n_words;
-    uint32_t n_bits; /* digit positions in use (CSD width of the stage kernel) */
-    uint32_t extraction;   /* number of extractions so far */
+    uint32_t n_bits;     /* digit positions in use (CSD width of the stage kernel) */
+    uint32_t extraction; /* number of extractions so far */
     /* Count changes of the current extraction, merged per key before touching `counts`. */
     delta_table deltas;
 } state;
@@ -547,7 +573,7 @@ static int push_key(state *st, hslot *s) {
         st->nonmono[st->n_nonmono++] = s->key;
         return ALK_OK;
     }
-    return heap_push(&st->queue, (hentry){.score = score, .key = s->key});
+    return heap_push(&st->queue, make_entry(score, s->key));
 }
 
 /* Records a change of `delta` occurrences of `key` during the current extraction. */
@@ -733,7 +759,7 @@ static int build_table(state *st) {
         if (nonmono) {
             rv = push_key(st, table_find(&st->counts, list.items[i].key));
         } else if (eligible) {
-            st->queue.items[st->queue.len++] = (hentry){.score = score, .key = list.items[i].key};
+            st->queue.items[st->queue.len++] = make_entry(score, list.items[i].key);
         }
     }
     heap_build(&st->queue);
@@ -756,7 +782,8 @@ static int build_planes(state *st) {
     st->n_bits = used == 0 ? 1 : (uint32_t)(64 - __builtin_clzll(used));
     st->n_words = (st->n_out + 63) / 64;
     size_t cells;
-    if (!alk_mul_size((size_t)st->n_in * st->n_bits, st->n_words, &cells)) {
+    size_t room = st->n_in + 64;
+    if (!alk_mul_size(room * st->n_bits, st->n_words, &cells)) {
         return ALK_ELIMIT;
     }
     st->plane_pos = alk_calloc(cells + 1, sizeof(uint64_t));
@@ -764,6 +791,7 @@ static int build_planes(state *st) {
     if (st->plane_pos == NULL || st->plane_neg == NULL) {
         return ALK_ENOMEM;
     }
+    st->plane_signals = room;
     for (uint32_t i = 0; i < st->n_in; i++) {
         const slot *sl = st->slots + st->slot_start[i];
         for (uint32_t k = 0; k < st->slot_len[i]; k++) {
@@ -784,7 +812,48 @@ static int build_planes(state *st) {
     return ALK_OK;
 }
 
-/* Clears the digits `removed` of input `i` in output `o` from its bit planes. */
+/* Makes room in the planes for signal `e` (zeroed). */
+static int planes_reserve(state *st, size_t e) {
+    if (e < st->plane_signals) {
+        return ALK_OK;
+    }
+    size_t room = st->plane_signals * 2 > e + 1 ? st->plane_signals * 2 : e + 1;
+    size_t per = (size_t)st->n_bits * st->n_words, cells;
+    if (!alk_mul_size(room, per, &cells)) {
+        return ALK_ELIMIT;
+    }
+    uint64_t *pos = alk_realloc(st->plane_pos, (cells + 1) * sizeof(uint64_t));
+    if (pos == NULL) {
+        return ALK_ENOMEM;
+    }
+    st->plane_pos = pos;
+    uint64_t *neg = alk_realloc(st->plane_neg, (cells + 1) * sizeof(uint64_t));
+    if (neg == NULL) {
+        return ALK_ENOMEM;
+    }
+    st->plane_neg = neg;
+    size_t old = st->plane_signals * per;
+    memset(pos + old, 0, (cells - old) * sizeof(uint64_t));
+    memset(neg + old, 0, (cells - old) * sizeof(uint64_t));
+    st->plane_signals = room;
+    return ALK_OK;
+}
+
+/* Adds the digits (pos, neg) of signal `e` in output `o` to its bit planes. */
+static void planes_set(state *st, uint32_t e, uint32_t o, uint64_t pos, uint64_t neg) {
+    uint64_t bit = 1ull << (o % 64);
+    for (uint64_t m = pos | neg; m != 0; m &= m - 1) {
+        int p = __builtin_ctzll(m);
+        size_t cell = ((size_t)e * st->n_bits + (size_t)p) * st->n_words + o / 64;
+        if ((pos >> p) & 1) {
+            st->plane_pos[cell] |= bit;
+        } else {
+            st->plane_neg[cell] |= bit;
+        }
+    }
+}
+
+/* Clears the digits `removed` of signal `i` in output `o` from its bit planes. */
 static void planes_clear(state *st, uint32_t i, uint32_t o, uint64_t removed) {
     uint64_t bit = 1ull << (o % 64);
     for (uint64_t m = removed; m != 0; m &= m - 1) {
@@ -822,9 +891,10 @@ static uint32_t recount(const state *st, uint64_t key) {
     const slot *s1 = st->slots + st->slot_start[id1];
     uint32_t l0 = st->slot_len[id0], l1 = st->slot_len[id1];
     uint32_t count = 0;
-    if (id1 < st->n_in) {
-        /* Two inputs: popcounts over the bit planes, pairing position p of id0 with p + shift
-         * of id1. */
+    uint32_t shorter = l0 < l1 ? l0 : l1;
+    if (id1 < st->n_in || (size_t)st->n_bits * st->n_words <= 4 * (size_t)shorter) {
+        /* Popcounts over the bit planes, pairing position p of id0 with p + shift of id1:
+         * always for two inputs, and whenever cheaper than walking the rows. */
         uint32_t words = st->n_words, bits = st->n_bits;
         const uint64_t *p0 = st->plane_pos + (size_t)id0 * bits * words;
         const uint64_t *n0 = st->plane_neg + (size_t)id0 * bits * words;
@@ -912,10 +982,10 @@ static bool refresh(state *st, hslot *s) {
 static int select_key(state *st, uint64_t *ret_key) {
     double threshold = method_threshold(st->method);
     bool have = false;
-    hentry best = {0};
+    hentry best = 0;
     while (st->queue.len > 0) {
         hentry top = st->queue.items[0];
-        hslot *s = table_find(&st->counts, top.key);
+        hslot *s = table_find(&st->counts, entry_key(top));
         if (s == NULL) {
             heap_pop(&st->queue);
             continue;
@@ -926,9 +996,8 @@ static int select_key(state *st, uint64_t *ret_key) {
         }
         /* An entry whose score no longer matches the exact count is re-queued in place. */
         bool eligible, nonmono;
-        hentry fresh = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
-                        .key = s->key};
-        if (fresh.score != top.score) {
+        hentry fresh = make_entry(key_score(st, s->key, s->count, &eligible, &nonmono), s->key);
+        if (fresh != top) {
             heap_sift_top(&st->queue, fresh);
             continue;
         }
@@ -945,15 +1014,14 @@ static int select_key(state *st, uint64_t *ret_key) {
         }
         st->nonmono[kept++] = s->key;
         bool eligible, nonmono;
-        hentry e = {.score = key_score(st, s->key, s->count, &eligible, &nonmono),
-                    .key = s->key};
+        hentry e = make_entry(key_score(st, s->key, s->count, &eligible, &nonmono), s->key);
         if (!have || hentry_above(&e, &best)) {
             best = e;
             have = true;
         }
     }
     st->n_nonmono = kept;
-    *ret_key = have && best.score >= threshold ? best.key : EMPTY_KEY;
+    *ret_key = have && entry_score(best) >= threshold ? entry_key(best) : EMPTY_KEY;
     return ALK_OK;
 }
 
@@ -1061,6 +1129,10 @@ static int apply_key(state *st, uint64_t key) {
         return rv;
     }
     uint32_t u = (uint32_t)(st->n_ops - 1);
+    rv = planes_reserve(st, u);
+    if (rv != ALK_OK) {
+        return rv;
+    }
 
     uint32_t a = id0, b = id1;
     int r = shift;
@@ -1105,12 +1177,8 @@ static int apply_key(state *st, uint64_t key) {
         ra->neg &= ~m;
         rb->pos &= ~(m << r);
         rb->neg &= ~(m << r);
-        if (a < st->n_in) {
-            planes_clear(st, a, sa.out, m);
-        }
-        if (b < st->n_in) {
-            planes_clear(st, b, sa.out, m << r);
-        }
+        planes_clear(st, a, sa.out, m);
+        planes_clear(st, b, sa.out, m << r);
         uint64_t new_pos, new_neg;
         if (!flip) {
             new_pos = mp;
@@ -1126,6 +1194,7 @@ static int apply_key(state *st, uint64_t key) {
         if (rv != ALK_OK) {
             return rv;
         }
+        planes_set(st, u, sa.out, new_pos, new_neg);
         /* add_row may move the column's rows; c stays valid (it is the column itself). */
         rv = increment_output(st, c);
         if (rv != ALK_OK) {
@@ -1245,16 +1314,16 @@ int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__
             alk__fq q = emit_sub_flag ? alk__qint_add(q1, q0, s, false, e1.sub == 0)
                                       : alk__qint_add(q1, q0, s, e1.sub != 0, true);
             alk__cost_add(q1, q0, s, &dcost, &dlat);
-            op = (alk__op){(int32_t)e1.id, (int32_t)e0.id, (int32_t)(1 ^ e1.sub), (int32_t)s,
-                           q, lat + dlat, dcost};
+            op = (alk__op){(int32_t)e1.id, (int32_t)e0.id, (int32_t)(1 ^ e1.sub), (int32_t)s, q,
+                           lat + dlat,     dcost};
             result_shift = e1.shift;
         } else {
             int64_t s = e1.shift - e0.shift;
             /* [quirk] the subtraction flag of the second operand is not passed (spec §6). */
             alk__fq q = alk__qint_add(q0, q1, s, false, emit_sub_flag && e1.sub != 0);
             alk__cost_add(q0, q1, s, &dcost, &dlat);
-            op = (alk__op){(int32_t)e0.id, (int32_t)e1.id, (int32_t)e1.sub, (int32_t)s,
-                           q, lat + dlat, dcost};
+            op = (alk__op){(int32_t)e0.id, (int32_t)e1.id, (int32_t)e1.sub, (int32_t)s, q,
+                           lat + dlat,     dcost};
             result_shift = e0.shift;
         }
         int64_t id = (int64_t)*n_ops;
@@ -1385,9 +1454,9 @@ fail:
     return rv == ALK_OK ? ALK_ENOMEM : rv;
 }
 
-int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q,
-                      const float *lat, const alk__quality *quality, bool no_cse,
-                      alk__stage *ret_stage, alk_diag *diag) {
+int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                      const alk__quality *quality, bool no_cse, alk__stage *ret_stage,
+                      alk_diag *diag) {
     state st = {0};
     int64_t *centred = NULL;
     int rv = ALK_ENOMEM;
@@ -1416,8 +1485,13 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
         goto fail;
     }
     for (uint32_t i = 0; i < n; i++) {
-        alk__op op = {.id0 = (int32_t)i, .id1 = -1, .opcode = -1, .data = 0,
-                      .qint = q[i], .latency = lat[i], .cost = 0.0f};
+        alk__op op = {.id0 = (int32_t)i,
+                      .id1 = -1,
+                      .opcode = -1,
+                      .data = 0,
+                      .qint = q[i],
+                      .latency = lat[i],
+                      .cost = 0.0f};
         rv = push_op(&st.ops, &st.n_ops, &st.cap_ops, op);
         if (rv == ALK_OK) {
             rv = add_signal(&st);
@@ -1512,8 +1586,7 @@ int alk__stage_to_program(const alk__stage *stage, alk_program **ret_program) {
         } else {
             uint32_t addr[2] = {(uint32_t)op->id0, (uint32_t)op->id1};
             int64_t data = op->data;
-            (void)alk_program_add_op(p, op->opcode, addr, 2, &data, 1, q, op->latency,
-                                     op->cost);
+            (void)alk_program_add_op(p, op->opcode, addr, 2, &data, 1, q, op->latency, op->cost);
         }
     }
     rv = alk_program_error(p);

@@ -145,8 +145,8 @@ int alk_cmvm_parse_kernel(const char *text, size_t len, uint32_t *ret_rows, uint
                                   line_no, column);
             } else if (isinf(v)) {
                 rv = alk_diag_set(diag, ALK_EINVAL,
-                                  "line %zu, column %zu: '%s' is infinite or out of range",
-                                  line_no, column, token);
+                                  "line %zu, column %zu: '%s' is infinite or out of range", line_no,
+                                  column, token);
             } else if (!exact(token, v)) {
                 rv = alk_diag_set(diag, ALK_EINVAL,
                                   "line %zu, column %zu: '%s' is not a dyadic rational "
@@ -175,8 +175,9 @@ int alk_cmvm_parse_kernel(const char *text, size_t len, uint32_t *ret_rows, uint
             }
             rows++;
             if (rows > ALK_CMVM_MAX_DIM || cols > ALK_CMVM_MAX_DIM) {
-                rv = alk_diag_set(diag, ALK_ELIMIT, "line %zu: the kernel exceeds %u rows or columns",
-                                  line_no, (unsigned)ALK_CMVM_MAX_DIM);
+                rv = alk_diag_set(diag, ALK_ELIMIT,
+                                  "line %zu: the kernel exceeds %u rows or columns", line_no,
+                                  (unsigned)ALK_CMVM_MAX_DIM);
             }
         }
         pos = end + 1;

@@ -243,7 +243,11 @@ static int build_templates(int max_gap, tmpl_list *out) {
                                 break;
                             }
                         }
-                        tmpl tp = {.shape = t, .gap = gap, .sigma = sigma, .q = q, .tau = tau,
+                        tmpl tp = {.shape = t,
+                                   .gap = gap,
+                                   .sigma = sigma,
+                                   .q = q,
+                                   .tau = tau,
                                    .weight = t.n};
                         for (int d = 0; d < t.n; d++) {
                             if (t.sign[d] > 0) {
@@ -918,8 +922,7 @@ static bool finish(ctx *cx, const sexpr *e, int budget, result *out) {
     return true;
 }
 
-static void update_best(ctx *cx, const sexpr *e, bool ltr, int budget, result *best,
-                        bool *found) {
+static void update_best(ctx *cx, const sexpr *e, bool ltr, int budget, result *best, bool *found) {
     result *child = alk_malloc(sizeof(result));
     if (child == NULL) {
         cx->rv = ALK_ENOMEM;
@@ -1042,8 +1045,7 @@ static void branch_candidate(ctx *cx, const sexpr *e, const cand *c, bool ltr, i
             cx->rv = ALK_ELIMIT;
             goto done;
         }
-        base->defs[base->n_rows - 1] =
-            (sdef){c->pat.lhs, c->pat.rhs, c->pat.gap, c->pat.polarity};
+        base->defs[base->n_rows - 1] = (sdef){c->pat.lhs, c->pat.rhs, c->pat.gap, c->pat.polarity};
         base->rows[base->n_rows] = (srow){0, 0};
         b_var = base->n_rows++;
     }
@@ -1129,9 +1131,13 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
         float cost, dlat;
         alk__cost_add(ql, qr, d->gap, &cost, &dlat);
         float l0 = ops[d->lhs].latency, l1 = ops[d->rhs].latency;
-        ops[n_ops++] = (alk__op){d->lhs, d->rhs, d->polarity > 0 ? 0 : 1, d->gap,
+        ops[n_ops++] = (alk__op){d->lhs,
+                                 d->rhs,
+                                 d->polarity > 0 ? 0 : 1,
+                                 d->gap,
                                  alk__qint_add(ql, qr, d->gap, false, d->polarity < 0),
-                                 (l1 > l0 ? l1 : l0) + dlat, cost};
+                                 (l1 > l0 ? l1 : l0) + dlat,
+                                 cost};
     }
     size_t max_terms = 0;
     for (int v = 0; v < best->n_rows; v++) {
@@ -1157,8 +1163,8 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
         final_shift = terms[0].shift;
         final_neg = terms[0].neg;
     } else if (n_terms > 1) {
-        rv = alk__reduce_terms(&ops, &n_ops, &cap_ops, terms, n_terms, false, &final_id,
-                               &final_neg, &final_shift);
+        rv = alk__reduce_terms(&ops, &n_ops, &cap_ops, terms, n_terms, false, &final_id, &final_neg,
+                               &final_shift);
     } else {
         rv = ALK_EINTERNAL; /* a non-zero constant always has a digit */
     }

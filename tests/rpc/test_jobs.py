@@ -146,7 +146,8 @@ class Jobs(unittest.TestCase):
                 self.assertEqual(ctl.drain(resume=True)["state"], "serving")
             self.assertTrue(c.ping()["ok"])
             with d.control() as ctl:
-                self.assertEqual(ctl.shutdown()["inflight"], 0)
+                # At most the ping above, whose send may not have completed in the daemon yet.
+                self.assertLessEqual(ctl.shutdown()["inflight"], 1)
             self.assertEqual(d.wait(10), 0)
 
     def test_duplicates_run_once(self):

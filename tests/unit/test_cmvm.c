@@ -66,6 +66,24 @@ Test(cmvm_numeric, qint_add_and_kif) {
     cr_expect_eq(alk__lsb_loc(0.0), 127);
 }
 
+/* §10.2: the surrogate model of the tracer (additions do not pay for the low pass-through bits). */
+Test(cmvm_numeric, surrogate_cost_latency) {
+    alk__fq q = {-128.0f, 127.0f, 1.0f};
+    double cost, lat;
+    alk__surrogate_add(q, q, 0, false, -1, &cost, &lat); /* (0, 8, 0), n_accum 65534 */
+    cr_expect_eq(cost, 8.0);
+    cr_expect_eq(lat, 1.09375 + 0.025390625);
+    alk__surrogate_add(q, q, 0, true, -1, &cost, &lat);
+    cr_expect_eq(cost, 7.0);
+    alk__surrogate_add(q, q, 3, false, 1, &cost, &lat); /* (3, 5, 3): add = 3 + 5 */
+    cr_expect_eq(cost, 8.0);
+    cr_expect_eq(lat, 7 * 0.025390625 + 1.09375);
+    alk__surrogate_add(q, q, -3, true, 1, &cost, &lat); /* sub = 3 + 5 + 3 - 1 */
+    cr_expect_eq(cost, 10.0);
+    alk__surrogate_add(q, q, 8, false, -1, &cost, &lat); /* abutting: a free concatenation */
+    cr_expect(cost == 0.0 && lat == 0.0);
+}
+
 /* The reference's MSB-first CSD rule (spec §3.2), written out as the oracle. */
 static int csd_threshold_weight(int64_t x, int width) {
     int weight = 0;
@@ -89,8 +107,7 @@ Test(cmvm_numeric, naf_weight_equals_msb_first_csd) {
         }
         int width = (int)ceil(log2(fmax((double)llabs(v), 1.0) * 1.5));
         width = width < 1 ? 1 : width;
-        cr_assert_eq(alk__naf_weight(v), csd_threshold_weight(v, width), "v = %lld",
-                     (long long)v);
+        cr_assert_eq(alk__naf_weight(v), csd_threshold_weight(v, width), "v = %lld", (long long)v);
     }
 }
 
@@ -110,8 +127,8 @@ static double *random_kernel(uint64_t seed, uint32_t n, uint32_t m, int bits, do
 }
 
 /* Checks stage1(stage0(e_i)) == row i of W for every input i. */
-static void expect_reconstruction(const alk_cmvm_result *r, const double *w, uint32_t n,
-                                  uint32_t m, const char *what) {
+static void expect_reconstruction(const alk_cmvm_result *r, const double *w, uint32_t n, uint32_t m,
+                                  const char *what) {
     double *x = calloc(n, sizeof(double));
     double *mid = calloc(r->stage0->n_out + 1, sizeof(double));
     double *y = calloc(m, sizeof(double));
@@ -206,8 +223,8 @@ Test(cmvm_grid, exact_reconstruction, .timeout = 240) {
                                     char what[128];
                                     snprintf(what, sizeof(what),
                                              "n=%u bits=%d m0=%d m1=%d hdc=%d ddc=%d s=%d mode=%d",
-                                             n, widths[wi], m0, m1, hard_dcs[h],
-                                             decompose_dcs[d], search, mode);
+                                             n, widths[wi], m0, m1, hard_dcs[h], decompose_dcs[d],
+                                             search, mode);
                                     expect_reconstruction(&r, w, n, n, what);
                                     if (count % 11 == 0) {
                                         expect_interp(&r, w, n, n, count);
@@ -260,6 +277,27 @@ Test(cmvm_grid, shapes_intervals_latencies) {
         free(q);
         free(lat);
     }
+}
+
+/* Improved mode cuts kernels of 512 rows or more into row blocks; the sum must stay exact. */
+Test(cmvm_grid, partitioned_large_kernel) {
+    uint32_t n = 530, m = 7;
+    double *w = random_kernel(530, n, m, 6, 0.2);
+    for (size_t i = 0; i < (size_t)n * m; i += 3) {
+        w[i] = ldexp(w[i], -2);
+    }
+    alk_cmvm_problem p = {n, m, w, NULL, NULL};
+    alk_cmvm_options o;
+    alk_cmvm_options_init(&o);
+    alk_cmvm_result r;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_cmvm_solve(&p, &o, &r, &diag), ALK_OK, "%s", diag.message);
+    cr_expect_eq(r.decompose_dc, -1);
+    cr_expect_eq(r.stage1->n_ops, m, "stage 1 is the identity");
+    expect_reconstruction(&r, w, n, m, "partitioned");
+    expect_interp(&r, w, n, m, 5);
+    alk_cmvm_result_fini(&r);
+    free(w);
 }
 
 /* ---- §4.3: W = W1 . W2 exactly for every dc ---- */
@@ -531,6 +569,46 @@ Test(cmvm_modes, improved_never_costs_more) {
     }
 }
 
+/* Done-when 3: improved mode's delay budgets hold whenever compat's do. */
+Test(cmvm_modes, improved_keeps_the_delay_budget) {
+    for (int t = 0; t < 8; t++) {
+        uint32_t n = 6 + 3 * (uint32_t)t;
+        double *w = random_kernel(700 + t, n, n, 5 + t % 4, 0.0);
+        alk_cmvm_problem p = {n, n, w, NULL, NULL};
+        /* minimal_latency (spec §7 step 3): the CSE-free emission of the whole kernel. */
+        alk_cmvm_options o;
+        alk_cmvm_options_init(&o);
+        o.mode = ALK_CMVM_COMPAT;
+        o.method0 = ALK_CMVM_DUMMY;
+        o.decompose_dc = -1;
+        o.search_all_decompose_dc = false;
+        alk_cmvm_result r;
+        cr_assert_eq(alk_cmvm_solve(&p, &o, &r, NULL), ALK_OK);
+        double min_lat = r.latency;
+        alk_cmvm_result_fini(&r);
+        for (int hard_dc = 0; hard_dc <= 3; hard_dc += 3) {
+            double lat[2], cost[2];
+            for (int mode = 0; mode < 2; mode++) {
+                alk_cmvm_options_init(&o);
+                o.mode = mode ? ALK_CMVM_COMPAT : ALK_CMVM_IMPROVED;
+                o.hard_dc = hard_dc;
+                cr_assert_eq(alk_cmvm_solve(&p, &o, &r, NULL), ALK_OK);
+                expect_reconstruction(&r, w, n, n, "budget");
+                lat[mode] = r.latency;
+                cost[mode] = r.cost;
+                alk_cmvm_result_fini(&r);
+            }
+            float allowed = (float)hard_dc + (float)min_lat;
+            if ((float)lat[1] <= allowed) {
+                cr_expect_leq((float)lat[0], allowed, "%ux%u hard_dc %d: improved %g, compat %g", n,
+                              n, hard_dc, lat[0], lat[1]);
+                cr_expect_leq(cost[0], cost[1]);
+            }
+        }
+        free(w);
+    }
+}
+
 /* ---- refusing malformed kernels ---- */
 
 static void expect_parse_error(const char *text, const char *needle) {
@@ -694,8 +772,7 @@ Test(cmvm_alloc, every_failure_is_clean, .timeout = 120) {
             cr_expect_eq(alk_alloc_live(), live);
             break;
         }
-        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu: %s (%s)", n, alk_strerror(rv),
-                     diag.message);
+        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu: %s (%s)", n, alk_strerror(rv), diag.message);
         cr_assert_eq(alk_alloc_live(), live, "allocation %lu leaked", n);
     }
     cr_expect_gt(n, 50, "the loop ended early at %lu", n);
