@@ -84,6 +84,8 @@ int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, si
     conn->open = true;
     nng_duration resend = resend_s > 0 ? (nng_duration)(resend_s * 1000.0) : NNG_DURATION_INFINITE;
     (void)nng_socket_set_ms(conn->socket, NNG_OPT_REQ_RESENDTIME, resend);
+    /* nng 1.5 reads messages of any size by default: bound what a peer can make us allocate. */
+    (void)nng_socket_set_size(conn->socket, NNG_OPT_RECVMAXSZ, CLI_MAX_REPLY_BYTES);
     size_t reached = 0;
     int last = 0;
     for (size_t i = 0; i < n; i++) {

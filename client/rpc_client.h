@@ -24,6 +24,9 @@
 /* Default seconds after which nng resends a request that got no reply (docs/protocol.md). */
 #define CLI_DEFAULT_RESEND_S 10.0
 
+/* The largest reply accepted (NNG_OPT_RECVMAXSZ of the client's socket). */
+#define CLI_MAX_REPLY_BYTES ((size_t)1 << 30)
+
 typedef struct cli_conn {
     nng_socket socket;
     bool open;

@@ -156,6 +156,10 @@ static void request_finished(alkd_server *server, slot *s) {
     alkd__maybe_finish(server);
 }
 
+void alkd__abandon(alkd_server *server, slot *s) {
+    request_finished(server, s);
+}
+
 /* ---- replies ------------------------------------------------------------------------------- */
 
 void alkd__send_reply(alkd_server *server, slot *s, const void *bytes, size_t len) {
@@ -202,6 +206,7 @@ static size_t method_index(const alk_rpc_method *method) {
 static void handle_request(alkd_server *server, slot *s) {
     nng_msg *msg = nng_aio_get_msg(s->aio);
     nng_aio_set_msg(s->aio, NULL);
+    s->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
     const void *bytes = nng_msg_body(msg);
     size_t len = nng_msg_len(msg);
     uint64_t now = alkd__now();
@@ -214,7 +219,18 @@ static void handle_request(alkd_server *server, slot *s) {
         server->stats.requests_by_method[hit->tag]++;
         nng_msg_free(msg);
         if (hit->owner != NULL) {
+            /* A resend on the same connection supersedes the earlier copy: the client waits
+             * for one reply per request, and a second one would only be discarded. */
             job *j = hit->owner;
+            for (slot **link = &j->requesters; *link != NULL;) {
+                slot *r = *link;
+                if (r->pipe == s->pipe) {
+                    *link = r->next;
+                    alkd__abandon(server, r);
+                } else {
+                    link = &r->next;
+                }
+            }
             s->next = j->requesters;
             j->requesters = s;
         } else {

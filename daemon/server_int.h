@@ -48,6 +48,7 @@ typedef struct slot {
     int aio_result;    /* written by the aio callback before it queues the slot */
     struct slot *next; /* inbox, free list, or a job's list of requesters */
     uint64_t received; /* uv_hrtime() at receipt */
+    uint32_t pipe;     /* id of the connection the request came on */
 } slot;
 
 struct listener {
@@ -156,6 +157,9 @@ struct alkd_server {
 uint64_t alkd__now(void);
 /* Sends `len` bytes (copied) as the reply on `s`, which must be WORKING. */
 void alkd__send_reply(alkd_server *server, slot *s, const void *bytes, size_t len);
+/* Gives up the request on `s` without replying (a resend superseded it on the same connection):
+ * the REP context drops it when it receives again. */
+void alkd__abandon(alkd_server *server, slot *s);
 /* Sends the error reply for `err` on `s` and counts it. */
 void alkd__send_error(alkd_server *server, slot *s, const alk_rpc_error *err);
 void alkd__count_error(alkd_server *server, int code);

@@ -214,12 +214,14 @@ class Client:
 
     url: a URL or a list of URLs (default: default_url()); timeout: seconds to wait for each
     reply (None: forever); resend: seconds after which nng resends a request that got no reply
-    (the daemon answers duplicates once, from its reply cache).
+    (the daemon answers duplicates once, from its reply cache); max_reply_bytes: the largest
+    reply accepted (nng's NNG_OPT_RECVMAXSZ).
     """
 
     _ids = itertools.count(1)
 
-    def __init__(self, url=None, *, timeout=None, resend=10.0, check=True, libnng=None):
+    def __init__(self, url=None, *, timeout=None, resend=10.0, check=True, libnng=None,
+                 max_reply_bytes=1 << 30):
         self._nng = _Nng.get(libnng)
         urls = [url] if isinstance(url, str) else list(url or [default_url()])
         self.urls = urls
@@ -233,6 +235,8 @@ class Client:
             raise self._error(rv, "opening a REQ socket")
         ms = int(resend * 1000) if resend else _NNG_DURATION_INFINITE
         self._nng.nng_socket_set_ms(self._socket, b"req:resend-time", ms)
+        # nng 1.5 reads messages of any size by default: bound what a peer can make us allocate.
+        self._nng.nng_socket_set_size(self._socket, b"recv-size-max", max_reply_bytes)
         for u in urls:
             # Non-blocking: nng keeps dialing a daemon that is not up yet.
             rv = self._nng.nng_dial(self._socket, u.encode(), None, _NNG_FLAG_NONBLOCK)
