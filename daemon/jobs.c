@@ -63,6 +63,7 @@ static void run_sleep(job *j) {
 static void run_convert(job *j) {
     alk_convert_result result = {0};
     alk_diag diag = {{0}};
+    j->convert.cancel = &j->cancel; /* a deadline stops the conversion and frees this worker */
     int rv = alk_convert(j->generation, &j->convert, &result, &diag);
     uint64_t ran = uv_hrtime();
     if (rv != ALK_OK) {

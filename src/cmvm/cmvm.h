@@ -26,6 +26,7 @@
 #include "alir/program.h"
 #include "core/err.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,9 @@ typedef struct alk_cmvm_options {
     bool search_all_decompose_dc; /* try decompose_dc = 0..max and keep the cheapest (default) */
     alk_cmvm_mode mode;           /* default ALK_CMVM_IMPROVED */
     unsigned threads;             /* worker threads of the search; 0 = one per online core */
+    /* Polled between CSE steps; once it reads true the solve stops with ALK_ECANCELED. NULL:
+     * never. Borrowed; it must outlive the solve. Not part of the cache key. */
+    const atomic_bool *cancel;
 } alk_cmvm_options;
 
 /* Fills `options` (owned by the caller) with the defaults above. */

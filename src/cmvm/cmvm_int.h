@@ -54,8 +54,9 @@ typedef struct alk__mat {
 
 /* Which of the quality fixes of spec §14.2 a CSE run applies (all false = compat). */
 typedef struct alk__quality {
-    bool key_shift_overlap; /* §14.2.1: score with the key's own shift, not ops[id1].data */
-    bool emit_sub_flag;     /* §14.2.3: emission intervals of subtractions are exact */
+    bool key_shift_overlap;    /* §14.2.1: score with the key's own shift, not ops[id1].data */
+    bool emit_sub_flag;        /* §14.2.3: emission intervals of subtractions are exact */
+    const atomic_bool *cancel; /* the solve's cancellation flag (alk_cmvm_options), or NULL */
 } alk__quality;
 
 /*

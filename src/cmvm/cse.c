@@ -1536,6 +1536,11 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
             if (st.counts.len == 0) {
                 break;
             }
+            if (quality->cancel != NULL &&
+                atomic_load_explicit(quality->cancel, memory_order_relaxed)) {
+                rv = alk_diag_set(diag, ALK_ECANCELED, "the CMVM solve was cancelled");
+                goto fail;
+            }
             uint64_t key;
             rv = select_key(&st, &key);
             if (rv != ALK_OK) {

@@ -622,7 +622,14 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
         lat[i] = problem->latencies != NULL ? (float)problem->latencies[i] : 0.0f;
     }
     if (options->mode != ALK_CMVM_COMPAT && n >= PART_MIN_ROWS) {
-        job jb = {&kernel, NULL, q, lat, options->method0, options->method1, {true, true}, 0.0f};
+        job jb = {&kernel,
+                  NULL,
+                  q,
+                  lat,
+                  options->method0,
+                  options->method1,
+                  {true, true, options->cancel},
+                  0.0f};
         config c = {0};
         rv = solve_partitioned(&jb, options, &c, diag);
         if (rv == ALK_OK) {
@@ -645,7 +652,7 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
     }
     /* Compat runs the reference's scoring; improved runs the quality fixes of spec §14.2. */
     bool improved = options->mode != ALK_CMVM_COMPAT;
-    alk__quality quality = {improved, improved};
+    alk__quality quality = {improved, improved, options->cancel};
     float min_lat = 0.0f;
     if (options->hard_dc >= 0 || options->search_all_decompose_dc) {
         alk__stage s = {0};
@@ -660,7 +667,14 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
      * solution, so it never costs more than compat (the fixes win on average, not always). */
     job jobs[2] = {
         {&kernel, decomp, q, lat, options->method0, options->method1, quality, min_lat},
-        {&kernel, decomp, q, lat, options->method0, options->method1, {false, false}, min_lat},
+        {&kernel,
+         decomp,
+         q,
+         lat,
+         options->method0,
+         options->method1,
+         {false, false, options->cancel},
+         min_lat},
     };
     size_t n_jobs = improved ? 2 : 1;
 

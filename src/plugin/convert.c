@@ -140,6 +140,7 @@ static int trace_config(const alk_convert_request *request, alk_trace_config *co
                         alk_diag *diag) {
     alk_trace_config_init(config);
     config->hwconf = request->hwconf;
+    config->solver.cmvm.cancel = request->cancel;
     const alk_value *options = request->solver_options;
     if (options == NULL || options->kind == ALK_VALUE_NIL) {
         return ALK_OK;

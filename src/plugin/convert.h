@@ -40,6 +40,9 @@ typedef struct alk_convert_request {
     alk_hwconf hwconf;               /* the converter default is (1, 1, -1) */
     const alk_value *solver_options; /* a map, or NULL (spec cmvm.md §1.3) */
     bool dump;                       /* also return the named intermediate traces */
+    /* Polled while tracing and solving; once it reads true the conversion stops with
+     * ALK_ECANCELED and frees its thread. NULL: never. Borrowed for the call. */
+    const atomic_bool *cancel;
 } alk_convert_request;
 
 /* Fills `request` (owned by the caller) with an empty request and the default hwconf. */

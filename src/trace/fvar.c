@@ -129,6 +129,13 @@ void *alk__trace_alloc(alk_trace *t, size_t size) {
     if (t->error != ALK_OK) {
         return NULL;
     }
+    /* Every allocation-heavy step passes here: a cheap place to notice a cancelled job. */
+    const atomic_bool *cancel = t->solver.cmvm.cancel;
+    if ((++t->allocations & 1023) == 0 && cancel != NULL &&
+        atomic_load_explicit(cancel, memory_order_relaxed)) {
+        alk__trace_set_error(t, ALK_ECANCELED, "the conversion was cancelled");
+        return NULL;
+    }
     void *p = alk_arena_alloc(&t->arena, size);
     if (p == NULL) {
         alk__trace_set_error(t, ALK_ENOMEM, "out of memory while tracing");

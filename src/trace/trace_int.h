@@ -105,7 +105,8 @@ struct alk_trace {
     alk_diag diag;
     uint64_t next_serial;
     size_t n_vars;
-    uint64_t generation; /* tracer passes */
+    uint32_t allocations; /* counts arena requests, to poll the cancellation flag now and then */
+    uint64_t generation;  /* tracer passes */
     /* Scratch for affine merges. */
     alk_affine_term *scratch;
     size_t scratch_cap;

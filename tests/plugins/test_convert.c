@@ -156,3 +156,45 @@ Test(convert_request, dump_returns_the_named_traces) {
     cr_assert_eq(result.program->n_out, 16);
     alk_convert_result_fini(&result);
 }
+
+Test(convert_request, a_set_cancel_flag_stops_the_conversion) {
+    atomic_bool cancel;
+    atomic_init(&cancel, true);
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = "alkaid";
+    request.model = json("{\"input_shape\": [16, 4]}");
+    request.cancel = &cancel;
+    alk_convert_result result = {0};
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_ECANCELED, "%s",
+                 diag.message);
+    cr_assert(strstr(diag.message, "cancelled") != NULL, "%s", diag.message);
+    cr_assert_null(result.program);
+    atomic_store(&cancel, false);
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_OK, "%s", diag.message);
+    alk_convert_result_fini(&result);
+}
+
+Test(convert_request, a_cancelled_cmvm_solve_stops) {
+    enum { N = 24 };
+    double kernel[N * N];
+    for (int i = 0; i < N * N; i++) {
+        kernel[i] = (double)((i * 7919) % 255 - 127);
+    }
+    alk_cmvm_problem problem = {.n_in = N, .n_out = N, .kernel = kernel};
+    alk_cmvm_options options;
+    alk_cmvm_options_init(&options);
+    atomic_bool cancel;
+    atomic_init(&cancel, true);
+    options.cancel = &cancel;
+    alk_cmvm_result result = {0};
+    alk_diag diag = {{0}};
+    long live = alk_alloc_live();
+    cr_assert_eq(alk_cmvm_solve(&problem, &options, &result, &diag), ALK_ECANCELED, "%s",
+                 diag.message);
+    cr_assert_eq(alk_alloc_live(), live);
+    atomic_store(&cancel, false);
+    cr_assert_eq(alk_cmvm_solve(&problem, &options, &result, &diag), ALK_OK, "%s", diag.message);
+    alk_cmvm_result_fini(&result);
+}
