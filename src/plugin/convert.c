@@ -189,13 +189,21 @@ static int input_specs(const alk__loaded *tracer, const alk_convert_request *req
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "%s tracer: %s", d->name, inner.message);
     }
+    size_t n_kif = request->inputs_kif != NULL ? request->n_inputs_kif : 0;
+    if (n_kif > 1 && n_kif != n) {
+        return alk_diag_set(diag, ALK_EINVAL, "inputs_kif has %zu triples for %zu inputs", n_kif,
+                            n);
+    }
     for (size_t i = 0; i < n && i < ALK_PLUGIN_MAX_INPUTS; i++) {
         if (shapes[i].n_dims > ALK_MAX_DIMS) {
             return alk_diag_set(diag, ALK_EINVAL, "input %zu has more than %d dimensions", i,
                                 ALK_MAX_DIMS);
         }
-        specs[i] = (alk_input_spec){.n_dims = shapes[i].n_dims};
+        specs[i] = (alk_input_spec){.n_dims = shapes[i].n_dims, .has_kif = n_kif > 0};
         memcpy(specs[i].dims, shapes[i].dims, shapes[i].n_dims * sizeof(int64_t));
+        if (n_kif > 0) {
+            memcpy(specs[i].kif, request->inputs_kif[n_kif == 1 ? 0 : i], sizeof(specs[i].kif));
+        }
     }
     *ret_n = n < ALK_PLUGIN_MAX_INPUTS ? n : ALK_PLUGIN_MAX_INPUTS;
     return ALK_OK;

@@ -37,6 +37,10 @@ typedef struct alk_convert_request {
     const alk_value *model;       /* the framework's payload (frontends.md §7) */
     const alk_input_spec *inputs; /* n_inputs explicit inputs; NULL: ask the tracer */
     size_t n_inputs;
+    /* Without explicit inputs: formats (k, i, f) for the tracer's input shapes, one triple for
+     * all inputs (n_inputs_kif == 1) or one per input; NULL: auto-width inputs. */
+    const int (*inputs_kif)[3];
+    size_t n_inputs_kif;
     alk_hwconf hwconf;               /* the converter default is (1, 1, -1) */
     const alk_value *solver_options; /* a map, or NULL (spec cmvm.md §1.3) */
     bool dump;                       /* also return the named intermediate traces */

@@ -186,6 +186,35 @@ static int read_kif(const alk_value *v, const char *where, int ret_kif[3], alk_r
     return ALK_OK;
 }
 
+/* inputs_kif without inputs: formats for the shapes the tracer reports (one triple, or one per
+ * input; alk_convert checks the count against the tracer's inputs). */
+static int read_inputs_kif(const alk_value *inputs_kif, const alk_rpc_limits *limits,
+                           alk_arena *arena, alk_convert_request *creq, alk_rpc_error *err) {
+    bool list = inputs_kif->kind == ALK_VALUE_ARRAY && inputs_kif->as.array.len > 0 &&
+                inputs_kif->as.array.items[0]->kind == ALK_VALUE_ARRAY;
+    size_t n = list ? inputs_kif->as.array.len : 1;
+    if (n > limits->max_inputs) {
+        return alk_rpc_error_set(err, ALK_ELIMIT, "inputs_kif",
+                                 "inputs_kif has %zu triples; at most %" PRIu64, n,
+                                 limits->max_inputs);
+    }
+    int(*kifs)[3] = alk_arena_calloc(arena, n, sizeof(*kifs));
+    if (kifs == NULL) {
+        return alk_rpc_error_set(err, ALK_ENOMEM, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char where[64];
+        (void)snprintf(where, sizeof(where), list ? "inputs_kif[%zu]" : "inputs_kif", i);
+        int rv = read_kif(list ? inputs_kif->as.array.items[i] : inputs_kif, where, kifs[i], err);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    creq->inputs_kif = (const int(*)[3])kifs;
+    creq->n_inputs_kif = n;
+    return ALK_OK;
+}
+
 static int read_inputs(const alk_value *body, const alk_rpc_limits *limits, alk_arena *arena,
                        alk_convert_request *creq, alk_rpc_error *err) {
     const alk_value *inputs = alk_value_get(body, "inputs");
@@ -197,12 +226,7 @@ static int read_inputs(const alk_value *body, const alk_rpc_limits *limits, alk_
         inputs_kif = NULL;
     }
     if (inputs == NULL) {
-        if (inputs_kif != NULL) {
-            return alk_rpc_error_set(err, ALK_ENOTSUP, "inputs_kif",
-                                     "inputs_kif without inputs is not supported yet; give "
-                                     "inputs with their shapes");
-        }
-        return ALK_OK;
+        return inputs_kif != NULL ? read_inputs_kif(inputs_kif, limits, arena, creq, err) : ALK_OK;
     }
     size_t n = inputs->as.array.len;
     if (n == 0 || n > limits->max_inputs) {

@@ -198,3 +198,26 @@ Test(convert_request, a_cancelled_cmvm_solve_stops) {
     cr_assert_eq(alk_cmvm_solve(&problem, &options, &result, &diag), ALK_OK, "%s", diag.message);
     alk_cmvm_result_fini(&result);
 }
+
+/* inputs_kif without inputs: formats for the tracer's own shapes. The example quantizes its
+ * input to (1, 8, 4) first, so giving exactly that format must change nothing. */
+Test(convert_request, inputs_kif_applies_to_the_tracer_shapes) {
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = "alkaid";
+    request.model = json("{\"input_shape\": [4, 5]}");
+    alk_convert_result plain = {0};
+    alk_convert_result with_kif = {0};
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_convert(generation, &request, &plain, &diag), ALK_OK, "%s", diag.message);
+    static const int kif[2][3] = {{1, 8, 4}, {1, 8, 4}};
+    request.inputs_kif = kif;
+    request.n_inputs_kif = 1;
+    cr_assert_eq(alk_convert(generation, &request, &with_kif, &diag), ALK_OK, "%s", diag.message);
+    cr_assert(alk_program_equal(plain.program, with_kif.program));
+    alk_convert_result_fini(&with_kif);
+    request.n_inputs_kif = 2;
+    cr_assert_eq(alk_convert(generation, &request, &with_kif, &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message, "inputs_kif has 2 triples for 1 inputs");
+    alk_convert_result_fini(&plain);
+}
