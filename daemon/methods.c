@@ -423,6 +423,20 @@ static int rebuild_or_restore(alkd_server *server, const alk_rpc_request *reques
     return ALK_OK;
 }
 
+/* Copies the plugin directories and disabled names (to restore them if a rebuild fails); on
+ * success the caller owns both copies. */
+static int save_plugin_config(const alkd_server *server, alkd_strings *ret_dirs,
+                              alkd_strings *ret_disabled) {
+    if (alkd_strings_copy(&server->plugin_dirs, ret_dirs) != ALK_OK) {
+        return ALK_ENOMEM;
+    }
+    if (alkd_strings_copy(&server->disabled, ret_disabled) != ALK_OK) {
+        alkd_strings_fini(ret_dirs);
+        return ALK_ENOMEM;
+    }
+    return ALK_OK;
+}
+
 static int control_reload(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
     const alk_value *name = alk_value_get(request->body, "name");
     if (name != NULL && name->kind == ALK_VALUE_STR && !has_plugin(server, name->as.str.bytes)) {
@@ -433,11 +447,7 @@ static int control_reload(alkd_server *server, const alk_rpc_request *request, a
     }
     alkd_strings dirs;
     alkd_strings disabled;
-    if (alkd_strings_copy(&server->plugin_dirs, &dirs) != ALK_OK) {
-        return reply_error(request, ALK_ENOMEM, NULL, "out of memory", out);
-    }
-    if (alkd_strings_copy(&server->disabled, &disabled) != ALK_OK) {
-        alkd_strings_fini(&dirs);
+    if (save_plugin_config(server, &dirs, &disabled) != ALK_OK) {
         return reply_error(request, ALK_ENOMEM, NULL, "out of memory", out);
     }
     return rebuild_or_restore(server, request, &dirs, &disabled, out);
@@ -474,11 +484,7 @@ static int control_load(alkd_server *server, const alk_rpc_request *request, alk
     }
     alkd_strings dirs;
     alkd_strings disabled;
-    if (alkd_strings_copy(&server->plugin_dirs, &dirs) != ALK_OK) {
-        return reply_error(request, ALK_ENOMEM, NULL, "out of memory", out);
-    }
-    if (alkd_strings_copy(&server->disabled, &disabled) != ALK_OK) {
-        alkd_strings_fini(&dirs);
+    if (save_plugin_config(server, &dirs, &disabled) != ALK_OK) {
         return reply_error(request, ALK_ENOMEM, NULL, "out of memory", out);
     }
     int rv = ALK_OK;
@@ -507,11 +513,7 @@ static int control_unload(alkd_server *server, const alk_rpc_request *request, a
     }
     alkd_strings dirs;
     alkd_strings disabled;
-    if (alkd_strings_copy(&server->plugin_dirs, &dirs) != ALK_OK) {
-        return reply_error(request, ALK_ENOMEM, NULL, "out of memory", out);
-    }
-    if (alkd_strings_copy(&server->disabled, &disabled) != ALK_OK) {
-        alkd_strings_fini(&dirs);
+    if (save_plugin_config(server, &dirs, &disabled) != ALK_OK) {
         return reply_error(request, ALK_ENOMEM, NULL, "out of memory", out);
     }
     if (alkd_strings_push(&server->disabled, name) != ALK_OK) {
