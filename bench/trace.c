@@ -65,6 +65,30 @@ static alk_fva *layer_bias(alk_trace *t, size_t n_out) {
     return a;
 }
 
+/* Emits `out` as a function of `x`, fills *r with the times since `t0` and the program's size,
+ * and frees `t` (owned by the caller until then). */
+static int emit_and_measure(alk_trace *t, const char *name, alk_fva *x, alk_fva *out, double t0,
+                            result *r) {
+    double t1 = now_seconds();
+    alk_program *p = NULL;
+    int rv = alk_fva_trace(t, &x, 1, &out, 1, true, &p);
+    double t2 = now_seconds();
+    if (rv != ALK_OK) {
+        fprintf(stderr, "bench_trace: %s: %s\n", name, alk_trace_message(t));
+        alk_trace_free(t);
+        return 1;
+    }
+    *r = (result){t1 - t0,
+                  t2 - t1,
+                  alk_trace_solver_seconds(t),
+                  alk_trace_n_vars(t),
+                  p->n_ops,
+                  alk_program_cost(p)};
+    alk_program_free(p);
+    alk_trace_free(t);
+    return 0;
+}
+
 static int run_dense(const alk_trace_config *config, result *r) {
     static const size_t widths[5] = {16, 64, 32, 32, 5};
     rng_state = 0x2545F4914F6CDD1Dull;
@@ -84,24 +108,7 @@ static int run_dense(const alk_trace_config *config, result *r) {
                                  ALK_WRAP, ALK_TRN);
         }
     }
-    double t1 = now_seconds();
-    alk_program *p = NULL;
-    int rv = alk_fva_trace(t, &x, 1, &h, 1, true, &p);
-    double t2 = now_seconds();
-    if (rv != ALK_OK) {
-        fprintf(stderr, "bench_trace: dense: %s\n", alk_trace_message(t));
-        alk_trace_free(t);
-        return 1;
-    }
-    *r = (result){t1 - t0,
-                  t2 - t1,
-                  alk_trace_solver_seconds(t),
-                  alk_trace_n_vars(t),
-                  p->n_ops,
-                  alk_program_cost(p)};
-    alk_program_free(p);
-    alk_trace_free(t);
-    return 0;
+    return emit_and_measure(t, "dense", x, h, t0, r);
 }
 
 static int run_example(const alk_trace_config *config, result *r) {
@@ -113,24 +120,7 @@ static int run_example(const alk_trace_config *config, result *r) {
     double t0 = now_seconds();
     alk_fva *x = alk_fva_input(t, 2, shape);
     alk_fva *out = alk_example_operation(t, x);
-    double t1 = now_seconds();
-    alk_program *p = NULL;
-    int rv = alk_fva_trace(t, &x, 1, &out, 1, true, &p);
-    double t2 = now_seconds();
-    if (rv != ALK_OK) {
-        fprintf(stderr, "bench_trace: example: %s\n", alk_trace_message(t));
-        alk_trace_free(t);
-        return 1;
-    }
-    *r = (result){t1 - t0,
-                  t2 - t1,
-                  alk_trace_solver_seconds(t),
-                  alk_trace_n_vars(t),
-                  p->n_ops,
-                  alk_program_cost(p)};
-    alk_program_free(p);
-    alk_trace_free(t);
-    return 0;
+    return emit_and_measure(t, "example", x, out, t0, r);
 }
 
 static void report(const char *name, int (*run)(const alk_trace_config *, result *),
