@@ -63,6 +63,21 @@ static int decode_request(packer *p, alk_arena *arena, alk_rpc_request *req, alk
 
 /* ---- decoder -------------------------------------------------------------------------------- */
 
+/* The example model's convert request, {"framework": "alkaid", "model": {"input_shape":
+ * [4, 5]}}, packed into a fresh `p` (destroy its sbuf afterwards). */
+static void pack_example_convert(packer *p) {
+    packer_init(p);
+    pack_envelope(p, "convert", 2);
+    pack_str(p, "framework");
+    pack_str(p, "alkaid");
+    pack_str(p, "model");
+    msgpack_pack_map(&p->pk, 1);
+    pack_str(p, "input_shape");
+    msgpack_pack_array(&p->pk, 2);
+    msgpack_pack_uint64(&p->pk, 4);
+    msgpack_pack_uint64(&p->pk, 5);
+}
+
 Test(wire, decodes_every_type_like_msgpack_c) {
     packer p;
     packer_init(&p);
@@ -135,16 +150,7 @@ Test(wire, decodes_every_type_like_msgpack_c) {
 
 Test(wire, every_truncation_is_a_clean_eproto) {
     packer p;
-    packer_init(&p);
-    pack_envelope(&p, "convert", 2);
-    pack_str(&p, "framework");
-    pack_str(&p, "alkaid");
-    pack_str(&p, "model");
-    msgpack_pack_map(&p.pk, 1);
-    pack_str(&p, "input_shape");
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint64(&p.pk, 4);
-    msgpack_pack_uint64(&p.pk, 5);
+    pack_example_convert(&p);
     long live = alk_alloc_live();
     for (size_t n = 0; n < p.sbuf.size; n++) {
         alk_arena arena;
@@ -289,16 +295,7 @@ Test(wire, malformed_bytes) {
 
 Test(wire, allocation_failures_are_clean) {
     packer p;
-    packer_init(&p);
-    pack_envelope(&p, "convert", 2);
-    pack_str(&p, "framework");
-    pack_str(&p, "alkaid");
-    pack_str(&p, "model");
-    msgpack_pack_map(&p.pk, 1);
-    pack_str(&p, "input_shape");
-    msgpack_pack_array(&p.pk, 2);
-    msgpack_pack_uint64(&p.pk, 4);
-    msgpack_pack_uint64(&p.pk, 5);
+    pack_example_convert(&p);
     long live = alk_alloc_live();
     bool succeeded = false;
     for (unsigned long nth = 1; nth < 100 && !succeeded; nth++) {
