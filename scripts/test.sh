@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: a plain build with every test (unit, Python oracles), then an
-# address+undefined-sanitizer build with the unit tests, then the clang-format check.
+# address+undefined-sanitizer build with the unit tests, a thread-sanitizer build with the
+# daemon tests, then the clang-format check.
 # Run scripts/setup.sh first (the README's test command does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,18 @@ fi
 ninja -C build-asan >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --suite unit --print-errorlogs --num-processes 2
+
+echo "== thread sanitizer: the daemon under concurrent requests"
+# The RSS-based checks (rpc_malformed, rpc_control) only mean something without a sanitizer's
+# shadow memory, and the end-to-end suite is too slow under TSAN; these cover the daemon's
+# threads: queue, deadlines, cancellation, resends, farm and broker, the CLI.
+if [ ! -f build-tsan/build.ninja ]; then
+    meson setup build-tsan -Db_sanitize=thread -Db_lundef=false >/dev/null
+fi
+ninja -C build-tsan >/dev/null
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+    meson test -C build-tsan --print-errorlogs --num-processes 2 \
+    rpc_protocol rpc_jobs rpc_farm rpc_cli
 
 echo "== clang-format"
 unformatted=$(git ls-files '*.c' '*.h' | xargs clang-format --style=file --dry-run 2>&1 | \

@@ -2,10 +2,7 @@
 `{"framework": "alkaid", "model": {"input_shape": [4, 5]}}` converted through a real alkaidd by
 the C CLI and by the Python client gives exactly the bytes of `alkaidc convert --local`; then
 hot reloads under load, memory across 200 reload cycles, SIGTERM with conversions in flight and
-a farm with a daemon killed mid-run.
-
-While libalkaid has no alk_convert yet, the daemon answers ENOTSUP and this test exits with
-meson's skip code (77) after checking that answer."""
+a farm with a daemon killed mid-run."""
 import json
 import os
 import signal
@@ -15,7 +12,7 @@ import unittest
 
 import msgpack
 
-from harness import EXAMPLE, AlkaidError, Client, Daemon, run_alkaidc, skip_without_conversion
+from harness import EXAMPLE, AlkaidError, Client, Daemon, run_alkaidc
 from harness import temp_dir
 
 MOCK_DIR = os.environ.get("ALK_MOCK_DIR", "")
@@ -29,7 +26,6 @@ class EndToEnd(unittest.TestCase):
         os.mkdir(cls.plugins)
         cls.daemon = Daemon(cls.dir, workers=2, queue=256, args=["--plugin-dir", cls.plugins])
         cls.c = cls.daemon.client(timeout=60)
-        skip_without_conversion(cls.c, "end-to-end conversions")
         cls.model_json = os.path.join(cls.dir, "example.json")
         with open(cls.model_json, "w") as f:
             json.dump(EXAMPLE, f)

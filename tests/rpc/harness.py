@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -145,29 +144,6 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.kill()
-
-
-def conversion_available(client):
-    """Whether the daemon converts the example model: false while libalkaid lacks alk_convert
-    (ENOTSUP) or the example tracer plugin is not built (unknown framework 'alkaid')."""
-    try:
-        client.convert(message=EXAMPLE)
-        return True
-    except AlkaidError as e:
-        if e.name == "ENOTSUP" or (e.name == "EINVAL" and "unknown framework 'alkaid'" in e.message):
-            return False
-        return True
-
-
-def skip_without_conversion(client, what):
-    """Exits with meson's skip code when the example model cannot be converted yet."""
-    try:
-        client.convert(message=EXAMPLE)
-    except AlkaidError as e:
-        if not conversion_available(client):
-            print(f"SKIP {what}: the example model cannot be converted yet: {e}")
-            _kill_all()
-            sys.exit(77)
 
 
 def run_alkaidc(*args, env=None, timeout=60, input=None):

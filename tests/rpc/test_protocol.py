@@ -9,7 +9,7 @@ import unittest
 
 import msgpack
 
-from harness import AlkaidError, Client, Control, Daemon, temp_dir
+from harness import AlkaidError, Client, Daemon, temp_dir
 
 SCHEMAS = os.path.join(os.environ.get("ALK_SOURCE_ROOT", "."), "schemas")
 
