@@ -332,31 +332,31 @@ static void prom_metric(const char *name, const char *type, const char *help, do
 static void print_stats_prometheus(const alk_value *reply) {
     prom_metric("uptime_seconds", "gauge", "Seconds since the daemon started.",
                 cli_get_number(reply, "uptime_s"));
-    prom_metric("generation", "gauge", "Id of the plugin generation in use.",
-                (double)cli_get_uint(reply, "generation"));
-    prom_metric("workers", "gauge", "Worker threads.", (double)cli_get_uint(reply, "workers"));
-    prom_metric("busy_workers", "gauge", "Workers running a job.",
-                (double)cli_get_uint(reply, "busy_workers"));
-    prom_metric("queued_jobs", "gauge", "Jobs waiting for a worker.",
-                (double)cli_get_uint(reply, "queued"));
-    prom_metric("queue_capacity", "gauge", "Capacity of the job queue.",
-                (double)cli_get_uint(reply, "queue"));
-    prom_metric("inflight_requests", "gauge", "Requests received and not yet answered.",
-                (double)cli_get_uint(reply, "inflight"));
-    prom_metric("replies_total", "counter", "Replies sent.",
-                (double)cli_get_uint(reply, "replies"));
-    prom_metric("cache_hits_total", "counter", "Requests answered from the reply cache.",
-                (double)cli_get_uint(reply, "cache_hits"));
-    prom_metric("cache_entries", "gauge", "Replies held in the reply cache.",
-                (double)cli_get_uint(reply, "cache_entries"));
-    prom_metric("reloads_total", "counter", "Plugin generations built after the first.",
-                (double)cli_get_uint(reply, "reloads"));
-    prom_metric("reload_failures_total", "counter", "Plugin reloads refused.",
-                (double)cli_get_uint(reply, "reload_failures"));
-    prom_metric("abandoned_jobs_total", "counter", "Jobs answered ETIMEDOUT while running.",
-                (double)cli_get_uint(reply, "abandoned"));
-    prom_metric("resident_memory_bytes", "gauge", "Resident set size.",
-                (double)cli_get_uint(reply, "rss_bytes"));
+    /* The counters and gauges that are plain unsigned fields of the reply. */
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+        const char *field;
+    } fields[] = {
+        {"generation", "gauge", "Id of the plugin generation in use.", "generation"},
+        {"workers", "gauge", "Worker threads.", "workers"},
+        {"busy_workers", "gauge", "Workers running a job.", "busy_workers"},
+        {"queued_jobs", "gauge", "Jobs waiting for a worker.", "queued"},
+        {"queue_capacity", "gauge", "Capacity of the job queue.", "queue"},
+        {"inflight_requests", "gauge", "Requests received and not yet answered.", "inflight"},
+        {"replies_total", "counter", "Replies sent.", "replies"},
+        {"cache_hits_total", "counter", "Requests answered from the reply cache.", "cache_hits"},
+        {"cache_entries", "gauge", "Replies held in the reply cache.", "cache_entries"},
+        {"reloads_total", "counter", "Plugin generations built after the first.", "reloads"},
+        {"reload_failures_total", "counter", "Plugin reloads refused.", "reload_failures"},
+        {"abandoned_jobs_total", "counter", "Jobs answered ETIMEDOUT while running.", "abandoned"},
+        {"resident_memory_bytes", "gauge", "Resident set size.", "rss_bytes"},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        prom_metric(fields[i].name, fields[i].type, fields[i].help,
+                    (double)cli_get_uint(reply, fields[i].field));
+    }
     const char *state = cli_get_str(reply, "state");
     printf("# HELP alkaidd_state The daemon's state (1 for the current one).\n"
            "# TYPE alkaidd_state gauge\n");
