@@ -16,15 +16,17 @@
  *  - an extraction only removes digits of its two operands and adds the new signal's digits, so
  *    the count of a key between existing signals can only shrink, and a key that falls below two
  *    occurrences never comes back. Keys of the new signal are counted from its few digits (a small
- *    scratch hash merges them) and inserted when they occur twice;
- *  - keys are packed into a uint64 whose numeric order is the reference's table order, counted in
- *    an open-addressing hash and queued in a max-heap of (score, key). A score depends only on
- *    the count and on ops that never change and, except in one case, never grows when the count
- *    shrinks; so an entry whose signals changed since it was counted over-estimates its score.
- *    Selection refreshes the heap top until it is exact (lazy greedy): it is then the maximum of
- *    the whole table, as the reference's scan finds it. The exception, wmc-dc/wmc-pdc with a
- *    negative overlap (whose unsigned product wraps, spec §5.4), lives in a side list rescored
- *    exactly at every selection.
+ *    scratch hash merges them) and queued when they occur twice;
+ *  - keys are packed into a uint64 whose numeric order is the reference's table order. There is
+ *    no count table: every live key is one entry of a max-heap of (score, key, stamp), queued
+ *    once when its count is first known. A score depends only on the count and on ops that
+ *    never change and, except in one case, never grows when the count shrinks; so an entry whose
+ *    signals changed since its stamp over-estimates its score. Selection recounts and re-sifts
+ *    the heap top until it is exact (lazy greedy): it is then the maximum of (score, key) over
+ *    all live keys, as the reference's scan finds it, and a key found below two occurrences
+ *    leaves for good. The exception, wmc-dc/wmc-pdc with a negative overlap (whose unsigned
+ *    product wraps, spec §5.4), lives in a side list rescored exactly at every selection.
+ *    (A hash table of counts beside the heap cost two thirds of the time in cache misses.)
  *
  * Float arithmetic (scores, intervals, latencies) copies the reference's float32/double mixing.
  * Counts follow the reference exactly, including the overestimate for overlapping self pairs.
@@ -40,19 +42,20 @@
 
 /* ---- keys ---- */
 
-/* (id1:26 | id0:26 | spare:1 | sub:1 | shift+128:8): numeric order = (id1, id0, sub, shift). */
-enum { ID_BITS = 26 };
+/* (id1:26 | id0:26 | sub:1 | shift+128:8), 61 bits: numeric order = (id1, id0, sub, shift). */
+enum { ID_BITS = 26, KEY_BITS = 61 };
 #define MAX_EXPR ((uint32_t)1 << ID_BITS)
+#define NO_KEY UINT64_MAX
 
 static inline uint64_t make_key(uint32_t id0, uint32_t id1, int shift, bool sub) {
-    return ((uint64_t)id1 << 36) | ((uint64_t)id0 << 10) | ((uint64_t)sub << 8) |
+    return ((uint64_t)id1 << 35) | ((uint64_t)id0 << 9) | ((uint64_t)sub << 8) |
            (uint64_t)(uint8_t)(shift + 128);
 }
 static inline uint32_t key_id0(uint64_t key) {
-    return (uint32_t)(key >> 10) & (MAX_EXPR - 1);
+    return (uint32_t)(key >> 9) & (MAX_EXPR - 1);
 }
 static inline uint32_t key_id1(uint64_t key) {
-    return (uint32_t)(key >> 36) & (MAX_EXPR - 1);
+    return (uint32_t)(key >> 35) & (MAX_EXPR - 1);
 }
 static inline int key_shift(uint64_t key) {
     return (int)(key & 0xFF) - 128;
@@ -73,161 +76,34 @@ static inline uint64_t pair_key(uint32_t e1, int s1, bool n1, uint32_t e2, int s
     return make_key(e1, e1, -d, n1 != n2);
 }
 
-/* ---- count table: open addressing with linear probing and backward-shift deletion ---- */
-
-#define EMPTY_KEY UINT64_MAX
-#define STAMP_NONMONO 0x80000000u
-
-typedef struct hslot {
-    uint64_t key;
-    uint32_t count; /* exact when counted; an upper bound once a signal of the key changed */
-    uint32_t stamp; /* extraction number of the count | STAMP_NONMONO */
-} hslot;
-
-typedef struct table {
-    hslot *slots;
-    size_t cap; /* power of two */
-    size_t len;
-} table;
-
-static inline size_t hash_key(uint64_t key, size_t cap) {
-    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-}
-
-static int table_init(table *t, size_t want) {
-    size_t cap = 64;
-    while (cap < want * 2) {
-        cap *= 2;
-    }
-    t->slots = alk_malloc(cap * sizeof(hslot));
-    if (t->slots == NULL) {
-        return ALK_ENOMEM;
-    }
-    for (size_t i = 0; i < cap; i++) {
-        t->slots[i].key = EMPTY_KEY;
-    }
-    t->cap = cap;
-    t->len = 0;
-    return ALK_OK;
-}
-
-static void table_fini(table *t) {
-    alk_free(t->slots);
-    t->slots = NULL;
-}
-
-static hslot *table_find(const table *t, uint64_t key) {
-    size_t i = hash_key(key, t->cap);
-    for (;;) {
-        hslot *s = &t->slots[i];
-        if (s->key == key) {
-            return s;
-        }
-        if (s->key == EMPTY_KEY) {
-            return NULL;
-        }
-        i = (i + 1) & (t->cap - 1);
-    }
-}
-
-static int table_grow(table *t) {
-    table bigger;
-    int rv = table_init(&bigger, t->cap);
-    if (rv != ALK_OK) {
-        return rv;
-    }
-    for (size_t i = 0; i < t->cap; i++) {
-        hslot *s = &t->slots[i];
-        if (s->key == EMPTY_KEY) {
-            continue;
-        }
-        size_t j = hash_key(s->key, bigger.cap);
-        while (bigger.slots[j].key != EMPTY_KEY) {
-            j = (j + 1) & (bigger.cap - 1);
-        }
-        bigger.slots[j] = *s;
-    }
-    bigger.len = t->len;
-    table_fini(t);
-    *t = bigger;
-    return ALK_OK;
-}
-
-/* Adds `delta` to the count of `key`, inserting it; *ret_new tells whether it was absent. */
-static int table_add(table *t, uint64_t key, uint32_t delta, bool *ret_new) {
-    if ((t->len + 1) * 2 > t->cap) {
-        int rv = table_grow(t);
-        if (rv != ALK_OK) {
-            return rv;
-        }
-    }
-    size_t i = hash_key(key, t->cap);
-    for (;;) {
-        hslot *s = &t->slots[i];
-        if (s->key == key) {
-            s->count += delta;
-            *ret_new = false;
-            return ALK_OK;
-        }
-        if (s->key == EMPTY_KEY) {
-            s->key = key;
-            s->count = delta;
-            s->stamp = 0;
-            t->len++;
-            *ret_new = true;
-            return ALK_OK;
-        }
-        i = (i + 1) & (t->cap - 1);
-    }
-}
-
-static void table_remove_slot(table *t, hslot *s) {
-    size_t i = (size_t)(s - t->slots);
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & (t->cap - 1);
-        if (t->slots[j].key == EMPTY_KEY) {
-            break;
-        }
-        size_t home = hash_key(t->slots[j].key, t->cap);
-        /* Move j back to i unless its home lies cyclically in (i, j]. */
-        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-        if (!stays) {
-            t->slots[i] = t->slots[j];
-            i = j;
-        }
-    }
-    t->slots[i].key = EMPTY_KEY;
-    t->len--;
-}
-
-/* ---- heap of (score, key) ---- */
+/* ---- heap of (score, key, stamp) ---- */
 
 /*
- * A heap entry packs (score, key) into one 128-bit integer whose unsigned order is the order of
- * the pair: the score's double bits made monotone in the high half, the key in the low half.
- * Scores are never NaN and never -0.0 (they are counts, products, or differences with a
- * positive left side).
+ * A heap entry is the whole record of a live key: one 128-bit integer holding, from the top,
+ * the score as a 40-bit monotone code, the 61-bit key, and the 27-bit stamp (the extraction at
+ * which the score was computed). Its unsigned order is the order of (score, key): keys are
+ * unique in the heap, so the stamp below them never decides.
+ *
+ * Score codes: the integer methods (mc, wmc) score count or count x overlap, an integer below
+ * 2^39 (a uint32 count times an int8 overlap); the others score a float32, coded by its bits
+ * made monotone (scores are never NaN and never -0.0).
  */
 __extension__ typedef unsigned __int128 hentry;
 
-static inline hentry make_entry(double score, uint64_t key) {
-    uint64_t bits;
-    memcpy(&bits, &score, sizeof(bits));
-    bits = (bits >> 63) ? ~bits : bits | 0x8000000000000000ull;
-    return ((hentry)bits << 64) | key;
-}
+enum { STAMP_BITS = 27 };
 
+static inline hentry make_entry(uint64_t code, uint64_t key, uint32_t stamp) {
+    return ((hentry)code << (KEY_BITS + STAMP_BITS)) | ((hentry)key << STAMP_BITS) | stamp;
+}
 static inline uint64_t entry_key(hentry e) {
-    return (uint64_t)e;
+    return (uint64_t)(e >> STAMP_BITS) & (((uint64_t)1 << KEY_BITS) - 1);
 }
-
-static inline double entry_score(hentry e) {
-    uint64_t bits = (uint64_t)(e >> 64);
-    bits = (bits >> 63) ? bits & 0x7FFFFFFFFFFFFFFFull : ~bits;
-    double score;
-    memcpy(&score, &bits, sizeof(score));
-    return score;
+static inline uint32_t entry_stamp(hentry e) {
+    return (uint32_t)e & ((1u << STAMP_BITS) - 1);
+}
+/* The (score, key) part: equal for two entries of one key with the same score. */
+static inline hentry entry_rank(hentry e) {
+    return e >> STAMP_BITS;
 }
 
 /* A 4-ary max-heap: half the depth of a binary heap, and the four children share a line. */
@@ -237,14 +113,10 @@ typedef struct heap {
     size_t cap;
 } heap;
 
-static inline bool hentry_above(const hentry *a, const hentry *b) {
-    return *a > *b;
-}
-
 static void heap_sift_up(heap *h, size_t i, hentry e) {
     while (i > 0) {
         size_t parent = (i - 1) / 4;
-        if (!hentry_above(&e, &h->items[parent])) {
+        if (e <= h->items[parent]) {
             break;
         }
         h->items[i] = h->items[parent];
@@ -262,11 +134,11 @@ static void heap_sift_down(heap *h, size_t i, hentry e) {
         }
         size_t best = c, end = c + 4 < n ? c + 4 : n;
         for (size_t k = c + 1; k < end; k++) {
-            if (hentry_above(&h->items[k], &h->items[best])) {
+            if (h->items[k] > h->items[best]) {
                 best = k;
             }
         }
-        if (!hentry_above(&h->items[best], &e)) {
+        if (h->items[best] <= e) {
             break;
         }
         h->items[i] = h->items[best];
@@ -275,7 +147,8 @@ static void heap_sift_down(heap *h, size_t i, hentry e) {
     h->items[i] = e;
 }
 
-static int heap_push(heap *h, hentry e) {
+/* Appends `e` without restoring the order (heap_build does, for a batch). */
+static int heap_append(heap *h, hentry e) {
     if (h->len == h->cap) {
         void *items = h->items;
         int rv = alk_grow(&items, &h->cap, sizeof(hentry), h->len + 1);
@@ -284,8 +157,16 @@ static int heap_push(heap *h, hentry e) {
             return rv;
         }
     }
-    heap_sift_up(h, h->len++, e);
+    h->items[h->len++] = e;
     return ALK_OK;
+}
+
+static int heap_push(heap *h, hentry e) {
+    int rv = heap_append(h, e);
+    if (rv == ALK_OK) {
+        heap_sift_up(h, h->len - 1, e);
+    }
+    return rv;
 }
 
 /* Replaces the top with `e` and restores the heap order. */
@@ -329,6 +210,11 @@ typedef struct slot {
     uint32_t index; /* into columns[out].rows */
 } slot;
 
+static inline size_t hash_key(uint64_t key, size_t cap) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+/* The scratch table of the new signal's keys: open addressing, cleared after each extraction. */
 typedef struct dslot {
     uint64_t key;
     int32_t delta;
@@ -340,6 +226,13 @@ typedef struct delta_table {
     size_t cap;
     size_t len;
 } delta_table;
+
+/* A key with its count, exact at extraction `stamp`. */
+typedef struct counted_key {
+    uint64_t key;
+    uint32_t count;
+    uint32_t stamp;
+} counted_key;
 
 typedef struct state {
     uint32_t n_in;
@@ -359,10 +252,10 @@ typedef struct state {
     slot *slots;
     size_t n_slots;
     size_t cap_slots;
-    table counts;
+    /* The live selectable keys: every key is queued once, when its count is first known. */
     heap queue;
     /* Keys whose score grows when their count shrinks (spec §5.4 wrap): kept out of the heap. */
-    uint64_t *nonmono;
+    counted_key *nonmono;
     size_t n_nonmono;
     size_t cap_nonmono;
     uint32_t *last_change; /* per signal: extraction that last removed digits of it */
@@ -375,7 +268,8 @@ typedef struct state {
     uint32_t n_words;
     uint32_t n_bits;     /* digit positions in use (CSD width of the stage kernel) */
     uint32_t extraction; /* number of extractions so far */
-    /* Count changes of the current extraction, merged per key before touching `counts`. */
+    uint64_t min_code;   /* threshold_code() */
+    /* Keys of the current extraction's new signal, counted over its outputs before queueing. */
     delta_table deltas;
 } state;
 
@@ -400,7 +294,6 @@ static void state_fini(state *st) {
     alk_free(st->plane_neg);
     alk_free(st->deltas.slots);
     alk_free(st->deltas.used);
-    table_fini(&st->counts);
 }
 
 static int push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op) {
@@ -501,14 +394,6 @@ static bool method_is_valid(alk_cmvm_method m) {
            m == ALK_CMVM_WMC_DC || m == ALK_CMVM_WMC_PDC;
 }
 
-/* Acceptance threshold of the method: the best score must be >= it. */
-static double method_threshold(alk_cmvm_method m) {
-    if (m == ALK_CMVM_MC_PDC || m == ALK_CMVM_WMC_PDC) {
-        return -INFINITY;
-    }
-    return 0.0;
-}
-
 /*
  * Score of `key` with `count` occurrences. *ret_eligible is false for keys that can never be
  * selected (wmc with a negative overlap); *ret_nonmono marks scores that grow when the count
@@ -549,31 +434,59 @@ static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret
     return (double)score;
 }
 
+/* The heap code of a score of the solve's method (see hentry). */
+static uint64_t score_code(const state *st, double score) {
+    if (st->method == ALK_CMVM_MC || st->method == ALK_CMVM_WMC) {
+        return (uint64_t)score;
+    }
+    float f = (float)score;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof(bits));
+    return (bits >> 31) ? (uint32_t)~bits : bits | 0x80000000u;
+}
+
+/* The code of the method's acceptance threshold: the best score must be >= 0, or anything. */
+static uint64_t threshold_code(const state *st) {
+    if (st->method == ALK_CMVM_MC_PDC || st->method == ALK_CMVM_WMC_PDC) {
+        return 0;
+    }
+    return score_code(st, 0.0);
+}
+
+/* The heap entry of `key` with `count` occurrences, counted at the current extraction. */
+static hentry scored_entry(const state *st, uint64_t key, uint32_t count) {
+    bool eligible, nonmono;
+    double score = key_score(st, key, count, &eligible, &nonmono);
+    return make_entry(score_code(st, score), key, st->extraction);
+}
+
 /*
  * Queues a live key whose count was just established (exact at extraction st->extraction). Keys
  * that can never be selected stay out; keys whose score grows when the count shrinks go to the
- * `nonmono` list, which is rescored exactly at every selection.
+ * `nonmono` list, which is rescored exactly at every selection. With `batch` the heap order is
+ * left to a later heap_build.
  */
-static int push_key(state *st, hslot *s) {
+static int queue_key(state *st, uint64_t key, uint32_t count, bool batch) {
     bool eligible, nonmono;
-    double score = key_score(st, s->key, s->count, &eligible, &nonmono);
-    s->stamp = st->extraction | (nonmono ? STAMP_NONMONO : 0);
+    double score = key_score(st, key, count, &eligible, &nonmono);
     if (!eligible) {
         return ALK_OK;
     }
     if (nonmono) {
         if (st->n_nonmono == st->cap_nonmono) {
             void *items = st->nonmono;
-            int rv = alk_grow(&items, &st->cap_nonmono, sizeof(uint64_t), st->n_nonmono + 1);
+            int rv = alk_grow(&items, &st->cap_nonmono, sizeof(counted_key), st->n_nonmono + 1);
             st->nonmono = items;
             if (rv != ALK_OK) {
                 return rv;
             }
         }
-        st->nonmono[st->n_nonmono++] = s->key;
+        st->nonmono[st->n_nonmono++] =
+            (counted_key){.key = key, .count = count, .stamp = st->extraction};
         return ALK_OK;
     }
-    return heap_push(&st->queue, make_entry(score, s->key));
+    hentry e = make_entry(score_code(st, score), key, st->extraction);
+    return batch ? heap_append(&st->queue, e) : heap_push(&st->queue, e);
 }
 
 /* Records a change of `delta` occurrences of `key` during the current extraction. */
@@ -589,13 +502,13 @@ static int add_delta(state *st, uint64_t key, int32_t delta) {
             return ALK_ENOMEM;
         }
         for (size_t i = 0; i < cap; i++) {
-            slots[i].key = EMPTY_KEY;
+            slots[i].key = NO_KEY;
         }
         size_t len = 0;
         for (size_t k = 0; k < d->len; k++) {
             dslot old = d->slots[d->used[k]];
             size_t i = hash_key(old.key, cap);
-            while (slots[i].key != EMPTY_KEY) {
+            while (slots[i].key != NO_KEY) {
                 i = (i + 1) & (cap - 1);
             }
             slots[i] = old;
@@ -614,7 +527,7 @@ static int add_delta(state *st, uint64_t key, int32_t delta) {
             s->delta += delta;
             return ALK_OK;
         }
-        if (s->key == EMPTY_KEY) {
+        if (s->key == NO_KEY) {
             s->key = key;
             s->delta = delta;
             d->used[d->len++] = (uint32_t)i;
@@ -624,41 +537,35 @@ static int add_delta(state *st, uint64_t key, int32_t delta) {
     }
 }
 
-/* Inserts the keys of the new signal `u` seen at least twice, and clears the scratch table. */
+/*
+ * Queues the keys of the new signal seen at least twice, and clears the scratch table. They are
+ * new keys: every one of them contains the new signal.
+ */
 static int commit_deltas(state *st) {
     delta_table *d = &st->deltas;
     int rv = ALK_OK;
     for (size_t k = 0; k < d->len && rv == ALK_OK; k++) {
         dslot *e = &d->slots[d->used[k]];
         if (e->delta >= 2) {
-            bool fresh;
-            rv = table_add(&st->counts, e->key, (uint32_t)e->delta, &fresh);
-            if (rv == ALK_OK) {
-                rv = push_key(st, table_find(&st->counts, e->key));
-            }
+            rv = queue_key(st, e->key, (uint32_t)e->delta, false);
         }
     }
     for (size_t k = 0; k < d->len; k++) {
-        d->slots[d->used[k]].key = EMPTY_KEY;
+        d->slots[d->used[k]].key = NO_KEY;
     }
     d->len = 0;
     return rv;
 }
 
-/* ---- initial table ---- */
+/* ---- initial keys ---- */
 
 /*
  * Counts every key between inputs a <= b over all outputs into a small local histogram, then
- * keeps the keys seen at least twice. Slots of both inputs are sorted by output.
+ * queues (unordered) the keys seen at least twice; *n_keys counts them. Slots of both inputs are
+ * sorted by output.
  */
-typedef struct key_list {
-    hslot *items;
-    size_t len;
-    size_t cap;
-} key_list;
-
-static int count_input_pair(const state *st, uint32_t a, uint32_t b, uint32_t *hist,
-                            uint16_t *touched, key_list *list) {
+static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, uint16_t *touched,
+                            size_t *n_keys) {
     size_t n_touched = 0;
     const slot *sa = st->slots + st->slot_start[a];
     const slot *sb = st->slots + st->slot_start[b];
@@ -700,30 +607,23 @@ static int count_input_pair(const state *st, uint32_t a, uint32_t b, uint32_t *h
         i++;
         j++;
     }
+    int rv = ALK_OK;
     for (size_t t = 0; t < n_touched; t++) {
         uint16_t h = touched[t];
         uint32_t count = hist[h];
         hist[h] = 0;
-        if (count < 2) {
-            continue;
+        if (count >= 2 && rv == ALK_OK) {
+            rv = queue_key(st, make_key(a, b, (h >> 1) - 128, h & 1), count, true);
+            (*n_keys)++;
         }
-        if (list->len == list->cap) {
-            void *items = list->items;
-            int rv = alk_grow(&items, &list->cap, sizeof(hslot), list->len + 1);
-            list->items = items;
-            if (rv != ALK_OK) {
-                return rv;
-            }
-        }
-        list->items[list->len++] =
-            (hslot){.key = make_key(a, b, (h >> 1) - 128, h & 1), .count = count, .stamp = 0};
     }
-    return ALK_OK;
+    return rv;
 }
 
-static int build_table(state *st) {
-    key_list list = {0};
+/* Queues every key between inputs (the reference's initial table); *ret_n_keys counts them. */
+static int queue_initial_keys(state *st, size_t *ret_n_keys) {
     int rv = ALK_OK;
+    *ret_n_keys = 0;
     uint32_t *hist = alk_calloc(512, sizeof(uint32_t));
     uint16_t *touched = alk_malloc(512 * sizeof(uint16_t));
     if (hist == NULL || touched == NULL) {
@@ -736,35 +636,13 @@ static int build_table(state *st) {
         }
         for (uint32_t b = a; b < st->n_in && rv == ALK_OK; b++) {
             if (st->slot_len[b] != 0) {
-                rv = count_input_pair(st, a, b, hist, touched, &list);
+                rv = count_input_pair(st, a, b, hist, touched, ret_n_keys);
             }
         }
     }
-    /* Size the table once, queue every eligible key, then heapify in O(F). */
-    if (rv == ALK_OK) {
-        rv = table_init(&st->counts, list.len + list.len / 2 + 1024);
-    }
-    if (rv == ALK_OK && list.len > 0) {
-        st->queue.items = alk_malloc(list.len * sizeof(hentry));
-        st->queue.cap = list.len;
-        rv = st->queue.items == NULL ? ALK_ENOMEM : ALK_OK;
-    }
-    for (size_t i = 0; i < list.len && rv == ALK_OK; i++) {
-        bool fresh, eligible, nonmono;
-        rv = table_add(&st->counts, list.items[i].key, list.items[i].count, &fresh);
-        if (rv != ALK_OK) {
-            break;
-        }
-        double score = key_score(st, list.items[i].key, list.items[i].count, &eligible, &nonmono);
-        if (nonmono) {
-            rv = push_key(st, table_find(&st->counts, list.items[i].key));
-        } else if (eligible) {
-            st->queue.items[st->queue.len++] = make_entry(score, list.items[i].key);
-        }
-    }
+    /* Heapify once, in O(F). */
     heap_build(&st->queue);
 done:
-    alk_free(list.items);
     alk_free(hist);
     alk_free(touched);
     return rv;
@@ -955,74 +833,63 @@ static uint32_t recount(const state *st, uint64_t key) {
     return count;
 }
 
-/* Whether the stored count of `s` may be stale (a signal of it lost digits since). */
-static inline bool is_stale(const state *st, const hslot *s) {
-    uint32_t stamp = s->stamp & ~STAMP_NONMONO;
-    return st->last_change[key_id0(s->key)] > stamp || st->last_change[key_id1(s->key)] > stamp;
-}
-
-/* Brings the count of `s` up to date; false (and the key removed) when it fell below two. */
-static bool refresh(state *st, hslot *s) {
-    if (is_stale(st, s)) {
-        s->count = recount(st, s->key);
-        s->stamp = st->extraction | (s->stamp & STAMP_NONMONO);
-    }
-    if (s->count < 2) {
-        table_remove_slot(&st->counts, s);
-        return false;
-    }
-    return true;
+/* Whether a count of `key` made at extraction `stamp` may be stale (a signal lost digits since). */
+static inline bool is_stale(const state *st, uint64_t key, uint32_t stamp) {
+    return st->last_change[key_id0(key)] > stamp || st->last_change[key_id1(key)] > stamp;
 }
 
 /*
- * Selects the key to extract, or EMPTY_KEY. Counts only shrink for existing keys, so a stale
- * heap entry over-estimates its (monotone) score: the top is refreshed and re-queued until it is
- * exact, and is then the maximum of (score, key) over the whole table (lazy greedy).
+ * Selects the key to extract, or NO_KEY. Counts only shrink for existing keys, so a stale heap
+ * entry over-estimates its (monotone) score: the top is recounted and re-sifted until it is
+ * exact, and is then the maximum of (score, key) over all live keys, as the reference's scan of
+ * its table finds it (lazy greedy). A key whose count fell below two leaves for good.
  */
-static int select_key(state *st, uint64_t *ret_key) {
-    double threshold = method_threshold(st->method);
+static uint64_t select_key(state *st) {
+    heap *q = &st->queue;
     bool have = false;
     hentry best = 0;
-    while (st->queue.len > 0) {
-        hentry top = st->queue.items[0];
-        hslot *s = table_find(&st->counts, entry_key(top));
-        if (s == NULL) {
-            heap_pop(&st->queue);
+    while (q->len > 0) {
+        hentry top = q->items[0];
+        uint64_t key = entry_key(top);
+        if (!is_stale(st, key, entry_stamp(top))) {
+            best = top;
+            have = true;
+            break;
+        }
+        uint32_t count = recount(st, key);
+        if (count < 2) {
+            heap_pop(q);
             continue;
         }
-        if (!refresh(st, s)) {
-            heap_pop(&st->queue);
-            continue;
+        hentry fresh = scored_entry(st, key, count);
+        if (entry_rank(fresh) == entry_rank(top)) {
+            /* Same score: still the maximum, now known to be exact. */
+            best = q->items[0] = fresh;
+            have = true;
+            break;
         }
-        /* An entry whose score no longer matches the exact count is re-queued in place. */
-        bool eligible, nonmono;
-        hentry fresh = make_entry(key_score(st, s->key, s->count, &eligible, &nonmono), s->key);
-        if (fresh != top) {
-            heap_sift_top(&st->queue, fresh);
-            continue;
-        }
-        best = top;
-        have = true;
-        break;
+        heap_sift_top(q, fresh);
     }
     /* Wrapping keys are rescored exactly; dead ones leave the list. */
     size_t kept = 0;
     for (size_t i = 0; i < st->n_nonmono; i++) {
-        hslot *s = table_find(&st->counts, st->nonmono[i]);
-        if (s == NULL || !refresh(st, s)) {
+        counted_key ck = st->nonmono[i];
+        if (is_stale(st, ck.key, ck.stamp)) {
+            ck.count = recount(st, ck.key);
+            ck.stamp = st->extraction;
+        }
+        if (ck.count < 2) {
             continue;
         }
-        st->nonmono[kept++] = s->key;
-        bool eligible, nonmono;
-        hentry e = make_entry(key_score(st, s->key, s->count, &eligible, &nonmono), s->key);
-        if (!have || hentry_above(&e, &best)) {
+        st->nonmono[kept++] = ck;
+        hentry e = scored_entry(st, ck.key, ck.count);
+        if (!have || e > best) {
             best = e;
             have = true;
         }
     }
     st->n_nonmono = kept;
-    *ret_key = have && entry_score(best) >= threshold ? entry_key(best) : EMPTY_KEY;
-    return ALK_OK;
+    return have && (best >> (KEY_BITS + STAMP_BITS)) >= st->min_code ? entry_key(best) : NO_KEY;
 }
 
 /* ---- extraction (spec §5.6, §5.7) ---- */
@@ -1523,30 +1390,25 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
     }
 
     if (!no_cse && method != ALK_CMVM_DUMMY) {
-        rv = build_table(&st);
+        st.min_code = threshold_code(&st);
+        size_t n_keys;
+        rv = queue_initial_keys(&st, &n_keys);
         if (rv != ALK_OK) {
             goto fail;
         }
-        if (st.counts.len > 0 && !method_is_valid(method)) {
+        if (n_keys > 0 && !method_is_valid(method)) {
             rv = alk_diag_set(diag, ALK_EINVAL, "unknown CSE method '%s'",
                               alk_cmvm_method_name(method));
             goto fail;
         }
         for (;;) {
-            if (st.counts.len == 0) {
-                break;
-            }
             if (quality->cancel != NULL &&
                 atomic_load_explicit(quality->cancel, memory_order_relaxed)) {
                 rv = alk_diag_set(diag, ALK_ECANCELED, "the CMVM solve was cancelled");
                 goto fail;
             }
-            uint64_t key;
-            rv = select_key(&st, &key);
-            if (rv != ALK_OK) {
-                goto fail;
-            }
-            if (key == EMPTY_KEY) {
+            uint64_t key = select_key(&st);
+            if (key == NO_KEY) {
                 break;
             }
             rv = apply_key(&st, key);
