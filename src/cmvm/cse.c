@@ -106,7 +106,7 @@ static inline hentry entry_rank(hentry e) {
     return e >> STAMP_BITS;
 }
 
-/* A 4-ary max-heap: half the depth of a binary heap, and the four children share a line. */
+/* A 4-ary max-heap of entries: half the depth of a binary heap. */
 typedef struct heap {
     hentry *items;
     size_t len;
@@ -125,20 +125,32 @@ static void heap_sift_up(heap *h, size_t i, hentry e) {
     h->items[i] = e;
 }
 
+/* The largest child of `i`, or SIZE_MAX for a leaf; the grandchildren are prefetched. */
+static inline size_t heap_best_child(const heap *h, size_t i) {
+    size_t c = 4 * i + 1, n = h->len;
+    if (c >= n) {
+        return SIZE_MAX;
+    }
+    const hentry *it = h->items;
+    for (size_t g = 4 * c + 1, k = 0; k < 4 && g < n; k++, g += 4) {
+        __builtin_prefetch(&it[g]);
+    }
+    if (c + 4 <= n) {
+        size_t a = it[c + 1] > it[c] ? c + 1 : c;
+        size_t b = it[c + 3] > it[c + 2] ? c + 3 : c + 2;
+        return it[b] > it[a] ? b : a;
+    }
+    size_t best = c;
+    for (size_t k = c + 1; k < n; k++) {
+        best = it[k] > it[best] ? k : best;
+    }
+    return best;
+}
+
 static void heap_sift_down(heap *h, size_t i, hentry e) {
-    size_t n = h->len;
     for (;;) {
-        size_t c = 4 * i + 1;
-        if (c >= n) {
-            break;
-        }
-        size_t best = c, end = c + 4 < n ? c + 4 : n;
-        for (size_t k = c + 1; k < end; k++) {
-            if (h->items[k] > h->items[best]) {
-                best = k;
-            }
-        }
-        if (h->items[best] <= e) {
+        size_t best = heap_best_child(h, i);
+        if (best == SIZE_MAX || h->items[best] <= e) {
             break;
         }
         h->items[i] = h->items[best];
@@ -147,7 +159,7 @@ static void heap_sift_down(heap *h, size_t i, hentry e) {
     h->items[i] = e;
 }
 
-/* Appends `e` without restoring the order (heap_build does, for a batch). */
+/* Appends `e` without restoring the order. */
 static int heap_append(heap *h, hentry e) {
     if (h->len == h->cap) {
         void *items = h->items;
@@ -161,24 +173,20 @@ static int heap_append(heap *h, hentry e) {
     return ALK_OK;
 }
 
-static int heap_push(heap *h, hentry e) {
-    int rv = heap_append(h, e);
-    if (rv == ALK_OK) {
-        heap_sift_up(h, h->len - 1, e);
-    }
-    return rv;
-}
-
-/* Replaces the top with `e` and restores the heap order. */
-static void heap_sift_top(heap *h, hentry e) {
-    heap_sift_down(h, 0, e);
-}
-
+/*
+ * Removes the top: the hole goes down along the larger children to a leaf and the last entry
+ * rises from there (it usually belongs near the bottom, so this saves a comparison per level).
+ */
 static void heap_pop(heap *h) {
-    h->len--;
-    if (h->len > 0) {
-        heap_sift_down(h, 0, h->items[h->len]);
+    hentry last = h->items[--h->len];
+    if (h->len == 0) {
+        return;
     }
+    size_t i = 0;
+    for (size_t best; (best = heap_best_child(h, i)) != SIZE_MAX; i = best) {
+        h->items[i] = h->items[best];
+    }
+    heap_sift_up(h, i, last);
 }
 
 /* Floyd's bottom-up construction over items[0, len). */
@@ -189,6 +197,110 @@ static void heap_build(heap *h) {
     for (size_t i = (h->len - 2) / 4 + 1; i-- > 0;) {
         heap_sift_down(h, i, h->items[i]);
     }
+}
+
+/*
+ * The selection queue: entries bucketed by a monotone function of their score code, and the
+ * top of the highest non-empty bucket is the maximum entry. Only that top bucket is kept in heap
+ * order; entries added below it are appended as they come, and a bucket is swept (stale entries
+ * recounted, dead ones dropped, lowered ones moved down) and heapified when it becomes the top.
+ * Most keys die before they reach the top, and a sweep drops them in one sequential pass where a
+ * single heap of every live key popped each of them from its root, missing the cache at every
+ * level. Integer codes get a bucket each up to QUEUE_BUCKETS - 1; float codes are bucketed by
+ * sign, exponent and 3 mantissa bits.
+ */
+enum { QUEUE_BUCKET_BITS = 12, QUEUE_BUCKETS = 1 << QUEUE_BUCKET_BITS };
+
+typedef struct queue {
+    heap *buckets; /* QUEUE_BUCKETS */
+    uint64_t nonempty[QUEUE_BUCKETS / 64];
+    uint64_t unsorted[QUEUE_BUCKETS / 64]; /* buckets not in heap order */
+    uint32_t top;                          /* the highest non-empty bucket, when len > 0 */
+    size_t len;
+    bool float_codes;
+} queue;
+
+static int queue_init(queue *q, bool float_codes) {
+    *q = (queue){.float_codes = float_codes};
+    q->buckets = alk_calloc(QUEUE_BUCKETS, sizeof(heap));
+    return q->buckets == NULL ? ALK_ENOMEM : ALK_OK;
+}
+
+static void queue_fini(queue *q) {
+    for (size_t b = 0; q->buckets != NULL && b < QUEUE_BUCKETS; b++) {
+        alk_free(q->buckets[b].items);
+    }
+    alk_free(q->buckets);
+    q->buckets = NULL;
+}
+
+static inline uint32_t queue_bucket(const queue *q, hentry e) {
+    uint64_t code = (uint64_t)(e >> (KEY_BITS + STAMP_BITS));
+    if (q->float_codes) {
+        return (uint32_t)(code >> (32 - QUEUE_BUCKET_BITS));
+    }
+    return code < QUEUE_BUCKETS - 1 ? (uint32_t)code : QUEUE_BUCKETS - 1;
+}
+
+static inline bool bit_get(const uint64_t *bits, uint32_t b) {
+    return (bits[b / 64] >> (b % 64)) & 1;
+}
+static inline void bit_put(uint64_t *bits, uint32_t b, bool on) {
+    bits[b / 64] = on ? bits[b / 64] | (1ull << (b % 64)) : bits[b / 64] & ~(1ull << (b % 64));
+}
+
+/* Adds `e`: sifted into the top bucket, appended (unordered) anywhere else. */
+static int queue_add(queue *q, hentry e) {
+    uint32_t b = queue_bucket(q, e);
+    heap *h = &q->buckets[b];
+    int rv = heap_append(h, e);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    if (q->len == 0 || b > q->top) {
+        q->top = b; /* it was empty: one entry is in order */
+    } else if (b == q->top && !bit_get(q->unsorted, b)) {
+        heap_sift_up(h, h->len - 1, e);
+    } else {
+        bit_put(q->unsorted, b, h->len > 1);
+    }
+    bit_put(q->nonempty, b, true);
+    q->len++;
+    return ALK_OK;
+}
+
+/* Bucket `b` emptied; if it was the top, the next non-empty one becomes the top. */
+static void queue_emptied(queue *q, uint32_t b) {
+    bit_put(q->nonempty, b, false);
+    bit_put(q->unsorted, b, false);
+    if (q->len == 0 || b != q->top) {
+        return;
+    }
+    uint32_t w = q->top / 64;
+    while (q->nonempty[w] == 0) {
+        w--;
+    }
+    q->top = w * 64 + 63 - (uint32_t)__builtin_clzll(q->nonempty[w]);
+}
+
+/* Removes the top entry (the top bucket is in order). */
+static void queue_pop(queue *q) {
+    heap *h = &q->buckets[q->top];
+    heap_pop(h);
+    q->len--;
+    if (h->len == 0) {
+        queue_emptied(q, q->top);
+    }
+}
+
+/* Replaces the top entry (the top bucket is in order) with `e`, whose rank is lower. */
+static int queue_lower_top(queue *q, hentry e) {
+    if (queue_bucket(q, e) == q->top) {
+        heap_sift_down(&q->buckets[q->top], 0, e);
+        return ALK_OK;
+    }
+    queue_pop(q);
+    return queue_add(q, e);
 }
 
 /* ---- digit storage ---- */
@@ -234,6 +346,14 @@ typedef struct counted_key {
     uint32_t stamp;
 } counted_key;
 
+/* What the selection reads of one signal. */
+typedef struct signal_info {
+    size_t slot_start; /* its rows: slots[slot_start, slot_start + slot_len) */
+    uint32_t slot_len;
+    uint32_t last_change; /* the extraction that last removed digits of it */
+    alk__bw width;        /* of its interval, for the overlap of its keys */
+} signal_info;
+
 typedef struct state {
     uint32_t n_in;
     uint32_t n_out;
@@ -246,20 +366,18 @@ typedef struct state {
     alk__op *ops;
     size_t n_ops;
     size_t cap_ops;
-    size_t *slot_start; /* per signal, into slots */
-    uint32_t *slot_len;
+    signal_info *sig; /* per signal */
     size_t cap_signals;
     slot *slots;
     size_t n_slots;
     size_t cap_slots;
     /* The live selectable keys: every key is queued once, when its count is first known. */
-    heap queue;
+    queue queue;
     /* Keys whose score grows when their count shrinks (spec §5.4 wrap): kept out of the heap. */
     counted_key *nonmono;
     size_t n_nonmono;
     size_t cap_nonmono;
-    uint32_t *last_change; /* per signal: extraction that last removed digits of it */
-    int32_t *input_rows;   /* n_in x n_out: row index of input i in column o, or -1 */
+    int32_t *input_rows; /* n_in x n_out: row index of input i in column o, or -1 */
     /* Bit planes of every signal: for signal e and digit position p, the outputs where that
      * digit is positive (pos) or negative (neg), as n_words 64-bit words. */
     uint64_t *plane_pos;
@@ -283,12 +401,10 @@ static void state_fini(state *st) {
     alk_free(st->shift0);
     alk_free(st->shift1);
     alk_free(st->ops);
-    alk_free(st->slot_start);
-    alk_free(st->slot_len);
+    alk_free(st->sig);
     alk_free(st->slots);
-    alk_free(st->queue.items);
+    queue_fini(&st->queue);
     alk_free(st->nonmono);
-    alk_free(st->last_change);
     alk_free(st->input_rows);
     alk_free(st->plane_pos);
     alk_free(st->plane_neg);
@@ -313,32 +429,19 @@ static int push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op) {
 static int add_signal(state *st) {
     size_t e = st->n_ops - 1;
     if (e >= st->cap_signals) {
-        size_t cap = st->cap_signals;
-        void *starts = st->slot_start;
-        int rv = alk_grow(&starts, &cap, sizeof(size_t), e + 1);
-        st->slot_start = starts;
+        void *sig = st->sig;
+        int rv = alk_grow(&sig, &st->cap_signals, sizeof(signal_info), e + 1);
+        st->sig = sig;
         if (rv != ALK_OK) {
             return rv;
         }
-        cap = st->cap_signals;
-        void *lens = st->slot_len;
-        rv = alk_grow(&lens, &cap, sizeof(uint32_t), e + 1);
-        st->slot_len = lens;
-        if (rv != ALK_OK) {
-            return rv;
-        }
-        cap = st->cap_signals;
-        void *changes = st->last_change;
-        rv = alk_grow(&changes, &cap, sizeof(uint32_t), e + 1);
-        st->last_change = changes;
-        if (rv != ALK_OK) {
-            return rv;
-        }
-        st->cap_signals = cap;
     }
-    st->last_change[e] = 0;
-    st->slot_start[e] = st->n_slots;
-    st->slot_len[e] = 0;
+    st->sig[e] = (signal_info){
+        .slot_start = st->n_slots,
+        .slot_len = 0,
+        .last_change = 0,
+        .width = alk__interval_bw(st->ops[e].qint),
+    };
     return ALK_OK;
 }
 
@@ -363,7 +466,7 @@ static int add_row(state *st, uint32_t o, uint32_t expr, uint64_t pos, uint64_t 
     }
     c->rows[c->len] = (row){.expr = expr, .pos = pos, .neg = neg};
     st->slots[st->n_slots++] = (slot){.out = o, .index = (uint32_t)c->len};
-    st->slot_len[expr]++;
+    st->sig[expr].slot_len++;
     c->len++;
     return ALK_OK;
 }
@@ -420,7 +523,8 @@ static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret
     /* [quirk] the overlap uses ops[id1].data, not the key's shift (spec §5.4). */
     int8_t shift = st->quality->key_shift_overlap ? (int8_t)key_shift(key) : (int8_t)op1->data;
     int accum, overlap, tail;
-    alk__overlap_counts(op0->qint, op1->qint, shift, &accum, &overlap, &tail);
+    alk__overlap_counts_bw(st->sig[key_id0(key)].width, st->sig[key_id1(key)].width, shift, &accum,
+                           &overlap, &tail);
     if (st->method == ALK_CMVM_WMC) {
         if (overlap < 0) {
             *ret_eligible = false;
@@ -434,9 +538,14 @@ static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret
     return (double)score;
 }
 
+/* Whether the method's scores are float32 values (else integers, see hentry). */
+static bool has_float_scores(alk_cmvm_method m) {
+    return m != ALK_CMVM_MC && m != ALK_CMVM_WMC;
+}
+
 /* The heap code of a score of the solve's method (see hentry). */
 static uint64_t score_code(const state *st, double score) {
-    if (st->method == ALK_CMVM_MC || st->method == ALK_CMVM_WMC) {
+    if (!has_float_scores(st->method)) {
         return (uint64_t)score;
     }
     float f = (float)score;
@@ -463,10 +572,9 @@ static hentry scored_entry(const state *st, uint64_t key, uint32_t count) {
 /*
  * Queues a live key whose count was just established (exact at extraction st->extraction). Keys
  * that can never be selected stay out; keys whose score grows when the count shrinks go to the
- * `nonmono` list, which is rescored exactly at every selection. With `batch` the heap order is
- * left to a later heap_build.
+ * `nonmono` list, which is rescored exactly at every selection.
  */
-static int queue_key(state *st, uint64_t key, uint32_t count, bool batch) {
+static int queue_key(state *st, uint64_t key, uint32_t count) {
     bool eligible, nonmono;
     double score = key_score(st, key, count, &eligible, &nonmono);
     if (!eligible) {
@@ -486,7 +594,7 @@ static int queue_key(state *st, uint64_t key, uint32_t count, bool batch) {
         return ALK_OK;
     }
     hentry e = make_entry(score_code(st, score), key, st->extraction);
-    return batch ? heap_append(&st->queue, e) : heap_push(&st->queue, e);
+    return queue_add(&st->queue, e);
 }
 
 /* Records a change of `delta` occurrences of `key` during the current extraction. */
@@ -547,7 +655,7 @@ static int commit_deltas(state *st) {
     for (size_t k = 0; k < d->len && rv == ALK_OK; k++) {
         dslot *e = &d->slots[d->used[k]];
         if (e->delta >= 2) {
-            rv = queue_key(st, e->key, (uint32_t)e->delta, false);
+            rv = queue_key(st, e->key, (uint32_t)e->delta);
         }
     }
     for (size_t k = 0; k < d->len; k++) {
@@ -561,15 +669,15 @@ static int commit_deltas(state *st) {
 
 /*
  * Counts every key between inputs a <= b over all outputs into a small local histogram, then
- * queues (unordered) the keys seen at least twice; *n_keys counts them. Slots of both inputs are
+ * queues the keys seen at least twice; *n_keys counts them. Slots of both inputs are
  * sorted by output.
  */
 static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, uint16_t *touched,
                             size_t *n_keys) {
     size_t n_touched = 0;
-    const slot *sa = st->slots + st->slot_start[a];
-    const slot *sb = st->slots + st->slot_start[b];
-    uint32_t la = st->slot_len[a], lb = st->slot_len[b];
+    const slot *sa = st->slots + st->sig[a].slot_start;
+    const slot *sb = st->slots + st->sig[b].slot_start;
+    uint32_t la = st->sig[a].slot_len, lb = st->sig[b].slot_len;
     uint32_t i = 0, j = 0;
     while (i < la && j < lb) {
         if (sa[i].out < sb[j].out) {
@@ -613,7 +721,7 @@ static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, u
         uint32_t count = hist[h];
         hist[h] = 0;
         if (count >= 2 && rv == ALK_OK) {
-            rv = queue_key(st, make_key(a, b, (h >> 1) - 128, h & 1), count, true);
+            rv = queue_key(st, make_key(a, b, (h >> 1) - 128, h & 1), count);
             (*n_keys)++;
         }
     }
@@ -631,17 +739,15 @@ static int queue_initial_keys(state *st, size_t *ret_n_keys) {
         goto done;
     }
     for (uint32_t a = 0; a < st->n_in && rv == ALK_OK; a++) {
-        if (st->slot_len[a] == 0) {
+        if (st->sig[a].slot_len == 0) {
             continue;
         }
         for (uint32_t b = a; b < st->n_in && rv == ALK_OK; b++) {
-            if (st->slot_len[b] != 0) {
+            if (st->sig[b].slot_len != 0) {
                 rv = count_input_pair(st, a, b, hist, touched, ret_n_keys);
             }
         }
     }
-    /* Heapify once, in O(F). */
-    heap_build(&st->queue);
 done:
     alk_free(hist);
     alk_free(touched);
@@ -671,8 +777,8 @@ static int build_planes(state *st) {
     }
     st->plane_signals = room;
     for (uint32_t i = 0; i < st->n_in; i++) {
-        const slot *sl = st->slots + st->slot_start[i];
-        for (uint32_t k = 0; k < st->slot_len[i]; k++) {
+        const slot *sl = st->slots + st->sig[i].slot_start;
+        for (uint32_t k = 0; k < st->sig[i].slot_len; k++) {
             const row *r = &st->columns[sl[k].out].rows[sl[k].index];
             uint64_t bit = 1ull << (sl[k].out % 64);
             size_t word = sl[k].out / 64;
@@ -765,9 +871,9 @@ static uint32_t recount(const state *st, uint64_t key) {
     uint32_t id0 = key_id0(key), id1 = key_id1(key);
     int shift = key_shift(key);
     bool sub = key_sub(key);
-    const slot *s0 = st->slots + st->slot_start[id0];
-    const slot *s1 = st->slots + st->slot_start[id1];
-    uint32_t l0 = st->slot_len[id0], l1 = st->slot_len[id1];
+    const slot *s0 = st->slots + st->sig[id0].slot_start;
+    const slot *s1 = st->slots + st->sig[id1].slot_start;
+    uint32_t l0 = st->sig[id0].slot_len, l1 = st->sig[id1].slot_len;
     uint32_t count = 0;
     uint32_t shorter = l0 < l1 ? l0 : l1;
     if (id1 < st->n_in || (size_t)st->n_bits * st->n_words <= 4 * (size_t)shorter) {
@@ -835,7 +941,7 @@ static uint32_t recount(const state *st, uint64_t key) {
 
 /* Whether a count of `key` made at extraction `stamp` may be stale (a signal lost digits since). */
 static inline bool is_stale(const state *st, uint64_t key, uint32_t stamp) {
-    return st->last_change[key_id0(key)] > stamp || st->last_change[key_id1(key)] > stamp;
+    return st->sig[key_id0(key)].last_change > stamp || st->sig[key_id1(key)].last_change > stamp;
 }
 
 /*
@@ -844,12 +950,56 @@ static inline bool is_stale(const state *st, uint64_t key, uint32_t stamp) {
  * exact, and is then the maximum of (score, key) over all live keys, as the reference's scan of
  * its table finds it (lazy greedy). A key whose count fell below two leaves for good.
  */
-static uint64_t select_key(state *st) {
-    heap *q = &st->queue;
+/*
+ * Brings the (unsorted) top bucket up to date and into heap order: stale entries are recounted,
+ * dead ones dropped, lowered ones moved to their lower bucket.
+ */
+static int sweep_top(state *st) {
+    queue *q = &st->queue;
+    uint32_t b = q->top;
+    heap *h = &q->buckets[b];
+    size_t kept = 0, n = h->len;
+    int rv = ALK_OK;
+    for (size_t i = 0; i < n; i++) {
+        hentry e = h->items[i];
+        uint64_t key = entry_key(e);
+        if (rv == ALK_OK && is_stale(st, key, entry_stamp(e))) {
+            uint32_t count = recount(st, key);
+            q->len--;
+            if (count < 2) {
+                continue;
+            }
+            e = scored_entry(st, key, count);
+            if (queue_bucket(q, e) != b) {
+                rv = queue_add(q, e); /* below the top: appended */
+                continue;
+            }
+            q->len++;
+        }
+        h->items[kept++] = e;
+    }
+    h->len = kept;
+    heap_build(h);
+    bit_put(q->unsorted, b, false);
+    if (kept == 0) {
+        queue_emptied(q, b);
+    }
+    return rv;
+}
+
+static int select_key(state *st, uint64_t *ret_key) {
+    queue *q = &st->queue;
     bool have = false;
     hentry best = 0;
     while (q->len > 0) {
-        hentry top = q->items[0];
+        if (bit_get(q->unsorted, q->top)) {
+            int rv = sweep_top(st);
+            if (rv != ALK_OK) {
+                return rv;
+            }
+            continue;
+        }
+        hentry top = q->buckets[q->top].items[0];
         uint64_t key = entry_key(top);
         if (!is_stale(st, key, entry_stamp(top))) {
             best = top;
@@ -858,17 +1008,20 @@ static uint64_t select_key(state *st) {
         }
         uint32_t count = recount(st, key);
         if (count < 2) {
-            heap_pop(q);
+            queue_pop(q);
             continue;
         }
         hentry fresh = scored_entry(st, key, count);
         if (entry_rank(fresh) == entry_rank(top)) {
             /* Same score: still the maximum, now known to be exact. */
-            best = q->items[0] = fresh;
+            best = q->buckets[q->top].items[0] = fresh;
             have = true;
             break;
         }
-        heap_sift_top(q, fresh);
+        int rv = queue_lower_top(q, fresh);
+        if (rv != ALK_OK) {
+            return rv;
+        }
     }
     /* Wrapping keys are rescored exactly; dead ones leave the list. */
     size_t kept = 0;
@@ -889,7 +1042,8 @@ static uint64_t select_key(state *st) {
         }
     }
     st->n_nonmono = kept;
-    return have && (best >> (KEY_BITS + STAMP_BITS)) >= st->min_code ? entry_key(best) : NO_KEY;
+    *ret_key = have && (best >> (KEY_BITS + STAMP_BITS)) >= st->min_code ? entry_key(best) : NO_KEY;
+    return ALK_OK;
 }
 
 /* ---- extraction (spec §5.6, §5.7) ---- */
@@ -1012,11 +1166,11 @@ static int apply_key(state *st, uint64_t key) {
     }
     bool same = a == b;
     st->extraction++;
-    st->last_change[a] = st->last_change[b] = st->extraction;
+    st->sig[a].last_change = st->sig[b].last_change = st->extraction;
 
     /* Walk the outputs where both a and b have rows (slots are sorted by output). */
-    uint32_t la = st->slot_len[a], lb = st->slot_len[b];
-    size_t start_a = st->slot_start[a], start_b = st->slot_start[b];
+    uint32_t la = st->sig[a].slot_len, lb = st->sig[b].slot_len;
+    size_t start_a = st->sig[a].slot_start, start_b = st->sig[b].slot_start;
     uint32_t i = 0, j = 0;
     while (i < la && j < lb) {
         slot sa = st->slots[start_a + i];
@@ -1391,6 +1545,10 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
 
     if (!no_cse && method != ALK_CMVM_DUMMY) {
         st.min_code = threshold_code(&st);
+        rv = queue_init(&st.queue, has_float_scores(method));
+        if (rv != ALK_OK) {
+            goto fail;
+        }
         size_t n_keys;
         rv = queue_initial_keys(&st, &n_keys);
         if (rv != ALK_OK) {
@@ -1407,7 +1565,11 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
                 rv = alk_diag_set(diag, ALK_ECANCELED, "the CMVM solve was cancelled");
                 goto fail;
             }
-            uint64_t key = select_key(&st);
+            uint64_t key;
+            rv = select_key(&st, &key);
+            if (rv != ALK_OK) {
+                goto fail;
+            }
             if (key == NO_KEY) {
                 break;
             }

@@ -51,15 +51,16 @@ static int8_t qint_to_bw(alk__fq q) {
     return (int8_t)(mbits + is_signed);
 }
 
-void alk__overlap_counts(alk__fq q0, alk__fq q1, int8_t shift1, int *ret_accum, int *ret_overlap,
-                         int *ret_tail) {
+alk__bw alk__interval_bw(alk__fq q) {
     /* get_lsb_loc returns an int8 in the reference: +inf (exponent 128) wraps to -128. */
-    int8_t lsb0 = (int8_t)alk_lsb_loc(q0.step);
-    int8_t lsb1 = (int8_t)alk_lsb_loc(q1.step);
-    int8_t r0 = (int8_t)(-lsb0);
-    int8_t r1 = (int8_t)(-lsb1 - shift1);
-    int8_t b0 = qint_to_bw(q0), b1 = qint_to_bw(q1);
-    int8_t l0 = (int8_t)(r0 - b0), l1 = (int8_t)(r1 - b1);
+    return (alk__bw){.lsb = (int8_t)alk_lsb_loc(q.step), .bw = qint_to_bw(q)};
+}
+
+void alk__overlap_counts_bw(alk__bw w0, alk__bw w1, int8_t shift1, int *ret_accum,
+                            int *ret_overlap, int *ret_tail) {
+    int8_t r0 = (int8_t)(-w0.lsb);
+    int8_t r1 = (int8_t)(-w1.lsb - shift1);
+    int8_t l0 = (int8_t)(r0 - w0.bw), l1 = (int8_t)(r1 - w1.bw);
     int8_t s[4] = {l0, r0, l1, r1};
     for (int i = 1; i < 4; i++) {
         int8_t v = s[i];
@@ -79,6 +80,12 @@ void alk__overlap_counts(alk__fq q0, alk__fq q1, int8_t shift1, int *ret_accum, 
     *ret_overlap = (int8_t)(s[2] - s[1]);
     *ret_accum = (int8_t)(s[1] - s[0]);
     *ret_tail = (int8_t)(s[3] - s[2]);
+}
+
+void alk__overlap_counts(alk__fq q0, alk__fq q1, int8_t shift1, int *ret_accum, int *ret_overlap,
+                         int *ret_tail) {
+    alk__overlap_counts_bw(alk__interval_bw(q0), alk__interval_bw(q1), shift1, ret_accum,
+                           ret_overlap, ret_tail);
 }
 
 void alk__cost_add(alk__fq q0, alk__fq q1, int64_t shift, float *ret_cost, float *ret_latency) {
