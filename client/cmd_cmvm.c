@@ -91,6 +91,29 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The shortest decimal text that reads back to the float32 `value` (costs, latencies). */
+static void fmt_float32(char out[32], float value) {
+    if (value == truncf(value) && fabsf(value) < 1e15f) {
+        (void)snprintf(out, 32, "%.0f", (double)value);
+        return;
+    }
+    for (int digits = 1; digits <= 9; digits++) {
+        (void)snprintf(out, 32, "%.*g", digits, (double)value);
+        if ((float)strtod(out, NULL) == value) {
+            return;
+        }
+    }
+}
+
+/* The one result line of `cmvm` and `scm`. */
+static void print_summary(float cost, size_t adders, float latency, double elapsed_ms) {
+    char cost_text[32], latency_text[32];
+    fmt_float32(cost_text, cost);
+    fmt_float32(latency_text, latency);
+    printf("cost=%s adders=%zu latency=%s time_ms=%.1f\n", cost_text, adders, latency_text,
+           elapsed_ms);
+}
+
 static double program_latency(const alk_program *p) {
     double lo, hi;
     alk_program_latency(p, &lo, &hi);
@@ -238,8 +261,7 @@ int cmd_cmvm(int argc, char **argv) {
         rv = alk_alir_write_file(result.stage1, stage1_path, &diag);
     }
     if (rv == ALK_OK) {
-        printf("cost=%g adders=%zu latency=%g time_ms=%.1f\n", result.cost, result.adders,
-               result.latency, elapsed);
+        print_summary(result.cost, result.adders, result.latency, elapsed);
     } else if (diag.message[0] != '\0' && strncmp(diag.message, path, strlen(path)) != 0) {
         alk_diag_prefix(&diag, "%s: ", path);
     }
@@ -319,8 +341,8 @@ int cmd_scm(int argc, char **argv) {
         }
     }
     if (rv == ALK_OK) {
-        printf("cost=%g adders=%zu latency=%g time_ms=%.1f\n", alk_program_cost(program),
-               alk_cmvm_count_adders(program), program_latency(program), elapsed);
+        print_summary((float)alk_program_cost(program), alk_cmvm_count_adders(program),
+                      (float)program_latency(program), elapsed);
     }
     alk_program_free(program);
     alk_program_free(exact);

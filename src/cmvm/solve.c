@@ -421,26 +421,22 @@ static int finish(config *best, alk_cmvm_result *ret_result) {
 
 /*
  * Improved mode on large kernels (PART_MIN_ROWS inputs or more, where one global CSE would take
- * minutes and gigabytes): the rows are cut into blocks of part_rows() inputs, each block's
- * x_b . W_b is solved on its own (CSE without decomposition, in parallel), and every output sums
- * its block partial sums with the latency-ordered adder heap of spec §6. CSE then only shares
- * patterns inside a block, but the pair table and the work stay bounded per block, which is what
- * makes a 1024 x 1024 kernel finish in well under a minute and a few hundred megabytes. There is
- * no search over decompose_dc, and the result may cost more than compat's (global) solution.
- * Stage 1 is the identity.
+ * minutes): the rows are cut into blocks of PART_ROWS inputs, each block's x_b . W_b is solved
+ * on its own (CSE without decomposition, in parallel), and every output sums its block partial
+ * sums with the latency-ordered adder heap of spec §6. CSE then only shares patterns inside a
+ * block, but the work and memory stay bounded per block. There is no search over decompose_dc,
+ * and the result may cost more than compat's (global) solution. Stage 1 is the identity.
+ *
+ * Block size: the work and the memory grow with the block, the CSE quality too. On a random
+ * 1024 x 1024 8-bit kernel (2 threads): 48 rows 6.8 s, 0.2 GB; 128 rows 14.7 s, 0.7 GB and
+ * -9 % cost; 256 rows 35 s, 1.6 GB and -15 % cost (too close to the 60 s / 2 GB budget).
  */
-enum { PART_MIN_ROWS = 512 };
-
-/* Rows per block: the work grows with rows x n x m, the CSE quality with the block size (on a
- * random 1024 x 1024 8-bit kernel: 64 rows -> 105 s of CPU, 48 rows -> 82 s and +3 % cost). */
-static uint32_t part_rows(uint32_t n) {
-    return n >= 1024 ? 48 : 64;
-}
+enum { PART_MIN_ROWS = 512, PART_ROWS = 128 };
 
 static int solve_partitioned(const job *jb, const alk_cmvm_options *options, config *ret,
                              alk_diag *diag) {
     uint32_t n = jb->kernel->rows, m = jb->kernel->cols;
-    uint32_t block_rows = part_rows(n);
+    uint32_t block_rows = PART_ROWS;
     size_t n_blocks = ((size_t)n + block_rows - 1) / block_rows;
     task *tasks = alk_calloc(n_blocks, sizeof(task));
     alk__term *terms = alk_malloc((n_blocks + 1) * sizeof(alk__term));
