@@ -49,10 +49,13 @@ static void cmvm_usage(FILE *to) {
 }
 
 static void scm_usage(FILE *to) {
-    fprintf(to, "usage: alkaidc scm CONSTANT [--k N] [--qint LO,HI,STEP] [-o FILE]\n"
+    fprintf(to, "usage: alkaidc scm CONSTANT [--mode compat|improved] [--k N] [--qint LO,HI,STEP]\n"
+                "                    [-o FILE]\n"
                 "\n"
                 "Multiplies by CONSTANT with shifted adders (H(k) + ODP) and prints\n"
                 "cost=... adders=... latency=... time_ms=...\n"
+                "  --mode M          improved (default: the search stops after a bounded number\n"
+                "                    of nodes) or compat (exhaustive, as the reference)\n"
                 "  --k N             extra digit budget of the search (default 1, at most 8)\n"
                 "  --qint LO,HI,STEP interval of the input (default -128,127,1)\n"
                 "  -o FILE           write the program as runnable ALIR JSON (exact intervals)\n");
@@ -114,6 +117,17 @@ static void print_summary(float cost, size_t adders, float latency, double elaps
            elapsed_ms);
 }
 
+static bool parse_mode(const char *text, alk_cmvm_mode *ret_mode) {
+    if (strcmp(text, "compat") == 0) {
+        *ret_mode = ALK_CMVM_COMPAT;
+    } else if (strcmp(text, "improved") == 0) {
+        *ret_mode = ALK_CMVM_IMPROVED;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static double program_latency(const alk_program *p) {
     double lo, hi;
     alk_program_latency(p, &lo, &hi);
@@ -157,11 +171,7 @@ int cmd_cmvm(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
         switch (c) {
         case OPT_MODE:
-            if (strcmp(optarg, "compat") == 0) {
-                options.mode = ALK_CMVM_COMPAT;
-            } else if (strcmp(optarg, "improved") == 0) {
-                options.mode = ALK_CMVM_IMPROVED;
-            } else {
+            if (!parse_mode(optarg, &options.mode)) {
                 return cli_usage_error("cmvm", "--mode is compat or improved, not '%s'", optarg);
             }
             break;
@@ -275,14 +285,12 @@ int cmd_cmvm(int argc, char **argv) {
 
 int cmd_scm(int argc, char **argv) {
     static const struct option long_options[] = {
-        {"k", required_argument, NULL, 'k'},
-        {"qint", required_argument, NULL, 'q'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"k", required_argument, NULL, 'k'},    {"mode", required_argument, NULL, 'm'},
+        {"qint", required_argument, NULL, 'q'}, {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
-    int k = 1;
-    alk_qint qint = {-128.0, 127.0, 1.0};
+    alk_scm_options options;
+    alk_scm_options_init(&options);
     const char *output = NULL;
     const char *negative = NULL;
     int c;
@@ -298,15 +306,20 @@ int cmd_scm(int argc, char **argv) {
         }
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:q:o:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:m:q:o:h", long_options, NULL)) != -1) {
         switch (c) {
         case 'k':
-            if (!parse_int(optarg, &k)) {
+            if (!parse_int(optarg, &options.k)) {
                 return cli_usage_error("scm", "--k needs an integer");
             }
             break;
+        case 'm':
+            if (!parse_mode(optarg, &options.mode)) {
+                return cli_usage_error("scm", "--mode is compat or improved, not '%s'", optarg);
+            }
+            break;
         case 'q':
-            if (!parse_qint(optarg, &qint)) {
+            if (!parse_qint(optarg, &options.interval)) {
                 return cli_usage_error("scm", "--qint needs LO,HI,STEP");
             }
             break;
@@ -332,10 +345,10 @@ int cmd_scm(int argc, char **argv) {
     alk_diag diag = {{0}};
     alk_program *program = NULL, *exact = NULL;
     double start = now_ms();
-    int rv = alk_scm_solve(constant, k, qint, &program, &diag);
+    int rv = alk_scm_solve(constant, &options, &program, &diag);
     double elapsed = now_ms() - start;
     if (rv == ALK_OK && output != NULL) {
-        rv = alk_cmvm_compose(program, NULL, &qint, &exact, &diag);
+        rv = alk_cmvm_compose(program, NULL, &options.interval, &exact, &diag);
         if (rv == ALK_OK) {
             rv = alk_alir_write_file(exact, output, &diag);
         }

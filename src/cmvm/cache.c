@@ -215,12 +215,18 @@ int alk_cmvm_cache_solve(alk_cmvm_cache *cache, const alk_cmvm_problem *problem,
     return ALK_OK;
 }
 
-int alk_cmvm_cache_scm(alk_cmvm_cache *cache, double constant, int k, alk_qint interval,
+int alk_cmvm_cache_scm(alk_cmvm_cache *cache, double constant, const alk_scm_options *options,
                        const alk_program **ret_program, bool *ret_hit, alk_diag *diag) {
+    alk_scm_options defaults;
+    if (options == NULL) {
+        alk_scm_options_init(&defaults);
+        options = &defaults;
+    }
     keybuf key = {0};
     key_put(&key, &constant, sizeof(constant));
-    key_put(&key, &k, sizeof(k));
-    key_put(&key, &interval, sizeof(interval));
+    key_put(&key, &options->k, sizeof(options->k));
+    key_put(&key, &options->interval, sizeof(options->interval));
+    key_put(&key, &options->mode, sizeof(options->mode));
     if (key.rv != ALK_OK) {
         alk_free(key.bytes);
         return alk_diag_set(diag, key.rv, "out of memory in the SCM cache");
@@ -241,7 +247,7 @@ int alk_cmvm_cache_scm(alk_cmvm_cache *cache, double constant, int k, alk_qint i
         return ALK_OK;
     }
     alk_program *program = NULL;
-    int rv = alk_scm_solve(constant, k, interval, &program, diag);
+    int rv = alk_scm_solve(constant, options, &program, diag);
     if (rv != ALK_OK) {
         alk_free(key.bytes);
         return rv;

@@ -128,11 +128,32 @@ int alk_cmvm_compose(const alk_program *stage0, const alk_program *stage1,
                      const alk_qint *intervals, alk_program **ret_program, alk_diag *diag);
 
 /*
- * SCM (spec §9): x * constant by H(k)+ODP. `constant` must be finite, non-zero, with an odd part
- * below 2^53; 0 <= k <= ALK_SCM_MAX_K. The caller owns *ret_program (shape (1, 1)).
+ * SCM options. The reference's search (compat) is exhaustive over every signed-digit form of
+ * the constant's odd part with at most k digits more than its NAF: milliseconds up to ~24-bit
+ * odd parts, but minutes to hours for the 50-odd-bit ones of constants like 1/3 or 0.7, and it
+ * fails ("wrong value") where its int64 template values wrap. Improved mode runs the same search
+ * in the same order but skips wrapped templates and stops after ALK_SCM_NODE_LIMIT search nodes
+ * with the best solution found so far (identical to compat whenever the search ends sooner).
  */
-enum { ALK_SCM_MAX_K = 8 };
-int alk_scm_solve(double constant, int k, alk_qint interval, alk_program **ret_program,
+enum { ALK_SCM_MAX_K = 8, ALK_SCM_NODE_LIMIT = 50000 };
+
+typedef struct alk_scm_options {
+    int k;                     /* 0 <= k <= ALK_SCM_MAX_K */
+    alk_qint interval;         /* of the input x */
+    alk_cmvm_mode mode;        /* improved (default) or compat */
+    const atomic_bool *cancel; /* polled: when set, the solve stops with ALK_ECANCELED; or NULL */
+} alk_scm_options;
+
+/* Defaults: k = 1 (the reference's default; its tracer uses 2), interval [-128, 127] step 1,
+ * improved mode. */
+void alk_scm_options_init(alk_scm_options *options);
+
+/*
+ * SCM (spec §9): x * constant by H(k)+ODP. `constant` must be finite, non-zero, with an odd part
+ * below 2^53. `options` is borrowed (NULL = defaults). The caller owns *ret_program (shape
+ * (1, 1)).
+ */
+int alk_scm_solve(double constant, const alk_scm_options *options, alk_program **ret_program,
                   alk_diag *diag);
 
 /*
@@ -168,7 +189,7 @@ int alk_cmvm_cache_solve(alk_cmvm_cache *cache, const alk_cmvm_problem *problem,
                          bool *ret_hit, alk_diag *diag);
 
 /* Like alk_scm_solve through `cache`; *ret_program is borrowed from the cache. */
-int alk_cmvm_cache_scm(alk_cmvm_cache *cache, double constant, int k, alk_qint interval,
+int alk_cmvm_cache_scm(alk_cmvm_cache *cache, double constant, const alk_scm_options *options,
                        const alk_program **ret_program, bool *ret_hit, alk_diag *diag);
 
 /* Hits and misses since the cache was made (for tests and statistics). */

@@ -80,8 +80,8 @@ typedef struct alk__bw {
 } alk__bw;
 alk__bw alk__interval_bw(alk__fq q);
 /* overlap_counts of two intervals given by alk__interval_bw (precomputed per signal). */
-void alk__overlap_counts_bw(alk__bw w0, alk__bw w1, int8_t shift1, int *ret_accum,
-                            int *ret_overlap, int *ret_tail);
+void alk__overlap_counts_bw(alk__bw w0, alk__bw w1, int8_t shift1, int *ret_accum, int *ret_overlap,
+                            int *ret_tail);
 /* overlap_counts (spec §2.5): writes accum, overlap and tail as the reference's int8 values. */
 void alk__overlap_counts(alk__fq q0, alk__fq q1, int8_t shift1, int *ret_accum, int *ret_overlap,
                          int *ret_tail);

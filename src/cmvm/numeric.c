@@ -56,8 +56,8 @@ alk__bw alk__interval_bw(alk__fq q) {
     return (alk__bw){.lsb = (int8_t)alk_lsb_loc(q.step), .bw = qint_to_bw(q)};
 }
 
-void alk__overlap_counts_bw(alk__bw w0, alk__bw w1, int8_t shift1, int *ret_accum,
-                            int *ret_overlap, int *ret_tail) {
+void alk__overlap_counts_bw(alk__bw w0, alk__bw w1, int8_t shift1, int *ret_accum, int *ret_overlap,
+                            int *ret_tail) {
     int8_t r0 = (int8_t)(-w0.lsb);
     int8_t r1 = (int8_t)(-w1.lsb - shift1);
     int8_t l0 = (int8_t)(r0 - w0.bw), l1 = (int8_t)(r1 - w1.bw);

@@ -113,15 +113,22 @@ typedef struct sd_list {
     sd_form *items;
     size_t len;
     size_t cap;
+    size_t limit;              /* forms wanted at most (SIZE_MAX: all) */
+    const atomic_bool *cancel; /* polled every 2^16 forms, or NULL */
     int rv;
 } sd_list;
 
 /* Every signed-digit form of n with at most `rem` non-zero digits; digits tried -1, 0, +1. */
 static void sd_recurse(sd_list *out, int64_t n, int rem, int depth, uint64_t pos, uint64_t neg) {
-    if (out->rv != ALK_OK) {
+    if (out->rv != ALK_OK || out->len >= out->limit) {
         return;
     }
     if (n == 0) {
+        if (out->cancel != NULL && (out->len & 0xFFFF) == 0 &&
+            atomic_load_explicit(out->cancel, memory_order_relaxed)) {
+            out->rv = ALK_ECANCELED;
+            return;
+        }
         if (out->len == out->cap) {
             void *items = out->items;
             out->rv = alk_grow(&items, &out->cap, sizeof(sd_form), out->len + 1);
@@ -135,6 +142,11 @@ static void sd_recurse(sd_list *out, int64_t n, int rem, int depth, uint64_t pos
     }
     if (depth >= 63) {
         return; /* cannot be represented in a row; never reached for odd parts below 2^53 */
+    }
+    /* The NAF has the fewest non-zero digits of all forms (popcount(3n ^ n) of them, n >= 0
+     * here): past the budget, this subtree holds no form, and skipping it changes nothing. */
+    if (alk__popcount64(((uint64_t)n * 3) ^ (uint64_t)n) > rem) {
+        return;
     }
     static const int digits[3] = {-1, 0, 1};
     for (int k = 0; k < 3; k++) {
@@ -190,9 +202,10 @@ static bool same_triple(const triple *a, const triple *b) {
     return true;
 }
 
-static int build_templates(int max_gap, tmpl_list *out) {
+/* With `skip_wrapped`, templates whose value P * (2^q + tau) overflows int64 are left out. */
+static int build_templates(int max_gap, bool skip_wrapped, tmpl_list *out) {
     static const int signs[2] = {1, -1};
-    sd_list reps = {0};
+    sd_list reps = {.limit = SIZE_MAX};
     int rv = ALK_OK;
     for (int si = 0; si < 2 && rv == ALK_OK; si++) {
         int sigma = signs[si];
@@ -205,7 +218,9 @@ static int build_templates(int max_gap, tmpl_list *out) {
                     int64_t mult = ((int64_t)1 << q) + tau;
                     /* The reference multiplies in int64 and wraps past 2^63 (gap + q > 62). */
                     int64_t total = (int64_t)((uint64_t)p_val * (uint64_t)mult);
-                    if (mult == 0 || total == 0) {
+                    int64_t exact;
+                    if (mult == 0 || total == 0 ||
+                        (skip_wrapped && __builtin_mul_overflow(p_val, mult, &exact))) {
                         continue;
                     }
                     bool negative = total < 0;
@@ -704,7 +719,10 @@ typedef struct ctx {
      * range [first, first + count) in generation order (spec §14.1 item 7). */
     size_t *range_first; /* [2 * (max_gap + 1)] */
     size_t *range_count;
-    int rv; /* sticky error */
+    size_t nodes;              /* search calls so far */
+    size_t node_limit;         /* SIZE_MAX: unbounded (compat) */
+    const atomic_bool *cancel; /* polled every 64 nodes, or NULL */
+    int rv;                    /* sticky error */
 } ctx;
 
 static int existing_var(const sexpr *e, pattern p) {
@@ -1084,7 +1102,13 @@ done:
 }
 
 static bool search(ctx *cx, const sexpr *e, bool ltr, int budget, result *out) {
-    if (cx->rv != ALK_OK || e->n_rows - 1 >= budget) {
+    if (cx->rv != ALK_OK || e->n_rows - 1 >= budget || cx->nodes >= cx->node_limit) {
+        return false;
+    }
+    cx->nodes++;
+    if (cx->cancel != NULL && (cx->nodes & 63) == 0 &&
+        atomic_load_explicit(cx->cancel, memory_order_relaxed)) {
+        cx->rv = ALK_ECANCELED;
         return false;
     }
     cand_list top = {0};
@@ -1188,8 +1212,25 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
     return rv;
 }
 
-int alk_scm_solve(double constant, int k, alk_qint interval, alk_program **ret_program,
+void alk_scm_options_init(alk_scm_options *options) {
+    *options = (alk_scm_options){
+        .k = 1,
+        .interval = {-128.0, 127.0, 1.0},
+        .mode = ALK_CMVM_IMPROVED,
+        .cancel = NULL,
+    };
+}
+
+int alk_scm_solve(double constant, const alk_scm_options *options, alk_program **ret_program,
                   alk_diag *diag) {
+    alk_scm_options defaults;
+    if (options == NULL) {
+        alk_scm_options_init(&defaults);
+        options = &defaults;
+    }
+    int k = options->k;
+    alk_qint interval = options->interval;
+    bool bounded = options->mode != ALK_CMVM_COMPAT;
     if (k < 0 || k > ALK_SCM_MAX_K) {
         return alk_diag_set(diag, ALK_EINVAL, "scm: k = %d is outside [0, %d]", k, ALK_SCM_MAX_K);
     }
@@ -1226,12 +1267,22 @@ int alk_scm_solve(double constant, int k, alk_qint interval, alk_program **ret_p
     tmpl_list templates = {0};
     sd_list forms = {0};
     result *best = alk_malloc(2 * sizeof(result));
-    int rv = best == NULL ? ALK_ENOMEM : build_templates(max_gap, &templates);
+    int rv = best == NULL ? ALK_ENOMEM : build_templates(max_gap, bounded, &templates);
+    /* Each form takes at least one node per direction: more cannot be searched. */
+    forms.limit = bounded ? ALK_SCM_NODE_LIMIT / 2 : SIZE_MAX;
+    forms.cancel = options->cancel;
     if (rv == ALK_OK) {
         sd_recurse(&forms, c_odd, w0 + k, 0, 0, 0);
         rv = forms.rv;
     }
-    ctx cx = {.target = c_odd, .max_gap = max_gap, .templates = &templates, .rv = ALK_OK};
+    ctx cx = {
+        .target = c_odd,
+        .max_gap = max_gap,
+        .templates = &templates,
+        .node_limit = bounded ? ALK_SCM_NODE_LIMIT : SIZE_MAX,
+        .cancel = options->cancel,
+        .rv = ALK_OK,
+    };
     size_t n_ranges = 2 * ((size_t)max_gap + 1);
     cx.range_first = alk_calloc(n_ranges, sizeof(size_t));
     cx.range_count = alk_calloc(n_ranges, sizeof(size_t));
@@ -1279,6 +1330,9 @@ int alk_scm_solve(double constant, int k, alk_qint interval, alk_program **ret_p
     if (rv == ALK_EINTERNAL) {
         return alk_diag_set(diag, rv, "scm: a substitution produced a wrong value for %.17g",
                             constant);
+    }
+    if (rv == ALK_ECANCELED) {
+        return alk_diag_set(diag, rv, "scm: the solve of %.17g was cancelled", constant);
     }
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "scm: %s while solving %.17g", alk_strerror(rv), constant);

@@ -47,8 +47,11 @@ static int get_cache(alk_trace *t, alk_cmvm_cache **ret) {
 }
 
 int alk__scm_program(alk_trace *t, double c, alk_program **ret_program, bool *ret_borrowed) {
-    /* cmvm.md §8.3: scm_solve(c, k=2) with the default interval. */
-    alk_qint q = {-128, 127, 1};
+    /* cmvm.md §8.3: scm_solve(c, k=2) with the default interval, in the job's solver mode. */
+    alk_scm_options options;
+    alk_scm_options_init(&options);
+    options.mode = t->solver.cmvm.mode;
+    options.cancel = t->solver.cmvm.cancel;
     alk_diag diag = {{0}};
     alk_cmvm_cache *cache = NULL;
     int rv = get_cache(t, &cache);
@@ -58,13 +61,13 @@ int alk__scm_program(alk_trace *t, double c, alk_program **ret_program, bool *re
     double start = now_seconds();
     if (cache != NULL) {
         const alk_program *program = NULL;
-        rv = alk_cmvm_cache_scm(cache, c, 2, q, &program, NULL, &diag);
+        rv = alk_cmvm_cache_scm(cache, c, &options, &program, NULL, &diag);
         if (rv == ALK_OK) {
             *ret_program = (alk_program *)program;
             *ret_borrowed = true;
         }
     } else {
-        rv = alk_scm_solve(c, 2, q, ret_program, &diag);
+        rv = alk_scm_solve(c, &options, ret_program, &diag);
         *ret_borrowed = false;
     }
     t->solver_seconds += now_seconds() - start;

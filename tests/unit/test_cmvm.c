@@ -730,9 +730,13 @@ Test(cmvm_cache, repeated_problems_are_solved_once) {
     expect_reconstruction(c, w, 6, 5, "cache");
     const alk_program *s1, *s2;
     alk_qint q = {-128, 127, 1};
-    cr_assert_eq(alk_cmvm_cache_scm(cache, 805.0, 2, q, &s1, &hit, NULL), ALK_OK);
+    alk_scm_options so;
+    alk_scm_options_init(&so);
+    so.k = 2;
+    so.interval = q;
+    cr_assert_eq(alk_cmvm_cache_scm(cache, 805.0, &so, &s1, &hit, NULL), ALK_OK);
     cr_expect(!hit);
-    cr_assert_eq(alk_cmvm_cache_scm(cache, 805.0, 2, q, &s2, &hit, NULL), ALK_OK);
+    cr_assert_eq(alk_cmvm_cache_scm(cache, 805.0, &so, &s2, &hit, NULL), ALK_OK);
     cr_expect(hit);
     cr_expect_eq(s1, s2);
     size_t hits, misses;

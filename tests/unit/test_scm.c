@@ -16,16 +16,27 @@
 
 static const alk_qint default_q = {-128.0, 127.0, 1.0};
 
+static alk_scm_options scm_options(int k, alk_qint q, alk_cmvm_mode mode) {
+    alk_scm_options o;
+    alk_scm_options_init(&o);
+    o.k = k;
+    o.interval = q;
+    o.mode = mode;
+    return o;
+}
+
 static double value_at_one(const alk_program *p) {
     double x = 1.0, y;
     tl_eval_stage(p, &x, &y);
     return y;
 }
 
+/* Adders of the reference's (compat) solution; the program must evaluate to c exactly. */
 static size_t solve_adders(double c, int k) {
     alk_program *p = NULL;
     alk_diag diag = {{0}};
-    cr_assert_eq(alk_scm_solve(c, k, default_q, &p, &diag), ALK_OK, "%g: %s", c, diag.message);
+    alk_scm_options o = scm_options(k, default_q, ALK_CMVM_COMPAT);
+    cr_assert_eq(alk_scm_solve(c, &o, &p, &diag), ALK_OK, "%g: %s", c, diag.message);
     cr_assert_eq(value_at_one(p), c, "%g (k=%d) evaluates to %g", c, k, value_at_one(p));
     size_t adders = alk_cmvm_count_adders(p);
     alk_program_free(p);
@@ -101,11 +112,14 @@ Test(scm, every_width_reproduces_the_constant, .timeout = 120) {
 Test(scm, refuses_bad_arguments) {
     alk_program *p = NULL;
     alk_diag diag = {{0}};
-    cr_expect_eq(alk_scm_solve(0.0, 1, default_q, &p, &diag), ALK_EINVAL);
-    cr_expect_eq(alk_scm_solve(NAN, 1, default_q, &p, &diag), ALK_EINVAL);
-    cr_expect_eq(alk_scm_solve(INFINITY, 1, default_q, &p, &diag), ALK_EINVAL);
-    cr_expect_eq(alk_scm_solve(3.0, -1, default_q, &p, &diag), ALK_EINVAL);
-    cr_expect_eq(alk_scm_solve(3.0, ALK_SCM_MAX_K + 1, default_q, &p, &diag), ALK_EINVAL);
+    alk_scm_options o = scm_options(1, default_q, ALK_CMVM_IMPROVED);
+    cr_expect_eq(alk_scm_solve(0.0, &o, &p, &diag), ALK_EINVAL);
+    cr_expect_eq(alk_scm_solve(NAN, &o, &p, &diag), ALK_EINVAL);
+    cr_expect_eq(alk_scm_solve(INFINITY, &o, &p, &diag), ALK_EINVAL);
+    o.k = -1;
+    cr_expect_eq(alk_scm_solve(3.0, &o, &p, &diag), ALK_EINVAL);
+    o.k = ALK_SCM_MAX_K + 1;
+    cr_expect_eq(alk_scm_solve(3.0, &o, &p, &diag), ALK_EINVAL);
 }
 
 Test(scm, powers_of_two_and_negatives) {
@@ -153,18 +167,23 @@ Test(scm, golden_matches_reference, .timeout = 120) {
         expect += 7;
         const char *stop = strstr(expect, "end\n");
         cr_assert_not_null(stop);
-        alk_program *prog = NULL;
-        cr_assert_eq(alk_scm_solve(c, (int)k, q, &prog, &diag), ALK_OK, "%s", diag.message);
-        alk_buf got;
-        alk_buf_init(&got);
-        alk_buf_puts(&got, "result 1\n");
-        tl_format_stage(prog, &got);
         size_t want_len = (size_t)(stop - expect);
-        cr_expect(got.len == want_len && memcmp(got.data, expect, want_len) == 0,
-                  "constant %.17g k=%g differs from the reference:\n got:\n%s\nwant:\n%.*s", c, k,
-                  got.data, (int)want_len, expect);
-        alk_buf_fini(&got);
-        alk_program_free(prog);
+        for (int mode = 0; mode < 2; mode++) {
+            alk_scm_options o =
+                scm_options((int)k, q, mode == 0 ? ALK_CMVM_COMPAT : ALK_CMVM_IMPROVED);
+            alk_program *prog = NULL;
+            cr_assert_eq(alk_scm_solve(c, &o, &prog, &diag), ALK_OK, "%s", diag.message);
+            alk_buf got;
+            alk_buf_init(&got);
+            alk_buf_puts(&got, "result 1\n");
+            tl_format_stage(prog, &got);
+            cr_expect(
+                got.len == want_len && memcmp(got.data, expect, want_len) == 0,
+                "constant %.17g k=%g (%s) differs from the reference:\n got:\n%s\nwant:\n%.*s", c,
+                k, mode == 0 ? "compat" : "improved", got.data, (int)want_len, expect);
+            alk_buf_fini(&got);
+            alk_program_free(prog);
+        }
         p = stop;
         cases++;
     }
@@ -179,7 +198,8 @@ Test(scm, alloc_failures_are_clean) {
         alk_program *p = NULL;
         alk_diag diag = {{0}};
         alk_alloc_fail_at(n, false);
-        int rv = alk_scm_solve(805.0, 1, default_q, &p, &diag);
+        alk_scm_options o = scm_options(1, default_q, ALK_CMVM_IMPROVED);
+        int rv = alk_scm_solve(805.0, &o, &p, &diag);
         alk_alloc_fail_at(0, false);
         if (rv == ALK_OK) {
             cr_expect_eq(value_at_one(p), 805.0);
@@ -191,4 +211,99 @@ Test(scm, alloc_failures_are_clean) {
         cr_assert_eq(alk_alloc_live(), live, "allocation %lu leaked", n);
     }
     cr_expect_gt(n, 20);
+}
+
+/* Odd part and NAF weight of |c| (the plain form needs weight - 1 adders). */
+static int naf_weight_of(double c) {
+    double odd = fabs(c);
+    while (odd != floor(odd)) {
+        odd *= 2.0;
+    }
+    uint64_t n = (uint64_t)odd;
+    while ((n & 1) == 0) {
+        n >>= 1;
+    }
+    return __builtin_popcountll((n * 3) ^ n);
+}
+
+/*
+ * Whether x = 1 through the SCM program gives exactly c, with exact dyadic values (a double
+ * evaluation rounds the wide partial sums of 50-odd-bit constants).
+ */
+__extension__ typedef __int128 i128;
+typedef struct dyadic {
+    i128 m; /* value m * 2^e, m odd or 0 */
+    int e;
+} dyadic;
+
+static dyadic dy_norm(i128 m, int e) {
+    while (m != 0 && (m & 1) == 0) {
+        m /= 2;
+        e++;
+    }
+    return (dyadic){m, m == 0 ? 0 : e};
+}
+
+/* a + sign * b * 2^shift, exactly (the test's values stay far below 2^127). */
+static dyadic dy_add(dyadic a, dyadic b, int64_t shift, int sign) {
+    b.e += (int)shift;
+    if (a.m == 0 || b.m == 0) {
+        return a.m == 0 ? dy_norm(sign * b.m, b.e) : a;
+    }
+    int lo = a.e < b.e ? a.e : b.e;
+    cr_assert(a.e - lo < 100 && b.e - lo < 100, "exponents too far apart");
+    return dy_norm(a.m * ((i128)1 << (a.e - lo)) + sign * b.m * ((i128)1 << (b.e - lo)), lo);
+}
+
+static bool exactly_at_one(const alk_program *p, double c) {
+    dyadic *v = calloc(p->n_ops + 1, sizeof(dyadic));
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < p->n_ops; i++) {
+        const alk_op *op = &p->ops[i];
+        const uint32_t *addr = alk_op_addr(p, op);
+        int64_t data = alk_op_data(p, op)[0];
+        if (op->opcode == ALK_OP_READ) {
+            v[i] = (dyadic){1, p->inp_shifts[0]};
+        } else {
+            v[i] = dy_add(v[addr[0]], v[addr[1]], data, op->opcode == ALK_OP_ADD ? 1 : -1);
+        }
+    }
+    dyadic got = p->out_idxs[0] < 0 ? (dyadic){0, 0} : v[p->out_idxs[0]];
+    free(v);
+    got = dy_norm(p->out_negs[0] ? -got.m : got.m, got.e + p->out_shifts[0]);
+    int e2;
+    double f = frexp(c, &e2);
+    dyadic want = dy_norm((i128)ldexp(f, 53), e2 - 53);
+    return got.m == want.m && got.e == want.e;
+}
+
+/*
+ * Constants with 50-odd-bit odd parts (1/3 from a mean over 3, 0.1, 0.7): the reference's
+ * exhaustive search takes minutes to hours there. Improved mode stops after a bounded number of
+ * nodes and still returns an exact program, no worse than the plain NAF sum.
+ */
+Test(scm, improved_bounds_wide_constants, .timeout = 60) {
+    static const double cs[] = {1.0 / 3.0, 0.1, -0.7};
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        alk_scm_options o = scm_options(2, default_q, ALK_CMVM_IMPROVED);
+        alk_program *p = NULL;
+        alk_diag diag = {{0}};
+        cr_assert_eq(alk_scm_solve(cs[i], &o, &p, &diag), ALK_OK, "%.17g: %s", cs[i], diag.message);
+        cr_expect(exactly_at_one(p, cs[i]), "%.17g is not reproduced exactly", cs[i]);
+        cr_expect(!exactly_at_one(p, nextafter(cs[i], 2.0)), "the check cannot tell one ulp");
+        cr_expect_leq(alk_cmvm_count_adders(p), (size_t)naf_weight_of(cs[i]) - 1);
+        alk_program_free(p);
+    }
+}
+
+Test(scm, cancelled_search_stops, .timeout = 10) {
+    atomic_bool cancel;
+    atomic_init(&cancel, true);
+    alk_scm_options o = scm_options(2, default_q, ALK_CMVM_COMPAT);
+    o.cancel = &cancel;
+    alk_program *p = NULL;
+    alk_diag diag = {{0}};
+    cr_expect_eq(alk_scm_solve(1.0 / 3.0, &o, &p, &diag), ALK_ECANCELED);
+    cr_expect_null(p);
+    cr_expect_not_null(strstr(diag.message, "cancelled"), "%s", diag.message);
 }
