@@ -387,6 +387,7 @@ typedef struct state {
     uint32_t n_bits;     /* digit positions in use (CSD width of the stage kernel) */
     uint32_t extraction; /* number of extractions so far */
     uint64_t min_code;   /* threshold_code() */
+    bool has_popcnt;     /* the CPU has the popcnt instruction */
     /* Keys of the current extraction's new signal, counted over its outputs before queueing. */
     delta_table deltas;
 } state;
@@ -851,7 +852,17 @@ static void planes_clear(state *st, uint32_t i, uint32_t o, uint64_t removed) {
 /* ---- selection (spec §5.3, §5.4) ---- */
 
 /* Occurrences of (shift, sub) between row r0 (first signal) and row r1 (second signal). */
-static inline uint32_t row_pair_count(const row *r0, const row *r1, int shift, bool sub) {
+/*
+ * Recounting is mostly population counts. The build targets baseline x86-64, which has no popcnt
+ * instruction (and libgcc's popcount call is slow), so recount exists twice: compiled for the
+ * popcnt instruction, picked at run time when the CPU has it, and portable. Both share the
+ * always-inlined bodies below, with the population count as a parameter.
+ */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define POPCOUNT(hw, x) ((hw) ? (uint32_t)__builtin_popcountll(x) : (uint32_t)alk__popcount64(x))
+
+static ALWAYS_INLINE uint32_t row_pair_count(const row *r0, const row *r1, int shift, bool sub,
+                                             bool hw) {
     uint64_t p1 = r1->pos, n1 = r1->neg;
     /* Align row 1 on row 0: digit s1 of row 1 pairs with digit s1 - shift of row 0. For one
      * signal (shift < 0) the pairs are (higher, lower) = (s, s + shift). */
@@ -863,11 +874,11 @@ static inline uint32_t row_pair_count(const row *r0, const row *r1, int shift, b
         n1 <<= -shift;
     }
     uint64_t m = sub ? (r0->pos & n1) | (r0->neg & p1) : (r0->pos & p1) | (r0->neg & n1);
-    return (uint32_t)alk__popcount64(m);
+    return POPCOUNT(hw, m);
 }
 
 /* Exact number of occurrences of `key` now (spec §5.2), from the bitset rows. */
-static uint32_t recount(const state *st, uint64_t key) {
+static ALWAYS_INLINE uint32_t recount_with(const state *st, uint64_t key, bool hw) {
     uint32_t id0 = key_id0(key), id1 = key_id1(key);
     int shift = key_shift(key);
     bool sub = key_sub(key);
@@ -893,7 +904,7 @@ static uint32_t recount(const state *st, uint64_t key) {
             for (uint32_t w = 0; w < words; w++) {
                 uint64_t m = sub ? (a_pos[w] & b_neg[w]) | (a_neg[w] & b_pos[w])
                                  : (a_pos[w] & b_pos[w]) | (a_neg[w] & b_neg[w]);
-                count += (uint32_t)alk__popcount64(m);
+                count += POPCOUNT(hw, m);
             }
         }
         return count;
@@ -905,7 +916,7 @@ static uint32_t recount(const state *st, uint64_t key) {
             int32_t k = dense[s1[j].out];
             if (k >= 0) {
                 const column *c = &st->columns[s1[j].out];
-                count += row_pair_count(&c->rows[k], &c->rows[s1[j].index], shift, sub);
+                count += row_pair_count(&c->rows[k], &c->rows[s1[j].index], shift, sub, hw);
             }
         }
         return count;
@@ -916,7 +927,7 @@ static uint32_t recount(const state *st, uint64_t key) {
             int32_t k = dense[s0[i].out];
             if (k >= 0) {
                 const column *c = &st->columns[s0[i].out];
-                count += row_pair_count(&c->rows[s0[i].index], &c->rows[k], shift, sub);
+                count += row_pair_count(&c->rows[s0[i].index], &c->rows[k], shift, sub, hw);
             }
         }
         return count;
@@ -932,11 +943,24 @@ static uint32_t recount(const state *st, uint64_t key) {
             continue;
         }
         const column *c = &st->columns[s0[i].out];
-        count += row_pair_count(&c->rows[s0[i].index], &c->rows[s1[j].index], shift, sub);
+        count += row_pair_count(&c->rows[s0[i].index], &c->rows[s1[j].index], shift, sub, hw);
         i++;
         j++;
     }
     return count;
+}
+
+static uint32_t recount_portable(const state *st, uint64_t key) {
+    return recount_with(st, key, false);
+}
+
+__attribute__((target("popcnt"))) static uint32_t recount_popcnt(const state *st, uint64_t key) {
+    return recount_with(st, key, true);
+}
+
+/* Exact number of occurrences of `key` now (spec §5.2). */
+static inline uint32_t recount(const state *st, uint64_t key) {
+    return st->has_popcnt ? recount_popcnt(st, key) : recount_portable(st, key);
 }
 
 /* Whether a count of `key` made at extraction `stamp` may be stale (a signal lost digits since). */
@@ -1545,6 +1569,7 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
 
     if (!no_cse && method != ALK_CMVM_DUMMY) {
         st.min_code = threshold_code(&st);
+        st.has_popcnt = __builtin_cpu_supports("popcnt");
         rv = queue_init(&st.queue, has_float_scores(method));
         if (rv != ALK_OK) {
             goto fail;
