@@ -322,22 +322,24 @@ typedef struct slot {
     uint32_t index; /* into columns[out].rows */
 } slot;
 
-static inline size_t hash_key(uint64_t key, size_t cap) {
-    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-}
+/*
+ * The counts of the new signal u's keys during one extraction. Every key of u pairs a digit of
+ * some signal y <= u with a digit of u, so it is (y, shift, sub) with |shift| < n_bits: each
+ * signal met gets a block of counters indexed by (shift, sub) (u's own block holds its self
+ * pairs; 2^block_bits counters, a power of two), and the counters that were touched are read
+ * and cleared when the extraction ends.
+ */
+#define NO_BLOCK UINT32_MAX
 
-/* The scratch table of the new signal's keys: open addressing, cleared after each extraction. */
-typedef struct dslot {
-    uint64_t key;
-    int32_t delta;
-} dslot;
-
-typedef struct delta_table {
-    dslot *slots;
-    uint32_t *used; /* indices of occupied slots, in insertion order */
-    size_t cap;
-    size_t len;
-} delta_table;
+typedef struct pair_counts {
+    uint32_t *counts;  /* n_blocks << block_bits */
+    uint32_t *owner;   /* per block: its signal */
+    uint32_t *touched; /* counters that went from 0 to 1, in order */
+    size_t n_blocks;
+    size_t cap_blocks;
+    size_t n_touched;
+    uint32_t block_bits;
+} pair_counts;
 
 /* A key with its count, exact at extraction `stamp`. */
 typedef struct counted_key {
@@ -351,6 +353,7 @@ typedef struct signal_info {
     size_t slot_start; /* its rows: slots[slot_start, slot_start + slot_len) */
     uint32_t slot_len;
     uint32_t last_change; /* the extraction that last removed digits of it */
+    uint32_t pair_block;  /* its block in `pairs` during an extraction, or NO_BLOCK */
     alk__bw width;        /* of its interval, for the overlap of its keys */
 } signal_info;
 
@@ -389,7 +392,7 @@ typedef struct state {
     uint64_t min_code;   /* threshold_code() */
     bool has_popcnt;     /* the CPU has the popcnt instruction */
     /* Keys of the current extraction's new signal, counted over its outputs before queueing. */
-    delta_table deltas;
+    pair_counts pairs;
 } state;
 
 static void state_fini(state *st) {
@@ -409,8 +412,9 @@ static void state_fini(state *st) {
     alk_free(st->input_rows);
     alk_free(st->plane_pos);
     alk_free(st->plane_neg);
-    alk_free(st->deltas.slots);
-    alk_free(st->deltas.used);
+    alk_free(st->pairs.counts);
+    alk_free(st->pairs.owner);
+    alk_free(st->pairs.touched);
 }
 
 static int push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op) {
@@ -441,6 +445,7 @@ static int add_signal(state *st) {
         .slot_start = st->n_slots,
         .slot_len = 0,
         .last_change = 0,
+        .pair_block = NO_BLOCK,
         .width = alk__interval_bw(st->ops[e].qint),
     };
     return ALK_OK;
@@ -598,71 +603,75 @@ static int queue_key(state *st, uint64_t key, uint32_t count) {
     return queue_add(&st->queue, e);
 }
 
-/* Records a change of `delta` occurrences of `key` during the current extraction. */
-static int add_delta(state *st, uint64_t key, int32_t delta) {
-    delta_table *d = &st->deltas;
-    if ((d->len + 1) * 2 > d->cap) {
-        size_t cap = d->cap == 0 ? 1024 : d->cap * 2;
-        dslot *slots = alk_malloc(cap * sizeof(dslot));
-        uint32_t *used = alk_malloc(cap / 2 * sizeof(uint32_t));
-        if (slots == NULL || used == NULL) {
-            alk_free(slots);
-            alk_free(used);
-            return ALK_ENOMEM;
-        }
-        for (size_t i = 0; i < cap; i++) {
-            slots[i].key = NO_KEY;
-        }
-        size_t len = 0;
-        for (size_t k = 0; k < d->len; k++) {
-            dslot old = d->slots[d->used[k]];
-            size_t i = hash_key(old.key, cap);
-            while (slots[i].key != NO_KEY) {
-                i = (i + 1) & (cap - 1);
+/* The counters of the new signal's keys with signal `y`, or NULL when out of memory. */
+static uint32_t *pair_block(state *st, uint32_t y) {
+    pair_counts *pc = &st->pairs;
+    uint32_t b = st->sig[y].pair_block;
+    if (b == NO_BLOCK) {
+        if (pc->n_blocks == pc->cap_blocks) {
+            size_t cap = pc->cap_blocks < 64 ? 64 : pc->cap_blocks * 2;
+            size_t per = (size_t)1 << pc->block_bits;
+            if (cap * per > UINT32_MAX) {
+                return NULL; /* `touched` holds 32-bit offsets; never near in practice */
             }
-            slots[i] = old;
-            used[len++] = (uint32_t)i;
+            uint32_t *counts = alk_realloc(pc->counts, cap * per * sizeof(uint32_t));
+            if (counts == NULL) {
+                return NULL;
+            }
+            pc->counts = counts;
+            memset(counts + pc->cap_blocks * per, 0,
+                   (cap - pc->cap_blocks) * per * sizeof(uint32_t));
+            uint32_t *owner = alk_realloc(pc->owner, cap * sizeof(uint32_t));
+            if (owner == NULL) {
+                return NULL;
+            }
+            pc->owner = owner;
+            uint32_t *touched = alk_realloc(pc->touched, cap * per * sizeof(uint32_t));
+            if (touched == NULL) {
+                return NULL;
+            }
+            pc->touched = touched;
+            pc->cap_blocks = cap;
         }
-        alk_free(d->slots);
-        alk_free(d->used);
-        d->slots = slots;
-        d->used = used;
-        d->cap = cap;
+        b = (uint32_t)pc->n_blocks++;
+        pc->owner[b] = y;
+        st->sig[y].pair_block = b;
     }
-    size_t i = hash_key(key, d->cap);
-    for (;;) {
-        dslot *s = &d->slots[i];
-        if (s->key == key) {
-            s->delta += delta;
-            return ALK_OK;
-        }
-        if (s->key == NO_KEY) {
-            s->key = key;
-            s->delta = delta;
-            d->used[d->len++] = (uint32_t)i;
-            return ALK_OK;
-        }
-        i = (i + 1) & (d->cap - 1);
+    return pc->counts + ((size_t)b << pc->block_bits);
+}
+
+/* Counts one more occurrence of (shift = su - sy, sub) in `block`. */
+static inline void pair_count(state *st, uint32_t *block, int shift, bool sub) {
+    pair_counts *pc = &st->pairs;
+    uint32_t *c = &block[(uint32_t)(shift + (int)st->n_bits - 1) * 2 + sub];
+    if ((*c)++ == 0) {
+        pc->touched[pc->n_touched++] = (uint32_t)(c - pc->counts);
     }
 }
 
 /*
- * Queues the keys of the new signal seen at least twice, and clears the scratch table. They are
+ * Queues the keys of the new signal `u` seen at least twice, and clears the counters. They are
  * new keys: every one of them contains the new signal.
  */
-static int commit_deltas(state *st) {
-    delta_table *d = &st->deltas;
+static int commit_pairs(state *st, uint32_t u) {
+    pair_counts *pc = &st->pairs;
     int rv = ALK_OK;
-    for (size_t k = 0; k < d->len && rv == ALK_OK; k++) {
-        dslot *e = &d->slots[d->used[k]];
-        if (e->delta >= 2) {
-            rv = queue_key(st, e->key, (uint32_t)e->delta);
+    for (size_t t = 0; t < pc->n_touched; t++) {
+        uint32_t at = pc->touched[t];
+        uint32_t count = pc->counts[at];
+        pc->counts[at] = 0;
+        if (count >= 2 && rv == ALK_OK) {
+            uint32_t y = pc->owner[at >> pc->block_bits];
+            uint32_t index = at & ((1u << pc->block_bits) - 1);
+            int shift = (int)(index / 2) - ((int)st->n_bits - 1);
+            rv = queue_key(st, make_key(y, u, shift, index & 1), count);
         }
     }
-    for (size_t k = 0; k < d->len; k++) {
-        d->slots[d->used[k]].key = NO_KEY;
+    for (size_t b = 0; b < pc->n_blocks; b++) {
+        st->sig[pc->owner[b]].pair_block = NO_BLOCK;
     }
-    d->len = 0;
+    pc->n_blocks = 0;
+    pc->n_touched = 0;
     return rv;
 }
 
@@ -765,6 +774,11 @@ static int build_planes(state *st) {
         }
     }
     st->n_bits = used == 0 ? 1 : (uint32_t)(64 - __builtin_clzll(used));
+    /* (shift, sub) counters of a pair block: 2 * (2 * n_bits - 1), rounded up to a power of 2. */
+    st->pairs.block_bits = 1;
+    while ((1u << st->pairs.block_bits) < 2 * (2 * st->n_bits - 1)) {
+        st->pairs.block_bits++;
+    }
     st->n_words = (st->n_out + 63) / 64;
     size_t cells;
     size_t room = st->n_in + 64;
@@ -1072,37 +1086,42 @@ static int select_key(state *st, uint64_t *ret_key) {
 
 /* ---- extraction (spec §5.6, §5.7) ---- */
 
-/* Counts the keys of the new signal's row (the last row of column `c`) with everything else. */
+/*
+ * Counts the keys of the new signal's row (the last row of column `c`) with every other digit of
+ * the column: key (y, u, su - sy, sub) for digit sy of row y and su of u (spec §5.2).
+ */
 static int increment_output(state *st, const column *c) {
     const row *ru = &c->rows[c->len - 1];
-    uint64_t mu = ru->pos | ru->neg;
-    while (mu != 0) {
-        int su = __builtin_ctzll(mu);
-        mu &= mu - 1;
-        bool nu = (ru->neg >> su) & 1;
-        for (uint32_t k = 0; k + 1 < c->len; k++) {
-            const row *ry = &c->rows[k];
-            uint64_t m = ry->pos | ry->neg;
-            while (m != 0) {
+    for (uint32_t k = 0; k + 1 < c->len; k++) {
+        const row *ry = &c->rows[k];
+        uint32_t *block = pair_block(st, ry->expr);
+        if (block == NULL) {
+            return ALK_ENOMEM;
+        }
+        for (uint64_t mu = ru->pos | ru->neg; mu != 0; mu &= mu - 1) {
+            int su = __builtin_ctzll(mu);
+            bool nu = (ru->neg >> su) & 1;
+            for (uint64_t m = ry->pos | ry->neg; m != 0; m &= m - 1) {
                 int sy = __builtin_ctzll(m);
-                m &= m - 1;
-                bool ny = (ry->neg >> sy) & 1;
-                int rv = add_delta(st, pair_key(ry->expr, sy, ny, ru->expr, su, nu), 1);
-                if (rv != ALK_OK) {
-                    return rv;
-                }
+                pair_count(st, block, su - sy, nu != (bool)((ry->neg >> sy) & 1));
             }
         }
-        /* Self pairs with the higher digits of the same row. */
-        uint64_t higher = mu;
-        while (higher != 0) {
+    }
+    /* Self pairs: each digit with the higher digits of the same row (shift < 0). */
+    uint64_t mu = ru->pos | ru->neg;
+    if ((mu & (mu - 1)) == 0) {
+        return ALK_OK;
+    }
+    uint32_t *block = pair_block(st, ru->expr);
+    if (block == NULL) {
+        return ALK_ENOMEM;
+    }
+    for (; mu != 0; mu &= mu - 1) {
+        int su = __builtin_ctzll(mu);
+        bool nu = (ru->neg >> su) & 1;
+        for (uint64_t higher = mu & (mu - 1); higher != 0; higher &= higher - 1) {
             int sy = __builtin_ctzll(higher);
-            higher &= higher - 1;
-            bool ny = (ru->neg >> sy) & 1;
-            int rv = add_delta(st, pair_key(ru->expr, su, nu, ru->expr, sy, ny), 1);
-            if (rv != ALK_OK) {
-                return rv;
-            }
+            pair_count(st, block, su - sy, nu != (bool)((ru->neg >> sy) & 1));
         }
     }
     return ALK_OK;
@@ -1247,7 +1266,7 @@ static int apply_key(state *st, uint64_t key) {
         }
     }
 
-    return commit_deltas(st);
+    return commit_pairs(st, u);
 }
 
 /* ---- emission (spec §6) ---- */
