@@ -15,8 +15,8 @@
  *    the exact count of a key is a handful of popcounts;
  *  - an extraction only removes digits of its two operands and adds the new signal's digits, so
  *    the count of a key between existing signals can only shrink, and a key that falls below two
- *    occurrences never comes back. Keys of the new signal are counted from its few digits (a small
- *    scratch hash merges them) and queued when they occur twice;
+ *    occurrences never comes back. Keys of the new signal are counted from its few digits (in
+ *    per-signal blocks of (shift, sub) counters) and queued when they occur twice;
  *  - keys are packed into a uint64 whose numeric order is the reference's table order. There is
  *    no count table: every live key is one entry of a max-heap of (score, key, stamp), queued
  *    once when its count is first known. A score depends only on the count and on ops that
