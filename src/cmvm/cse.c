@@ -603,41 +603,45 @@ static int queue_key(state *st, uint64_t key, uint32_t count) {
     return queue_add(&st->queue, e);
 }
 
-/* The counters of the new signal's keys with signal `y`, or NULL when out of memory. */
-static uint32_t *pair_block(state *st, uint32_t y) {
+/* Gives signal `y` a new block of counters; false when out of memory. */
+static bool pair_block_new(state *st, uint32_t y) {
     pair_counts *pc = &st->pairs;
-    uint32_t b = st->sig[y].pair_block;
-    if (b == NO_BLOCK) {
-        if (pc->n_blocks == pc->cap_blocks) {
-            size_t cap = pc->cap_blocks < 64 ? 64 : pc->cap_blocks * 2;
-            size_t per = (size_t)1 << pc->block_bits;
-            if (cap * per > UINT32_MAX) {
-                return NULL; /* `touched` holds 32-bit offsets; never near in practice */
-            }
-            uint32_t *counts = alk_realloc(pc->counts, cap * per * sizeof(uint32_t));
-            if (counts == NULL) {
-                return NULL;
-            }
-            pc->counts = counts;
-            memset(counts + pc->cap_blocks * per, 0,
-                   (cap - pc->cap_blocks) * per * sizeof(uint32_t));
-            uint32_t *owner = alk_realloc(pc->owner, cap * sizeof(uint32_t));
-            if (owner == NULL) {
-                return NULL;
-            }
-            pc->owner = owner;
-            uint32_t *touched = alk_realloc(pc->touched, cap * per * sizeof(uint32_t));
-            if (touched == NULL) {
-                return NULL;
-            }
-            pc->touched = touched;
-            pc->cap_blocks = cap;
+    if (pc->n_blocks == pc->cap_blocks) {
+        size_t cap = pc->cap_blocks < 64 ? 64 : pc->cap_blocks * 2;
+        size_t per = (size_t)1 << pc->block_bits;
+        if (cap * per > UINT32_MAX) {
+            return false; /* `touched` holds 32-bit offsets; never near in practice */
         }
-        b = (uint32_t)pc->n_blocks++;
-        pc->owner[b] = y;
-        st->sig[y].pair_block = b;
+        uint32_t *counts = alk_realloc(pc->counts, cap * per * sizeof(uint32_t));
+        if (counts == NULL) {
+            return false;
+        }
+        pc->counts = counts;
+        memset(counts + pc->cap_blocks * per, 0, (cap - pc->cap_blocks) * per * sizeof(uint32_t));
+        uint32_t *owner = alk_realloc(pc->owner, cap * sizeof(uint32_t));
+        if (owner == NULL) {
+            return false;
+        }
+        pc->owner = owner;
+        uint32_t *touched = alk_realloc(pc->touched, cap * per * sizeof(uint32_t));
+        if (touched == NULL) {
+            return false;
+        }
+        pc->touched = touched;
+        pc->cap_blocks = cap;
     }
-    return pc->counts + ((size_t)b << pc->block_bits);
+    uint32_t b = (uint32_t)pc->n_blocks++;
+    pc->owner[b] = y;
+    st->sig[y].pair_block = b;
+    return true;
+}
+
+/* The counters of the new signal's keys with signal `y`, or NULL when out of memory. */
+static inline uint32_t *pair_block(state *st, uint32_t y) {
+    if (st->sig[y].pair_block == NO_BLOCK && !pair_block_new(st, y)) {
+        return NULL;
+    }
+    return st->pairs.counts + ((size_t)st->sig[y].pair_block << st->pairs.block_bits);
 }
 
 /* Counts one more occurrence of (shift = su - sy, sub) in `block`. */
