@@ -44,6 +44,11 @@ void alk_solver_options_init(alk_solver_options *options) {
     options->use_cache = true;
 }
 
+void alk_trace_set_offload(alk_trace *trace, alk_offload_fn offload, void *ctx) {
+    trace->solver.offload = offload;
+    trace->solver.offload_ctx = ctx;
+}
+
 void alk_trace_config_init(alk_trace_config *config) {
     memset(config, 0, sizeof(*config));
     config->hwconf = (alk_hwconf){1, 1, -1.0};

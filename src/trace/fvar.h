@@ -48,12 +48,25 @@ typedef struct alk_hwconf {
     double latency_cutoff;
 } alk_hwconf;
 
+/*
+ * The offload hook of constant-matrix products (cmvm.md §8.2 step 1, the reference's
+ * `offload_fn`): called with the k x n_out matrix (row-major) and the k input variables, both
+ * borrowed for the call, and a mask of k x n_out entries, all false on entry. Weights whose mask
+ * entry it sets are realised as plain products x_i * w_ij (summed per output) instead of going
+ * to the solver. It returns ALK_OK, or an error code that stops the trace with the message it
+ * wrote to `diag`.
+ */
+typedef int (*alk_offload_fn)(void *ctx, const double *weights, size_t k, size_t n_out,
+                              alk_fvar *const *inputs, bool *mask, alk_diag *diag);
+
 /* Options for constant-matrix products (cmvm.md §1.3, §8.2). */
 typedef struct alk_solver_options {
-    alk_cmvm_options cmvm; /* forwarded to the solver; mode COMPAT reproduces the reference */
-    bool binary_lut;       /* pack one-bit inputs into lookup tables (default true) */
-    int binary_lut_width;  /* inputs per packed table (default 6) */
-    bool use_cache;        /* answer repeated identical problems from the job's cache */
+    alk_cmvm_options cmvm;  /* forwarded to the solver; mode COMPAT reproduces the reference */
+    bool binary_lut;        /* pack one-bit inputs into lookup tables (default true) */
+    int binary_lut_width;   /* inputs per packed table (default 6) */
+    bool use_cache;         /* answer repeated identical problems from the job's cache */
+    alk_offload_fn offload; /* NULL (default): nothing is offloaded */
+    void *offload_ctx;      /* passed to `offload`, borrowed for the trace's life */
 } alk_solver_options;
 
 /* Fills `options` (owned by the caller) with the reference's defaults: solver defaults in
@@ -71,6 +84,10 @@ void alk_trace_config_init(alk_trace_config *config);
 
 /* Creates a context; `config` is copied (NULL = defaults). The caller owns *ret_trace. */
 int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace);
+
+/* Sets the offload hook of the trace's constant-matrix products (see alk_offload_fn; NULL
+ * removes it), for tracer plugins, which get their trace from the host. `ctx` is borrowed. */
+void alk_trace_set_offload(alk_trace *trace, alk_offload_fn offload, void *ctx);
 
 /* Frees `trace` and everything made from it; NULL is a no-op. */
 void alk_trace_free(alk_trace *trace);

@@ -1810,6 +1810,49 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
     return t->error;
 }
 
+/*
+ * Offload (spec cmvm §8.2 step 1): asks the hook which weights of `w` to realise as plain
+ * products, takes them out of `w`, and writes their per-output sums (mmm of the reference: the
+ * products of every input with the masked weights, zeros included, heap-summed) to `part`.
+ */
+static int offload_part(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v, elem *part,
+                        bool *ret_have) {
+    *ret_have = false;
+    size_t cells = k * n_out;
+    bool *mask = alk__trace_alloc(t, (cells ? cells : 1) * sizeof(bool));
+    double *w_off = alk__trace_alloc(t, (cells ? cells : 1) * sizeof(double));
+    if (mask == NULL || w_off == NULL) {
+        return t->error;
+    }
+    memset(mask, 0, cells * sizeof(bool));
+    alk_diag diag = {{0}};
+    int rv = t->solver.offload(t->solver.offload_ctx, w, k, n_out, v, mask, &diag);
+    if (rv != ALK_OK) {
+        return alk__trace_set_error(t, rv, "the offload hook failed: %s",
+                                    diag.message[0] != '\0' ? diag.message : alk_err_name(rv));
+    }
+    bool any = false;
+    for (size_t c = 0; c < cells; c++) {
+        w_off[c] = mask[c] ? w[c] : 0.0;
+        w[c] = mask[c] ? 0.0 : w[c];
+        any = any || mask[c];
+    }
+    if (!any) {
+        return ALK_OK;
+    }
+    size_t shape_v[1] = {k}, shape_w[2] = {k, n_out};
+    alk_fva *products =
+        mmm(t, alk_fva_from_vars(t, 1, shape_v, v), alk_fva_numbers(t, 2, shape_w, w_off));
+    if (products == NULL) {
+        return t->error;
+    }
+    for (size_t j = 0; j < n_out; j++) {
+        part[j] = get(products, j);
+    }
+    *ret_have = true;
+    return ALK_OK;
+}
+
 /* cmvm(cm, v) of spec cmvm §8.2 for one vector `v` (k variables) and the k x n_out matrix `w`
  * (row-major, copied); writes n_out variables. */
 static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out, alk_fvar **v,
@@ -1817,10 +1860,18 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
     double *w = alk__trace_alloc(t, (k * n_out != 0 ? k * n_out : 1) * sizeof(double));
     elem *lut = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(elem));
     elem *solved = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(elem));
-    if (w == NULL || lut == NULL || solved == NULL) {
+    elem *offloaded = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(elem));
+    if (w == NULL || lut == NULL || solved == NULL || offloaded == NULL) {
         return t->error;
     }
     memcpy(w, w_in, k * n_out * sizeof(double));
+    bool have_offload = false;
+    if (t->solver.offload != NULL) {
+        int rv = offload_part(t, w, k, n_out, v, offloaded, &have_offload);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
     bool have_lut = false;
     if (t->solver.binary_lut) {
         int rv = binary_lut(t, w, k, n_out, v, lut, &have_lut);
@@ -1891,13 +1942,16 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         have_solved = true;
     }
     for (size_t j = 0; j < n_out && !failed(t); j++) {
-        elem parts[2];
+        elem parts[3];
         size_t n = 0;
         if (have_lut) {
             parts[n++] = lut[j];
         }
         if (have_solved) {
             parts[n++] = solved[j];
+        }
+        if (have_offload) {
+            parts[n++] = offloaded[j];
         }
         out[j] = n == 0 ? num_var(t, 0.0, hw) : sum_parts(t, parts, n, hw);
     }

@@ -9,6 +9,7 @@
  *   * the bad-call contract of issue 5 (EINVAL with a message, no abort) and the allocation
  *     failure loop over a whole example trace (clean ENOMEM, nothing leaked).
  */
+#include "alir/interp.h"
 #include "alir/json.h"
 #include "alir/tracer.h"
 #include "core/alloc.h"
@@ -309,4 +310,100 @@ Test(trace_tracer, example_shape_limits) {
     alk_diag diag = {{0}};
     cr_expect_eq(alk_example_trace(shape, NULL, &p, &diag), ALK_EINVAL);
     cr_expect(strstr(diag.message, "2..4096") != NULL);
+}
+
+/*
+ * The offload hook (spec cmvm.md §8.2 step 1): the masked weights become plain products, the
+ * rest goes to the solver, and the program still computes x . W exactly (oracle: the product
+ * evaluated directly, every value being a small dyadic number).
+ */
+enum { OFF_K = 6, OFF_N = 4 };
+static const double off_w[OFF_K * OFF_N] = {
+    3, -5, 0.75, 7, 1.5, 6, -3, 0, -7, 2.5, 11, 9, 0, -13, 5, 0.375, 10, 3, -1.25, 6, 5, -9, 7, 14,
+};
+
+typedef struct off_log {
+    int calls;
+    bool fail;
+} off_log;
+
+/* Offloads output column 0 and weight (2, 3); checks what it is given. */
+static int offload_some(void *ctx, const double *w, size_t k, size_t n_out, alk_fvar *const *inputs,
+                        bool *mask, alk_diag *diag) {
+    off_log *log = ctx;
+    log->calls++;
+    if (log->fail) {
+        return alk_diag_set(diag, ALK_EINVAL, "no DSPs left");
+    }
+    cr_expect_eq(k, OFF_K);
+    cr_expect_eq(n_out, OFF_N);
+    cr_expect_not_null(inputs[0]);
+    cr_expect_eq(memcmp(w, off_w, sizeof(off_w)), 0, "the hook sees the matrix as given");
+    for (size_t i = 0; i < k; i++) {
+        cr_expect(!mask[i * n_out], "the mask starts all false");
+        mask[i * n_out] = true;
+    }
+    mask[2 * n_out + 3] = true;
+    return ALK_OK;
+}
+
+static alk_program *trace_offloaded(off_log *log, alk_trace **ret_trace) {
+    alk_trace_config config;
+    alk_trace_config_init(&config);
+    config.solver.offload = offload_some;
+    config.solver.offload_ctx = log;
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(&config, &t), ALK_OK);
+    size_t shape_x[1] = {OFF_K}, shape_w[2] = {OFF_K, OFF_N};
+    int k[OFF_K] = {1, 1, 1, 1, 1, 1}, i[OFF_K] = {3, 3, 3, 3, 3, 3}, f[OFF_K] = {1, 0, 2, 0, 1, 0};
+    alk_fva *x = alk_fva_from_kif(t, 1, shape_x, k, i, f);
+    alk_fva *y = alk_fva_matmul(t, x, alk_fva_numbers(t, 2, shape_w, off_w));
+    alk_program *p = NULL;
+    (void)alk_fva_trace(t, &x, 1, &y, 1, true, &p);
+    *ret_trace = t;
+    return p;
+}
+
+Test(trace_tracer, offload_hook_products_are_exact) {
+    off_log log = {0};
+    alk_trace *t = NULL;
+    alk_program *p = trace_offloaded(&log, &t);
+    cr_assert_not_null(p, "%s", alk_trace_message(t));
+    cr_expect_eq(log.calls, 1);
+    alk_interp *interp = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+    uint64_t seed = 0x0FF10AD;
+    for (int s = 0; s < 500; s++) {
+        double in[OFF_K], out[OFF_N];
+        for (int c = 0; c < OFF_K; c++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            /* on the input's grid: -8 .. 8 - step, step 2^-f */
+            double step = ldexp(1.0, -(c % 2 == 0 ? (c == 2 ? 2 : 1) : 0));
+            int64_t steps = (int64_t)(16.0 / step);
+            in[c] = -8.0 + (double)((seed >> 33) % (uint64_t)steps) * step;
+        }
+        cr_assert_eq(alk_interp_run(interp, in, 1, out, &diag), ALK_OK, "%s", diag.message);
+        for (int j = 0; j < OFF_N; j++) {
+            double want = 0.0;
+            for (int c = 0; c < OFF_K; c++) {
+                want += in[c] * off_w[c * OFF_N + j];
+            }
+            cr_expect_eq(out[j], want, "sample %d output %d: %g, want %g", s, j, out[j], want);
+        }
+    }
+    alk_interp_free(interp);
+    alk_program_free(p);
+    alk_trace_free(t);
+}
+
+Test(trace_tracer, offload_hook_errors_stop_the_trace) {
+    off_log log = {.fail = true};
+    alk_trace *t = NULL;
+    alk_program *p = trace_offloaded(&log, &t);
+    cr_expect_null(p);
+    cr_expect_eq(alk_trace_error(t), ALK_EINVAL);
+    cr_expect(strstr(alk_trace_message(t), "offload hook failed: no DSPs left") != NULL, "%s",
+              alk_trace_message(t));
+    alk_trace_free(t);
 }
