@@ -206,28 +206,35 @@ static void heap_build(heap *h) {
  * recounted, dead ones dropped, lowered ones moved down) and heapified when it becomes the top.
  * Most keys die before they reach the top, and a sweep drops them in one sequential pass where a
  * single heap of every live key popped each of them from its root, missing the cache at every
- * level. Integer codes get a bucket each up to QUEUE_BUCKETS - 1; float codes are bucketed by
- * sign, exponent and 3 mantissa bits.
+ * level. There are 2^bucket_bits buckets (64 for tiny kernels, up to 4096, see queue_init).
+ * Integer codes get a bucket each up to the last one; float codes are bucketed by their top
+ * bits (sign, exponent, and some mantissa bits).
  */
-enum { QUEUE_BUCKET_BITS = 12, QUEUE_BUCKETS = 1 << QUEUE_BUCKET_BITS };
+enum { QUEUE_MIN_BITS = 6, QUEUE_MAX_BITS = 12 };
 
 typedef struct queue {
-    heap *buckets; /* QUEUE_BUCKETS */
-    uint64_t nonempty[QUEUE_BUCKETS / 64];
-    uint64_t unsorted[QUEUE_BUCKETS / 64]; /* buckets not in heap order */
-    uint32_t top;                          /* the highest non-empty bucket, when len > 0 */
+    heap *buckets; /* 2^bucket_bits */
+    uint64_t nonempty[(1 << QUEUE_MAX_BITS) / 64];
+    uint64_t unsorted[(1 << QUEUE_MAX_BITS) / 64]; /* buckets not in heap order */
+    uint32_t top;                                  /* the highest non-empty bucket, when len > 0 */
+    uint32_t bucket_bits;
     size_t len;
     bool float_codes;
 } queue;
 
-static int queue_init(queue *q, bool float_codes) {
-    *q = (queue){.float_codes = float_codes};
-    q->buckets = alk_calloc(QUEUE_BUCKETS, sizeof(heap));
+/* A queue sized for a kernel of `cells` entries (more keys, more distinct scores). */
+static int queue_init(queue *q, bool float_codes, size_t cells) {
+    uint32_t bits = QUEUE_MIN_BITS;
+    while (bits < QUEUE_MAX_BITS && ((size_t)4 << bits) < cells) {
+        bits++;
+    }
+    *q = (queue){.float_codes = float_codes, .bucket_bits = bits};
+    q->buckets = alk_calloc((size_t)1 << bits, sizeof(heap));
     return q->buckets == NULL ? ALK_ENOMEM : ALK_OK;
 }
 
 static void queue_fini(queue *q) {
-    for (size_t b = 0; q->buckets != NULL && b < QUEUE_BUCKETS; b++) {
+    for (size_t b = 0; q->buckets != NULL && b < ((size_t)1 << q->bucket_bits); b++) {
         alk_free(q->buckets[b].items);
     }
     alk_free(q->buckets);
@@ -237,9 +244,10 @@ static void queue_fini(queue *q) {
 static inline uint32_t queue_bucket(const queue *q, hentry e) {
     uint64_t code = (uint64_t)(e >> (KEY_BITS + STAMP_BITS));
     if (q->float_codes) {
-        return (uint32_t)(code >> (32 - QUEUE_BUCKET_BITS));
+        return (uint32_t)(code >> (32 - q->bucket_bits));
     }
-    return code < QUEUE_BUCKETS - 1 ? (uint32_t)code : QUEUE_BUCKETS - 1;
+    uint32_t last = (1u << q->bucket_bits) - 1;
+    return code < last ? (uint32_t)code : last;
 }
 
 static inline bool bit_get(const uint64_t *bits, uint32_t b) {
@@ -1593,7 +1601,7 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
     if (!no_cse && method != ALK_CMVM_DUMMY) {
         st.min_code = threshold_code(&st);
         st.has_popcnt = __builtin_cpu_supports("popcnt");
-        rv = queue_init(&st.queue, has_float_scores(method));
+        rv = queue_init(&st.queue, has_float_scores(method), (size_t)n * m);
         if (rv != ALK_OK) {
             goto fail;
         }
