@@ -64,18 +64,6 @@ static inline bool key_sub(uint64_t key) {
     return ((key >> 8) & 1) != 0;
 }
 
-/* The key of two digits (e1, s1, n1) and (e2, s2, n2) of one output (spec §5.2). */
-static inline uint64_t pair_key(uint32_t e1, int s1, bool n1, uint32_t e2, int s2, bool n2) {
-    if (e1 < e2) {
-        return make_key(e1, e2, s2 - s1, n1 != n2);
-    }
-    if (e1 > e2) {
-        return make_key(e2, e1, s1 - s2, n1 != n2);
-    }
-    int d = s1 > s2 ? s1 - s2 : s2 - s1;
-    return make_key(e1, e1, -d, n1 != n2);
-}
-
 /* ---- heap of (score, key, stamp) ---- */
 
 /*
