@@ -40,6 +40,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/*
+ * Counting is mostly population counts. The build targets baseline x86-64, which has no popcnt
+ * instruction (and libgcc's popcount call is slow), so the counting functions exist twice:
+ * compiled for the popcnt instruction, picked at run time when the CPU has it, and portable.
+ * Both share always-inlined bodies with the population count as a parameter.
+ */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define POPCOUNT(hw, x) ((hw) ? (uint32_t)__builtin_popcountll(x) : (uint32_t)alk__popcount64(x))
+
 /* ---- keys ---- */
 
 /* (id1:26 | id0:26 | sub:1 | shift+128:8), 61 bits: numeric order = (id1, id0, sub, shift). */
@@ -678,52 +687,63 @@ static int commit_pairs(state *st, uint32_t u) {
 /* ---- initial keys ---- */
 
 /*
- * Counts every key between inputs a <= b over all outputs into a small local histogram, then
- * queues the keys seen at least twice; *n_keys counts them. Slots of both inputs are
- * sorted by output.
+ * Adds the occurrences of every key between inputs a <= b to `hist`, indexed by
+ * (shift + 128) * 2 + sub, from the bit planes: digit position p of a pairs with position q of b
+ * in the outputs where both planes hold a digit (a == b: p < q within one row, shift p - q).
  */
+static ALWAYS_INLINE void pair_histogram_with(const state *st, uint32_t a, uint32_t b,
+                                              uint32_t *hist, uint16_t *touched, size_t *n_touched,
+                                              bool hw) {
+    uint32_t words = st->n_words, bits = st->n_bits;
+    const uint64_t *pa = st->plane_pos + (size_t)a * bits * words;
+    const uint64_t *na = st->plane_neg + (size_t)a * bits * words;
+    const uint64_t *pb = st->plane_pos + (size_t)b * bits * words;
+    const uint64_t *nb = st->plane_neg + (size_t)b * bits * words;
+    for (uint32_t p = 0; p < bits; p++) {
+        for (uint32_t q = a == b ? p + 1 : 0; q < bits; q++) {
+            uint32_t same = 0, diff = 0;
+            for (uint32_t w = 0; w < words; w++) {
+                uint64_t ap = pa[p * words + w], an = na[p * words + w];
+                uint64_t bp = pb[q * words + w], bn = nb[q * words + w];
+                same += POPCOUNT(hw, ap & bp) + POPCOUNT(hw, an & bn);
+                diff += POPCOUNT(hw, ap & bn) + POPCOUNT(hw, an & bp);
+            }
+            int shift = a == b ? (int)p - (int)q : (int)q - (int)p;
+            uint16_t h = (uint16_t)((shift + 128) << 1);
+            if (same != 0) {
+                touched[*n_touched] = h;
+                *n_touched += hist[h] == 0;
+                hist[h] += same;
+            }
+            if (diff != 0) {
+                touched[*n_touched] = h | 1;
+                *n_touched += hist[h | 1] == 0;
+                hist[h | 1] += diff;
+            }
+        }
+    }
+}
+
+static void pair_histogram_portable(const state *st, uint32_t a, uint32_t b, uint32_t *hist,
+                                    uint16_t *touched, size_t *n_touched) {
+    pair_histogram_with(st, a, b, hist, touched, n_touched, false);
+}
+
+__attribute__((target("popcnt"))) static void pair_histogram_popcnt(const state *st, uint32_t a,
+                                                                    uint32_t b, uint32_t *hist,
+                                                                    uint16_t *touched,
+                                                                    size_t *n_touched) {
+    pair_histogram_with(st, a, b, hist, touched, n_touched, true);
+}
+
+/* Queues the keys between inputs a <= b seen at least twice; *n_keys counts them. */
 static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, uint16_t *touched,
                             size_t *n_keys) {
     size_t n_touched = 0;
-    const slot *sa = st->slots + st->sig[a].slot_start;
-    const slot *sb = st->slots + st->sig[b].slot_start;
-    uint32_t la = st->sig[a].slot_len, lb = st->sig[b].slot_len;
-    uint32_t i = 0, j = 0;
-    while (i < la && j < lb) {
-        if (sa[i].out < sb[j].out) {
-            i++;
-            continue;
-        }
-        if (sa[i].out > sb[j].out) {
-            j++;
-            continue;
-        }
-        const column *c = &st->columns[sa[i].out];
-        const row *ra = &c->rows[sa[i].index];
-        const row *rb = &c->rows[sb[j].index];
-        uint64_t ma = ra->pos | ra->neg;
-        while (ma != 0) {
-            int s0 = __builtin_ctzll(ma);
-            ma &= ma - 1;
-            bool n0 = (ra->neg >> s0) & 1;
-            uint64_t mb = rb->pos | rb->neg;
-            if (a == b) {
-                /* Self pairs: each unordered pair once, key shift negative. */
-                mb &= ~((2ull << s0) - 1);
-            }
-            while (mb != 0) {
-                int s1 = __builtin_ctzll(mb);
-                mb &= mb - 1;
-                bool n1 = (rb->neg >> s1) & 1;
-                int shift = a == b ? s0 - s1 : s1 - s0;
-                uint16_t h = (uint16_t)(((shift + 128) << 1) | (n0 != n1));
-                if (hist[h]++ == 0) {
-                    touched[n_touched++] = h;
-                }
-            }
-        }
-        i++;
-        j++;
+    if (st->has_popcnt) {
+        pair_histogram_popcnt(st, a, b, hist, touched, &n_touched);
+    } else {
+        pair_histogram_portable(st, a, b, hist, touched, &n_touched);
     }
     int rv = ALK_OK;
     for (size_t t = 0; t < n_touched; t++) {
@@ -866,15 +886,6 @@ static void planes_clear(state *st, uint32_t i, uint32_t o, uint64_t removed) {
 /* ---- selection (spec §5.3, §5.4) ---- */
 
 /* Occurrences of (shift, sub) between row r0 (first signal) and row r1 (second signal). */
-/*
- * Recounting is mostly population counts. The build targets baseline x86-64, which has no popcnt
- * instruction (and libgcc's popcount call is slow), so recount exists twice: compiled for the
- * popcnt instruction, picked at run time when the CPU has it, and portable. Both share the
- * always-inlined bodies below, with the population count as a parameter.
- */
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define POPCOUNT(hw, x) ((hw) ? (uint32_t)__builtin_popcountll(x) : (uint32_t)alk__popcount64(x))
-
 static ALWAYS_INLINE uint32_t row_pair_count(const row *r0, const row *r1, int shift, bool sub,
                                              bool hw) {
     uint64_t p1 = r1->pos, n1 = r1->neg;
