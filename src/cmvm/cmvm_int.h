@@ -123,7 +123,7 @@ int alk__decomp_new(const alk__mat *w, bool with_tree, alk__decomp **ret);
 int alk__decomp_build(const alk__decomp *d, int dc, alk__mat *ret_w1, alk__mat *ret_w2);
 void alk__decomp_free(alk__decomp *d);
 
-/* --- cse.c: spec §5 and §6 --- */
+/* --- cse.c: spec §5 --- */
 
 /*
  * Greedy CSE and emission of one stage kernel `k` (borrowed) with the input intervals and
@@ -133,6 +133,11 @@ void alk__decomp_free(alk__decomp *d);
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
                       const alk__quality *quality, bool no_cse, alk__stage *ret_stage,
                       alk_diag *diag);
+
+/* --- emit.c: spec §6 --- */
+
+/* Appends `op` to the growable array (*ops, *n_ops, *cap_ops). */
+int alk__push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op);
 
 void alk__stage_fini(alk__stage *stage);
 /* Largest output latency of a stage (0 for zero outputs). */

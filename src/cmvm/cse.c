@@ -1,6 +1,7 @@
 /*
- * Greedy common-subexpression elimination and emission of one stage kernel (spec cmvm.md §5,
- * §6), in the reference's exact selection order.
+ * Greedy common-subexpression elimination of one stage kernel (spec cmvm.md §5), in the
+ * reference's exact selection order; the digits left per output are then summed by the emission
+ * heap of emit.c (§6).
  *
  * Design. The reference keeps a sorted table of every two-digit pattern ("key") occurring at
  * least twice, rescans it in full to select, and after each extraction recounts every pattern
@@ -420,19 +421,6 @@ static void state_fini(state *st) {
     alk_free(st->pairs.counts);
     alk_free(st->pairs.owner);
     alk_free(st->pairs.touched);
-}
-
-static int push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op) {
-    if (*n_ops == *cap_ops) {
-        void *items = *ops;
-        int rv = alk_grow(&items, cap_ops, sizeof(alk__op), *n_ops + 1);
-        *ops = items;
-        if (rv != ALK_OK) {
-            return rv;
-        }
-    }
-    (*ops)[(*n_ops)++] = op;
-    return ALK_OK;
 }
 
 /* Registers a new signal (its op already appended) with no slots yet. */
@@ -1195,7 +1183,7 @@ static int apply_key(state *st, uint64_t key) {
         .latency = (lat1 > lat0 ? lat1 : lat0) + dlat,
         .cost = cost,
     };
-    int rv = push_op(&st->ops, &st->n_ops, &st->cap_ops, op);
+    int rv = alk__push_op(&st->ops, &st->n_ops, &st->cap_ops, op);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -1281,181 +1269,6 @@ static int apply_key(state *st, uint64_t key) {
 }
 
 /* ---- emission (spec §6) ---- */
-
-typedef struct rentry {
-    float lat;
-    int64_t sub;
-    int64_t la;
-    float qmin, qmax, qstep;
-    int64_t id;
-    int64_t shift;
-} rentry;
-
-/* Lexicographic tuple order of the reference's heap entries. */
-static int rentry_cmp(const rentry *x, const rentry *y) {
-#define CMP_FIELD(f)                                                                               \
-    if (x->f < y->f)                                                                               \
-        return -1;                                                                                 \
-    if (y->f < x->f)                                                                               \
-        return 1;
-    CMP_FIELD(lat)
-    CMP_FIELD(sub)
-    CMP_FIELD(la)
-    CMP_FIELD(qmin)
-    CMP_FIELD(qmax)
-    CMP_FIELD(qstep)
-    CMP_FIELD(id)
-    CMP_FIELD(shift)
-#undef CMP_FIELD
-    return 0;
-}
-
-static void rheap_push(rentry *h, size_t *len, rentry e) {
-    size_t i = (*len)++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (rentry_cmp(&e, &h[parent]) >= 0) {
-            break;
-        }
-        h[i] = h[parent];
-        i = parent;
-    }
-    h[i] = e;
-}
-
-static rentry rheap_pop(rentry *h, size_t *len) {
-    rentry top = h[0];
-    rentry last = h[--(*len)];
-    size_t i = 0, n = *len;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) {
-            break;
-        }
-        if (c + 1 < n && rentry_cmp(&h[c + 1], &h[c]) < 0) {
-            c++;
-        }
-        if (rentry_cmp(&h[c], &last) >= 0) {
-            break;
-        }
-        h[i] = h[c];
-        i = c;
-    }
-    if (n > 0) {
-        h[i] = last;
-    }
-    return top;
-}
-
-/* trunc(log2(max(|max + step|, |min|))) + shift, with the reference's float log2. */
-static int64_t left_align(alk__fq q, int64_t shift) {
-    float a = fabsf(q.max + q.step), b = fabsf(q.min);
-    return (int64_t)log2f(a < b ? b : a) + shift;
-}
-
-int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
-                      size_t n, bool emit_sub_flag, int32_t *ret_id, bool *ret_neg,
-                      int32_t *ret_shift) {
-    rentry *h = alk_malloc(n * sizeof(rentry));
-    if (h == NULL) {
-        return ALK_ENOMEM;
-    }
-    size_t len = 0;
-    for (size_t k = 0; k < n; k++) {
-        const alk__op *op = &(*ops)[terms[k].id];
-        rentry e = {
-            .lat = roundf(op->latency),
-            .sub = terms[k].neg ? 1 : 0,
-            .la = left_align(op->qint, terms[k].shift),
-            .qmin = op->qint.min,
-            .qmax = op->qint.max,
-            .qstep = op->qint.step,
-            .id = terms[k].id,
-            .shift = terms[k].shift,
-        };
-        rheap_push(h, &len, e);
-    }
-    int rv = ALK_OK;
-    while (len > 1) {
-        rentry e0 = rheap_pop(h, &len);
-        rentry e1 = rheap_pop(h, &len);
-        alk__fq q0 = {e0.qmin, e0.qmax, e0.qstep}, q1 = {e1.qmin, e1.qmax, e1.qstep};
-        alk__op op;
-        int64_t result_shift;
-        float dcost, dlat, lat = e0.lat > e1.lat ? e0.lat : e1.lat;
-        if (e0.sub) {
-            int64_t s = e0.shift - e1.shift;
-            /* [quirk] both negative: the interval of the negated sum (spec §6). */
-            alk__fq q = emit_sub_flag ? alk__qint_add(q1, q0, s, false, e1.sub == 0)
-                                      : alk__qint_add(q1, q0, s, e1.sub != 0, true);
-            alk__cost_add(q1, q0, s, &dcost, &dlat);
-            op = (alk__op){(int32_t)e1.id, (int32_t)e0.id, (int32_t)(1 ^ e1.sub), (int32_t)s, q,
-                           lat + dlat,     dcost};
-            result_shift = e1.shift;
-        } else {
-            int64_t s = e1.shift - e0.shift;
-            /* [quirk] the subtraction flag of the second operand is not passed (spec §6). */
-            alk__fq q = alk__qint_add(q0, q1, s, false, emit_sub_flag && e1.sub != 0);
-            alk__cost_add(q0, q1, s, &dcost, &dlat);
-            op = (alk__op){(int32_t)e0.id, (int32_t)e1.id, (int32_t)e1.sub, (int32_t)s, q,
-                           lat + dlat,     dcost};
-            result_shift = e0.shift;
-        }
-        int64_t id = (int64_t)*n_ops;
-        rv = push_op(ops, n_ops, cap_ops, op);
-        if (rv != ALK_OK) {
-            break;
-        }
-        rentry e = {
-            .lat = roundf(op.latency),
-            .sub = e0.sub & e1.sub,
-            .la = left_align(op.qint, result_shift),
-            .qmin = op.qint.min,
-            .qmax = op.qint.max,
-            .qstep = op.qint.step,
-            .id = id,
-            .shift = result_shift,
-        };
-        rheap_push(h, &len, e);
-    }
-    if (rv == ALK_OK) {
-        *ret_id = (int32_t)h[0].id;
-        *ret_neg = h[0].sub != 0;
-        *ret_shift = (int32_t)h[0].shift;
-    }
-    alk_free(h);
-    return rv;
-}
-
-void alk__stage_fini(alk__stage *stage) {
-    if (stage == NULL) {
-        return;
-    }
-    alk_free(stage->inp_shifts);
-    alk_free(stage->out_idxs);
-    alk_free(stage->out_shifts);
-    alk_free(stage->out_negs);
-    alk_free(stage->ops);
-    memset(stage, 0, sizeof(*stage));
-}
-
-float alk__stage_max_latency(const alk__stage *stage) {
-    float best = 0.0f;
-    for (uint32_t o = 0; o < stage->n_out; o++) {
-        int32_t idx = stage->out_idxs[o];
-        float lat = idx >= 0 ? stage->ops[idx].latency : 0.0f;
-        best = lat > best ? lat : best;
-    }
-    return best;
-}
-
-float alk__stage_cost(const alk__stage *stage, float start) {
-    float cost = start;
-    for (size_t i = 0; i < stage->n_ops; i++) {
-        cost += stage->ops[i].cost;
-    }
-    return cost;
-}
 
 static int emit(state *st, alk__stage *out) {
     alk__term *terms = NULL;
@@ -1567,7 +1380,7 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
                       .qint = q[i],
                       .latency = lat[i],
                       .cost = 0.0f};
-        rv = push_op(&st.ops, &st.n_ops, &st.cap_ops, op);
+        rv = alk__push_op(&st.ops, &st.n_ops, &st.cap_ops, op);
         if (rv == ALK_OK) {
             rv = add_signal(&st);
         }
@@ -1647,37 +1460,4 @@ fail:
         (void)alk_diag_set(diag, ALK_ENOMEM, "out of memory in the CMVM solver");
     }
     return rv;
-}
-
-int alk__stage_to_program(const alk__stage *stage, alk_program **ret_program) {
-    alk_program *p = NULL;
-    int rv = alk_program_new(stage->n_in, stage->n_out, &p);
-    if (rv != ALK_OK) {
-        return rv;
-    }
-    p->carry_size = -1;
-    p->adder_size = -1;
-    memcpy(p->inp_shifts, stage->inp_shifts, stage->n_in * sizeof(int32_t));
-    memcpy(p->out_idxs, stage->out_idxs, stage->n_out * sizeof(int32_t));
-    memcpy(p->out_shifts, stage->out_shifts, stage->n_out * sizeof(int32_t));
-    memcpy(p->out_negs, stage->out_negs, stage->n_out * sizeof(bool));
-    for (size_t i = 0; i < stage->n_ops; i++) {
-        const alk__op *op = &stage->ops[i];
-        alk_qint q = {op->qint.min, op->qint.max, op->qint.step};
-        if (op->opcode == -1) {
-            int64_t data = op->id0;
-            (void)alk_program_add_op(p, -1, NULL, 0, &data, 1, q, op->latency, op->cost);
-        } else {
-            uint32_t addr[2] = {(uint32_t)op->id0, (uint32_t)op->id1};
-            int64_t data = op->data;
-            (void)alk_program_add_op(p, op->opcode, addr, 2, &data, 1, q, op->latency, op->cost);
-        }
-    }
-    rv = alk_program_error(p);
-    if (rv != ALK_OK) {
-        alk_program_free(p);
-        return rv;
-    }
-    *ret_program = p;
-    return ALK_OK;
 }
