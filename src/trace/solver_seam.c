@@ -50,6 +50,7 @@ int alk__scm_program(alk_trace *t, double c, alk_program **ret_program, bool *re
     /* cmvm.md §8.3: scm_solve(c, k=2) with the default interval, in the job's solver mode. */
     alk_scm_options options;
     alk_scm_options_init(&options);
+    options.k = 2;
     options.mode = t->solver.cmvm.mode;
     options.cancel = t->solver.cmvm.cancel;
     alk_diag diag = {{0}};

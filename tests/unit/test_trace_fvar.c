@@ -6,7 +6,10 @@
  * x = (-8, 7.5, 0.5) and y = (0, 3, 1) throughout, with the converters' hwconf (1, 1, -1).
  */
 #include "alir/comb.h"
+#include "alir/json.h"
 #include "alir/passes.h"
+#include "core/alloc.h"
+#include "core/vec.h"
 #include "trace/fvarray.h"
 #include "trace/trace_int.h"
 
@@ -386,4 +389,47 @@ Test(trace_fvar, bad_intervals) {
 Test(trace_fvar, impossible_widths) {
     cr_expect_null(alk_fv_quantize(t, x, 1, 5000, 0, ALK_WRAP, ALK_TRN));
     cr_expect_eq(alk_trace_error(t), ALK_EINVAL);
+}
+
+/* JSON text of `p` (borrowed), owned by the caller. */
+static char *program_json(const alk_program *p) {
+    alk_buf json;
+    alk_buf_init(&json);
+    cr_assert_eq(alk_alir_to_json(p, &json), ALK_OK);
+    return json.data;
+}
+
+static char *scm_json(double c, int k) {
+    alk_scm_options o;
+    alk_scm_options_init(&o);
+    o.k = k;
+    o.mode = ALK_CMVM_COMPAT;
+    alk_program *p = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_scm_solve(c, &o, &p, &diag), ALK_OK, "%s", diag.message);
+    char *text = program_json(p);
+    alk_program_free(p);
+    return text;
+}
+
+/* Spec cmvm.md §8.3: a product by a non-dyadic constant is scm_solve(c, k = 2) with the default
+ * interval. 1395 is solved differently with k = 1, so the digit budget is visible. */
+Test(trace_fvar, scalar_product_uses_scm_with_k_2) {
+    char *k1 = scm_json(1395.0, 1), *k2 = scm_json(1395.0, 2);
+    cr_assert_str_neq(k1, k2, "1395 must tell k = 1 from k = 2");
+    alk_trace *trace = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &trace), ALK_OK);
+    alk_program *p = NULL;
+    bool borrowed = false;
+    cr_assert_eq(alk__scm_program(trace, 1395.0, &p, &borrowed), ALK_OK, "%s",
+                 alk_trace_message(trace));
+    char *got = program_json(p);
+    cr_expect_str_eq(got, k2);
+    if (!borrowed) {
+        alk_program_free(p);
+    }
+    alk_trace_free(trace);
+    alk_free(got);
+    alk_free(k1);
+    alk_free(k2);
 }
