@@ -232,27 +232,9 @@ static result in_process(double seconds) {
         alk_buf_reset(&request);
         alk_buf_reset(&reply);
         build_request(&request, "convert", n + 1);
-        alk_arena arena;
-        alk_arena_init(&arena, 0);
-        alk_rpc_request req;
         alk_rpc_error err;
-        alk_convert_request creq;
-        alk_rpc_convert_options copts;
-        alk_convert_result res = {0};
-        int rv = alk_rpc_decode_request(request.data, request.len, ALK_RPC_SOCKET_SERVICE, false,
-                                        &limits, &arena, &req, &err);
-        if (rv == ALK_OK) {
-            rv = alk_rpc_convert_request(&req, &limits, &arena, &creq, &copts, &err);
-        }
-        if (rv == ALK_OK) {
-            rv = alk_convert(generation, &creq, &res, &err.diag);
-        }
-        if (rv == ALK_OK) {
-            alk_rpc_timings timings = {0};
-            rv = alk_rpc_encode_convert_reply(req.id, &res, &copts, 1, &timings, &reply, &err);
-            alk_convert_result_fini(&res);
-        }
-        alk_arena_fini(&arena);
+        int rv =
+            alk_rpc_convert_local(generation, request.data, request.len, &limits, &reply, &err);
         if (rv != ALK_OK) {
             (void)snprintf(r.error, sizeof(r.error), "%.200s", err.diag.message);
             r.errors++;

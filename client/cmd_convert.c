@@ -454,8 +454,8 @@ static int read_model(const options *o, alk_arena *arena, const alk_value **ret_
 /* ---- in-process conversion --------------------------------------------------------------- */
 
 /*
- * Runs `request` through the daemon's own path: decode and validate, build the conversion
- * request, convert, encode the reply (or the error reply). `reply` receives the reply bytes.
+ * Runs `request` through the daemon's own path (alk_rpc_convert_local) with a generation of the
+ * plugins on the search path. `reply` receives the reply bytes, or the error reply.
  */
 static int convert_in_process(const options *o, const alk_buf *request, alk_buf *reply,
                               alk_diag *diag) {
@@ -463,50 +463,27 @@ static int convert_in_process(const options *o, const alk_buf *request, alk_buf 
     alk_rpc_limits_default(&limits);
     limits.max_message_bytes = (uint64_t)1 << 30; /* a local file is not a network message */
     limits.max_string_bytes = (uint64_t)1 << 30;
-    alk_arena arena;
-    alk_arena_init(&arena, 0);
-    alk_rpc_request req;
     alk_rpc_error err;
-    alk_convert_request creq;
-    alk_rpc_convert_options copts;
+    alk_rpc_error_clear(&err);
     alk_generation *generation = NULL;
-    alk_convert_result result = {0};
     char **dirs = NULL;
     size_t n_dirs = 0;
-    int rv = alk_rpc_decode_request(request->data, request->len, ALK_RPC_SOCKET_SERVICE, false,
-                                    &limits, &arena, &req, &err);
+    int rv = alk_plugin_search_path(o->plugin_dirs, o->n_plugin_dirs, &dirs, &n_dirs);
     if (rv == ALK_OK) {
-        rv = alk_rpc_convert_request(&req, &limits, &arena, &creq, &copts, &err);
+        alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n_dirs};
+        rv = alk_generation_build(&config, NULL, &generation, &err.diag);
     }
     if (rv == ALK_OK) {
-        rv = alk_plugin_search_path(o->plugin_dirs, o->n_plugin_dirs, &dirs, &n_dirs);
-        if (rv == ALK_OK) {
-            alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n_dirs};
-            rv = alk_generation_build(&config, NULL, &generation, &err.diag);
-        }
-        err.code = rv;
-    }
-    if (rv == ALK_OK) {
-        rv = alk_convert(generation, &creq, &result, &err.diag);
-        err.code = rv;
-    }
-    if (rv == ALK_OK) {
-        alk_rpc_timings timings = {0};
-        rv = alk_rpc_encode_convert_reply(req.id, &result, &copts, alk_generation_id(generation),
-                                          &timings, reply, &err);
-        alk_convert_result_fini(&result);
-    }
-    if (rv != ALK_OK) {
+        rv = alk_rpc_convert_local(generation, request->data, request->len, &limits, reply, &err);
+    } else {
         if (err.diag.message[0] == '\0') {
             (void)alk_diag_set(&err.diag, rv, "%s", alk_strerror(rv));
         }
         err.code = rv;
-        alk_buf_reset(reply);
         (void)alk_rpc_encode_error(&err, reply);
     }
     alk_generation_unref(generation);
     alk_plugin_dirs_free(dirs, n_dirs);
-    alk_arena_fini(&arena);
     rv = alk_buf_error(reply);
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "out of memory");

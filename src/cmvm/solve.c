@@ -428,8 +428,9 @@ static int finish(config *best, alk_cmvm_result *ret_result) {
  * and the result may cost more than compat's (global) solution. Stage 1 is the identity.
  *
  * Block size: the work and the memory grow with the block, the CSE quality too. On a random
- * 1024 x 1024 8-bit kernel (2 threads): 48 rows 6.8 s, 0.2 GB; 128 rows 14.7 s, 0.7 GB and
- * -9 % cost; 256 rows 35 s, 1.6 GB and -15 % cost (too close to the 60 s / 2 GB budget).
+ * 1024 x 1024 8-bit kernel (2 threads): 128 rows 7.8 s, 0.7 GB; 48 rows 0.2 GB but +9 % cost;
+ * 192 rows 15 s, 1.1 GB, -3 %; 256 rows 18 s, 1.6 GB, -6 % (too close to the 2 GB budget: the
+ * memory is the queue's live keys, which grow with the block).
  */
 enum { PART_MIN_ROWS = 512, PART_ROWS = 128 };
 

@@ -95,4 +95,14 @@ int alk_rpc_encode_convert_reply(const alk_value *id, const alk_convert_result *
                                  const alk_rpc_convert_options *options, uint64_t generation,
                                  const alk_rpc_timings *timings, alk_buf *out, alk_rpc_error *err);
 
+/*
+ * Handles one `convert` request in process, as the daemon's worker does: decodes and validates
+ * `bytes` (len bytes, borrowed) against `limits`, converts with `generation` (borrowed), and
+ * writes the reply, or the error reply, to `reply` (reset first on error). Returns the
+ * conversion's result (ALK_OK, or the code also in err->code, with err->diag saying why), or
+ * ALK_ENOMEM when not even a reply could be written.
+ */
+int alk_rpc_convert_local(const alk_generation *generation, const void *bytes, size_t len,
+                          const alk_rpc_limits *limits, alk_buf *reply, alk_rpc_error *err);
+
 #endif
