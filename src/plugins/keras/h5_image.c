@@ -659,8 +659,8 @@ static int visit_link(walk *w, hid_t group, const char *name, size_t depth) {
     }
     if (link.type != H5L_TYPE_HARD) {
         return alk_diag_set(w->diag, ALK_EINVAL,
-                            "%s: '%.200s' is a %s link; Keras writes hard links only", h5->label,
-                            w->path.data, link.type == H5L_TYPE_SOFT ? "soft" : "external");
+                            "%s: '%.200s' is %s link; Keras writes hard links only", h5->label,
+                            w->path.data, link.type == H5L_TYPE_SOFT ? "a soft" : "an external");
     }
     hid_t object = H5Oopen(group, name, h5->lapl);
     if (object < 0) {

@@ -227,8 +227,8 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Finds the entries, refusing duplicates of the ones read (which one would Keras take?). */
-static int find_entries(alk__kzip *zip, keras_entries *e, alk_diag *diag) {
+/* Finds the entries (libzip has refused duplicate names already). */
+static void find_entries(alk__kzip *zip, keras_entries *e) {
     *e = (keras_entries){-1, -1, -1, -1, -1};
     for (size_t i = 0; i < alk__kzip_count(zip); i++) {
         const char *name = alk__kzip_name(zip, i);
@@ -239,15 +239,10 @@ static int find_entries(alk__kzip *zip, keras_entries *e, alk_diag *diag) {
                      : (ends_with(name, ".weights.json") || ends_with(name, ".weights.h5"))
                          ? &e->shard
                          : NULL;
-        if (slot == NULL) {
-            continue; /* assets/ and anything else Keras does not read either */
+        if (slot != NULL) { /* else assets/ or anything else Keras does not read either */
+            *slot = (long)i;
         }
-        if (*slot >= 0 && slot != &e->shard) {
-            return alk_diag_set(diag, ALK_EINVAL, "the archive has two entries '%s'", name);
-        }
-        *slot = (long)i;
     }
-    return ALK_OK;
 }
 
 /* Why an archive without model.weights.h5 cannot be read. */
@@ -313,7 +308,7 @@ static int read_keras_zip(alk__kf_reader *r, const void *bytes, size_t len,
     size_t weights_len = 0;
     int rv = alk__kzip_open(r, bytes, len, &zip, diag);
     if (rv == ALK_OK) {
-        rv = find_entries(zip, &e, diag);
+        find_entries(zip, &e);
     }
     if (rv == ALK_OK && e.weights < 0) {
         rv = missing_weights(zip, &e, diag);

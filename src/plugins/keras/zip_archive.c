@@ -39,8 +39,11 @@ int alk__kzip_open(alk__kf_reader *r, const void *bytes, size_t len, alk__kzip *
     zip->archive = zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error);
     if (zip->archive == NULL) {
         zip_source_free(source);
-        rv = alk_diag_set(diag, ALK_EINVAL, "not a readable zip archive: %s",
-                          zip_error_strerror(&error));
+        /* libzip refuses duplicate names itself: which of two config.json would Keras take? */
+        rv = zip_error_code_zip(&error) == ZIP_ER_EXISTS
+                 ? alk_diag_set(diag, ALK_EINVAL, "the archive has two entries of the same name")
+                 : alk_diag_set(diag, ALK_EINVAL, "not a readable zip archive: %s",
+                                zip_error_strerror(&error));
         goto fail;
     }
     zip_int64_t n = zip_get_num_entries(zip->archive, 0);
