@@ -44,11 +44,11 @@ def load(paths):
             except json.JSONDecodeError as e:
                 fail(f"{path}: {e}")
         s["_file"] = os.path.basename(path)
-        if s.get("kind") not in ("method", "envelope", "message", "limits"):
-            fail(f"{path}: kind must be method, envelope, message or limits")
+        if s.get("kind") not in ("method", "envelope", "message", "limits", "payload"):
+            fail(f"{path}: kind must be method, envelope, message, limits or payload")
         if s["kind"] == "method" and s.get("socket") not in SOCKETS:
             fail(f"{path}: socket must be one of {', '.join(SOCKETS)}")
-        for part in ("request", "reply"):
+        for part in ("request", "reply", "fields"):
             for fld in s.get(part, []):
                 extra = set(fld) - FIELD_KEYS
                 if extra:
@@ -305,6 +305,7 @@ def gen_doc(schemas, errors, out):
         "## Methods",
         "",
     ]
+    payloads = [s for s in schemas if s["kind"] == "payload"]
     for m in methods:
         where = {"service": "service socket", "control": "control socket",
                  "both": "service and control sockets"}[m["socket"]]
@@ -335,6 +336,18 @@ def gen_doc(schemas, errors, out):
             L.append("<- " + json.dumps(m["example"]["reply"], ensure_ascii=False))
             L.append("```")
         L.append("")
+    if payloads:
+        L += [
+            "## Model payloads",
+            "",
+            "The `model` field of `convert` is the framework's payload; these are the ones the",
+            "bundled tracers define (checked by the tracer, after the request's own checks).",
+            "",
+        ]
+    for p in payloads:
+        L += [f"### `{p['name']}`", "", p["summary"], "", p["description"], ""]
+        L += field_rows(p["fields"])
+        L.append("")
     write(out, "\n".join(L))
 
 
@@ -360,6 +373,10 @@ def gen_py(schemas, errors, out):
         "METHODS = " + json.dumps(methods, indent=4, sort_keys=True),
         "LIMITS = " + json.dumps({lim["name"]: lim["default"] for lim in next(
             s for s in schemas if s["kind"] == "limits")["limits"]}, indent=4),
+        "PAYLOADS = " + json.dumps({s["name"]: [{k: f[k] for k in f if k != "doc"}
+                                                for f in s["fields"]]
+                                    for s in schemas if s["kind"] == "payload"},
+                                   indent=4, sort_keys=True),
         "",
     ]
     # JSON literals that are not Python literals.

@@ -403,6 +403,16 @@ def check_broken(rng):
         garbled[i + 8] ^= 0x5a
     expect_error("garbled HDF5", [keras_zip("garbled.keras", config, bytes(garbled))],
                  "EINVAL", "model.weights.h5")
+    # libhdf5 1.10 would loop forever on a global heap whose free-space object has size 0.
+    heap = bytearray(weights)
+    at = heap.index(b"GCOL")
+    q = at + 16
+    while struct.unpack_from("<H", heap, q)[0] != 0:
+        q += 16 + (struct.unpack_from("<Q", heap, q + 8)[0] + 7) // 8 * 8
+    struct.pack_into("<Q", heap, q + 8, 0)
+    expect_error("global heap that would hang libhdf5",
+                 [keras_zip("gheap.keras", config, bytes(heap))], "EINVAL", "model.weights.h5",
+                 f"global heap at byte {at}")
     expect_error("HDF5 cut short", [keras_zip("short.keras", config, weights[:len(weights) // 2])],
                  "EINVAL", "model.weights.h5")
     expect_error("missing model.weights.h5", [keras_zip("noweights.keras", config, None)],

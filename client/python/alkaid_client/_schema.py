@@ -495,3 +495,48 @@ LIMITS = {
     "default_timeout_ms": 300000,
     "max_timeout_ms": 3600000
 }
+PAYLOADS = {
+    "keras": [
+        {
+            "name": "file",
+            "type": "bin"
+        },
+        {
+            "name": "weights_file",
+            "type": "bin"
+        },
+        {
+            "enum": [
+                "keras_v3",
+                "legacy_h5"
+            ],
+            "name": "format",
+            "type": "str"
+        },
+        {
+            "name": "config",
+            "type": "str"
+        },
+        {
+            "name": "metadata",
+            "type": "str|map"
+        },
+        {
+            "name": "weights",
+            "type": "map"
+        },
+        {
+            "name": "var_names",
+            "type": "map"
+        },
+        {
+            "name": "weight_names",
+            "type": "map"
+        },
+        {
+            "items": "str",
+            "name": "layer_names",
+            "type": "array"
+        }
+    ]
+}

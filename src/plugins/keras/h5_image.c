@@ -23,6 +23,7 @@
  * thread-safe libhdf5 serializes its own calls; open images then get distinct names, since the
  * core driver takes two open images of one name for the same file.
  */
+#define _GNU_SOURCE /* memmem */
 #include "plugins/keras/model_file_int.h"
 
 #include "core/alloc.h"
@@ -84,6 +85,70 @@ static int fail(alk__kh5 *h5, alk_diag *diag, int code, const char *fmt, ...) {
                         reason[0] != '\0' ? " (HDF5: " : "", reason, reason[0] != '\0' ? ")" : "");
 }
 
+/* ---- a guard in front of libhdf5 --------------------------------------------------------- */
+
+/* The little-endian unsigned integer of `size` bytes at `p`. */
+static uint64_t load_le(const unsigned char *p, size_t size) {
+    uint64_t x = 0;
+    for (size_t i = size; i-- > 0;) {
+        x = (x << 8) | p[i];
+    }
+    return x;
+}
+
+/* The size of a length in the file (the superblock's "size of lengths"), 8 when unknown. */
+static size_t length_size(const unsigned char *p, size_t len) {
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    for (size_t at = 0; at < len && len - at >= 16; at = at == 0 ? 512 : 2 * at) {
+        if (memcmp(p + at, signature, 8) == 0) {
+            size_t size = p[at + 8] < 2 ? p[at + 14] : p[at + 10];
+            return size == 2 || size == 4 || size == 8 ? size : 8;
+        }
+    }
+    return 8;
+}
+
+/*
+ * libhdf5 1.10 loops forever on a global heap collection (where variable-length strings live)
+ * holding an object whose step is 0: H5HG__cache_heap_deserialize advances by the free-space
+ * object's size, or by header + aligned size for other objects, without checking for 0. It
+ * decodes a collection only where the "GCOL" signature is, so every occurrence of the signature
+ * in the image is walked the same way first; one that would not advance is refused.
+ */
+static bool global_heaps_advance(const unsigned char *p, size_t len, size_t *ret_offset) {
+    const size_t lsize = length_size(p, len);
+    const size_t header = 8 + lsize;        /* "GCOL", version, reserved, collection size */
+    const size_t object_header = 8 + lsize; /* index, references, reserved, object size */
+    for (const unsigned char *at = memmem(p, len, "GCOL", 4); at != NULL;
+         at = memmem(at + 1, len - (size_t)(at + 1 - p), "GCOL", 4)) {
+        size_t offset = (size_t)(at - p);
+        if (len - offset < header) {
+            break;
+        }
+        uint64_t size = load_le(at + 8, lsize);
+        if (size > len - offset) {
+            continue; /* HDF5 cannot read it from the image, so it never decodes it */
+        }
+        uint64_t q = header;
+        while (q < size && size - q >= object_header) {
+            unsigned index = (unsigned)load_le(at + q, 2);
+            uint64_t object_size = load_le(at + q + 8, lsize);
+            /* HDF5's arithmetic, wrapping included: H5HG_ALIGN rounds up to 8. */
+            uint64_t step =
+                index > 0 ? object_header + ((object_size + 7) & ~(uint64_t)7) : object_size;
+            if (step == 0) {
+                *ret_offset = offset;
+                return false;
+            }
+            if (step > size - q) {
+                break;
+            }
+            q += step;
+        }
+    }
+    return true;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static herr_t refuse_external_link(const char *parent_file, const char *parent_group,
@@ -105,6 +170,13 @@ int alk__kh5_open(const void *bytes, size_t len, const char *label, alk__kh5 **r
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     }
     *h5 = (alk__kh5){.file = H5I_INVALID_HID, .lapl = H5I_INVALID_HID, .label = label};
+    size_t bad_heap;
+    if (!global_heaps_advance(bytes, len, &bad_heap)) {
+        alk_free(h5);
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "%s: the global heap at byte %zu is malformed (an object of size 0)",
+                            label, bad_heap);
+    }
     if (!hdf5_threadsafe) {
         (void)pthread_mutex_lock(&hdf5_mutex);
         h5->locked = true;

@@ -449,6 +449,10 @@ static bool is_json_object(const unsigned char *p, size_t len) {
     return i < len && p[i] == '{';
 }
 
+bool alk_keras_file_is_container(const void *bytes, size_t len) {
+    return is_zip(bytes, len) || is_hdf5(bytes, len);
+}
+
 /* A JSON file given alone: sharded index or model JSON, both refused with a hint. */
 static int lone_json(alk__kf_reader *r, const char *text, size_t len, alk_diag *diag) {
     const alk_value *config;

@@ -44,6 +44,7 @@
 #include "core/err.h"
 #include "graph/value.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,10 @@ typedef struct alk_keras_file_limits {
 /* Defaults: 1024 entries, 1 GiB in total, 64 MiB strings, 16 Mi elements, 8 dims, depth 64,
  * 1 Mi objects. */
 void alk_keras_file_limits_default(alk_keras_file_limits *limits);
+
+/* Whether `bytes` (len bytes) start like a file alk_keras_file_read takes apart: a zip archive or
+ * an HDF5 file (a model JSON is told from a graph message by its content, not here). */
+bool alk_keras_file_is_container(const void *bytes, size_t len);
 
 /*
  * Reads one model file: `bytes` (len bytes, borrowed for the call) of a `.keras` zip or a legacy
