@@ -312,18 +312,20 @@ static bool token_char(char c) {
  * Python's json.dumps writes the non-JSON words NaN, Infinity and -Infinity for those floats
  * (Keras configs hold `Infinity`). Outside strings, each becomes the string marker "\u0000<word>",
  * which jansson accepts with JSON_ALLOW_NUL and the builder turns back into the float; no
- * genuine string can look like one, since strings with NUL are refused. Writes the rewritten
- * text to `out` and returns whether anything changed.
+ * genuine string can look like one: strings with NUL are refused (*ret_nul says the text
+ * escapes one). Writes the rewritten text to `out` and returns whether anything changed.
  */
-static bool rewrite_python_numbers(const char *json, size_t len, alk_buf *out) {
+static bool rewrite_python_numbers(const char *json, size_t len, alk_buf *out, bool *ret_nul) {
     static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
     bool in_string = false;
     bool changed = false;
     size_t copied = 0;
+    *ret_nul = false;
     for (size_t i = 0; i < len; i++) {
         char c = json[i];
         if (in_string) {
             if (c == '\\') {
+                *ret_nul = *ret_nul || (len - i >= 6 && memcmp(json + i + 1, "u0000", 5) == 0);
                 i++; /* the escaped character cannot end the string */
             } else if (c == '"') {
                 in_string = false;
@@ -368,10 +370,15 @@ static int parse_json(const char *json, size_t len, const alk_value_limits *limi
     alk_buf rewritten;
     alk_buf_init(&rewritten);
     size_t flags = JSON_REJECT_DUPLICATES;
-    if (python_numbers && rewrite_python_numbers(json, len, &rewritten)) {
+    bool nul = false;
+    if (python_numbers && rewrite_python_numbers(json, len, &rewritten, &nul)) {
         if (alk_buf_error(&rewritten) != ALK_OK) {
             alk_buf_fini(&rewritten);
             return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+        }
+        if (nul) {
+            alk_buf_fini(&rewritten);
+            return alk_diag_set(diag, ALK_EINVAL, "a string contains a NUL byte");
         }
         json = rewritten.data;
         len = rewritten.len;

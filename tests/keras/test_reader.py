@@ -412,7 +412,7 @@ def check_broken(rng):
     struct.pack_into("<Q", heap, q + 8, 0)
     expect_error("global heap that would hang libhdf5",
                  [keras_zip("gheap.keras", config, bytes(heap))], "EINVAL", "model.weights.h5",
-                 f"global heap at byte {at}")
+                 f"global heap at byte {at} is malformed")
     expect_error("HDF5 cut short", [keras_zip("short.keras", config, weights[:len(weights) // 2])],
                  "EINVAL", "model.weights.h5")
     expect_error("missing model.weights.h5", [keras_zip("noweights.keras", config, None)],

@@ -109,13 +109,14 @@ static size_t length_size(const unsigned char *p, size_t len) {
 }
 
 /*
- * libhdf5 1.10 loops forever on a global heap collection (where variable-length strings live)
- * holding an object whose step is 0: H5HG__cache_heap_deserialize advances by the free-space
- * object's size, or by header + aligned size for other objects, without checking for 0. It
- * decodes a collection only where the "GCOL" signature is, so every occurrence of the signature
- * in the image is walked the same way first; one that would not advance is refused.
+ * libhdf5 1.10 trusts the objects of a global heap collection (where variable-length strings
+ * live): H5HG__cache_heap_deserialize steps from object to object by sizes read from the file
+ * and loops forever on a step of 0, or wraps its pointer and reads wild memory on a huge one;
+ * H5HG_read then copies an object's declared size, even past the collection. HDF5 decodes a
+ * collection only where its "GCOL" signature is, so every occurrence of the signature in the
+ * image is walked the same way first, and one whose objects do not tile it is refused.
  */
-static bool global_heaps_advance(const unsigned char *p, size_t len, size_t *ret_offset) {
+static bool global_heaps_well_formed(const unsigned char *p, size_t len, size_t *ret_offset) {
     const size_t lsize = length_size(p, len);
     const size_t header = 8 + lsize;        /* "GCOL", version, reserved, collection size */
     const size_t object_header = 8 + lsize; /* index, references, reserved, object size */
@@ -130,20 +131,21 @@ static bool global_heaps_advance(const unsigned char *p, size_t len, size_t *ret
             continue; /* HDF5 cannot read it from the image, so it never decodes it */
         }
         uint64_t q = header;
+        /* A tail shorter than an object header is free space, as for HDF5. */
         while (q < size && size - q >= object_header) {
             unsigned index = (unsigned)load_le(at + q, 2);
             uint64_t object_size = load_le(at + q + 8, lsize);
-            /* HDF5's arithmetic, wrapping included: H5HG_ALIGN rounds up to 8. */
-            uint64_t step =
-                index > 0 ? object_header + ((object_size + 7) & ~(uint64_t)7) : object_size;
-            if (step == 0) {
+            /* Objects take header + size rounded up to 8; the free-space object (index 0)
+             * counts its header in its size. */
+            bool fits = index > 0
+                            ? object_size <= size - q - object_header &&
+                                  ((object_size + 7) & ~(uint64_t)7) <= size - q - object_header
+                            : object_size >= object_header && object_size <= size - q;
+            if (!fits) {
                 *ret_offset = offset;
                 return false;
             }
-            if (step > size - q) {
-                break;
-            }
-            q += step;
+            q += index > 0 ? object_header + ((object_size + 7) & ~(uint64_t)7) : object_size;
         }
     }
     return true;
@@ -171,10 +173,11 @@ int alk__kh5_open(const void *bytes, size_t len, const char *label, alk__kh5 **r
     }
     *h5 = (alk__kh5){.file = H5I_INVALID_HID, .lapl = H5I_INVALID_HID, .label = label};
     size_t bad_heap;
-    if (!global_heaps_advance(bytes, len, &bad_heap)) {
+    if (!global_heaps_well_formed(bytes, len, &bad_heap)) {
         alk_free(h5);
         return alk_diag_set(diag, ALK_EINVAL,
-                            "%s: the global heap at byte %zu is malformed (an object of size 0)",
+                            "%s: the global heap at byte %zu is malformed (its objects overrun "
+                            "it or do not advance)",
                             label, bad_heap);
     }
     if (!hdf5_threadsafe) {

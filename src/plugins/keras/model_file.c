@@ -146,12 +146,11 @@ static int finish(alk__kf_reader *r, bool legacy, const alk_value *config,
 /* Parses `text` (Python's JSON, which Keras writes) into a scratch tree within the limits. */
 static int parse_json(const alk_keras_file_limits *limits, const char *text, size_t len,
                       alk_arena *scratch, const alk_value **ret_value, alk_diag *diag) {
-    alk_value_limits value_limits = {
-        .max_depth = limits->max_depth,
-        .max_items = limits->max_objects,
-        .max_total = limits->max_objects,
-        .max_string = limits->max_string_bytes,
-    };
+    /* The text is at most max_string_bytes long, which bounds its nodes too; nesting keeps the
+     * value tree's default (64). */
+    alk_value_limits value_limits;
+    alk_value_limits_default(&value_limits);
+    value_limits.max_string = limits->max_string_bytes;
     return alk_value_from_python_json(text, len, &value_limits, scratch, ret_value, diag);
 }
 

@@ -54,7 +54,7 @@ typedef struct alk_keras_file_limits {
     size_t max_string_bytes;    /* one JSON text, attribute, link or weight name */
     size_t max_tensor_elements; /* elements of one dataset (and of one HDF5 chunk) */
     size_t max_dims;            /* rank of one dataset, at most ALK_TENSOR_MAX_DIMS */
-    size_t max_depth;           /* nesting of HDF5 groups, and of the config JSON */
+    size_t max_depth;           /* nesting of HDF5 groups */
     size_t max_objects;         /* HDF5 links visited plus names listed in attributes */
 } alk_keras_file_limits;
 
