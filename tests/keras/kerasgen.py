@@ -537,8 +537,8 @@ def legacy_weights(model, keras):
 
 def _attr_strings(values, keras):
     """A list of names as Keras stores it: h5py 3 (Keras 3) makes variable-length strings of a
-    list of bytes; Keras 2 under h5py 2 stored fixed-length ones; an empty list is an empty
-    float array either way."""
+    list of bytes; Keras 2 under h5py 2 stored fixed-length ones (as in the Keras 2.0 and 2.3
+    files of fastmachinelearning/example-models); an empty list is an empty float array."""
     encoded = [v.encode("utf8") for v in values]
     if not encoded:
         return np.asarray([])
@@ -546,7 +546,9 @@ def _attr_strings(values, keras):
 
 
 def _attr_text(text, keras):
-    return text.encode("utf8") if keras == 3 else np.bytes_(text.encode("utf8"))
+    """A scalar string attribute: variable-length either way (Keras 3 writes bytes, the Keras 2
+    files seen write str)."""
+    return text.encode("utf8") if keras == 3 else text
 
 
 def _write_weight_groups(group, model, keras):
@@ -568,12 +570,8 @@ def _write_weight_groups(group, model, keras):
 def write_h5(model, path, keras=3):
     """A legacy full-model .h5 (model.save("x.h5")) of Keras 3 or Keras 2."""
     with h5py.File(path, "w") as f:
-        if keras == 3:
-            f.attrs["keras_version"] = "3.10.0"
-            f.attrs["backend"] = "tensorflow"
-        else:
-            f.attrs["keras_version"] = np.bytes_(b"2.9.0")
-            f.attrs["backend"] = np.bytes_(b"tensorflow")
+        f.attrs["keras_version"] = "3.10.0" if keras == 3 else "2.9.0"
+        f.attrs["backend"] = "tensorflow"
         f.attrs["model_config"] = _attr_text(json.dumps(legacy_config(model, keras)), keras)
         _write_weight_groups(f.create_group("model_weights"), model, keras)
 
