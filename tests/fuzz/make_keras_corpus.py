@@ -59,10 +59,12 @@ def h5_bytes(build):
 
 
 def zip_bytes(entries, compression=zipfile.ZIP_STORED):
+    """An archive with fixed timestamps, so that the seeds do not change between runs."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as z:
         for name, data in entries:
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0)), data,
+                       compress_type=compression)
     return buf.getvalue()
 
 
