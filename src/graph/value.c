@@ -113,14 +113,20 @@ const alk_value *alk_value_new_int(alk_arena *arena, int64_t integer) {
     return v;
 }
 
+/* A copy of `n` elements of `size` bytes in the arena (non-NULL even for n == 0). */
+static void *copy_items(alk_arena *arena, const void *items, size_t n, size_t size) {
+    void *copy = alk_arena_calloc(arena, n, size);
+    if (copy != NULL && n > 0) {
+        memcpy(copy, items, n * size);
+    }
+    return copy;
+}
+
 const alk_value *alk_value_new_array(alk_arena *arena, const alk_value *const *items, size_t n) {
     alk_value *v = alk_value_new(arena, ALK_VALUE_ARRAY);
-    const alk_value **copy = v != NULL ? alk_arena_calloc(arena, n, sizeof(*copy)) : NULL;
+    const alk_value **copy = v != NULL ? copy_items(arena, items, n, sizeof(*copy)) : NULL;
     if (copy == NULL) {
         return NULL;
-    }
-    if (n > 0) {
-        memcpy(copy, items, n * sizeof(*copy));
     }
     v->as.array.items = copy;
     v->as.array.len = n;
@@ -129,12 +135,9 @@ const alk_value *alk_value_new_array(alk_arena *arena, const alk_value *const *i
 
 const alk_value *alk_value_new_map(alk_arena *arena, const alk_value_pair *pairs, size_t n) {
     alk_value *v = alk_value_new(arena, ALK_VALUE_MAP);
-    alk_value_pair *copy = v != NULL ? alk_arena_calloc(arena, n, sizeof(*copy)) : NULL;
+    alk_value_pair *copy = v != NULL ? copy_items(arena, pairs, n, sizeof(*copy)) : NULL;
     if (copy == NULL) {
         return NULL;
-    }
-    if (n > 0) {
-        memcpy(copy, pairs, n * sizeof(*copy));
     }
     v->as.map.pairs = copy;
     v->as.map.len = n;
