@@ -413,6 +413,24 @@ def check_broken(rng):
     expect_error("global heap that would hang libhdf5",
                  [keras_zip("gheap.keras", config, bytes(heap))], "EINVAL", "model.weights.h5",
                  f"global heap at byte {at} is malformed")
+    # A variable-length string's reference, as h5py writes the `name` attribute "sequential":
+    # length, collection address, object index. libhdf5 1.10 would allocate the claimed length
+    # and follow any index.
+    for idx in range(1, 64):
+        ref = struct.pack("<IQI", len("sequential"), at, idx)
+        if ref in heap:
+            break
+    pos = weights.index(ref)
+    huge = bytearray(weights)
+    struct.pack_into("<I", huge, pos, 0x7fffffff)
+    expect_error("string attribute claiming 2 GiB", [keras_zip("vlen_len.keras", config,
+                                                              bytes(huge))],
+                 "ELIMIT", "model.weights.h5", "claims 2147483647 bytes")
+    wild = bytearray(weights)
+    struct.pack_into("<I", wild, pos + 12, 999)
+    expect_error("string attribute naming no heap object",
+                 [keras_zip("vlen_idx.keras", config, bytes(wild))], "EINVAL",
+                 "model.weights.h5", "points to no global heap object")
     expect_error("HDF5 cut short", [keras_zip("short.keras", config, weights[:len(weights) // 2])],
                  "EINVAL", "model.weights.h5")
     expect_error("missing model.weights.h5", [keras_zip("noweights.keras", config, None)],

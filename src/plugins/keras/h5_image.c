@@ -13,7 +13,9 @@
  * Every size a file declares is checked before memory is allocated for it: dataset rank, element
  * and chunk counts and bytes (charged to the read's budget), attribute element counts and bytes,
  * link name lengths, the number of links visited (hard links may form cycles: the walk counts
- * visits, not objects, and stops at the depth limit).
+ * visits, not objects, and stops at the depth limit). What libhdf5 1.10 trusts and misreads
+ * (global heaps, string references, attribute messages) is checked on the raw image first, by
+ * h5_guard.c, before each attribute call.
  *
  * HDF5's automatic error printing is switched off (per thread: thread-safe builds keep it per
  * thread); when a call fails, the innermost message of HDF5's error stack is appended to ours.
@@ -23,7 +25,6 @@
  * thread-safe libhdf5 serializes its own calls; open images then get distinct names, since the
  * core driver takes two open images of one name for the same file.
  */
-#define _GNU_SOURCE /* memmem */
 #include "plugins/keras/model_file_int.h"
 
 #include "core/alloc.h"
@@ -41,6 +42,7 @@ struct alk__kh5 {
     hid_t lapl; /* link access: refuses external links */
     const char *label;
     bool locked;
+    alk__kh5_guard guard; /* checks of what libhdf5 1.10 trusts (h5_guard.c) */
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -85,70 +87,38 @@ static int fail(alk__kh5 *h5, alk_diag *diag, int code, const char *fmt, ...) {
                         reason[0] != '\0' ? " (HDF5: " : "", reason, reason[0] != '\0' ? ")" : "");
 }
 
-/* ---- a guard in front of libhdf5 --------------------------------------------------------- */
+/* ---- the guard's view of objects --------------------------------------------------------- */
 
-/* The little-endian unsigned integer of `size` bytes at `p`. */
-static uint64_t load_le(const unsigned char *p, size_t size) {
-    uint64_t x = 0;
-    for (size_t i = size; i-- > 0;) {
-        x = (x << 8) | p[i];
+/* The file address of the header of the object at `path` (relative to `loc`). */
+static int header_address(alk__kh5 *h5, hid_t loc, const char *path, uint64_t *ret_addr,
+                          alk_diag *diag) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    haddr_t addr;
+    if (H5Oget_info_by_name3(loc, path, &info, H5O_INFO_BASIC, h5->lapl) < 0 ||
+        H5VLnative_token_to_addr(h5->file, info.token, &addr) < 0) {
+        return fail(h5, diag, ALK_EINVAL, "cannot locate the object '%.200s'", path);
     }
-    return x;
-}
-
-/* The size of a length in the file (the superblock's "size of lengths"), 8 when unknown. */
-static size_t length_size(const unsigned char *p, size_t len) {
-    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    for (size_t at = 0; at < len && len - at >= 16; at = at == 0 ? 512 : 2 * at) {
-        if (memcmp(p + at, signature, 8) == 0) {
-            size_t size = p[at + 8] < 2 ? p[at + 14] : p[at + 10];
-            return size == 2 || size == 4 || size == 8 ? size : 8;
-        }
+#else
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, path, &info, H5O_INFO_BASIC, h5->lapl) < 0) {
+        return fail(h5, diag, ALK_EINVAL, "cannot locate the object '%.200s'", path);
     }
-    return 8;
+    haddr_t addr = info.addr;
+#endif
+    *ret_addr = addr;
+    return ALK_OK;
 }
 
 /*
- * libhdf5 1.10 trusts the objects of a global heap collection (where variable-length strings
- * live): H5HG__cache_heap_deserialize steps from object to object by sizes read from the file
- * and loops forever on a step of 0, or wraps its pointer and reads wild memory on a huge one;
- * H5HG_read then copies an object's declared size, even past the collection. HDF5 decodes a
- * collection only where its "GCOL" signature is, so every occurrence of the signature in the
- * image is walked the same way first, and one whose objects do not tile it is refused.
+ * Lets the guard check the attribute messages of the object at `path` (relative to `loc`) before
+ * libhdf5 decodes them, as every attribute call does; `what` names the attribute in errors.
  */
-static bool global_heaps_well_formed(const unsigned char *p, size_t len, size_t *ret_offset) {
-    const size_t lsize = length_size(p, len);
-    const size_t header = 8 + lsize;        /* "GCOL", version, reserved, collection size */
-    const size_t object_header = 8 + lsize; /* index, references, reserved, object size */
-    for (const unsigned char *at = memmem(p, len, "GCOL", 4); at != NULL;
-         at = memmem(at + 1, len - (size_t)(at + 1 - p), "GCOL", 4)) {
-        size_t offset = (size_t)(at - p);
-        if (len - offset < header) {
-            break;
-        }
-        uint64_t size = load_le(at + 8, lsize);
-        if (size > len - offset) {
-            continue; /* HDF5 cannot read it from the image, so it never decodes it */
-        }
-        uint64_t q = header;
-        /* A tail shorter than an object header is free space, as for HDF5. */
-        while (q < size && size - q >= object_header) {
-            unsigned index = (unsigned)load_le(at + q, 2);
-            uint64_t object_size = load_le(at + q + 8, lsize);
-            /* Objects take header + size rounded up to 8; the free-space object (index 0)
-             * counts its header in its size. */
-            bool fits = index > 0
-                            ? object_size <= size - q - object_header &&
-                                  ((object_size + 7) & ~(uint64_t)7) <= size - q - object_header
-                            : object_size >= object_header && object_size <= size - q;
-            if (!fits) {
-                *ret_offset = offset;
-                return false;
-            }
-            q += index > 0 ? object_header + ((object_size + 7) & ~(uint64_t)7) : object_size;
-        }
-    }
-    return true;
+static int guard_object(alk__kh5 *h5, hid_t loc, const char *path, const char *what,
+                        alk_diag *diag) {
+    uint64_t header = 0;
+    int rv = header_address(h5, loc, path, &header, diag);
+    return rv != ALK_OK ? rv : alk__kh5_guard_attributes(&h5->guard, header, what, h5->label, diag);
 }
 
 /* ---- open and close ----------------------------------------------------------------------- */
@@ -172,20 +142,16 @@ int alk__kh5_open(const void *bytes, size_t len, const char *label, alk__kh5 **r
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     }
     *h5 = (alk__kh5){.file = H5I_INVALID_HID, .lapl = H5I_INVALID_HID, .label = label};
-    size_t bad_heap;
-    if (!global_heaps_well_formed(bytes, len, &bad_heap)) {
+    int rv = alk__kh5_guard_init(&h5->guard, bytes, len, label, diag);
+    if (rv != ALK_OK) {
         alk_free(h5);
-        return alk_diag_set(diag, ALK_EINVAL,
-                            "%s: the global heap at byte %zu is malformed (its objects overrun "
-                            "it or do not advance)",
-                            label, bad_heap);
+        return rv;
     }
     if (!hdf5_threadsafe) {
         (void)pthread_mutex_lock(&hdf5_mutex);
         h5->locked = true;
     }
     (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    int rv = ALK_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     h5->lapl = H5Pcreate(H5P_LINK_ACCESS);
     if (fapl < 0 || h5->lapl < 0 || H5Pset_elink_cb(h5->lapl, refuse_external_link, NULL) < 0 ||
@@ -198,6 +164,9 @@ int alk__kh5_open(const void *bytes, size_t len, const char *label, alk__kh5 **r
         h5->file = H5Fopen(name, H5F_ACC_RDONLY, fapl);
         if (h5->file < 0) {
             rv = fail(h5, diag, ALK_EINVAL, "not a readable HDF5 file");
+        } else {
+            /* alk__kh5_has_root_attr answers without an error path: check the root now. */
+            rv = guard_object(h5, h5->file, "/", "the root attributes", diag);
         }
     }
     if (fapl >= 0) {
@@ -323,11 +292,14 @@ static int read_variable_strings(alk__kf_reader *r, alk__kh5 *h5, hid_t attr, hi
 static int read_strings(alk__kf_reader *r, alk__kh5 *h5, hid_t loc, const char *path,
                         const char *name, const char *what, alk_vec *out, bool *ret_scalar,
                         alk_diag *diag) {
+    int rv = guard_object(h5, loc, path, what, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
     hid_t ids[3] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
     hid_t attr = ids[0] = H5Aopen_by_name(loc, path, name, H5P_DEFAULT, h5->lapl);
     hid_t type = attr >= 0 ? (ids[1] = H5Aget_type(attr)) : H5I_INVALID_HID;
     hid_t space = type >= 0 ? (ids[2] = H5Aget_space(attr)) : H5I_INVALID_HID;
-    int rv = ALK_OK;
     if (space < 0) {
         rv = fail(h5, diag, ALK_EINVAL, "cannot open %s", what);
         goto done;
@@ -352,10 +324,18 @@ static int read_strings(alk__kf_reader *r, alk__kh5 *h5, hid_t loc, const char *
         goto done;
     }
     htri_t variable = H5Tis_variable_str(type);
+    uint64_t header = 0;
     if (variable < 0) {
         rv = fail(h5, diag, ALK_EINVAL, "cannot read the type of %s", what);
     } else if (variable) {
-        rv = read_variable_strings(r, h5, attr, type, space, (size_t)n, what, out, diag);
+        rv = header_address(h5, loc, path, &header, diag);
+        if (rv == ALK_OK) {
+            rv = alk__kh5_guard_vlen_attribute(&h5->guard, header, name,
+                                               r->limits->max_string_bytes, what, h5->label, diag);
+        }
+        if (rv == ALK_OK) {
+            rv = read_variable_strings(r, h5, attr, type, space, (size_t)n, what, out, diag);
+        }
     } else {
         rv = read_fixed_strings(r, h5, attr, type, (size_t)n, what, out, diag);
     }
@@ -394,6 +374,10 @@ bool alk__kh5_has_root_group(alk__kh5 *h5, const char *name) {
 static int read_scalar_string(alk__kf_reader *r, alk__kh5 *h5, hid_t loc, const char *path,
                               const char *name, const char *what, const alk_value **ret_value,
                               alk_diag *diag) {
+    int rv = guard_object(h5, loc, path, what, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
     if (H5Aexists_by_name(loc, path, name, h5->lapl) <= 0) {
         (void)H5Eclear2(H5E_DEFAULT);
         *ret_value = NULL;
@@ -402,7 +386,7 @@ static int read_scalar_string(alk__kf_reader *r, alk__kh5 *h5, hid_t loc, const 
     alk_vec strings;
     alk_vec_init(&strings, sizeof(const alk_value *));
     bool scalar = false;
-    int rv = read_strings(r, h5, loc, path, name, what, &strings, &scalar, diag);
+    rv = read_strings(r, h5, loc, path, name, what, &strings, &scalar, diag);
     if (rv == ALK_OK && (!scalar || strings.len != 1)) {
         rv = alk_diag_set(diag, ALK_EINVAL, "%s: %s must be one string", h5->label, what);
     }
@@ -829,6 +813,11 @@ static int read_name_list(alk__kf_reader *r, alk__kh5 *h5, const char *path, con
     char what[400];
     bool scalar;
     *ret_found = true;
+    (void)snprintf(what, sizeof(what), "attribute '%s' of '%.200s'", name, path);
+    int guarded = guard_object(h5, h5->file, path, what, diag);
+    if (guarded != ALK_OK) {
+        return guarded;
+    }
     if (H5Aexists_by_name(h5->file, path, name, h5->lapl) > 0) {
         (void)snprintf(what, sizeof(what), "attribute '%s' of '%.200s'", name, path);
         return read_strings(r, h5, h5->file, path, name, what, out, &scalar, diag);

@@ -31,8 +31,10 @@
  * bytes, dataset elements and rank, string and attribute lengths, group nesting, objects). Soft
  * and external HDF5 links, external and virtual dataset storage and every HDF5 filter that can
  * expand data (deflate, szip, plugins; plugin loading is switched off) are refused, so a file
- * can neither read other files nor inflate past the limits. HDF5's error printing is silenced;
- * its innermost message is appended to ours.
+ * can neither read other files nor inflate past the limits. What libhdf5 1.10 trusts and
+ * misreads (global heap collections, variable-length string references, attribute messages) is
+ * checked on the raw image before libhdf5 reads it (h5_guard.c). HDF5's error printing is
+ * silenced; its innermost message is appended to ours.
  *
  * Thread rule: reentrant. HDF5 calls are serialized by one process-wide mutex (Debian's libhdf5
  * may be built without thread safety), so HDF5 reads of concurrent calls do not overlap.

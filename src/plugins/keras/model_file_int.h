@@ -75,14 +75,52 @@ const char *alk__kzip_name(const alk__kzip *zip, size_t index);
 int alk__kzip_read(alk__kf_reader *r, alk__kzip *zip, size_t index, uint64_t max_bytes,
                    char **ret_data, size_t *ret_len, alk_diag *diag);
 
+/* ---- checks of a raw HDF5 image that libhdf5 1.10 leaves out (h5_guard.c) ---------------- */
+
+typedef struct alk__kh5_guard {
+    const unsigned char *bytes; /* the image, borrowed */
+    size_t len;
+    uint64_t base;    /* file addresses are relative to it */
+    size_t addr_size; /* the superblock's sizes of offsets and lengths */
+    size_t length_size;
+} alk__kh5_guard;
+
+/*
+ * Prepares `g` for the image `bytes` (len bytes, borrowed while `g` is used) and checks every
+ * global heap collection in it; `label` names the file in errors. ALK_EINVAL when the
+ * superblock is not one this reader takes or a collection is malformed.
+ */
+int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const char *label,
+                        alk_diag *diag);
+
+/*
+ * Checks the attribute messages in the header of the object at file address `header_addr`
+ * before libhdf5 decodes them (it decodes them all to find one): each must have a known version,
+ * a name ending in its NUL inside the message, and its type and shape inside the message.
+ * `what` names the attribute looked for in errors.
+ */
+int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
+                              const char *label, alk_diag *diag);
+
+/*
+ * Checks the variable-length string attribute `name` of the object whose header is at file
+ * address `header_addr` before libhdf5 reads it: every string must name an existing object of a
+ * checked collection, at least as long as it claims and at most `max_len` bytes. `what` names
+ * the attribute in errors. ALK_EINVAL, ALK_ELIMIT, or ALK_ENOTSUP for dense attribute storage.
+ */
+int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr, const char *name,
+                                  uint64_t max_len, const char *what, const char *label,
+                                  alk_diag *diag);
+
 /* ---- HDF5 file images (h5_image.c, libhdf5) ----------------------------------------------- */
 
 typedef struct alk__kh5 alk__kh5;
 
 /*
- * Opens the HDF5 file image `bytes` (len bytes, copied by HDF5) read-only; `label` (borrowed for
- * the life of the handle) names the file in errors ("model.weights.h5"). Takes the process-wide
- * HDF5 mutex, which alk__kh5_close releases: the caller closes before opening another image.
+ * Opens the HDF5 file image `bytes` (len bytes, borrowed until alk__kh5_close; HDF5 reads a copy)
+ * read-only, after alk__kh5_guard_init; `label` (borrowed for the life of the handle) names the
+ * file in errors ("model.weights.h5"). Takes the process-wide HDF5 mutex when libhdf5 is not
+ * thread-safe; alk__kh5_close releases it: the caller closes before opening another image.
  */
 int alk__kh5_open(const void *bytes, size_t len, const char *label, alk__kh5 **ret_h5,
                   alk_diag *diag);
