@@ -315,6 +315,16 @@ def check_storage_variants(rng):
             f.require_group(group).attrs["name"] = name
     file_path = keras_zip("storage.keras", json.dumps(kg.keras_config(model)), buf.getvalue())
     check_keras_file("chunked, shuffle, fletcher32, user block", file_path)
+    # The newest file format: superblock 3, version 2 object headers with creation order, as
+    # h5py writes with libver="latest" (the guard parses these headers itself).
+    latest = io.BytesIO()
+    with h5py.File(latest, "w", libver="latest", track_order=True) as f:
+        for group, name in kg.v3_var_names(model).items():
+            f.require_group(group).attrs["name"] = name
+        for address, value in kg.v3_weights(model).items():
+            f[address] = value
+    file_path = keras_zip("latest.keras", json.dumps(kg.keras_config(model)), latest.getvalue())
+    check_keras_file("superblock 3, object headers 2, creation order", file_path)
 
 
 def keras_zip(name, config, weights, metadata='{"keras_version": "3.10.0"}', extra=()):

@@ -208,11 +208,13 @@ static bool walk_messages(const alk__kh5_guard *g, uint64_t at, message_visitor 
         for (uint64_t q = chunks[c].begin; chunks[c].end - q >= message_header;) {
             unsigned type = v2 ? p[q] : (unsigned)load_le(p + q, 2);
             uint64_t size = v2 ? load_le(p + q + 1, 2) : load_le(p + q + 2, 2);
+            unsigned flags = v2 ? p[q + 3] : p[q + 4];
             uint64_t data = q + message_header;
             if (size > chunks[c].end - data) {
                 return false;
             }
-            if (visit(type, p + data, size, context)) {
+            /* A shared message (flag 0x02) holds a reference to a message stored elsewhere. */
+            if (!(flags & 0x02) && visit(type, p + data, size, context)) {
                 return true;
             }
             if (type == MSG_CONTINUATION) {
