@@ -7,12 +7,14 @@
  * 1.10 trusts both. A collection whose objects do not tile it makes H5HG's decoder loop forever
  * or wrap its pointer, and H5HG_read copy past the collection; a reference to an object index
  * past the collection's table makes H5HG_read copy from wild memory; a reference claiming up to
- * 4 GiB makes H5T__conv_vlen allocate and clear that much before it reads the object. So:
+ * 4 GiB (or of characters claiming kilobytes each) makes H5T__conv_vlen allocate and clear that
+ * much before it reads the object. So:
  *   - alk__kh5_guard_init walks every collection of the image (every "GCOL" signature: libhdf5
  *     decodes one only where its signature is) and refuses one whose objects do not tile it;
  *   - alk__kh5_guard_vlen_attribute, called before each read of a variable-length string
  *     attribute, finds the attribute message in its object's header and checks each reference:
- *     an existing object of a checked collection, at least as long as the claimed length.
+ *     an existing object of a checked collection, at least as long as the claimed length, of
+ *     one-byte characters.
  *
  * The parser knows what h5py writes for Keras: superblocks 0 to 3, object headers version 1 and
  * 2 with continuation chunks, attribute messages version 1 to 3 kept in the header. An attribute
@@ -393,7 +395,9 @@ int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr,
     }
     uint64_t n;
     const uint64_t ref_size = 4 + g->addr_size + 4; /* length, collection, index */
-    if (a.dt_size < 1 || (m[a.dt_at] & 0x0f) != CLASS_VLEN ||
+    /* A string's characters are its base type, of one byte: libhdf5 sizes its conversion
+     * buffer by length × base size, and clears it. */
+    if (a.dt_size < 16 || (m[a.dt_at] & 0x0f) != CLASS_VLEN || load_le(m + a.dt_at + 12, 4) != 1 ||
         !dataspace_elements(g, m + a.ds_at, a.ds_size, &n) || n > (s.size - a.data_at) / ref_size) {
         return alk_diag_set(diag, ALK_EINVAL, "%s: the attribute message of %s is malformed", label,
                             what);
