@@ -4,8 +4,9 @@ that a checker written from the protocol document accepts, with only canonical f
 function targets are named by object identity (torch 1.13 records several F.* calls as
 torch._C._nn.* objects; comparisons may arrive swapped); tuples stay apart from lists; slices
 carry node-valued bounds; parameters travel as float32 bytes of the right shape; module
-attributes are those of the table. Also: the command line, `alkaidc convert` reading an
-exported file, and Client.convert_torch through a real daemon.
+attributes are those of the table. A second table of models covers the rest of §4.3-§4.5, so
+that fx records every name of the table in a test. Also: the command line, `alkaidc convert`
+reading an exported file, and Client.convert_torch through a real daemon.
 
 Runs in one process (importing torch dominates its run time). Exit 77 without torch.
 """
@@ -401,6 +402,52 @@ class SpecModels(unittest.TestCase):
         shared = self.message("shared ReLU")
         self.assertEqual(targets(shared, "call_module"), ["shared", "shared"])
         self.assertEqual(list(shared["model"]["modules"]), ["shared"])
+
+
+class CoverageModels(unittest.TestCase):
+    """The models covering §4.3-§4.5 beyond §6.2: each exports the node it exists for, and
+    together with §6.2 they make fx record every name of the table that fx can record."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cases = {c.name: c for c in torch_models.coverage_cases()}
+        cls.prepared = {name: torch_oracle.prepare_case(c) for name, c in cls.cases.items()}
+
+    def test_each_case_exports_its_node(self):
+        for name, p in self.prepared.items():
+            with self.subTest(name):
+                self.assertEqual(protocol_problems(p.message), [])
+                model = p.message["model"]
+                got = {f"{n['op']}:{n['target']}" for n in nodes_of(p.message)}
+                got |= {f"module:{m['type']}" for m in model["modules"].values()}
+                self.assertIn(self.cases[name].target, got)
+                self.assertEqual([t for t in targets(p.message) if t not in CANONICAL], [])
+                self.assertTrue(np.all(np.isfinite(p.expected)))
+
+    def test_the_table_is_what_fx_records(self):
+        recorded, types = set(), set()
+        for p in list(self.prepared.values()) + [
+                torch_oracle.prepare_case(c) for c in torch_models.cases()]:
+            recorded |= set(targets(p.message))
+            types |= {m["type"] for m in p.message["model"]["modules"].values()}
+        # With torch 1.13, fx never records these four: F.upsample and F.upsample_nearest call
+        # F.interpolate, F.sigmoid and F.tanh call the tensor methods.
+        self.assertEqual([n for n in PAYLOAD["functions"] if n not in recorded],
+                         ["torch.nn.functional.upsample", "torch.nn.functional.upsample_nearest",
+                          "torch.nn.functional.sigmoid", "torch.nn.functional.tanh"])
+        self.assertEqual(set(LEAF_ATTRS) - types, set())
+
+    def test_per_sample_oracle(self):
+        p = self.prepared["x.sum()"]
+        np.testing.assert_array_equal(p.expected[:, 0], p.inputs.sum(axis=1))
+        p = self.prepared["torch.equal"]
+        np.testing.assert_array_equal(p.expected[:, 0],
+                                      np.all(p.inputs[:, :2] == p.inputs[:, 2:], axis=1))
+        self.assertTrue(0 < p.expected.sum() < len(p.expected))  # both answers occur
+        p = self.prepared["x.t()"]
+        np.testing.assert_array_equal(p.expected, p.inputs)
+        to = nodes_of(self.prepared["x.to(device)"].message, "call_method")[0]
+        self.assertEqual(to["args"], [{"$node": "x0"}, {"$device": "cpu"}])
 
 
 class Names(unittest.TestCase):

@@ -1,4 +1,5 @@
-"""The torch models of the reference's test suite (spec frontends.md §6.2), as one table.
+"""The torch models of the reference's test suite (spec frontends.md §6.2), as one table, and
+a second table covering what those models leave out of §4.3-§4.5.
 
 Each Case builds a fresh module the way the reference's harness does: the operation wrapped in a
 module whose forward(x0, ..., x_{m-1}) returns `self._fn(x0, ...)` (a module operation becomes
@@ -7,7 +8,7 @@ the submodule `_fn`; a lambda is traced through). Shapes are per sample, without
 the case: the input format, whether the weights are perturbed, the data (kif-grid floats by
 default, or the case's own), and for the three must-fail cases the error the reference raises.
 
-torch 1.13 lacks classes the table covers (`ZeroPad1d`, `ZeroPad3d`, `CircularPad1d/2d` are
+torch 1.13 lacks classes the table covers (`ZeroPad1d`, `ZeroPad3d`, `CircularPad1d/2d/3d` are
 torch 2.1's): stand-ins with the newer classes' module path, name and forward take their place,
 so that the export sends what a newer client sends and torch's forward computes what the newer
 classes compute.
@@ -23,12 +24,15 @@ from torch.nn import functional as F
 from torch_oracle import grid_data
 
 Case = collections.namedtuple(
-    "Case", "name group make shapes kif perturb data n fails",
-    defaults=((1, 4, 4), True, None, 2048, None))
+    "Case", "name group make shapes kif perturb data n fails target per_sample",
+    defaults=((1, 4, 4), True, None, 2048, None, None, False))
 # make: () -> nn.Module; shapes: per-sample input shapes; kif: input format (k, i, f);
 # perturb: the reference's weight perturbation (round(N(0,1)*4)/4, rng 42) before the run;
 # data: None (kif-grid floats, rng = input index) or (n) -> list of arrays with the batch axis;
-# fails: None, or (exception class name, text the reference's error contains).
+# fails: None, or (exception class name, text the reference's error contains);
+# target (coverage cases): the node the case exists for, "<op>:<target>" as exported;
+# per_sample: the model mixes samples when run on a batch (`x.t()`, `x.sum()`), so the oracle
+# runs it one sample at a time, as the ALIR program sees them.
 
 
 class _Wrap1(nn.Module):
@@ -66,7 +70,8 @@ else:
             super().__init__(padding, 0.0)
 
 if hasattr(nn, "CircularPad1d"):
-    CircularPad1d, CircularPad2d = nn.CircularPad1d, nn.CircularPad2d
+    CircularPad1d, CircularPad2d, CircularPad3d = (nn.CircularPad1d, nn.CircularPad2d,
+                                                   nn.CircularPad3d)
 else:
     class CircularPad1d(nn.Module):
         __module__ = "torch.nn.modules.padding"
@@ -83,6 +88,10 @@ else:
     class CircularPad2d(CircularPad1d):
         __module__ = "torch.nn.modules.padding"
         rank = 2
+
+    class CircularPad3d(CircularPad1d):
+        __module__ = "torch.nn.modules.padding"
+        rank = 3
 
 
 class _Act(nn.Module):
@@ -524,3 +533,128 @@ def cases():
     """Every case of spec §6.2, in groups: modules, functional, tensor functions, methods,
     must fail."""
     return _modules() + _functional() + _tensor_functions() + _methods() + _must_fail()
+
+
+def _table(x):
+    """round(x * 16): table functions are compared after this quantization (§6.2)."""
+    return torch.round(x * 16)
+
+
+def coverage_cases():
+    """One model for every module class, function name and method of frontends.md §4.3-§4.5
+    that the §6.2 models do not reach, each naming the node it exists for. Inputs of table
+    functions are shifted into their domains (log of x + 1 on unsigned inputs, arcsin of x/8)."""
+    pos, half = (0, 2, 4), (1, 2, 4)  # [0, 4) and [-4, 4) with 4 fractional bits
+    one = [
+        ("F.adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, 1), (2, 4, 4), None),
+        ("F.adaptive_avg_pool1d", lambda x: F.adaptive_avg_pool1d(x, 1), (2, 4), None),
+        # F.upsample and F.upsample_nearest call F.interpolate, which fx records.
+        ("F.upsample", lambda x: F.upsample(x, scale_factor=2, mode="nearest"), (3, 4, 4),
+         "call_function:torch.nn.functional.interpolate"),
+        ("F.upsample_nearest", lambda x: F.upsample_nearest(x, scale_factor=2), (3, 4, 4),
+         "call_function:torch.nn.functional.interpolate"),
+        ("F.dropout2d", lambda x: F.dropout2d(x, training=False), (3, 4, 4), None),
+        ("F.dropout3d", lambda x: F.dropout3d(x, training=False), (2, 2, 2, 2), None),
+        # F.sigmoid and F.tanh call the tensor methods, which fx records.
+        ("F.sigmoid", lambda x: _table(F.sigmoid(x)), (8,), "call_method:sigmoid"),
+        ("F.tanh", lambda x: _table(F.tanh(x)), (8,), "call_method:tanh"),
+        ("F.softsign", lambda x: _table(F.softsign(x)), (8,), None),
+        ("F.logsigmoid", lambda x: _table(F.logsigmoid(x)), (8,), None),
+        ("torch.clip", lambda x: torch.clip(x, -1.0, 1.0), (8,), None),
+        ("torch.movedim", lambda x: torch.movedim(x, 1, 2), (2, 3, 4), None),
+        ("torch.bitwise_not", lambda x: torch.bitwise_not(x.to(torch.bool)), (16,), None),
+        ("torch.divide", lambda x: torch.round(torch.divide(x, 4)), (8,), None),
+        ("torch.true_divide", lambda x: torch.round(torch.true_divide(x, 4)), (8,), None),
+        ("torch.floor_divide", lambda x: torch.floor_divide(x, 2), (8,), None),
+        ("torch.remainder", lambda x: torch.remainder(x, 2), (8,), None),
+        ("torch.relu", torch.relu, (8,), None),
+        ("torch.absolute", torch.absolute, (8,), None),
+        ("torch.neg", torch.neg, (8,), None),
+        ("torch.negative", torch.negative, (8,), None),
+        ("torch.square", torch.square, (8,), None),
+        ("torch.sigmoid", lambda x: _table(torch.sigmoid(x)), (8,), None),
+        ("torch.selu", lambda x: _table(torch.selu(x)), (8,), None),
+        ("torch.tanh", lambda x: _table(torch.tanh(x)), (8,), None),
+        ("torch.sinh", lambda x: _table(torch.sinh(x)), (8,), None),
+        ("torch.cosh", lambda x: _table(torch.cosh(x)), (8,), None),
+        ("torch.exp", lambda x: _table(torch.exp(x)), (8,), None),
+        ("torch.expm1", lambda x: _table(torch.expm1(x)), (8,), None),
+        ("torch.sin", lambda x: _table(torch.sin(x)), (8,), None),
+        ("torch.cos", lambda x: _table(torch.cos(x)), (8,), None),
+        ("torch.tan", lambda x: _table(torch.tan(x / 4)), (8,), None),
+        ("torch.arctan", lambda x: _table(torch.arctan(x)), (8,), None),
+        ("torch.atan", lambda x: _table(torch.atan(x)), (8,), None),
+        ("torch.arcsinh", lambda x: _table(torch.arcsinh(x)), (8,), None),
+        ("torch.asinh", lambda x: _table(torch.asinh(x)), (8,), None),
+    ]
+    for name in ("arcsin", "asin", "arccos", "acos", "arctanh", "atanh"):
+        fn = getattr(torch, name)
+        one.append((f"torch.{name}", lambda x, fn=fn: _table(fn(x / 8)), (8,), None))
+    c = [Case(name, "coverage", lambda fn=fn: _wrap(fn), [shape], kif=half,
+              target=target or "call_function:" + name.replace("F.", "torch.nn.functional.", 1))
+         for name, fn, shape, target in one]
+    for name in ("log", "log1p", "log2", "log10", "sqrt", "rsqrt", "reciprocal", "arccosh",
+                 "acosh"):
+        fn = getattr(torch, name)
+        c.append(Case(f"torch.{name}", "coverage", lambda fn=fn: _wrap(lambda x: _table(fn(x + 1))),
+                      [(8,)], kif=pos, target=f"call_function:torch.{name}"))
+    two = [("torch.concat", lambda x, y: torch.concat([x, y], dim=-1)),
+           ("torch.concatenate", lambda x, y: torch.concatenate([x, y], axis=-1)),
+           ("torch.subtract", torch.subtract), ("torch.multiply", torch.multiply)]
+    for name in ("eq", "ne", "not_equal", "gt", "greater", "ge", "greater_equal", "lt", "less",
+                 "le", "less_equal"):
+        two.append((f"torch.{name}", getattr(torch, name)))
+    two += [("operator.ne", lambda x, y: x != y)]
+    c += [Case(name, "coverage", lambda fn=fn: _wrap(fn, 2), [(8,), (8,)], kif=half,
+               target=f"call_function:{name}") for name, fn in two]
+    # torch.equal gives one bool for the whole tensors, so a batch must be split into samples.
+    c.append(Case("torch.equal", "coverage", lambda: _wrap(torch.equal, 2), [(2,), (2,)],
+                  kif=(0, 2, 0), target="call_function:torch.equal", per_sample=True))
+    for name, fn, shape, target, per_sample in [
+            ("operator.mod", lambda x: x[..., : x.size(-1) % 5], (8,), None, False),
+            ("operator.neg", lambda x: -x, (8,), None, False),
+            ("operator.pos", lambda x: +x, (8,), None, False),
+            ("x.T", lambda x: x.T, (4,), "call_function:builtins.getattr", True),
+            ("x.t()", lambda x: x.t(), (4,), "call_method:t", True),
+            ("x.size()", lambda x: x.reshape(x.size()), (3, 4), "call_method:size", False),
+            ("x.float()", lambda x: x.float(), (8,), "call_method:float", False),
+            ("x.double()", lambda x: x.double(), (8,), "call_method:double", False),
+            ("x.int()", lambda x: x.int(), (8,), "call_method:int", False),
+            ("x.long()", lambda x: x.long(), (8,), "call_method:long", False),
+            ("x.to(int16)", lambda x: x.to(torch.int16), (8,), "call_method:to", False),
+            ("x.to(int32)", lambda x: x.to(dtype=torch.int32), (8,), "call_method:to", False),
+            ("x.to(int64)", lambda x: x.to(torch.int64), (8,), "call_method:to", False),
+            ("x.to(device)", lambda x: x.to(torch.device("cpu")), (8,), "call_method:to", False),
+            ("x.prod(dim)", lambda x: x.prod(dim=-1), (4, 3), "call_method:prod", False),
+            ("x.amin(dim)", lambda x: x.amin(dim=-1), (4, 8), "call_method:amin", False),
+            ("x.min(dim).values", lambda x: x.min(dim=-1).values, (4, 8), "call_method:min",
+             False),
+            ("x.all(dim)", lambda x: (x < 0).all(dim=-1), (4, 8), "call_method:all", False),
+            ("x.any(dim)", lambda x: (x < 0).any(dim=-1), (4, 8), "call_method:any", False),
+            ("x.sum()", lambda x: x.sum(), (4, 8), "call_method:sum", True),
+            ("x.exp()", lambda x: _table(x.exp()), (8,), "call_method:exp", False),
+            ("x.abs()", lambda x: x.abs(), (8,), "call_method:abs", False)]:
+        c.append(Case(name, "coverage", lambda fn=fn: _wrap(fn), [shape],
+                      kif=(1, 1, 2) if "prod" in name else half,
+                      target=target or f"call_function:{name}", per_sample=per_sample))
+    c.append(Case("x.expand_as(y)", "coverage", lambda: _wrap(
+        lambda x, y: x.unsqueeze(1).expand_as(y), 2), [(4,), (3, 4)], kif=half,
+        target="call_method:expand_as"))
+    c.append(Case("x.type_as(y)", "coverage", lambda: _wrap(lambda x, y: x.type_as(y) + y, 2),
+                  [(8,), (8,)], kif=half, target="call_method:type_as"))
+    for cls, shape in [(nn.Dropout1d, (3, 4)), (nn.Dropout2d, (3, 4, 4)),
+                       (nn.Dropout3d, (2, 2, 2, 2)), (nn.AlphaDropout, (8,)),
+                       (nn.FeatureAlphaDropout, (3, 4)), (nn.AvgPool3d, (2, 4, 4, 4))]:
+        c.append(Case(cls.__name__, "coverage", lambda cls=cls: _wrap(
+            cls(2) if cls is nn.AvgPool3d else cls(0.5)), [shape],
+            target=f"module:{cls.__module__}.{cls.__name__}"))
+    for make, shape in [(lambda: nn.ConstantPad3d(1, 0.5), (2, 3, 3, 3)),
+                        (lambda: nn.ReflectionPad3d(1), (2, 3, 3, 3)),
+                        (lambda: CircularPad3d(1), (2, 3, 3, 3))]:
+        cls = type(make())
+        c.append(Case(cls.__name__, "coverage", lambda make=make: _wrap(make()), [shape],
+                      target=f"module:{cls.__module__}.{cls.__name__}"))
+    c.append(Case("BatchNorm3d", "coverage", lambda: _batch_norm_module(nn.BatchNorm3d(2)),
+                  [(2, 2, 2, 2)], kif=(1, 2, 4), perturb=False,
+                  target="module:torch.nn.modules.batchnorm.BatchNorm3d"))
+    return c

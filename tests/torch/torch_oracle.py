@@ -55,26 +55,33 @@ def perturb_weights(module, seed=42, fbits=2):
             b.copy_(torch.tensor(value))
 
 
-def forward(module, datas, dtype=torch.float64):
+def forward(module, datas, dtype=torch.float64, per_sample=False):
     """torch's outputs for the batch `datas` (arrays with the batch axis first), computed by a
-    copy of the module in `dtype`: (n, outputs) float64."""
+    copy of the module in `dtype`: (n, outputs) float64. per_sample: call the module once per
+    sample (batch axis 1), for models whose result mixes the samples of a batch."""
     n = datas[0].shape[0]
     model = copy.deepcopy(module).to(dtype)
     # Floating inputs take the forward's dtype; integer inputs (bitwise cases) keep theirs.
     tensors = [torch.from_numpy(np.ascontiguousarray(d)).to(dtype) if d.dtype.kind == "f"
                else torch.from_numpy(np.ascontiguousarray(d)) for d in datas]
+    batches = [[t[s:s + 1] for t in tensors] for s in range(n)] if per_sample else [tensors]
+    rows = []
     with torch.no_grad():
-        out = model(*tensors)
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    return np.concatenate([o.detach().to(torch.float64).numpy().reshape(n, -1) for o in outs],
-                          axis=1)
+        for batch in batches:
+            out = model(*batch)
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            # torch.equal & co. return a Python bool: one output.
+            rows.append(np.concatenate([np.asarray(torch.as_tensor(o).detach().to(
+                torch.float64)).reshape(len(batch[0]), -1) for o in outs], axis=1))
+    return np.concatenate(rows, axis=0)
 
 
 def prepare(module, sample_shapes, kif=(1, 4, 4), n=2048, data=None, perturb=True,
-            must_fail=False):
+            must_fail=False, per_sample=False):
     """Puts `module` in eval mode (perturbing its weights first if asked), draws `n` samples
     (or takes data(n), a list of arrays with the batch axis) and returns the Prepared case.
-    sample_shapes are per sample; the export gives each input the batch axis of 1."""
+    sample_shapes are per sample; the export gives each input the batch axis of 1.
+    per_sample: see forward()."""
     module.eval()
     if perturb:
         perturb_weights(module)
@@ -82,14 +89,14 @@ def prepare(module, sample_shapes, kif=(1, 4, 4), n=2048, data=None, perturb=Tru
         grid_data((n,) + tuple(s), kif, seed=j) for j, s in enumerate(sample_shapes)]
     message = export(module, [(1,) + tuple(s) for s in sample_shapes], kif)
     inputs = np.concatenate([d.reshape(n, -1).astype(np.float64) for d in datas], axis=1)
-    expected = None if must_fail else forward(module, datas)
+    expected = None if must_fail else forward(module, datas, per_sample=per_sample)
     return Prepared(message, inputs, expected)
 
 
 def prepare_case(case):
     """prepare() for a torch_models.Case."""
     return prepare(case.make(), case.shapes, case.kif, case.n, case.data, case.perturb,
-                   case.fails is not None)
+                   case.fails is not None, case.per_sample)
 
 
 def write_run_input(path, inputs):
