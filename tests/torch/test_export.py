@@ -61,7 +61,7 @@ def protocol_problems(message):
 
     def check_value(v, where, allow_nodes=True):
         if v is None or isinstance(v, (bool, int, float, str)):
-            if isinstance(v, int) and not -(1 << 63) <= v < (1 << 64):
+            if isinstance(v, int) and not -(1 << 63) <= v < (1 << 63):
                 problems.append(f"{where}: int out of range")
             return
         if isinstance(v, list):
@@ -605,7 +605,7 @@ class Encoding(unittest.TestCase):
             (lambda: export(torch_models._wrap(lambda x: {1: x}), [(1, 2)]), "dict key 1"),
             (lambda: export(torch_models._wrap(lambda x: {"$node": x}), [(1, 2)]),
              "dict key '$node'"),
-            (lambda: export(torch_models._wrap(lambda x: x + (1 << 70)), [(1, 2)]),
+            (lambda: export(torch_models._wrap(lambda x: x + (1 << 63)), [(1, 2)]),
              "node 'add': the integer"),
             (lambda: export(torch_models._wrap(lambda x: x * 1j), [(1, 2)]),
              "node 'mul': a value of type complex"),

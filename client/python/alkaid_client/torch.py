@@ -29,6 +29,7 @@ import functools
 import importlib
 import importlib.util
 import sys
+import threading
 
 import msgpack
 import torch
@@ -48,7 +49,10 @@ _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # Factories that take a size, not a tensor: torch 1.13 does not hand a traced size to fx.
 _SIZE_FACTORIES = ("zeros", "ones", "full")
 
-_INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+# Tracing patches torch's module attributes (_traced_size_factories): one trace at a time.
+_TRACE_LOCK = threading.Lock()
 
 
 class ExportError(ValueError):
@@ -144,7 +148,7 @@ def _trace(module, leaf_types, extra_leaves):
     before = set(vars(module))
     tracer = _Tracer(leaf_types, extra_leaves)
     try:
-        with _traced_size_factories():
+        with _TRACE_LOCK, _traced_size_factories():
             graph = tracer.trace(module)
     except (torch.fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError) as e:
         raise ExportError(f"torch.fx cannot trace {type_name(type(module))}: {e}") from e
@@ -183,8 +187,8 @@ class _Encoder:
         if v is None or isinstance(v, (bool, str)):
             return v
         if isinstance(v, int):
-            if not _INT64_MIN <= v <= _UINT64_MAX:
-                raise ExportError(f"{self.where}: the integer {v} does not fit in 64 bits")
+            if not _INT64_MIN <= v <= _INT64_MAX:
+                raise ExportError(f"{self.where}: the integer {v} is outside int64")
             return v
         if isinstance(v, float):
             return v
