@@ -10,6 +10,7 @@ against them before sending.
         c.ping()
         result = c.convert({"input_shape": [4, 5]}, framework="alkaid")
         open("model.alir.json", "w").write(result.alir)
+        result = c.convert_torch(net.eval(), [(1, 3, 8, 8)], inputs_kif=(1, 4, 4))
 
 A Client holds one nng REQ socket dialed to every URL given (nng spreads requests over the
 daemons and resends to another one when a connection drops); each call runs on its own nng
@@ -362,6 +363,17 @@ class Client:
             fields["timeout_ms"] = int(timeout * 1000)
         wait = None if timeout is None or timeout <= 0 else timeout + 5.0
         return ConvertResult(self.call("convert", timeout=wait, **fields))
+
+    def convert_torch(self, module, input_shapes, inputs_kif=(1, 4, 4), *, leaf_modules=(),
+                      **options):
+        """Converts a torch module: exports its graph with alkaid_client.torch.export()
+        (input shapes with the batch axis of 1, one (k, i, f) for all inputs or one per
+        input) and sends it; `options` are convert()'s (hwconf, dump, timeout, ...).
+        Needs torch."""
+        from . import torch as torch_export  # torch is optional for the rest of the client
+        message = torch_export.export(module, input_shapes, inputs_kif,
+                                      leaf_modules=leaf_modules)
+        return self.convert(message=message, **options)
 
 
 class Control(Client):
