@@ -1,56 +1,44 @@
 /*
- * Host services for plugins: the handler registries of second-level plugins, handler lookup
- * with on-demand loading, and the trace map a tracer fills (alk_host_dump, alk_host_set_outputs).
+ * Host services for tracers: finding the row of a layer or op (the running tracer's own table,
+ * then a second-level plugin loaded on demand), the plugin a row belongs to, and the trace map
+ * (alk_host_dump; output names for alk_scope_finish).
  *
  * Lookup follows the reference's maybe_load_for (spec frontends.md §1.2): the key is the first
  * dotted component of the layer's module; the frameworks' own modules ("keras", "torch",
- * "builtins") never trigger a load; a second-level plugin is loaded at most once per generation.
- * Unlike the reference, a plugin that failed to load is not retried until the next reload, so a
- * broken plugin costs one dlopen, not one per request.
+ * "builtins") never trigger a load; a second-level plugin of group "alkaid_<framework key>" is
+ * loaded at most once per generation. Unlike the reference, a plugin that failed to load is not
+ * retried until the next reload, so a broken plugin costs one dlopen, not one per request.
  *
- * Thread rule: a trace map belongs to one job; registries are filled once, before their plugin
- * is published to other threads, and only read afterwards.
+ * Thread rule: a trace map belongs to one job; tables are static and immutable; a generation's
+ * on-demand entries are read under its lock.
  */
-#include "plugin/plugin_int.h"
+#include "plugin/op_int.h"
 #include "core/alloc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-int alk_handlers_add(alk_handler_registry *registry, const char *module, const char *class_name,
-                     alk_op_handler handler) {
-    if (module == NULL || class_name == NULL || handler == NULL) {
-        return ALK_EINVAL;
-    }
-    for (size_t i = 0; i < registry->len; i++) {
-        if (strcmp(registry->items[i].module, module) == 0 &&
-            strcmp(registry->items[i].class_name, class_name) == 0) {
-            return ALK_EINVAL;
+/* The row of `table` for (module, name): the exact module, else the longest package prefix. */
+static const alk_op_def *table_find(const alk_plugin_descriptor *desc, const char *module,
+                                    const char *name) {
+    const alk_op_def *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; desc != NULL && i < desc->n_ops; i++) {
+        const alk_op_def *def = &desc->ops[i];
+        if (strcmp(def->name, name) != 0) {
+            continue;
+        }
+        size_t len = strlen(def->module);
+        if (strcmp(def->module, module) == 0) {
+            return def;
+        }
+        if (len > best_len && strncmp(module, def->module, len) == 0 && module[len] == '.') {
+            best = def;
+            best_len = len;
         }
     }
-    void *items = registry->items;
-    int rv = alk_grow(&items, &registry->cap, sizeof(alk__handler), registry->len + 1);
-    registry->items = items;
-    if (rv != ALK_OK) {
-        return rv;
-    }
-    alk__handler h = {alk_strdup(module), alk_strdup(class_name), handler};
-    if (h.module == NULL || h.class_name == NULL) {
-        alk_free(h.module);
-        alk_free(h.class_name);
-        return ALK_ENOMEM;
-    }
-    registry->items[registry->len++] = h;
-    return ALK_OK;
-}
-
-void alk__handlers_fini(alk_handler_registry *registry) {
-    for (size_t i = 0; i < registry->len; i++) {
-        alk_free(registry->items[i].module);
-        alk_free(registry->items[i].class_name);
-    }
-    alk_free(registry->items);
-    *registry = (alk_handler_registry){0};
+    return best;
 }
 
 static bool is_framework_module(const char *base) {
@@ -58,21 +46,26 @@ static bool is_framework_module(const char *base) {
            strcmp(base, "builtins") == 0;
 }
 
-int alk_host_find_handler(const alk_host *host, const char *group, const char *module,
-                          const char *class_name, alk_op_handler *ret_handler, void **ret_state,
-                          alk_diag *diag) {
+int alk_host_find_op(const alk_host *host, const char *module, const char *name,
+                     const alk_op_def **ret_def, alk_diag *diag) {
+    const alk__loaded *tracer = host != NULL ? host->tracer : NULL;
+    const alk_op_def *def = tracer != NULL ? table_find(tracer->desc, module, name) : NULL;
+    if (def != NULL) {
+        *ret_def = def;
+        return ALK_OK;
+    }
     char base[128];
     size_t n = strcspn(module, ".");
     if (n == 0 || n >= sizeof(base)) {
-        return alk_diag_set(diag, ALK_EINVAL, "layer class %s: bad module name '%s'", class_name,
-                            module);
+        return alk_diag_set(diag, ALK_EINVAL, "layer class %s: bad module name '%s'", name, module);
     }
     memcpy(base, module, n);
     base[n] = '\0';
-    if (is_framework_module(base)) {
-        return alk_diag_set(diag, ALK_ENOENT, "unsupported layer %s (module %s)", class_name,
-                            module);
+    if (is_framework_module(base) || tracer == NULL || host->generation == NULL) {
+        return alk_diag_set(diag, ALK_ENOENT, "unsupported layer %s (module %s)", name, module);
     }
+    char group[160];
+    (void)snprintf(group, sizeof(group), "alkaid_%s", tracer->desc->name);
     alk__loaded *loaded = NULL;
     alk_diag load_diag = {{0}};
     int rv = alk__generation_operation_plugin(host->generation, group, base, &loaded, &load_diag);
@@ -80,23 +73,49 @@ int alk_host_find_handler(const alk_host *host, const char *group, const char *m
         return alk_diag_set(diag, ALK_ENOENT,
                             "unsupported layer %s (module %s): no %s plugin named '%s' is "
                             "installed",
-                            class_name, module, group, base);
+                            name, module, group, base);
     }
     if (rv != ALK_OK) {
-        return alk_diag_set(diag, rv, "layer %s needs plugin '%s', which failed to load: %s",
-                            class_name, base, load_diag.message);
+        return alk_diag_set(diag, rv, "layer %s needs plugin '%s', which failed to load: %s", name,
+                            base, load_diag.message);
     }
-    for (size_t i = 0; i < loaded->handlers.len; i++) {
-        const alk__handler *h = &loaded->handlers.items[i];
-        if (strcmp(h->module, module) == 0 && strcmp(h->class_name, class_name) == 0) {
-            *ret_handler = h->fn;
-            *ret_state = loaded->state;
-            return ALK_OK;
+    def = table_find(loaded->desc, module, name);
+    if (def == NULL) {
+        return alk_diag_set(diag, ALK_ENOENT,
+                            "unsupported layer %s (module %s): plugin '%s' has no handler for it",
+                            name, module, base);
+    }
+    *ret_def = def;
+    return ALK_OK;
+}
+
+static bool in_table(const alk_plugin_descriptor *desc, const alk_op_def *def) {
+    /* Compared as integers: the row may belong to no table at all (a tracer's own row). */
+    uintptr_t p = (uintptr_t)def, first = (uintptr_t)desc->ops;
+    return desc->ops != NULL && p >= first && p < first + desc->n_ops * sizeof(*def);
+}
+
+alk__owner alk__host_owner_of(const alk_host *host, const alk_op_def *def) {
+    alk__owner owner = {NULL, NULL};
+    if (host == NULL) {
+        return owner;
+    }
+    if (host->tracer != NULL && in_table(host->tracer->desc, def)) {
+        return (alk__owner){host->tracer->desc, host->tracer->state};
+    }
+    alk_generation *g = (alk_generation *)host->generation; /* only the lock is touched */
+    if (g == NULL) {
+        return owner;
+    }
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; i < g->n_entries && owner.desc == NULL; i++) {
+        const alk__loaded *loaded = g->entries[i].loaded;
+        if (loaded != NULL && in_table(loaded->desc, def)) {
+            owner = (alk__owner){loaded->desc, loaded->state};
         }
     }
-    return alk_diag_set(diag, ALK_ENOENT,
-                        "unsupported layer %s (module %s): plugin '%s' has no handler for it",
-                        class_name, module, base);
+    pthread_mutex_unlock(&g->lock);
+    return owner;
 }
 
 void alk__trace_map_init(alk__trace_map *map) {
@@ -152,7 +171,7 @@ int alk_host_dump(const alk_host *host, const char *name, alk_fva *const *arrays
     return rv;
 }
 
-int alk_host_set_outputs(const alk_host *host, const char *const *names, size_t n) {
+int alk__host_set_outputs(const alk_host *host, const char *const *names, size_t n) {
     alk_vec *out = &host->map->output_names;
     for (size_t i = 0; i < out->len; i++) {
         alk_free(ALK_VEC_AT(out, char *, i));
