@@ -116,8 +116,9 @@ typedef struct level {
     size_t n_inputs;
 } level;
 
+/* The latest layer called `name` (a shared layer's last call). */
 static const layer_state *layer_named(const level *lv, const char *name) {
-    for (size_t i = 0; i < lv->n_layers; i++) {
+    for (size_t i = lv->n_layers; i-- > 0;) {
         if (strcmp(lv->layers[i].name, name) == 0) {
             return &lv->layers[i];
         }
@@ -221,10 +222,12 @@ static int run_level(alk_scope *scope, const alk_host *host, const alk_value *mo
     const alk_value *layers = alk_value_get(model, "layers");
     for (size_t i = 0; layers != NULL && i < layers->as.array.len && i < MAX_LAYERS; i++) {
         const alk_value *layer = layers->as.array.items[i];
-        layer_state *state = &lv->layers[lv->n_layers++];
+        /* The layer is named (for refs) only once it ran: its arguments see earlier calls. */
+        layer_state *state = &lv->layers[lv->n_layers];
         state->name = str_of(layer, "name");
         if (alk_value_get(layer, "layers") == NULL) {
             state->op = run_op(scope, host, layer, lv);
+            lv->n_layers++;
             continue;
         }
         /* A nested model: a child scope, its arguments as inputs, its final as the outputs. */
@@ -236,6 +239,7 @@ static int run_level(alk_scope *scope, const alk_host *host, const alk_value *mo
         }
         (void)run_level(alk_scope_child(scope, state->name), host, layer, args, n_args, depth + 1,
                         state->outs, &state->n_outs, NULL);
+        lv->n_layers++;
     }
     /* The outputs: the named layers' first results, by default the last layer's, or the
      * inputs of a model without layers. */
@@ -300,7 +304,8 @@ static int apply_model(void *state, alk_trace *trace, const alk_host *host, cons
     bool torch = strcmp(str_of(model, "style"), "torch") == 0;
     alk_scope *scope =
         alk_scope_new(host, trace, torch ? ALK_SCOPE_TORCH : ALK_SCOPE_KERAS, torch ? "" : "/");
-    alk_scope_set_activation(scope, activation);
+    /* The activation step is Keras's (frontends.md §2.1 step 7); torch calls have none. */
+    alk_scope_set_activation(scope, torch ? NULL : activation);
     alk_fva *outputs[MAX_VALUES];
     size_t n = 0;
     return run_level(scope, host, model, inputs, n_inputs, 0, outputs, &n, diag);
