@@ -11,9 +11,10 @@
  *
  * plus one row of a `static const alk_op_def` table in its plugin's descriptor. The handler is a
  * straight sequence of calls: every reader and every tracing call records the first error in the
- * op (sticky, prefixed with "layer NAME (Class): ") and returns a neutral value (0, NULL, the
+ * op's trace (sticky; the kit's own messages carry "layer NAME (Class): " at once, those of
+ * tracing calls get it when the handler returns) and returns a neutral value (0, NULL, the
  * default) afterwards, and NULL arrays propagate through the tracing API. The host checks once,
- * after the handler returns.
+ * after the handler returns. One error channel: there is no return code to bridge.
  *
  * The host does the uniform work of every call, once:
  *   - finds the row: by (module, name) in the running tracer's own table, then in the
@@ -22,12 +23,14 @@
  *     row's parameter names (`params`), so readers find them by name whatever the call's form;
  *   - runs the plugin's `before_op` hook (HGQ2's input quantizers) unless the row has
  *     ALK_OP_OWN_IQ;
- *   - calls the handler;
+ *   - calls the handler (a handler that produces no result fails the op);
  *   - dumps `post_call`, applies the layer's activation with the scope's activation function
  *     (the Keras tracer's strict map of config.activation) unless the row has
  *     ALK_OP_OWN_ACTIVATION, runs the plugin's `after_op` hook (output quantizers) unless
  *     ALK_OP_OWN_OQ, and dumps `final` under the scope's `#N`-renamed layer name (spec
- *     frontends.md §1.3).
+ *     frontends.md §1.3); extra entries (alk_op_dump, e.g. HGQ2's `post_iq`) come first, in
+ *     call order.
+ * The hooks and the plugin state are those of the plugin whose table holds the row.
  *
  * Values. Arguments and results are tagged values (`alk_arg`): arrays, Python scalars, strings,
  * None, slices (whose bounds are values), Ellipsis, tuples, lists, dicts and dtypes. Configs

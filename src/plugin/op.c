@@ -75,55 +75,37 @@ const char *alk_arg_kind_name(alk_arg_kind kind) {
     return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }
 
-static alk_arg *new_arg(alk_op *op, alk_arg_kind kind) {
-    if (op == NULL) {
-        return NULL;
-    }
-    alk_arg *arg = alk__trace_alloc(op->trace, sizeof(*arg));
+/* A copy of `value` in the op's arena (NULL without an op or once the trace has failed). */
+static alk_arg *new_arg(alk_op *op, alk_arg value) {
+    alk_arg *arg = op != NULL ? alk__trace_alloc(op->trace, sizeof(*arg)) : NULL;
     if (arg != NULL) {
-        *arg = (alk_arg){.kind = kind};
+        *arg = value;
     }
     return arg;
 }
 
 const alk_arg *alk_arg_none(alk_op *op) {
-    return new_arg(op, ALK_ARG_NONE);
+    return new_arg(op, (alk_arg){.kind = ALK_ARG_NONE});
 }
 
 const alk_arg *alk_arg_ellipsis(alk_op *op) {
-    return new_arg(op, ALK_ARG_ELLIPSIS);
+    return new_arg(op, (alk_arg){.kind = ALK_ARG_ELLIPSIS});
 }
 
 const alk_arg *alk_arg_of_array(alk_op *op, alk_fva *array) {
-    alk_arg *arg = array != NULL ? new_arg(op, ALK_ARG_ARRAY) : NULL;
-    if (arg != NULL) {
-        arg->as.array = array;
-    }
-    return arg;
+    return array != NULL ? new_arg(op, (alk_arg){.kind = ALK_ARG_ARRAY, .as.array = array}) : NULL;
 }
 
 const alk_arg *alk_arg_of_int(alk_op *op, int64_t value) {
-    alk_arg *arg = new_arg(op, ALK_ARG_INT);
-    if (arg != NULL) {
-        arg->as.integer = value;
-    }
-    return arg;
+    return new_arg(op, (alk_arg){.kind = ALK_ARG_INT, .as.integer = value});
 }
 
 const alk_arg *alk_arg_of_float(alk_op *op, double value) {
-    alk_arg *arg = new_arg(op, ALK_ARG_FLOAT);
-    if (arg != NULL) {
-        arg->as.number = value;
-    }
-    return arg;
+    return new_arg(op, (alk_arg){.kind = ALK_ARG_FLOAT, .as.number = value});
 }
 
 const alk_arg *alk_arg_of_bool(alk_op *op, bool value) {
-    alk_arg *arg = new_arg(op, ALK_ARG_BOOL);
-    if (arg != NULL) {
-        arg->as.boolean = value;
-    }
-    return arg;
+    return new_arg(op, (alk_arg){.kind = ALK_ARG_BOOL, .as.boolean = value});
 }
 
 const alk_arg *alk_arg_of_str(alk_op *op, alk_arg_kind kind, const char *text) {
@@ -132,22 +114,19 @@ const alk_arg *alk_arg_of_str(alk_op *op, alk_arg_kind kind, const char *text) {
                     alk_arg_kind_name(kind));
         return NULL;
     }
-    alk_arg *arg = new_arg(op, kind);
-    if (arg != NULL) {
-        arg->as.str = alk__op_strdup(op, text);
-    }
-    return arg != NULL && arg->as.str != NULL ? arg : NULL;
+    const char *copy = op != NULL ? alk__op_strdup(op, text) : NULL;
+    return copy != NULL ? new_arg(op, (alk_arg){.kind = kind, .as.str = copy}) : NULL;
 }
 
 const alk_arg *alk_arg_of_slice(alk_op *op, const alk_arg *start, const alk_arg *stop,
                                 const alk_arg *step) {
-    alk_arg *arg = new_arg(op, ALK_ARG_SLICE);
-    if (arg != NULL) {
-        arg->as.slice.start = start != NULL ? start : alk_arg_none(op);
-        arg->as.slice.stop = stop != NULL ? stop : alk_arg_none(op);
-        arg->as.slice.step = step != NULL ? step : alk_arg_none(op);
-    }
-    return alk_op_failed(op) ? NULL : arg;
+    alk_arg slice = {.kind = ALK_ARG_SLICE};
+    slice.as.slice.start = start != NULL ? start : alk_arg_none(op);
+    slice.as.slice.stop = stop != NULL ? stop : alk_arg_none(op);
+    slice.as.slice.step = step != NULL ? step : alk_arg_none(op);
+    bool made =
+        slice.as.slice.start != NULL && slice.as.slice.stop != NULL && slice.as.slice.step != NULL;
+    return made ? new_arg(op, slice) : NULL;
 }
 
 const alk_arg *alk_arg_of_seq(alk_op *op, alk_arg_kind kind, const alk_arg *const *items,
@@ -169,17 +148,14 @@ const alk_arg *alk_arg_of_seq(alk_op *op, alk_arg_kind kind, const alk_arg *cons
             return NULL;
         }
     }
-    alk_arg *arg = new_arg(op, kind);
     const alk_arg **copy = alk__trace_alloc(op->trace, (n > 0 ? n : 1) * sizeof(*copy));
-    if (arg == NULL || copy == NULL) {
+    if (copy == NULL) {
         return NULL;
     }
     if (n > 0) {
         memcpy(copy, items, n * sizeof(*copy));
     }
-    arg->as.seq.items = copy;
-    arg->as.seq.len = n;
-    return arg;
+    return new_arg(op, (alk_arg){.kind = kind, .as.seq = {copy, n}});
 }
 
 const alk_arg *alk_arg_of_value(alk_op *op, const alk_value *value) {
@@ -195,13 +171,9 @@ const alk_arg *alk_arg_of_value(alk_op *op, const alk_value *value) {
         return alk_arg_of_int(op, value->as.integer);
     case ALK_VALUE_FLOAT:
         return alk_arg_of_float(op, value->as.number);
-    case ALK_VALUE_STR: {
-        alk_arg *arg = new_arg(op, ALK_ARG_STR);
-        if (arg != NULL) {
-            arg->as.str = value->as.str.bytes; /* shared: the tree outlives the trace */
-        }
-        return arg;
-    }
+    case ALK_VALUE_STR:
+        /* Shared, not copied: the tree outlives the trace. */
+        return new_arg(op, (alk_arg){.kind = ALK_ARG_STR, .as.str = value->as.str.bytes});
     case ALK_VALUE_ARRAY:
     case ALK_VALUE_MAP: {
         bool is_map = value->kind == ALK_VALUE_MAP;
@@ -290,9 +262,12 @@ void alk_op_add_arg(alk_op *op, const char *key, const alk_arg *value) {
     if (op == NULL || alk_op_failed(op)) {
         return;
     }
+    if (value == NULL && key != NULL) {
+        alk_op_fail(op, ALK_EINVAL, "keyword argument '%s' has no value", key);
+        return;
+    }
     if (value == NULL) {
-        alk_op_fail(op, ALK_EINVAL, "argument %s%s is missing (its value could not be made)",
-                    key != NULL ? key : "#", key != NULL ? "" : "positional");
+        alk_op_fail(op, ALK_EINVAL, "positional argument %zu has no value", op->args.len);
         return;
     }
     if (key == NULL) {

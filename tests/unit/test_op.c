@@ -955,3 +955,12 @@ Test(op, every_allocation_failure_is_a_clean_enomem) {
     }
     setup();
 }
+
+Test(op, an_argument_whose_value_failed_is_named) {
+    alk_op *op =
+        alk_op_new(alk_scope_new(&host, trace, ALK_SCOPE_KERAS, "/"), "c", "m", "Concat", NULL);
+    alk_op_add_arg(op, NULL, alk_arg_of_array(op, x_vars()));
+    alk_op_add_arg(op, NULL, NULL);
+    cr_assert_str_eq(alk_trace_message(trace),
+                     "layer c (Concat): positional argument 1 has no value");
+}
