@@ -18,6 +18,8 @@
 
 bool alk__list_push(alk_trace *trace, alk__list *list, size_t elem_size, const void *elem) {
     if (list->len == list->cap) {
+        /* An arena cannot realloc: the old block stays behind. Calls have a handful of
+         * arguments and results, so doubling from 4 wastes a few dozen bytes per op. */
         size_t cap = list->cap == 0 ? 4 : 2 * list->cap;
         void *items = alk__trace_alloc(trace, cap * elem_size);
         if (items == NULL) {
@@ -47,6 +49,7 @@ char *alk__op_strdup(alk_op *op, const char *s) {
  */
 
 void alk_op_fail(alk_op *op, int err, const char *fmt, ...) {
+    /* The first error is the one worth reading: later ones are usually its consequences. */
     if (alk_trace_error(op->trace) != ALK_OK) {
         return;
     }
@@ -56,6 +59,7 @@ void alk_op_fail(alk_op *op, int err, const char *fmt, ...) {
     (void)vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     (void)alk_trace_fail(op->trace, err, "layer %s (%s): %s", op->name, op->class_name, message);
+    /* alk_op_run must not prefix it a second time. */
     op->error_prefixed = true;
 }
 
@@ -158,6 +162,7 @@ const alk_arg *alk_arg_of_seq(alk_op *op, alk_arg_kind kind, const alk_arg *cons
     return new_arg(op, (alk_arg){.kind = kind, .as.seq = {copy, n}});
 }
 
+/* Recursion is bounded by the tree's depth, which its decoder limited (alk_value_limits). */
 const alk_arg *alk_arg_of_value(alk_op *op, const alk_value *value) {
     if (op == NULL || value == NULL || alk_op_failed(op)) {
         return NULL;
@@ -226,6 +231,8 @@ void *alk_op_plugin_state(const alk_op *op) {
 /* ---- Building a call ---------------------------------------------------------------------------
  */
 
+/* Names are copied: a tracer may build them in a stack buffer (torch's "a.b" targets, Keras's
+ * layer names from a config it frees first). */
 alk_op *alk_op_new(alk_scope *scope, const char *name, const char *module, const char *class_name,
                    const alk_value *config) {
     if (scope == NULL) {
@@ -307,6 +314,7 @@ const alk_arg *alk_op_kwarg(const alk_op *op, const char *key) {
 }
 
 const alk_arg *alk_op_arg(const alk_op *op, size_t i) {
+    /* Before alk_op_run binds the row's params, only positional arguments have an index. */
     if (i < op->args.len) {
         return ALK__LIST_AT(&op->args, const alk_arg *, i);
     }
@@ -347,6 +355,8 @@ alk_fva *alk_op_in(alk_op *op, size_t i) {
     return arg->as.array;
 }
 
+/* Every item is checked, also beyond `cap`: the caller learns the true count and a bad item
+ * fails the op whatever the caller's capacity. */
 size_t alk_op_in_list(alk_op *op, size_t i, alk_fva **ret, size_t cap) {
     const alk_arg *arg = required_arg(op, i);
     if (arg == NULL) {
@@ -410,6 +420,8 @@ void alk_op_return(alk_op *op, const alk_arg *result) {
     if (alk_op_failed(op)) {
         return;
     }
+    /* NULL without a recorded error is a handler's slip (a weight_opt passed on unchecked):
+     * say so here rather than fail later without a reason. */
     if (result == NULL) {
         alk_op_fail(op, ALK_EINVAL, "result %zu is missing (NULL without an error)",
                     op->results.len);

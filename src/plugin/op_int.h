@@ -123,10 +123,4 @@ alk_fva *alk__op_numbers(alk_op *op, const char *what, const alk_arg *value);
  * in the host's generation); {NULL, NULL} when none does (host.c). */
 alk__owner alk__host_owner_of(const alk_host *host, const alk_op_def *def);
 
-/* Records `arrays` as the trace-map entry `name`, a failure sticky in the trace (scope.c). */
-void alk__scope_record(alk_scope *scope, const char *name, alk_fva *const *arrays, size_t n);
-
-/* The dump base of `op`: its scope prefix + its renamed name + "/" (scope.c). */
-const char *alk__op_dump_base(alk_op *op);
-
 #endif

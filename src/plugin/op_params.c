@@ -29,6 +29,8 @@ static size_t param_index(const alk_op *op, const char *key) {
 }
 
 /* Splits `text` into op->params (arena strings). */
+/* Split on every run rather than cached in the row: rows are const and shared between threads,
+ * and a row has a handful of names. */
 static void split_params(alk_op *op, const alk_op_def *def) {
     op->params = (alk__params){0};
     const char *cursor = def->params != NULL ? def->params : "";
@@ -107,6 +109,8 @@ const alk_arg *alk_op_get(alk_op *op, const char *key) {
 }
 
 /* The value of `key` unless it is absent or None. */
+/* Keras configs write null for "not set" (ReLU's max_value), torch passes None for defaults:
+ * both mean the reader's default. */
 static const alk_arg *present(alk_op *op, const char *key) {
     const alk_arg *arg = alk_op_get(op, key);
     return arg != NULL && arg->kind != ALK_ARG_NONE ? arg : NULL;
@@ -138,6 +142,8 @@ static void expected(alk_op *op, const char *key, const char *what, const alk_ar
 /* ---- Scalars ---------------------------------------------------------------------------------
  */
 
+/* Strict kinds: a float where an int belongs (2.5 units) or an int where a bool belongs is a
+ * broken config, not something to round or coerce silently. */
 int64_t alk_op_int(alk_op *op, const char *key, int64_t dflt) {
     const alk_arg *arg = present(op, key);
     if (arg != NULL && arg->kind != ALK_ARG_INT) {
@@ -220,6 +226,8 @@ static bool is_seq(const alk_arg *arg) {
     return arg->kind == ALK_ARG_LIST || arg->kind == ALK_ARG_TUPLE;
 }
 
+/* `ret` holds the defaults on every error path, so a handler using it after a failure reads
+ * sane values (its op has failed anyway). */
 void alk_op_ints(alk_op *op, const char *key, size_t n, int64_t dflt, int64_t *ret) {
     for (size_t i = 0; i < n; i++) {
         ret[i] = dflt;

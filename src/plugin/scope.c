@@ -134,7 +134,8 @@ const char *alk_scope_unique(alk_scope *scope, const char *name) {
     return renamed;
 }
 
-void alk__scope_record(alk_scope *scope, const char *name, alk_fva *const *arrays, size_t n) {
+/* Records `arrays` as the trace-map entry `name`; a failure is sticky in the trace. */
+static void record(alk_scope *scope, const char *name, alk_fva *const *arrays, size_t n) {
     if (alk_trace_error(scope->trace) != ALK_OK || scope->host == NULL) {
         return;
     }
@@ -155,7 +156,7 @@ static void record_prefixed(alk_scope *scope, const char *prefix, const char *ke
                              key);
         return;
     }
-    alk__scope_record(scope, name, arrays, n);
+    record(scope, name, arrays, n);
 }
 
 void alk_scope_dump(alk_scope *scope, const char *key, alk_fva *const *arrays, size_t n) {
@@ -189,7 +190,8 @@ int alk_scope_finish(alk_scope *scope, const char *key, alk_fva *const *outputs,
 /* ---- Running ops -----------------------------------------------------------------------------
  */
 
-const char *alk__op_dump_base(alk_op *op) {
+/* The dump base of `op`: its scope prefix + its renamed name + "/", made once, in call order. */
+static const char *dump_base(alk_op *op) {
     if (op->dump_base != NULL || alk_op_failed(op)) {
         return op->dump_base;
     }
@@ -215,7 +217,7 @@ const char *alk__op_dump_base(alk_op *op) {
 }
 
 void alk_op_dump(alk_op *op, const char *key, alk_fva *array) {
-    const char *base = alk__op_dump_base(op);
+    const char *base = dump_base(op);
     if (base != NULL && array == NULL) {
         alk_op_fail(op, ALK_EINVAL, "dump %s: the array is missing", key);
     } else if (base != NULL) {
@@ -225,7 +227,7 @@ void alk_op_dump(alk_op *op, const char *key, alk_fva *array) {
 
 /* Dumps the op's array results as `key`; `all_or_nothing`: only when every result is one. */
 static void dump_results(alk_op *op, const char *key, bool all_or_nothing) {
-    const char *base = alk__op_dump_base(op);
+    const char *base = dump_base(op);
     size_t n_results = op->results.len;
     alk_fva **arrays =
         base != NULL ? alk__trace_alloc(op->trace, (n_results + 1) * sizeof(*arrays)) : NULL;
@@ -288,7 +290,7 @@ int alk_op_run(alk_op *op, const alk_op_def *def) {
     op->error_prefixed = false;
     alk__owner owner = alk__host_owner_of(op->scope->host, def);
     const alk_plugin_descriptor *hooks = owner.desc;
-    (void)alk__op_dump_base(op); /* the rename happens in call order, before any dump */
+    (void)dump_base(op); /* the rename happens in call order, before any dump */
     enter_body(op, def, owner);
     if (hooks != NULL && hooks->before_op != NULL && !(def->flags & ALK_OP_OWN_IQ) &&
         !alk_op_failed(op)) {
