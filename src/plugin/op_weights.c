@@ -90,27 +90,26 @@ static void remember(alk_op *op, const char *role, alk_fva *array) {
 static alk_fva *decode_tensor(alk_op *op, const char *what, const alk_value *value) {
     alk_tensor tensor;
     alk_diag diag = {{0}};
-    if (alk_tensor_from_value(value, &tensor, &diag) != ALK_OK) {
-        alk_op_fail(op, ALK_EINVAL, "%s: %s", what, diag.message);
+    int rv = alk_tensor_from_value(value, NULL, &tensor, &diag); /* the wire's limits */
+    if (rv != ALK_OK) {
+        alk_op_fail(op, rv, "%s: %s", what, diag.message);
         return NULL;
     }
-    if (tensor.size > ALK_FVA_MAX_ELEMENTS) {
-        alk_op_fail(op, ALK_ELIMIT, "%s: %zu elements, at most %zu are allowed", what, tensor.size,
-                    (size_t)ALK_FVA_MAX_ELEMENTS);
-        return NULL;
-    }
-    double *values = alk_malloc((tensor.size > 0 ? tensor.size : 1) * sizeof(double));
+    size_t size = alk_tensor_elements(&tensor);
+    double *values = alk_malloc((size > 0 ? size : 1) * sizeof(double));
     if (values == NULL) {
         alk_op_fail(op, ALK_ENOMEM, "%s: out of memory", what);
         return NULL;
     }
-    alk_tensor_to_f64(&tensor, values);
-    alk_fva *array = NULL;
+    rv = alk_tensor_to_f64(&tensor, values, &diag);
     size_t bad = SIZE_MAX;
-    for (size_t i = 0; i < tensor.size && bad == SIZE_MAX; i++) {
+    for (size_t i = 0; rv == ALK_OK && i < size && bad == SIZE_MAX; i++) {
         bad = isfinite(values[i]) ? SIZE_MAX : i;
     }
-    if (bad != SIZE_MAX) {
+    alk_fva *array = NULL;
+    if (rv != ALK_OK) {
+        alk_op_fail(op, rv, "%s: %s", what, diag.message);
+    } else if (bad != SIZE_MAX) {
         /* A NaN or infinite constant has no fixed-point meaning: refuse it here, by name. */
         alk_op_fail(op, ALK_EINVAL, "%s: element %zu is %g", what, bad, values[bad]);
     } else {

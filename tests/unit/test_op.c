@@ -690,8 +690,8 @@ Test(op, tensor_weights_are_decoded_with_their_shape) {
 Test(op, tensor_errors_name_the_weight) {
     const float values[2] = {1, 2};
     expect_error(tensor_call(values, "f3"),
-                 "layer p (Probe): weight 'kernel': tensor dtype must be one of f2 bf16 f4 f8 u1 "
-                 "u2 u4 u8 i1 i2 i4 i8 b1, got f3");
+                 "layer p (Probe): weight 'kernel': tensor field 'dtype' is 'f3'; expected one of "
+                 "f2 f4 f8 bf16 u1 u2 u4 u8 i1 i2 i4 i8 b1");
 }
 
 Test(op, non_finite_weights_are_refused) {
