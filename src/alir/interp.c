@@ -91,9 +91,9 @@ static int max_i(int a, int b) {
 /* Fills the step of op i; formats of all ops are in `kifs`. */
 static void compile_op(const alk_program *program, size_t i, const alk_kif *kifs, step *s,
                        sum_term *terms, size_t *n_terms) {
-    const alk_op *op = &program->ops[i];
-    const uint32_t *addr = alk_op_addr(program, op);
-    const int64_t *data = alk_op_data(program, op);
+    const alk_alir_op *op = &program->ops[i];
+    const uint32_t *addr = alk_alir_op_addr(program, op);
+    const int64_t *data = alk_alir_op_data(program, op);
     alk_kif out = kifs[i];
     *s = (step){.opcode = op->opcode};
     s->a = op->n_addr > 0 ? addr[0] : 0;

@@ -69,7 +69,7 @@ enum {
     ALK_INT_COST = 1 << 4,
 };
 
-typedef struct alk_op {
+typedef struct alk_alir_op {
     int32_t opcode;
     uint32_t n_addr;
     uint32_t n_data;
@@ -79,7 +79,7 @@ typedef struct alk_op {
     double latency;
     double cost;
     uint8_t int_fields; /* ALK_INT_* bits */
-} alk_op;
+} alk_alir_op;
 
 /* A lookup table: raw int32 entries plus the reference's description of them. */
 typedef struct alk_table {
@@ -101,7 +101,7 @@ typedef struct alk_program {
     int64_t carry_size;
     int64_t adder_size;
 
-    alk_op *ops;
+    alk_alir_op *ops;
     size_t n_ops;
     size_t cap_ops;
     uint32_t *addr_pool;
@@ -148,10 +148,10 @@ int64_t alk_program_add_table(alk_program *program, const char *hash, alk_qint o
 int alk_program_error(const alk_program *program);
 
 /* The operands and payload of op `i`. The pointers stay valid until the program changes. */
-static inline const uint32_t *alk_op_addr(const alk_program *program, const alk_op *op) {
+static inline const uint32_t *alk_alir_op_addr(const alk_program *program, const alk_alir_op *op) {
     return program->addr_pool + op->addr_offset;
 }
-static inline const int64_t *alk_op_data(const alk_program *program, const alk_op *op) {
+static inline const int64_t *alk_alir_op_data(const alk_program *program, const alk_alir_op *op) {
     return program->data_pool + op->data_offset;
 }
 

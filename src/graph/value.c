@@ -37,6 +37,66 @@ const alk_value *alk_value_get(const alk_value *map, const char *key) {
     return NULL;
 }
 
+alk_value *alk_value_new(alk_arena *arena, alk_value_kind kind) {
+    alk_value *v = alk_arena_calloc(arena, 1, sizeof(*v));
+    if (v != NULL) {
+        v->kind = kind;
+    }
+    return v;
+}
+
+const alk_value *alk_value_new_bytes(alk_arena *arena, alk_value_kind kind, const void *bytes,
+                                     size_t len) {
+    alk_value *v = len < SIZE_MAX ? alk_value_new(arena, kind) : NULL;
+    char *copy = v != NULL ? alk_arena_alloc(arena, len + 1) : NULL;
+    if (copy == NULL) {
+        return NULL;
+    }
+    if (len > 0) {
+        memcpy(copy, bytes, len);
+    }
+    copy[len] = '\0';
+    v->as.str.bytes = copy;
+    v->as.str.len = len;
+    return v;
+}
+
+const alk_value *alk_value_new_int(alk_arena *arena, int64_t integer) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_INT);
+    if (v != NULL) {
+        v->as.integer = integer;
+    }
+    return v;
+}
+
+const alk_value *alk_value_new_array(alk_arena *arena, const alk_value *const *items, size_t n) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_ARRAY);
+    const alk_value **copy = v != NULL ? alk_arena_calloc(arena, n, sizeof(*copy)) : NULL;
+    if (copy == NULL) {
+        return NULL;
+    }
+    if (n > 0) {
+        memcpy(copy, items, n * sizeof(*copy));
+    }
+    v->as.array.items = copy;
+    v->as.array.len = n;
+    return v;
+}
+
+const alk_value *alk_value_new_map(alk_arena *arena, const alk_value_pair *pairs, size_t n) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_MAP);
+    alk_value_pair *copy = v != NULL ? alk_arena_calloc(arena, n, sizeof(*copy)) : NULL;
+    if (copy == NULL) {
+        return NULL;
+    }
+    if (n > 0) {
+        memcpy(copy, pairs, n * sizeof(*copy));
+    }
+    v->as.map.pairs = copy;
+    v->as.map.len = n;
+    return v;
+}
+
 typedef struct json_builder {
     alk_arena *arena;
     const alk_value_limits *limits;

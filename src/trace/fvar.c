@@ -122,6 +122,21 @@ int alk_trace_fail(alk_trace *t, int err, const char *fmt, ...) {
     return rv;
 }
 
+void alk__trace_prefix_error(alk_trace *t, const char *fmt, ...) {
+    if (t->error == ALK_OK) {
+        return;
+    }
+    if (t->diag.message[0] == '\0') {
+        (void)snprintf(t->diag.message, sizeof(t->diag.message), "%s", alk_strerror(t->error));
+    }
+    char prefix[sizeof(t->diag.message)];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    alk_diag_prefix(&t->diag, "%s", prefix);
+}
+
 size_t alk_trace_n_vars(const alk_trace *t) {
     return t->n_vars;
 }

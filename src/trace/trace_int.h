@@ -167,6 +167,10 @@ static inline bool is_pow2_value(double x) {
 int alk__trace_set_error(alk_trace *t, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void *alk__trace_alloc(alk_trace *t, size_t size);
+/* Prefixes the recorded error's message with more context (the handler kit's "layer NAME
+ * (Class): "); nothing when no error is recorded. */
+void alk__trace_prefix_error(alk_trace *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Affine intervals (affine.c). */
 alk_affine *alk__affine_const(alk_trace *t, double bias);

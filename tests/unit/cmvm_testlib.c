@@ -23,9 +23,9 @@ void tl_eval_stage(const alk_program *p, const double *x, double *y) {
     double *buf = calloc(p->n_ops + 1, sizeof(double));
     cr_assert_not_null(buf);
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
-        const int64_t *data = alk_op_data(p, op);
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
+        const int64_t *data = alk_alir_op_data(p, op);
         switch (op->opcode) {
         case ALK_OP_READ:
             cr_assert_eq(op->n_data, 1);
@@ -77,9 +77,9 @@ void tl_format_stage(const alk_program *p, alk_buf *out) {
     }
     alk_buf_puts(out, "\n");
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
-        const int64_t *data = alk_op_data(p, op);
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
+        const int64_t *data = alk_alir_op_data(p, op);
         long long id0 = op->opcode == ALK_OP_READ ? (long long)data[0] : (long long)addr[0];
         long long id1 = op->opcode == ALK_OP_READ ? -1LL : (long long)addr[1];
         long long d = op->opcode == ALK_OP_READ ? 0LL : (long long)data[0];

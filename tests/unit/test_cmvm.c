@@ -494,10 +494,10 @@ Test(cmvm_structure, stages_have_the_reference_shape) {
             cr_expect_eq(st->carry_size, -1);
             /* Reads of every input first, in order, then only adders. */
             for (size_t i = 0; i < st->n_ops; i++) {
-                const alk_op *op = &st->ops[i];
+                const alk_alir_op *op = &st->ops[i];
                 if (i < st->n_in) {
                     cr_expect_eq(op->opcode, ALK_OP_READ);
-                    cr_expect_eq(alk_op_data(st, op)[0], (int64_t)i);
+                    cr_expect_eq(alk_alir_op_data(st, op)[0], (int64_t)i);
                 } else {
                     cr_expect(op->opcode == ALK_OP_ADD || op->opcode == ALK_OP_SUB);
                 }

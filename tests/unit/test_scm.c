@@ -259,9 +259,9 @@ static bool exactly_at_one(const alk_program *p, double c) {
     dyadic *v = calloc(p->n_ops + 1, sizeof(dyadic));
     cr_assert_not_null(v);
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
-        int64_t data = alk_op_data(p, op)[0];
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
+        int64_t data = alk_alir_op_data(p, op)[0];
         if (op->opcode == ALK_OP_READ) {
             v[i] = (dyadic){1, p->inp_shifts[0]};
         } else {
