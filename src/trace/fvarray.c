@@ -21,8 +21,8 @@
  * Thread rule: the thread that owns the trace context.
  */
 #include "trace/fvarray.h"
-#include "alir/comb.h"
-#include "alir/tracer.h"
+#include "trace/comb.h"
+#include "trace/emit.h"
 #include "core/alloc.h"
 #include "trace/replay.h"
 #include "trace/trace_int.h"

@@ -67,7 +67,7 @@ typedef struct alk_fnode {
     alk_hwconf hwconf;
     /* Accumulated bounds of an unquantized input. */
     double bounds_low, bounds_high, bounds_step;
-    /* Tracer scratch (see alir/tracer.c); `mark` equals the tracer's generation when set. */
+    /* Tracer scratch (see trace/emit.c); `mark` equals the tracer's generation when set. */
     uint64_t mark;     /* gathered in generation `mark` */
     uint64_t in_mark;  /* an input of generation `in_mark`, at position in_pos */
     uint64_t neg_mark; /* needs a negation op in generation `neg_mark` */
