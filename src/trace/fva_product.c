@@ -484,6 +484,9 @@ alk_fva *alk_fva_dot(alk_trace *t, const alk_fva *a, const alk_fva *b) {
 
 /* ---- einsum ---- */
 
+/* Subscript lists hold at most EINSUM_MAX_LETTERS entries; buffers leave room for the checks. */
+enum { EINSUM_MAX_LETTERS = 60, EINSUM_BUF = 64 };
+
 static bool is_letter(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -501,6 +504,10 @@ static bool parse_subscripts(alk_trace *t, const char *s, size_t len, char *out,
     for (size_t j = 0; j < len;) {
         if (s[j] == '.') {
             if (j + 3 <= len && s[j + 1] == '.' && s[j + 2] == '.') {
+                if (*n >= EINSUM_MAX_LETTERS) {
+                    alk__trace_set_error(t, ALK_EINVAL, "einsum: too many subscripts");
+                    return false;
+                }
                 out[(*n)++] = '0';
                 j += 3;
                 continue;
@@ -514,7 +521,7 @@ static bool parse_subscripts(alk_trace *t, const char *s, size_t len, char *out,
                                  s[j]);
             return false;
         }
-        if (*n >= 60) {
+        if (*n >= EINSUM_MAX_LETTERS) {
             alk__trace_set_error(t, ALK_EINVAL, "einsum: too many subscripts");
             return false;
         }
@@ -548,7 +555,7 @@ static bool expand_ellipsis(char *s, size_t *n, const char *fill, size_t nf) {
     if (p < 0) {
         return true;
     }
-    if (*n - 1 + nf > 60) {
+    if (*n - 1 + nf > EINSUM_MAX_LETTERS) {
         return false;
     }
     memmove(s + p + nf, s + p + 1, *n - (size_t)p - 1);
@@ -557,10 +564,32 @@ static bool expand_ellipsis(char *s, size_t *n, const char *fill, size_t nf) {
     return true;
 }
 
-alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, const alk_fva *b) {
-    if (failed(t) || a == NULL || b == NULL || equation == NULL) {
-        return NULL;
-    }
+/*
+ * An einsum equation resolved against its two operands: the reference's parse_einsum and the
+ * shape work of its _einsum, all done before any node is made, so a bad equation fails with
+ * nothing traced. After expansion of "...", letter j of in0 (in1) names axis j of a (b).
+ */
+typedef struct einsum_plan {
+    char in0[EINSUM_BUF], in1[EINSUM_BUF], out[EINSUM_BUF];
+    size_t n0, n1, no;
+    size_t len[128]; /* the axis length each letter names (letters are ASCII) */
+    /* Axes summed away before the product: in one operand only and not in the output. */
+    int sum0[EINSUM_BUF], sum1[EINSUM_BUF];
+    size_t ns0, ns1;
+    /* Transposes of the summed operands to (inplace, invariant, contract) axis order. */
+    int tr0[EINSUM_BUF], tr1[EINSUM_BUF];
+    /* Element counts of the letter groups: inplace (in both operands and the output),
+     * invariant 0/1 (in one operand and the output), contracted (in both operands only). */
+    size_t I, L0, L1, C;
+    /* The product's shape, (inplace, invariant 0, invariant 1), and its transpose to `out`. */
+    int64_t pre[ALK_FVA_MAX_DIM];
+    size_t n_pre;
+    int perm[ALK_FVA_MAX_DIM];
+} einsum_plan;
+
+/* Splits "in0,in1->out", parses the three lists and checks the ellipsis rules and that every
+ * output letter names an input axis. */
+static bool einsum_parse(alk_trace *t, const char *equation, einsum_plan *p) {
     const char *arrow = strstr(equation, "->");
     const char *comma = strchr(equation, ',');
     if (arrow == NULL || comma == NULL || comma > arrow || strchr(comma + 1, ',') != NULL) {
@@ -568,109 +597,145 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
                              "einsum equation '%s' must have the form 'in0,in1->out' (exactly "
                              "two operands)",
                              equation);
-        return NULL;
+        return false;
     }
-    char in0[64], in1[64], out[64];
-    size_t n0, n1, no;
-    if (!parse_subscripts(t, equation, (size_t)(comma - equation), in0, &n0) ||
-        !parse_subscripts(t, comma + 1, (size_t)(arrow - comma - 1), in1, &n1) ||
-        !parse_subscripts(t, arrow + 2, strlen(arrow + 2), out, &no)) {
-        return NULL;
+    if (!parse_subscripts(t, equation, (size_t)(comma - equation), p->in0, &p->n0) ||
+        !parse_subscripts(t, comma + 1, (size_t)(arrow - comma - 1), p->in1, &p->n1) ||
+        !parse_subscripts(t, arrow + 2, strlen(arrow + 2), p->out, &p->no)) {
+        return false;
     }
-    bool e0 = find_char(in0, n0, '0') >= 0, e1 = find_char(in1, n1, '0') >= 0;
-    bool eo = find_char(out, no, '0') >= 0;
+    bool e0 = find_char(p->in0, p->n0, '0') >= 0, e1 = find_char(p->in1, p->n1, '0') >= 0;
+    bool eo = find_char(p->out, p->no, '0') >= 0;
     if ((e0 || e1 || eo) && !eo) {
         alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': output does not allow broadcasting",
                              equation);
-        return NULL;
+        return false;
     }
     if (eo && !e0 && !e1) {
         alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': output broadcasts but inputs do not",
                              equation);
-        return NULL;
+        return false;
     }
-    for (size_t j = 0; j < no; j++) {
-        if (out[j] != '0' && find_char(in0, n0, out[j]) < 0 && find_char(in1, n1, out[j]) < 0) {
+    for (size_t j = 0; j < p->no; j++) {
+        char c = p->out[j];
+        if (c != '0' && find_char(p->in0, p->n0, c) < 0 && find_char(p->in1, p->n1, c) < 0) {
             alk__trace_set_error(t, ALK_EINVAL,
                                  "einsum '%s': output subscript '%c' not found in inputs", equation,
-                                 out[j]);
-            return NULL;
+                                 c);
+            return false;
         }
     }
-    /* Free letters in sorted order replace "...". */
+    return true;
+}
+
+/* Replaces "..." in one operand's list (and the output's) by the `nb` broadcast axes it stands
+ * for, or fails when the operand has too few axes. */
+static bool einsum_expand_one(alk_trace *t, const char *equation, int which, const alk_fva *x,
+                              char *in, size_t *n, einsum_plan *p, const char *free_letters) {
+    int64_t nb = (int64_t)x->ndim - (int64_t)*n + 1;
+    if (nb < 0) {
+        alk__trace_set_error(t, ALK_EINVAL,
+                             "einsum '%s': input %d needs at least %zu dimensions, got %u",
+                             equation, which, *n - 1, x->ndim);
+        return false;
+    }
+    expand_ellipsis(in, n, free_letters, (size_t)nb);
+    expand_ellipsis(p->out, &p->no, free_letters, (size_t)nb);
+    return true;
+}
+
+/* Expands "..." into free letters (in alphabetical order, as the reference picks them), then
+ * checks the operands' ranks and that a letter shared by both names axes of one length. */
+static bool einsum_expand(alk_trace *t, const char *equation, const alk_fva *a, const alk_fva *b,
+                          einsum_plan *p) {
+    bool e0 = find_char(p->in0, p->n0, '0') >= 0, e1 = find_char(p->in1, p->n1, '0') >= 0;
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    char free_letters[64];
+    char free_letters[EINSUM_BUF];
     size_t nf = 0;
-    for (const char *p = alphabet; *p; p++) {
-        if (find_char(in0, n0, *p) < 0 && find_char(in1, n1, *p) < 0 &&
-            find_char(out, no, *p) < 0) {
-            free_letters[nf++] = *p;
+    for (const char *q = alphabet; *q; q++) {
+        if (find_char(p->in0, p->n0, *q) < 0 && find_char(p->in1, p->n1, *q) < 0 &&
+            find_char(p->out, p->no, *q) < 0) {
+            free_letters[nf++] = *q;
         }
     }
     if (e0 && e1) {
-        int64_t b0 = (int64_t)a->ndim - (int64_t)n0 + 1, b1 = (int64_t)b->ndim - (int64_t)n1 + 1;
+        /* Both operands broadcast: "..." must stand for as many axes in each. */
+        int64_t b0 = (int64_t)a->ndim - (int64_t)p->n0 + 1;
+        int64_t b1 = (int64_t)b->ndim - (int64_t)p->n1 + 1;
         if (b0 != b1 || b0 < 0) {
             alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': '...' expands to %lld and %lld axes",
                                  equation, (long long)b0, (long long)b1);
-            return NULL;
+            return false;
         }
-        expand_ellipsis(in0, &n0, free_letters, (size_t)b0);
-        expand_ellipsis(in1, &n1, free_letters, (size_t)b0);
-        expand_ellipsis(out, &no, free_letters, (size_t)b0);
+        expand_ellipsis(p->in0, &p->n0, free_letters, (size_t)b0);
+        expand_ellipsis(p->in1, &p->n1, free_letters, (size_t)b0);
+        expand_ellipsis(p->out, &p->no, free_letters, (size_t)b0);
     } else {
         if (e0) {
-            int64_t nb = (int64_t)a->ndim - (int64_t)n0 + 1;
-            if (nb < 0) {
-                alk__trace_set_error(t, ALK_EINVAL,
-                                     "einsum '%s': input 0 needs at least %zu "
-                                     "dimensions, got %u",
-                                     equation, n0 - 1, a->ndim);
-                return NULL;
+            if (!einsum_expand_one(t, equation, 0, a, p->in0, &p->n0, p, free_letters)) {
+                return false;
             }
-            expand_ellipsis(in0, &n0, free_letters, (size_t)nb);
-            expand_ellipsis(out, &no, free_letters, (size_t)nb);
-        } else if (n0 != a->ndim) {
+        } else if (p->n0 != a->ndim) {
             alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': input 0 needs %zu dimensions, got %u",
-                                 equation, n0, a->ndim);
-            return NULL;
+                                 equation, p->n0, a->ndim);
+            return false;
         }
         if (e1) {
-            int64_t nb = (int64_t)b->ndim - (int64_t)n1 + 1;
-            if (nb < 0) {
-                alk__trace_set_error(t, ALK_EINVAL,
-                                     "einsum '%s': input 1 needs at least %zu "
-                                     "dimensions, got %u",
-                                     equation, n1 - 1, b->ndim);
-                return NULL;
+            if (!einsum_expand_one(t, equation, 1, b, p->in1, &p->n1, p, free_letters)) {
+                return false;
             }
-            expand_ellipsis(in1, &n1, free_letters, (size_t)nb);
-            expand_ellipsis(out, &no, free_letters, (size_t)nb);
-        } else if (n1 != b->ndim) {
+        } else if (p->n1 != b->ndim) {
             alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': input 1 needs %zu dimensions, got %u",
-                                 equation, n1, b->ndim);
-            return NULL;
+                                 equation, p->n1, b->ndim);
+            return false;
         }
     }
-    if (n0 != a->ndim || n1 != b->ndim) {
+    if (p->n0 != a->ndim || p->n1 != b->ndim) {
         alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': operand dimensions do not match",
                              equation);
-        return NULL;
+        return false;
     }
-    for (size_t j = 0; j < n0; j++) {
-        int q = find_char(in1, n1, in0[j]);
+    for (size_t j = 0; j < p->n0; j++) {
+        int q = find_char(p->in1, p->n1, p->in0[j]);
         if (q >= 0 && a->shape[j] != b->shape[q]) {
             alk__trace_set_error(t, ALK_EINVAL,
                                  "einsum '%s': sizes %zu and %zu differ for subscript '%c'",
-                                 equation, a->shape[j], b->shape[q], in0[j]);
-            return NULL;
+                                 equation, a->shape[j], b->shape[q], p->in0[j]);
+            return false;
         }
     }
-    /* parse_einsum: classify. */
-    char contract[64], inplace[64], inv0[64], inv1[64];
+    for (size_t j = 0; j < p->n0; j++) {
+        p->len[(unsigned char)p->in0[j]] = a->shape[j];
+    }
+    for (size_t j = 0; j < p->n1; j++) {
+        p->len[(unsigned char)p->in1[j]] = b->shape[j];
+    }
+    return true;
+}
+
+/* The axes of one operand's list that no other list names: summed before the product. */
+static size_t einsum_direct_sums(const char *in, size_t n, const char *other, size_t n_other,
+                                 const char *out, size_t no, int *sums, char *kept,
+                                 size_t *ret_kept) {
+    size_t ns = 0, nk = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (find_char(out, no, in[j]) < 0 && find_char(other, n_other, in[j]) < 0) {
+            sums[ns++] = (int)j;
+        } else {
+            kept[nk++] = in[j];
+        }
+    }
+    *ret_kept = nk;
+    return ns;
+}
+
+/* parse_einsum's classification of the letters, and the shapes derived from it. */
+static bool einsum_classify(alk_trace *t, const char *equation, einsum_plan *p) {
+    char contract[EINSUM_BUF], inplace[EINSUM_BUF], inv0[EINSUM_BUF], inv1[EINSUM_BUF];
     size_t nc = 0, ni = 0, nv0 = 0, nv1 = 0;
-    for (size_t j = 0; j < n1; j++) {
-        char c = in1[j];
-        bool in_0 = find_char(in0, n0, c) >= 0, in_o = find_char(out, no, c) >= 0;
+    for (size_t j = 0; j < p->n1; j++) {
+        char c = p->in1[j];
+        bool in_0 = find_char(p->in0, p->n0, c) >= 0, in_o = find_char(p->out, p->no, c) >= 0;
         if (in_0 && !in_o) {
             contract[nc++] = c;
         } else if (in_0 && in_o) {
@@ -679,93 +744,106 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
             inv1[nv1++] = c;
         }
     }
-    for (size_t j = 0; j < n0; j++) {
-        char c = in0[j];
-        if (find_char(in1, n1, c) < 0 && find_char(out, no, c) >= 0) {
+    for (size_t j = 0; j < p->n0; j++) {
+        char c = p->in0[j];
+        if (find_char(p->in1, p->n1, c) < 0 && find_char(p->out, p->no, c) >= 0) {
             inv0[nv0++] = c;
         }
     }
-    /* Direct sums: indices only in one input and not in the output. */
-    int sum0[64], sum1[64];
-    size_t ns0 = 0, ns1 = 0;
-    for (size_t j = 0; j < n0; j++) {
-        if (find_char(out, no, in0[j]) < 0 && find_char(in1, n1, in0[j]) < 0) {
-            sum0[ns0++] = (int)j;
-        }
+    /* Letters left on each operand after its direct sums; the transposes index these lists. */
+    char r0[EINSUM_BUF], r1[EINSUM_BUF];
+    size_t m0, m1;
+    p->ns0 = einsum_direct_sums(p->in0, p->n0, p->in1, p->n1, p->out, p->no, p->sum0, r0, &m0);
+    p->ns1 = einsum_direct_sums(p->in1, p->n1, p->in0, p->n0, p->out, p->no, p->sum1, r1, &m1);
+    size_t q0 = 0, q1 = 0;
+    p->I = p->L0 = p->L1 = p->C = 1;
+    for (size_t j = 0; j < ni; j++) {
+        p->tr0[q0++] = find_char(r0, m0, inplace[j]);
+        p->tr1[q1++] = find_char(r1, m1, inplace[j]);
+        p->I *= p->len[(unsigned char)inplace[j]];
     }
-    for (size_t j = 0; j < n1; j++) {
-        if (find_char(out, no, in1[j]) < 0 && find_char(in0, n0, in1[j]) < 0) {
-            sum1[ns1++] = (int)j;
-        }
+    for (size_t j = 0; j < nv0; j++) {
+        p->tr0[q0++] = find_char(r0, m0, inv0[j]);
+        p->L0 *= p->len[(unsigned char)inv0[j]];
     }
-    /* Subscripts left after the direct sums. */
-    char r0[64], r1[64];
-    size_t m0 = 0, m1 = 0;
+    for (size_t j = 0; j < nv1; j++) {
+        p->tr1[q1++] = find_char(r1, m1, inv1[j]);
+        p->L1 *= p->len[(unsigned char)inv1[j]];
+    }
+    for (size_t j = 0; j < nc; j++) {
+        p->tr0[q0++] = find_char(r0, m0, contract[j]);
+        p->tr1[q1++] = find_char(r1, m1, contract[j]);
+        p->C *= p->len[(unsigned char)contract[j]];
+    }
+    if (q0 != m0 || q1 != m1) {
+        alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': unsupported subscripts", equation);
+        return false;
+    }
+    p->n_pre = ni + nv0 + nv1;
+    if (p->n_pre != p->no || p->n_pre > ALK_FVA_MAX_DIM) {
+        alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': unsupported output", equation);
+        return false;
+    }
+    char pre_names[ALK_FVA_MAX_DIM];
+    size_t np = 0;
+    for (size_t j = 0; j < ni; j++) {
+        pre_names[np++] = inplace[j];
+    }
+    for (size_t j = 0; j < nv0; j++) {
+        pre_names[np++] = inv0[j];
+    }
+    for (size_t j = 0; j < nv1; j++) {
+        pre_names[np++] = inv1[j];
+    }
+    for (size_t d = 0; d < np; d++) {
+        p->pre[d] = (int64_t)p->len[(unsigned char)pre_names[d]];
+    }
+    /* out_transpose = argsort(position in the output of each pre axis). */
+    for (size_t d = 0; d < p->no; d++) {
+        p->perm[d] = find_char(pre_names, np, p->out[d]);
+    }
+    return true;
+}
+
+static bool plan_einsum(alk_trace *t, const char *equation, const alk_fva *a, const alk_fva *b,
+                        einsum_plan *p) {
+    return einsum_parse(t, equation, p) && einsum_expand(t, equation, a, b, p) &&
+           einsum_classify(t, equation, p);
+}
+
+/*
+ * The reference's _einsum for two operands: direct sums first, then for every (invariant 0,
+ * inplace) pair one matrix product of an (L1 x C) block of b by a C-vector of a, written into a
+ * flat (inplace, invariant 0, invariant 1) result that is reshaped and transposed at the end. The
+ * loop order fixes the order products (and with them CMVM solutions) are made in.
+ */
+alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, const alk_fva *b) {
+    if (failed(t) || a == NULL || b == NULL || equation == NULL) {
+        return NULL;
+    }
+    einsum_plan plan;
+    if (!plan_einsum(t, equation, a, b, &plan)) {
+        return NULL;
+    }
     const alk_fva *x0 = a, *x1 = b;
-    if (ns0 > 0) {
-        x0 = alk_fva_reduce(t, ALK_REDUCE_SUM, a, sum0, ns0, false);
+    if (plan.ns0 > 0) {
+        x0 = alk_fva_reduce(t, ALK_REDUCE_SUM, a, plan.sum0, plan.ns0, false);
     }
-    if (ns1 > 0) {
-        x1 = alk_fva_reduce(t, ALK_REDUCE_SUM, b, sum1, ns1, false);
+    if (plan.ns1 > 0) {
+        x1 = alk_fva_reduce(t, ALK_REDUCE_SUM, b, plan.sum1, plan.ns1, false);
     }
     if (x0 == NULL || x1 == NULL) {
         return NULL;
     }
-    for (size_t j = 0; j < n0; j++) {
-        bool summed = false;
-        for (size_t q = 0; q < ns0; q++) {
-            summed = summed || sum0[q] == (int)j;
-        }
-        if (!summed) {
-            r0[m0++] = in0[j];
-        }
-    }
-    for (size_t j = 0; j < n1; j++) {
-        bool summed = false;
-        for (size_t q = 0; q < ns1; q++) {
-            summed = summed || sum1[q] == (int)j;
-        }
-        if (!summed) {
-            r1[m1++] = in1[j];
-        }
-    }
-    /* Transposes to (inplace, invariant, contract) — indices into the original subscripts,
-     * which the reference uses even after the direct sums (they come after kept axes only when
-     * no summed axis precedes them; map through the remaining list). */
-    int tr0[64], tr1[64];
-    size_t q0 = 0, q1 = 0;
-    size_t L0 = 1, L1 = 1, I = 1, C = 1;
-    for (size_t j = 0; j < ni; j++) {
-        tr0[q0++] = find_char(r0, m0, inplace[j]);
-        tr1[q1++] = find_char(r1, m1, inplace[j]);
-        I *= x0->shape[find_char(r0, m0, inplace[j])];
-    }
-    for (size_t j = 0; j < nv0; j++) {
-        tr0[q0++] = find_char(r0, m0, inv0[j]);
-        L0 *= x0->shape[find_char(r0, m0, inv0[j])];
-    }
-    for (size_t j = 0; j < nv1; j++) {
-        tr1[q1++] = find_char(r1, m1, inv1[j]);
-        L1 *= x1->shape[find_char(r1, m1, inv1[j])];
-    }
-    for (size_t j = 0; j < nc; j++) {
-        tr0[q0++] = find_char(r0, m0, contract[j]);
-        tr1[q1++] = find_char(r1, m1, contract[j]);
-        C *= x0->shape[find_char(r0, m0, contract[j])];
-    }
-    if (q0 != m0 || q1 != m1) {
-        alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': unsupported subscripts", equation);
-        return NULL;
-    }
-    alk_fva *f0 = alk_fva_ravel(t, alk_fva_transpose(t, x0, tr0));
-    alk_fva *f1 = alk_fva_ravel(t, alk_fva_transpose(t, x1, tr1));
+    alk_fva *f0 = alk_fva_ravel(t, alk_fva_transpose(t, x0, plan.tr0));
+    alk_fva *f1 = alk_fva_ravel(t, alk_fva_transpose(t, x1, plan.tr1));
     if (f0 == NULL || f1 == NULL) {
         return NULL;
     }
-    size_t total = L0 * L1 * I;
+    size_t L0 = plan.L0, L1 = plan.L1, I = plan.I, C = plan.C;
     bool numeric = a->numeric && b->numeric;
     alk_hwconf hw = !a->numeric ? a->hw : b->hw;
-    size_t flat_shape[1] = {total};
+    size_t flat_shape[1] = {L0 * L1 * I};
     alk_fva *output = alk__fva_new(t, 1, flat_shape, numeric, hw);
     if (output == NULL) {
         return NULL;
@@ -787,31 +865,6 @@ alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
             }
         }
     }
-    /* Reshape to (inplace, invariant0, invariant1) and transpose to the output order. */
-    int64_t pre[ALK_FVA_MAX_DIM];
-    size_t np = 0;
-    char pre_names[64];
-    for (size_t j = 0; j < ni; j++) {
-        pre_names[np] = inplace[j];
-        pre[np++] = (int64_t)x0->shape[find_char(r0, m0, inplace[j])];
-    }
-    for (size_t j = 0; j < nv0; j++) {
-        pre_names[np] = inv0[j];
-        pre[np++] = (int64_t)x0->shape[find_char(r0, m0, inv0[j])];
-    }
-    for (size_t j = 0; j < nv1; j++) {
-        pre_names[np] = inv1[j];
-        pre[np++] = (int64_t)x1->shape[find_char(r1, m1, inv1[j])];
-    }
-    if (np != no || np > ALK_FVA_MAX_DIM) {
-        alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': unsupported output", equation);
-        return NULL;
-    }
-    /* out_transpose = argsort(position in the output of each pre axis). */
-    int perm[ALK_FVA_MAX_DIM];
-    for (size_t d = 0; d < no; d++) {
-        perm[d] = find_char(pre_names, np, out[d]);
-    }
-    alk_fva *r = alk_fva_reshape(t, output, np, pre);
-    return alk_fva_transpose(t, r, perm);
+    alk_fva *r = alk_fva_reshape(t, output, plan.n_pre, plan.pre);
+    return alk_fva_transpose(t, r, plan.perm);
 }
