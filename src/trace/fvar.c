@@ -1,6 +1,6 @@
 /*
- * Symbolic fixed-point variables (spec trace-alir.md §1): the trace context and every scalar
- * operation.
+ * Symbolic fixed-point variables (spec trace-alir.md §1): every scalar operation (the context
+ * they record into is context.c's).
  *
  * Design. Each operation mirrors the reference's FVariable method of the same name, branch for
  * branch, because bit-exact ALIR depends on which branch creates which node: the spec section
@@ -15,138 +15,12 @@
  *
  * Thread rule: one context per thread at a time (no locking).
  */
-#include "core/alloc.h"
 #include "core/sha256.h"
 #include "trace/trace_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------------------------------- */
-/* Context                                                                                  */
-/* ---------------------------------------------------------------------------------------- */
-
-void alk_solver_options_init(alk_solver_options *options) {
-    memset(options, 0, sizeof(*options));
-    /* The solver's binding defaults (cmvm.md §1.3), filled here rather than through
-     * alk_cmvm_options_init so that the tracer works before the solver library lands. */
-    options->cmvm.method0 = ALK_CMVM_WMC;
-    options->cmvm.method1 = ALK_CMVM_AUTO;
-    options->cmvm.hard_dc = -1;
-    options->cmvm.decompose_dc = -2;
-    options->cmvm.search_all_decompose_dc = true;
-    options->cmvm.mode = ALK_CMVM_COMPAT;
-    /* A tracing job already runs on a worker of its own; the search stays on it. */
-    options->cmvm.threads = 1;
-    options->binary_lut = true;
-    options->binary_lut_width = 6;
-    options->use_cache = true;
-}
-
-void alk_trace_set_offload(alk_trace *trace, alk_offload_fn offload, void *ctx) {
-    trace->solver.offload = offload;
-    trace->solver.offload_ctx = ctx;
-}
-
-void alk_trace_config_init(alk_trace_config *config) {
-    memset(config, 0, sizeof(*config));
-    config->hwconf = (alk_hwconf){1, 1, -1.0};
-    alk_solver_options_init(&config->solver);
-}
-
-int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace) {
-    alk_trace_config defaults;
-    if (config == NULL) {
-        alk_trace_config_init(&defaults);
-        config = &defaults;
-    }
-    alk_trace *t = alk_calloc(1, sizeof(*t));
-    if (t == NULL) {
-        return ALK_ENOMEM;
-    }
-    alk_arena_init(&t->arena, config->arena_block != 0 ? config->arena_block : 1u << 16);
-    t->hwconf = config->hwconf;
-    t->solver = config->solver;
-    if (t->solver.binary_lut_width <= 0) {
-        t->solver.binary_lut_width = 6;
-    }
-    *ret_trace = t;
-    return ALK_OK;
-}
-
-/* The solver cache is made on first use by the seam (solver_seam.c). */
-void alk__trace_free_cache(alk_trace *t);
-
-void alk_trace_free(alk_trace *t) {
-    if (t == NULL) {
-        return;
-    }
-    alk__trace_free_cache(t);
-    alk_arena_fini(&t->arena);
-    alk_free(t);
-}
-
-int alk_trace_error(const alk_trace *t) {
-    return t->error;
-}
-
-const char *alk_trace_message(const alk_trace *t) {
-    if (t->diag.message[0] != '\0') {
-        return t->diag.message;
-    }
-    return alk_strerror(t->error);
-}
-
-static int vset_error(alk_trace *t, int err, const char *fmt, va_list ap) {
-    if (t->error == ALK_OK) {
-        t->error = err;
-        vsnprintf(t->diag.message, sizeof(t->diag.message), fmt, ap);
-    }
-    return t->error;
-}
-
-int alk__trace_set_error(alk_trace *t, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rv = vset_error(t, err, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
-int alk_trace_fail(alk_trace *t, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rv = vset_error(t, err, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
-size_t alk_trace_n_vars(const alk_trace *t) {
-    return t->n_vars;
-}
-
-alk_hwconf alk_trace_hwconf(const alk_trace *t) {
-    return t->hwconf;
-}
-
-void *alk__trace_alloc(alk_trace *t, size_t size) {
-    if (t->error != ALK_OK) {
-        return NULL;
-    }
-    /* Every allocation-heavy step passes here: a cheap place to notice a cancelled job. */
-    const atomic_bool *cancel = t->solver.cmvm.cancel;
-    if ((++t->allocations & 1023) == 0 && cancel != NULL &&
-        atomic_load_explicit(cancel, memory_order_relaxed)) {
-        alk__trace_set_error(t, ALK_ECANCELED, "the conversion was cancelled");
-        return NULL;
-    }
-    void *p = alk_arena_alloc(&t->arena, size);
-    if (p == NULL) {
-        alk__trace_set_error(t, ALK_ENOMEM, "out of memory while tracing");
-    }
-    return p;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Numbers                                                                                  */
@@ -669,8 +543,6 @@ static alk_fvar *pow2_mul(alk_trace *t, alk_fvar *a, double c) {
     }
     return with_scaled(t, a, alk__affine_scale(t, a->affine, c), a->factor * c);
 }
-
-int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret);
 
 static alk_fvar *mul_num(alk_trace *t, alk_fvar *a, double c) {
     if (t->error != ALK_OK || a == NULL) {

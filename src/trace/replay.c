@@ -279,8 +279,6 @@ fail:
     return rv;
 }
 
-int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret);
-
 int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret) {
     alk__comb *c = NULL;
     alk_diag diag = {{0}};
