@@ -15,6 +15,7 @@
  * (alk_malloc, freed before returning). Thread rule: the thread that owns the trace context.
  */
 #include "trace/fva_int.h"
+#include "core/require.h"
 #include "trace/comb.h"
 #include "trace/replay.h"
 
@@ -775,10 +776,9 @@ static bool einsum_classify(alk_trace *t, const char *equation, einsum_plan *p) 
         p->tr1[q1++] = find_char(r1, m1, contract[j]);
         p->C *= p->len[(unsigned char)contract[j]];
     }
-    if (q0 != m0 || q1 != m1) {
-        alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': unsupported subscripts", equation);
-        return false;
-    }
+    /* Every letter left on an operand is inplace, invariant or contracted (subscripts are unique
+     * per list, and output letters must name input axes), so each transpose is a permutation. */
+    alk_require(q0 == m0 && q1 == m1);
     p->n_pre = ni + nv0 + nv1;
     if (p->n_pre != p->no || p->n_pre > ALK_FVA_MAX_DIM) {
         alk__trace_set_error(t, ALK_EINVAL, "einsum '%s': unsupported output", equation);
