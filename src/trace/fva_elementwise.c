@@ -26,6 +26,7 @@
  * would dispatch to (reflected operators for number-first forms). */
 elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
     alk_fvar *x = a.v, *y = b.v;
+    /* Two numbers: numpy computes in float64, comparisons give 0/1 (numpy's bools). */
     if (x == NULL && y == NULL) {
         double r = 0;
         switch (op) {
@@ -63,6 +64,7 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
             r = a.n != b.n;
             break;
         default: {
+            /* Python refuses bitwise operators on floats; integral values behave as ints. */
             if (a.n != floor(a.n) || b.n != floor(b.n)) {
                 alk__trace_set_error(t, ALK_EINVAL, "bitwise operation on non-integer numbers");
                 return (elem){NULL, 0};
@@ -75,6 +77,9 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
         }
         return (elem){NULL, r};
     }
+    /* At least one variable. A number first dispatches to the variable's reflected operator:
+     * c - x is x.__rsub__(c), c > x is x.__lt__(c), and so on, so the variable stays the node
+     * the result is built from. */
     alk_fvar *r = NULL;
     switch (op) {
     case ALK_ADD:
@@ -124,6 +129,8 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
         break;
     case ALK_EQUAL:
     case ALK_NOT_EQUAL: {
+        /* The scalar == and != compare two variables: a number on the right becomes a constant
+         * of the variable's configuration; a number on the left is refused. */
         if (x == NULL) {
             alk__trace_set_error(t, ALK_EINVAL, "equality needs a variable as its first operand");
             return (elem){NULL, 0};
@@ -135,6 +142,8 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
     case ALK_BITWISE_AND:
     case ALK_BITWISE_OR:
     case ALK_BITWISE_XOR: {
+        /* Bit operations are symmetric: the variable goes first and a number becomes a
+         * constant of its hardware configuration. */
         alk_fvar *p = x ? x : y;
         alk_fvar *q = x && y ? y : alk__fv_const_hw(t, x ? b.n : a.n, p->node->hwconf);
         r = op == ALK_BITWISE_AND  ? alk_fv_and(t, p, q)
@@ -146,10 +155,14 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
     return (elem){r, 0};
 }
 
+/* The result's hardware configuration: the first operand's, unless only the second has variables
+ * (numbers carry none). */
 static alk_hwconf hw_of2(const alk_fva *a, const alk_fva *b) {
     return a->numeric && !b->numeric ? b->hw : a->hw;
 }
 
+/* numpy broadcasting through stride-0 views: the operands are never copied to the result's shape.
+ * The result holds numbers only when both operands do. */
 alk_fva *alk_fva_binary(alk_trace *t, alk_binop op, const alk_fva *a, const alk_fva *b) {
     if (failed(t) || a == NULL || b == NULL) {
         return NULL;
@@ -179,6 +192,8 @@ alk_fva *alk_fva_rbinary_scalar(alk_trace *t, alk_binop op, double c, const alk_
     return alk_fva_binary(t, op, alk_fva_scalar(t, c), a);
 }
 
+/* x / c is x * (1 / c), as the reference computes it: 1 / c is rounded once, so a divisor that
+ * is not a power of two multiplies by an inexact constant (spec §1.8). */
 alk_fva *alk_fva_div_scalar(alk_trace *t, const alk_fva *a, double c) {
     if (!failed(t) && c == 0) {
         alk__trace_set_error(t, ALK_EINVAL, "division by zero");
@@ -187,7 +202,8 @@ alk_fva *alk_fva_div_scalar(alk_trace *t, const alk_fva *a, double c) {
     return alk_fva_binary_scalar(t, ALK_MUL, a, 1.0 / c);
 }
 
-/* Applies fn to every element of a variable array. */
+/* Applies fn to every element of a variable array, in C order (the node order of numpy's object
+ * loops). The fn_* adapters below give the scalar operations this one signature. */
 typedef alk_fvar *(*var_fn)(alk_trace *t, alk_fvar *v, const void *arg);
 
 static alk_fva *map_vars(alk_trace *t, const alk_fva *a, var_fn fn, const void *arg) {
@@ -270,6 +286,7 @@ alk_fva *alk_fva_quantize_each(alk_trace *t, const alk_fva *a, const int *k, con
     }
     for (size_t j = 0; j < r->size && !failed(t); j++) {
         alk_fvar *v = get(a, j).v;
+        /* A NULL k, i or f keeps that part of the element's own format. */
         int kk, ii, ff;
         if (k == NULL || i == NULL || f == NULL) {
             alk_fv_kif(v, &kk, &ii, &ff);
@@ -293,6 +310,7 @@ alk_fva *alk_fva_quantize(alk_trace *t, const alk_fva *a, int k, int i, int f,
     if (failed(t) || a == NULL) {
         return NULL;
     }
+    /* One format for all: spread it into per-element formats and share quantize_each's path. */
     int *kk = alk__trace_alloc(t, (a->size ? a->size : 1) * 3 * sizeof(int));
     if (kk == NULL) {
         return NULL;
@@ -306,7 +324,9 @@ alk_fva *alk_fva_quantize(alk_trace *t, const alk_fva *a, int k, int i, int f,
     return alk_fva_quantize_each(t, a, kk, ii, ff, overflow, round);
 }
 
-/* floor/round: quantize(k, max(i + 1, 1), 0) with the element's own format. */
+/* floor/round: quantize(k, max(i + 1, 1), 0) with the element's own format. One more integer bit
+ * than the element has, because rounding up can carry into it (e.g. 3.5 to 4 in 2 integer bits);
+ * WRAP is then safe, as no result leaves the widened range. */
 static alk_fva *floor_round(alk_trace *t, const alk_fva *a, alk_round round) {
     if (failed(t) || a == NULL) {
         return NULL;
@@ -336,6 +356,7 @@ alk_fva *alk_fva_where(alk_trace *t, const alk_fva *cond, const alk_fva *x, cons
     const alk_fva *arrays[3] = {cond, x, y};
     size_t ndim, shape[ALK_FVA_MAX_DIM];
     alk_hwconf hw = !x->numeric ? x->hw : !y->numeric ? y->hw : cond->hw;
+    /* A numeric condition selects elements while tracing: no multiplexer is made. */
     if (cond->numeric) {
         if (!alk__fva_broadcast_shape(t, arrays, 3, &ndim, shape)) {
             return NULL;
@@ -356,6 +377,8 @@ alk_fva *alk_fva_where(alk_trace *t, const alk_fva *cond, const alk_fva *x, cons
         }
         return done(t, r);
     }
+    /* A variable condition is reduced to one bit (any bit set) and drives a multiplexer per
+     * element; number branches become constants of the condition's configuration. */
     const alk_fva *c0 = alk_fva_unary(t, ALK_TO_BOOL_ANY, cond);
     if (c0 == NULL) {
         return NULL;
@@ -398,6 +421,7 @@ alk_fva *alk_fva_clip(alk_trace *t, const alk_fva *a, const alk_fva *lo, const a
     if (r == NULL || x == NULL || l == NULL || h == NULL) {
         return NULL;
     }
+    /* np.clip is minimum(maximum(a, lo), hi), element by element in that order. */
     for (size_t j = 0; j < r->size && !failed(t); j++) {
         elem v = alk__fva_binary_elem(t, ALK_MAXIMUM, get(x, j), get(l, j));
         put(t, r, j, alk__fva_binary_elem(t, ALK_MINIMUM, v, get(h, j)));
@@ -453,6 +477,8 @@ alk_fva *alk_fva_unary(alk_trace *t, alk_unop op, const alk_fva *a) {
         return alk_fva_where(t, frac, alk_fva_binary_scalar(t, ALK_ADD, fl, 1), fl);
     }
     case ALK_SIGN: {
+        /* The reference's sign: (1 - 2 * signbit) & (nz + 2 * nz), quantized to (1, 1, 0), so that
+         * zero maps to 0 and the result is built from bit operations only. */
         alk_fva *nz = alk_fva_unary(t, ALK_TO_BOOL_ANY, a);
         alk_fva *mask = alk_fva_binary(t, ALK_ADD, nz, alk_fva_binary_scalar(t, ALK_MUL, nz, 2));
         alk_fva *sb = alk_fva_rbinary_scalar(t, ALK_MUL, 2, alk_fva_unary(t, ALK_SIGNBIT, a));
@@ -525,6 +551,8 @@ double alk_unary_fn_eval(alk_unary_fn fn, double x) {
     return NAN;
 }
 
+/* The float quantizer of spec §2.10 (quantizers' get_fixed_quantizer_np): saturate, round to
+ * 2^-f, then wrap, in that order, so a table built from it matches the reference entry by entry. */
 double alk_quantize_float(double x, int k, int i, int f, alk_overflow overflow, alk_round round) {
     if (k + i + f <= 0) {
         return 0.0;
@@ -551,6 +579,7 @@ double alk_quantize_float(double x, int k, int i, int f, alk_overflow overflow, 
     return x;
 }
 
+/* fn followed by the quantizer, as one function to tabulate: the table holds quantized values. */
 typedef struct quantized_fn {
     alk_float_fn fn;
     void *user;
@@ -583,6 +612,8 @@ alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *u
     if (r == NULL || keys == NULL || tables == NULL) {
         return NULL;
     }
+    /* Elements with equal intervals share one table, so a layer makes one table per distinct
+     * input format rather than one per element. */
     size_t n_tables = 0;
     for (size_t j = 0; j < a->size && !failed(t); j++) {
         alk_fvar *v = get(a, j).v;

@@ -25,6 +25,8 @@
 /* Products (§2.5, §2.6)                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Every element of a variable array is a single value (low == high): the reference then treats the
+ * array as the constant matrix it is (see matmul_var), so no product of variables is made. */
 static bool collapsed(const alk_fva *a) {
     for (size_t j = 0; j < a->size; j++) {
         alk_fvar *v = get(a, j).v;
@@ -64,7 +66,8 @@ static bool product_shape(alk_trace *t, const alk_fva *a, const alk_fva *b, size
     return true;
 }
 
-/* mmm: out[i, j] = heap sum of a[i, :] * b[:, j]. */
+/* mmm: out[i, j] = heap sum of a[i, :] * b[:, j]. Each product goes through binary_elem, so a
+ * number times a variable is the scalar multiplication of the reference (SCM unless trivial). */
 static alk_fva *mmm(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     size_t ndim, shape[ALK_FVA_MAX_DIM], k;
     if (!product_shape(t, a, b, &ndim, shape, &k)) {
@@ -273,6 +276,7 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             return rv;
         }
     }
+    /* Only weights left after offload and LUT packing go to the solver; none left, no call. */
     bool any_weight = false;
     for (size_t j = 0; j < k * n_out; j++) {
         /* The reference hands the solver float32 weights (quirk). */
@@ -290,6 +294,8 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             q[i] = (alk_qint){alk_fv_low(v[i]), alk_fv_high(v[i]), alk_fv_step(v[i])};
             lat[i] = v[i]->node->latency;
         }
+        /* The solver sees each input's interval and latency: it balances the adder tree by
+         * when inputs arrive, which is why the same matrix can give different programs. */
         alk_cmvm_problem problem = {(uint32_t)k, (uint32_t)n_out, w, q, lat};
         const alk_cmvm_result *res = NULL;
         alk_cmvm_result owned;
@@ -298,6 +304,8 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         if (rv != ALK_OK) {
             return rv;
         }
+        /* The solution is two programs (stage 0: inputs to intermediates, stage 1: to outputs);
+         * replaying them with the tracing operations makes their adders nodes of this trace. */
         {
             alk__comb *c0 = NULL, *c1 = NULL;
             alk__rval *in = alk__trace_alloc(t, k * sizeof(alk__rval));
@@ -335,6 +343,8 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         }
         have_solved = true;
     }
+    /* Each output is the heap sum of its parts in the reference's order (LUT, solved, offloaded);
+     * an output with no part at all is the number 0 as a constant. */
     for (size_t j = 0; j < n_out && !failed(t); j++) {
         elem parts[3];
         size_t n = 0;
@@ -392,6 +402,7 @@ static alk_fva *matmul_var(alk_trace *t, const alk_fva *a, const alk_fva *b) {
         }
         return done(t, out);
     }
+    /* Variables times variables: plain products, summed per output (no solver applies). */
     if (!b->numeric) {
         return mmm(t, a, b);
     }
@@ -409,6 +420,8 @@ static alk_fva *matmul_var(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     for (size_t j = 0; j < b->size; j++) {
         w[j] = get(b, j).n;
     }
+    /* One CMVM per row of `a` (the reference's loop over the leading axes): rows are solved
+     * apart, since each has its own input intervals and latencies. */
     for (size_t i = 0; i < rows && !failed(t); i++) {
         for (size_t c = 0; c < k; c++) {
             vec[c] = get(a, i * k + c).v;
@@ -469,6 +482,7 @@ alk_fva *alk_fva_matmul(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     return alk_fva_transpose(t, r, axes);
 }
 
+/* np.dot: a matrix product when the shapes chain, else (a scalar operand) an element-wise one. */
 alk_fva *alk_fva_dot(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     if (failed(t) || a == NULL || b == NULL) {
         return NULL;

@@ -16,7 +16,9 @@
 /* Reductions (§2.4)                                                                        */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Packet.__gt__ between two variables. */
+/* Packet.__gt__ between two variables: later (rounded latency) first, then a positive factor
+ * before a negative one, then the wider integer part. The heap pops the least, so the earliest and
+ * narrowest operands are added first: the reference's way of keeping the adders' latency low. */
 static bool packet_gt(alk_fvar *a, alk_fvar *b) {
     double la = nearbyint(a->node->latency), lb = nearbyint(b->node->latency);
     if (la != lb) {
@@ -34,7 +36,7 @@ static bool packet_gt(alk_fvar *a, alk_fvar *b) {
     return ka + ia > kb + ib;
 }
 
-/* Packet.__lt__ = not __gt__. */
+/* Packet.__lt__ = not __gt__ (so "equal" packets compare as less: heapq sees that, too). */
 static bool packet_lt(alk_fvar *a, alk_fvar *b) {
     return !packet_gt(a, b);
 }
@@ -78,6 +80,7 @@ static alk_fvar *heap_reduce(alk_trace *t, reduce_fn op, alk_fvar **h, size_t n)
     if (n == 1) {
         return h[0];
     }
+    /* heapify, then pop two, push their result, until one is left (the reference's loop). */
     for (size_t p = n >> 1; p-- > 0;) {
         heap_siftup(h, n, p);
     }
@@ -229,11 +232,14 @@ alk_fva *alk_fva_reduce(alk_trace *t, alk_reduce_op op, const alk_fva *a, const 
             alk__trace_set_error(t, ALK_EINVAL, "mean of an empty array");
             return NULL;
         }
-        /* quirk: keepdims is ignored; the factor is a double ratio (SCM unless a power of 2). */
+        /* quirk: keepdims is ignored; the factor is a double ratio (SCM unless a power of 2), so
+         * a mean over 3 elements multiplies by an inexact 1/3 (spec quirk 19). */
         return alk_fva_binary_scalar(t, ALK_MUL, r, (double)r->size / (double)a->size);
     }
     const alk_fva *src = a;
     alk_reduce_op base = op;
+    /* Logical reductions work on truth values: variables are reduced to one bit first, and
+     * count_nonzero is the sum of those bits. */
     if (op == ALK_REDUCE_ALL || op == ALK_REDUCE_ANY || op == ALK_REDUCE_COUNT_NONZERO) {
         if (!a->numeric) {
             src = alk_fva_unary(t, ALK_TO_BOOL_ANY, a);

@@ -16,7 +16,8 @@
 /* Sorting (§2.8)                                                                           */
 /* ---------------------------------------------------------------------------------------- */
 
-/* cmp_swap of two rows of m columns. */
+/* cmp_swap of two rows of m columns: one comparison of the keys (column 0) drives a multiplexer
+ * pair per column, so a payload travels with its key. */
 static void cmp_swap(alk_trace *t, alk_fvar **a, alk_fvar **b, size_t m, bool ascending) {
     alk_fvar *k = alk_fv_le(t, a[0], b[0]);
     for (size_t j = 0; j < m && !failed(t); j++) {
@@ -32,6 +33,8 @@ static void cmp_swap(alk_trace *t, alk_fvar **a, alk_fvar **b, size_t m, bool as
     }
 }
 
+/* Batcher's odd-even merge sort in its iterative form (the reference's loop nest, whose order of
+ * comparisons fixes the order nodes are made in). */
 static void batcher(alk_trace *t, alk_fvar **rows, size_t n, size_t m) {
     int levels = n > 1 ? (int)ceil(log2((double)n)) : 0;
     for (int pe = 0; pe < levels; pe++) {
@@ -61,6 +64,7 @@ static void bitonic_merge(alk_trace *t, alk_fvar **rows, size_t n, size_t m, boo
     bitonic_merge(t, rows + (n / 2) * m, n - n / 2, m, ascending);
 }
 
+/* Bitonic sort: two halves sorted in opposite directions form a bitonic sequence, then merged. */
 static void bitonic(alk_trace *t, alk_fvar **rows, size_t n, size_t m, bool ascending) {
     if (n <= 1) {
         return;

@@ -4,11 +4,12 @@
  * broadcast, concatenate, stack, repeat), naming arrays for the trace dump, and tracing arrays
  * into an ALIR program.
  *
- * Design. Structural operations never touch elements when a view can express the result (index
- * with slices, reshape of a contiguous array, transpose, broadcast): they only rewrite shape,
- * strides and offset, which is why they cost nothing in the arena beyond the view itself.
- * Operations that must gather (concatenate, repeat, reshape of a strided view) copy references,
- * not variables: no node is created here, so the trace's node order is untouched.
+ * Design. Structural operations never touch elements when a view can express the result (index,
+ * transpose, moveaxis, broadcast): they only rewrite shape, strides and offset, so they cost one
+ * struct in the arena. Operations that must gather (reshape, concatenate, stack, repeat) copy
+ * references, not variables, so they create no node and leave the trace's node order alone; the
+ * one exception is a number placed into a variable array, which becomes a constant there as it
+ * does everywhere an FVArray meets a Python number.
  *
  * Memory: arena only (see fva_int.h). Thread rule: the thread that owns the trace context.
  */
@@ -23,6 +24,8 @@
 /* Making arrays                                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Checks a shape against the limits of fvarray.h before anything is sized by it: shapes come from
+ * model files, and the element count sizes every buffer (overflow included). */
 static bool check_shape(alk_trace *t, size_t ndim, const size_t *shape, size_t *ret_size) {
     if (ndim > ALK_FVA_MAX_DIM) {
         alk__trace_set_error(t, ALK_EINVAL, "%zu dimensions: at most %d are supported", ndim,
@@ -56,12 +59,14 @@ alk_fva *alk__fva_new(alk_trace *t, size_t ndim, const size_t *shape, bool numer
     a->numeric = numeric;
     a->size = size;
     a->hw = hw;
+    /* C order. An empty axis counts as length 1 so the other strides stay meaningful. */
     ptrdiff_t stride = 1;
     for (size_t d = ndim; d-- > 0;) {
         a->shape[d] = shape[d];
         a->strides[d] = stride;
         stride *= (ptrdiff_t)(shape[d] ? shape[d] : 1);
     }
+    /* At least one slot: an empty array still gets a buffer of its own. */
     if (numeric) {
         a->nums = alk__trace_alloc(t, (size ? size : 1) * sizeof(double));
         if (a->nums == NULL) {
@@ -76,7 +81,7 @@ alk_fva *alk__fva_new(alk_trace *t, size_t ndim, const size_t *shape, bool numer
     return a;
 }
 
-/* A view with the same buffer. */
+/* A view with the same buffer; the caller rewrites its shape, strides and offset. */
 static alk_fva *new_view(alk_trace *t, const alk_fva *a) {
     alk_fva *v = alk__trace_alloc(t, sizeof(*v));
     if (v != NULL) {
@@ -85,6 +90,8 @@ static alk_fva *new_view(alk_trace *t, const alk_fva *a) {
     return v;
 }
 
+/* Unquantized inputs (FVariableInput): they learn their bounds from the quantizers applied to
+ * them later, which is why they start without an interval. */
 alk_fva *alk_fva_input(alk_trace *t, size_t ndim, const size_t *shape) {
     alk_fva *a = alk__fva_new(t, ndim, shape, false, t->hwconf);
     if (a == NULL) {
@@ -96,6 +103,7 @@ alk_fva *alk_fva_input(alk_trace *t, size_t ndim, const size_t *shape) {
     return done(t, a);
 }
 
+/* Fresh variables with explicit intervals (one atom each), all with the given latency. */
 alk_fva *alk_fva_from_lhs(alk_trace *t, size_t ndim, const size_t *shape, const double *low,
                           const double *high, const double *step, double latency) {
     alk_fva *a = alk__fva_new(t, ndim, shape, false, t->hwconf);
@@ -116,11 +124,13 @@ alk_fva *alk_fva_from_kif(alk_trace *t, size_t ndim, const size_t *shape, const 
     }
     for (size_t j = 0; j < a->size && !failed(t); j++) {
         int kk = k ? k[j] : 0, ii = i ? i[j] : 0, ff = f ? f[j] : 0;
+        /* Formats come from model files: bound them so that 2^i and 2^-f stay finite. */
         if (kk < 0 || kk > 1 || ii < -1000 || ii > 1000 || ff < -1000 || ff > 1000) {
             alk__trace_set_error(t, ALK_EINVAL, "element %zu: format (%d, %d, %d) out of range", j,
                                  kk, ii, ff);
             return NULL;
         }
+        /* A format without bits holds only zero (the reference's from_kif). */
         if (kk + ii + ff <= 0) {
             kk = ii = ff = 0;
         }
@@ -143,6 +153,7 @@ alk_fva *alk_fva_from_vars(alk_trace *t, size_t ndim, const size_t *shape, alk_f
         }
         a->vars[j] = vars[j];
     }
+    /* The array takes its elements' hardware configuration, not the context's default. */
     if (a->size > 0) {
         a->hw = vars[0]->node->hwconf;
     }
@@ -155,6 +166,8 @@ alk_fva *alk_fva_numbers(alk_trace *t, size_t ndim, const size_t *shape, const d
         return NULL;
     }
     for (size_t j = 0; j < a->size; j++) {
+        /* A NaN or infinity would poison every interval it meets: refuse it where the culprit
+         * is still known. */
         if (!isfinite(values[j])) {
             alk__trace_set_error(t, ALK_EINVAL, "element %zu (%g) is not finite", j, values[j]);
             return NULL;
@@ -164,10 +177,13 @@ alk_fva *alk_fva_numbers(alk_trace *t, size_t ndim, const size_t *shape, const d
     return a;
 }
 
+/* A 0-d numeric array: how a Python number enters array operations (it broadcasts). */
 alk_fva *alk_fva_scalar(alk_trace *t, double value) {
     return alk_fva_numbers(t, 0, NULL, &value);
 }
 
+/* Accessors read through the view (offset and strides), so they work on any array; the element
+ * accessors answer NULL or 0 out of range rather than fail, as they take no context. */
 size_t alk_fva_ndim(const alk_fva *a) {
     return a->ndim;
 }
@@ -197,7 +213,8 @@ int alk_fva_ravel_to(const alk_fva *a, alk_fvar **out) {
     return ALK_OK;
 }
 
-/* A contiguous copy (new buffer, same references). */
+/* A contiguous copy (new buffer, same references): copying never creates nodes, so any
+ * operation may normalise its operand this way without changing the trace. */
 alk_fva *alk_fva_copy(alk_trace *t, const alk_fva *a) {
     if (failed(t) || a == NULL) {
         return NULL;
@@ -236,6 +253,7 @@ alk_fva *alk_fva_index(alk_trace *t, const alk_fva *a, const alk_index *index, s
     if (failed(t) || a == NULL) {
         return NULL;
     }
+    /* Count the axes that ints and slices consume first: the ellipsis stands for the rest. */
     size_t consumed = 0, ellipses = 0;
     for (size_t j = 0; j < n_index; j++) {
         if (index[j].kind == ALK_IDX_SLICE || index[j].kind == ALK_IDX_INT) {
@@ -265,6 +283,7 @@ alk_fva *alk_fva_index(alk_trace *t, const alk_fva *a, const alk_index *index, s
             ix = ALK_ALL;
             j--;
         }
+        /* The ellipsis copies the axes no int or slice consumes, unchanged. */
         if (ix.kind == ALK_IDX_ELLIPSIS) {
             size_t fill = a->ndim - consumed;
             for (size_t q = 0; q < fill; q++, d++) {
@@ -279,6 +298,7 @@ alk_fva *alk_fva_index(alk_trace *t, const alk_fva *a, const alk_index *index, s
             alk__trace_set_error(t, ALK_EINVAL, "too many dimensions after indexing");
             return NULL;
         }
+        /* A new axis has length 1 and stride 0, and consumes no source axis. */
         if (ix.kind == ALK_IDX_NEWAXIS) {
             r.shape[r.ndim] = 1;
             r.strides[r.ndim] = 0;
@@ -286,6 +306,7 @@ alk_fva *alk_fva_index(alk_trace *t, const alk_fva *a, const alk_index *index, s
             continue;
         }
         int64_t n = (int64_t)a->shape[d];
+        /* An int removes its axis: it only moves the offset. */
         if (ix.kind == ALK_IDX_INT) {
             int64_t i = ix.start < 0 ? ix.start + n : ix.start;
             if (i < 0 || i >= n) {
@@ -304,6 +325,8 @@ alk_fva *alk_fva_index(alk_trace *t, const alk_fva *a, const alk_index *index, s
             alk__trace_set_error(t, ALK_EINVAL, "slice step cannot be zero");
             return NULL;
         }
+        /* Bounds are clamped to [lower, upper], which depend on the step's sign: a negative
+         * step walks from n - 1 down to just before 0. */
         int64_t lower = step < 0 ? -1 : 0, upper = step < 0 ? n - 1 : n;
         int64_t start, stop;
         if (ix.start == ALK_FV_NONE) {
@@ -324,6 +347,7 @@ alk_fva *alk_fva_index(alk_trace *t, const alk_fva *a, const alk_index *index, s
         } else if (step < 0 && start > stop) {
             len = (start - stop - step - 1) / (-step);
         }
+        /* An empty slice may start at n: moving the offset there would point past the buffer. */
         if (len > 0) {
             r.offset += (ptrdiff_t)start * a->strides[d];
         }
@@ -347,6 +371,8 @@ alk_fva *alk_fva_reshape(alk_trace *t, const alk_fva *a, size_t ndim, const int6
     }
     size_t out[ALK_FVA_MAX_DIM];
     size_t known = 1;
+    /* One -1 may stand for the dimension the others leave (numpy's rule); any other negative
+     * size, or a second -1, is an error. */
     int unknown = -1;
     for (size_t d = 0; d < ndim; d++) {
         if (shape[d] == -1 && unknown < 0) {
@@ -377,7 +403,9 @@ alk_fva *alk_fva_reshape(alk_trace *t, const alk_fva *a, size_t ndim, const int6
                              a->size, known);
         return NULL;
     }
-    alk_fva *src = alk_fva_copy(t, a); /* contiguous, so any reshape is a view of it */
+    /* Copy first (references only): whatever views `a` went through, the copy is contiguous,
+     * so the new shape needs only plain C-order strides. */
+    alk_fva *src = alk_fva_copy(t, a);
     if (src == NULL) {
         return NULL;
     }
@@ -391,6 +419,7 @@ alk_fva *alk_fva_reshape(alk_trace *t, const alk_fva *a, size_t ndim, const int6
     return src;
 }
 
+/* ravel is reshape(-1): a contiguous copy of the references, in C order. */
 alk_fva *alk_fva_ravel(alk_trace *t, const alk_fva *a) {
     int64_t n = -1;
     return alk_fva_reshape(t, a, 1, &n);
@@ -404,6 +433,7 @@ alk_fva *alk_fva_transpose(alk_trace *t, const alk_fva *a, const int *axes) {
     if (r == NULL) {
         return NULL;
     }
+    /* Without `axes`, the axes are reversed (numpy's default). */
     bool seen[ALK_FVA_MAX_DIM] = {false};
     for (size_t d = 0; d < a->ndim; d++) {
         size_t src = a->ndim - 1 - d;
@@ -430,6 +460,7 @@ alk_fva *alk_fva_moveaxis(alk_trace *t, const alk_fva *a, int source, int destin
         !alk__fva_norm_axis(t, destination, a->ndim, &d)) {
         return NULL;
     }
+    /* numpy's definition: take the source axis out of the order, insert it at the destination. */
     int order[ALK_FVA_MAX_DIM];
     size_t n = 0;
     for (size_t q = 0; q < a->ndim; q++) {
@@ -442,6 +473,7 @@ alk_fva *alk_fva_moveaxis(alk_trace *t, const alk_fva *a, int source, int destin
     return alk_fva_transpose(t, a, order);
 }
 
+/* numpy's rule: align the shapes at their last axis; on each axis the sizes must agree or be 1. */
 bool alk__fva_broadcast_shape(alk_trace *t, const alk_fva *const *arrays, size_t n, size_t *ndim,
                               size_t *shape) {
     size_t nd = 0;
@@ -482,6 +514,8 @@ alk_fva *alk__fva_broadcast_view(alk_trace *t, const alk_fva *a, size_t ndim, co
     if (r == NULL) {
         return NULL;
     }
+    /* Axes that `a` lacks are prepended with stride 0; its own axes keep their stride, except a
+     * stretched axis of length 1, which also reads its one element again and again. */
     r->ndim = (uint32_t)ndim;
     size_t size = 1;
     for (size_t d = 0; d < ndim; d++) {
@@ -509,6 +543,7 @@ alk_fva *alk_fva_broadcast_to(alk_trace *t, const alk_fva *a, size_t ndim, const
     if (failed(t) || a == NULL) {
         return NULL;
     }
+    /* The target shape is the caller's and a view allocates no buffer that would bound it. */
     size_t size;
     if (!check_shape(t, ndim, shape, &size)) {
         return NULL;
@@ -540,6 +575,7 @@ alk_fva *alk_fva_concatenate(alk_trace *t, alk_fva *const *arrays, size_t n, int
     }
     size_t shape[ALK_FVA_MAX_DIM];
     memcpy(shape, first->shape, first->ndim * sizeof(size_t));
+    /* The result holds numbers only when every part does. */
     shape[ax] = 0;
     bool numeric = true;
     for (size_t j = 0; j < n; j++) {
@@ -560,6 +596,7 @@ alk_fva *alk_fva_concatenate(alk_trace *t, alk_fva *const *arrays, size_t n, int
         shape[ax] += a->shape[ax];
         numeric = numeric && a->numeric;
     }
+    /* Numbers carry no hardware configuration: the first variable array decides. */
     alk_hwconf hw = first->hw;
     for (size_t j = 0; j < n; j++) {
         if (!arrays[j]->numeric) {
@@ -602,6 +639,7 @@ alk_fva *alk_fva_stack(alk_trace *t, alk_fva *const *arrays, size_t n, int axis)
         alk__trace_set_error(t, ALK_EINVAL, "need at least one array to stack");
         return NULL;
     }
+    /* numpy's definition: give every array a new axis at `axis`, then concatenate along it. */
     alk_fva **expanded = alk__trace_alloc(t, n * sizeof(alk_fva *));
     if (expanded == NULL) {
         return NULL;
@@ -651,6 +689,7 @@ alk_fva *alk_fva_repeat(alk_trace *t, const alk_fva *a, size_t repeats, int axis
     if (r == NULL) {
         return NULL;
     }
+    /* Each element repeated in place (np.repeat, not np.tile): output index / repeats on `axis`. */
     for (size_t q = 0; q < r->size; q++) {
         size_t rem = q, src = 0, mult = 1;
         size_t idx[ALK_FVA_MAX_DIM];
@@ -678,7 +717,8 @@ typedef struct named {
     char name[];
 } named;
 
-/* Names live in the arena, in a list hanging off the context. */
+/* Names live in the arena, in a list hanging off the context: a trace names a few arrays (one per
+ * dumped layer) and looks each up once, so a list is enough. A later name shadows an earlier. */
 int alk_trace_name(alk_trace *t, const char *name, const alk_fva *a) {
     if (failed(t) || name == NULL || a == NULL) {
         return failed(t) ? t->error : alk__trace_set_error(t, ALK_EINVAL, "missing name or array");
@@ -727,8 +767,11 @@ int alk_fva_trace(alk_trace *t, alk_fva *const *inputs, size_t n_inputs, alk_fva
     if (in == NULL || out == NULL) {
         return t->error;
     }
+    /* The program's input and output slots are the arrays' elements in C order, array after
+     * array: the order the caller's input and output vectors are read and written in. */
     size_t p = 0;
     for (size_t j = 0; j < n_inputs; j++) {
+        /* A program input is a slot filled at run time: a number cannot be one. */
         if (inputs[j]->numeric) {
             return alk__trace_set_error(t, ALK_EINVAL, "input %zu is numeric", j);
         }
@@ -736,6 +779,7 @@ int alk_fva_trace(alk_trace *t, alk_fva *const *inputs, size_t n_inputs, alk_fva
         p += inputs[j]->size;
     }
     p = 0;
+    /* A number among the outputs becomes a constant of the inputs' hardware configuration. */
     alk_hwconf hw = n_in > 0 ? in[0]->node->hwconf : t->hwconf;
     for (size_t j = 0; j < n_outputs; j++) {
         for (size_t q = 0; q < outputs[j]->size; q++) {
