@@ -9,10 +9,10 @@
  *   fva_sort.c         sorting networks and histograms
  *
  * Design. An array is a strided view over an arena buffer of variables or numbers. Views share
- * buffers; every operation that makes new elements writes a fresh contiguous buffer, so only
- * views need the general offset computation of get(). An array holds either variables or
- * numbers, never both: numeric arrays are the constants numpy would hold as floats, and they stay
- * numbers until an operation meets a variable (then num_var() makes the reference's constant).
+ * buffers; every operation that makes new elements writes a fresh contiguous buffer, and get()
+ * reads any view through its offset and strides. An array holds either variables or numbers,
+ * never both: numeric arrays are the constants numpy would hold as floats, and they stay numbers
+ * until an operation meets a variable (then num_var() makes the reference's constant).
  *
  * Memory: arrays, index tables and scratch come from the trace's arena (the job frees it at
  * once). Thread rule: the thread that owns the trace context.
@@ -25,14 +25,14 @@
 
 struct alk_fva {
     uint32_t ndim;
-    bool numeric;
-    size_t size;
+    bool numeric; /* elements in `nums`, else references in `vars` */
+    size_t size;  /* product of the shape, checked against ALK_FVA_MAX_ELEMENTS */
     size_t shape[ALK_FVA_MAX_DIM];
-    ptrdiff_t strides[ALK_FVA_MAX_DIM];
-    ptrdiff_t offset;
+    ptrdiff_t strides[ALK_FVA_MAX_DIM]; /* in elements; 0 on broadcast axes */
+    ptrdiff_t offset;                   /* of element 0 in the buffer */
     alk_fvar **vars;
     double *nums;
-    alk_hwconf hw;
+    alk_hwconf hw; /* given to the constants made from this array's numbers */
 };
 
 /* One element: a variable, or a number when `v` is NULL. */
