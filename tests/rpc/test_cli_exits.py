@@ -70,6 +70,9 @@ class StandIn:
 
 
 class Exits(unittest.TestCase):
+    # Daemons are stopped with a 5 s grace: one that waits for a request it never answered
+    # fails the test at once instead of at the 30 s default.
+
     @classmethod
     def setUpClass(cls):
         cls.dir = temp_dir()
@@ -80,6 +83,28 @@ class Exits(unittest.TestCase):
     def alkaidc(self, *args):
         return run_alkaidc(*args, env={"XDG_RUNTIME_DIR": self.dir + "/nowhere",
                                        "ALKAID_CONNECT": ""})
+
+    def test_1_a_failed_conversion_is_answered(self):
+        """Conversions that fail on the worker (the tracer refuses them) get their error reply
+        at once; --timeout 1 bounds the wait if none came."""
+        d = Daemon(self.dir, name="failing")
+        try:
+            for name, request, says in (
+                    ("no-shape", {"framework": "alkaid", "model": {"input_shape": None}},
+                     b"inputs must be provided"),
+                    ("unknown", {"framework": "nosuch", "model": {}}, b"alkaid")):
+                path = os.path.join(self.dir, name + ".json")
+                with open(path, "w") as f:
+                    json.dump(request, f)
+                out = os.path.join(self.dir, name + ".alir.json")
+                r = self.alkaidc("convert", path, "-o", out, "--connect", d.url,
+                                 "--timeout", "1")
+                self.assertEqual(r.returncode, EXIT_INPUT, r.stderr)
+                self.assertIn(b"EINVAL", r.stderr)
+                self.assertIn(says, r.stderr)
+                self.assertFalse(os.path.exists(out))
+        finally:
+            self.assertEqual(d.stop(timeout=5), EXIT_OK)
 
     def test_4_past_a_limit(self):
         d = Daemon(self.dir, name="limits", args=["--max-dims", "2",
@@ -101,7 +126,7 @@ class Exits(unittest.TestCase):
             self.assertFalse(os.path.exists(out))
             self.assertEqual(d.stats()["requests"].get("convert", 0), 1, "only the first sent")
         finally:
-            self.assertEqual(d.stop(), EXIT_OK)
+            self.assertEqual(d.stop(timeout=5), EXIT_OK)
 
     def test_5_internal(self):
         replies = {
@@ -141,8 +166,8 @@ class Exits(unittest.TestCase):
                   "--control", "ipc://" + self.dir + "/exits.ctl")
         self.assertEqual(r.returncode, 1, r.stderr)
         d = Daemon(self.dir, name="graceful")
-        self.assertEqual(d.stop(), EXIT_OK)
+        self.assertEqual(d.stop(timeout=5), EXIT_OK)
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[1:])  # test names may narrow the run

@@ -115,7 +115,8 @@ class Limits(unittest.TestCase):
         cls.daemons = {}
         cls.clients = {}
         cls.big = Daemon(cls.dir, name="big", args=flags({"max_message_bytes": MESSAGE_BYTES}))
-        cls.b = cls.big.client(timeout=10, check=False)
+        # Short timeouts: a missing reply fails the test quickly.
+        cls.b = cls.big.client(timeout=3, check=False)
         cls.deadline = Daemon(cls.dir, name="deadline", args=flags(DEADLINES))
         cls.d = cls.deadline.client(timeout=10, check=False)
 
@@ -124,7 +125,7 @@ class Limits(unittest.TestCase):
         for client in list(cls.clients.values()) + [cls.b, cls.d]:
             client.close()
         for daemon in list(cls.daemons.values()) + [cls.big, cls.deadline]:
-            assert daemon.stop() == 0, daemon.log_text()
+            assert daemon.stop(timeout=5) == 0, daemon.log_text()
 
     def client_for(self, limit):
         """A client of a daemon with `limit` set to SMALL[limit] and every other at its default."""
@@ -232,7 +233,7 @@ class Limits(unittest.TestCase):
         self.assertEqual(reply["error"]["name"], "ETIMEDOUT")
         self.assertTrue(0.5 < elapsed < 3.0, f"the default deadline fired after {elapsed:.2f} s")
         for timeout_ms in (DEADLINES["max_timeout_ms"], DEADLINES["max_timeout_ms"] + 1):
-            reply, _ = self.sleep(800, timeout_ms)
+            reply, _ = self.sleep(300, timeout_ms)
             self.assertTrue(reply["ok"], f"timeout_ms {timeout_ms}: {reply}")
             reply, elapsed = self.sleep(5000, timeout_ms)
             self.assertEqual(reply["error"]["name"], "ETIMEDOUT")
@@ -248,8 +249,8 @@ class Limits(unittest.TestCase):
             self.assertEqual(r.returncode, 2, f"{flag} {bad}: {r.stderr}")
             self.assertIn(flag[2:].encode(), r.stderr)
             d = Daemon(self.dir, name="bound", args=[flag, str(good)])
-            self.assertEqual(d.stop(), 0)
+            self.assertEqual(d.stop(timeout=5), 0)
 
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[1:])  # test names may narrow the run
