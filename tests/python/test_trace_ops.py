@@ -232,7 +232,7 @@ def main():
     parser.add_argument("alkaidc")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("names", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # NAME... may follow --samples
     listed = subprocess.run([args.gen, "--list"], capture_output=True, text=True,
                             check=True).stdout.split()
     names = args.names or listed

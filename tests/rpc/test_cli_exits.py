@@ -70,7 +70,7 @@ class StandIn:
 
 
 class Exits(unittest.TestCase):
-    # Daemons are stopped with a 5 s grace: one that waits for a request it never answered
+    # Daemons are stopped with a 3 s grace: one that waits for a request it never answered
     # fails the test at once instead of at the 30 s default.
 
     @classmethod
@@ -104,7 +104,7 @@ class Exits(unittest.TestCase):
                 self.assertIn(says, r.stderr)
                 self.assertFalse(os.path.exists(out))
         finally:
-            self.assertEqual(d.stop(timeout=5), EXIT_OK)
+            self.assertEqual(d.stop(timeout=3), EXIT_OK)
 
     def test_4_past_a_limit(self):
         d = Daemon(self.dir, name="limits", args=["--max-dims", "2",
@@ -126,7 +126,7 @@ class Exits(unittest.TestCase):
             self.assertFalse(os.path.exists(out))
             self.assertEqual(d.stats()["requests"].get("convert", 0), 1, "only the first sent")
         finally:
-            self.assertEqual(d.stop(timeout=5), EXIT_OK)
+            self.assertEqual(d.stop(timeout=3), EXIT_OK)
 
     def test_5_internal(self):
         replies = {
@@ -166,7 +166,7 @@ class Exits(unittest.TestCase):
                   "--control", "ipc://" + self.dir + "/exits.ctl")
         self.assertEqual(r.returncode, 1, r.stderr)
         d = Daemon(self.dir, name="graceful")
-        self.assertEqual(d.stop(timeout=5), EXIT_OK)
+        self.assertEqual(d.stop(timeout=3), EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ class Limits(unittest.TestCase):
         for client in list(cls.clients.values()) + [cls.b, cls.d]:
             client.close()
         for daemon in list(cls.daemons.values()) + [cls.big, cls.deadline]:
-            assert daemon.stop(timeout=5) == 0, daemon.log_text()
+            assert daemon.stop(timeout=3) == 0, daemon.log_text()
 
     def client_for(self, limit):
         """A client of a daemon with `limit` set to SMALL[limit] and every other at its default."""
@@ -249,7 +249,7 @@ class Limits(unittest.TestCase):
             self.assertEqual(r.returncode, 2, f"{flag} {bad}: {r.stderr}")
             self.assertIn(flag[2:].encode(), r.stderr)
             d = Daemon(self.dir, name="bound", args=[flag, str(good)])
-            self.assertEqual(d.stop(timeout=5), 0)
+            self.assertEqual(d.stop(timeout=3), 0)
 
 
 if __name__ == "__main__":
