@@ -44,7 +44,7 @@ class Wire(unittest.TestCase):
         os.mkdir(cls.plugins)
         with open(os.path.join(cls.plugins, "keras_probe.plugin"), "w") as f:
             f.write(f"group = alir_tracer.plugins\nname = keras_probe\nlibrary = {PROBE}\n"
-                    "abi = 1\n")
+                    "abi = 2\n")
         cls.out = os.path.join(cls.dir, "payload.json")
         m = model()
         cls.keras = os.path.join(cls.dir, "m.keras")

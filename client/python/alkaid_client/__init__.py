@@ -11,6 +11,7 @@ against them before sending.
         result = c.convert({"input_shape": [4, 5]}, framework="alkaid")
         open("model.alir.json", "w").write(result.alir)
         result = c.convert_file("model.keras", inputs_kif=[1, 4, 3])
+        result = c.convert_torch(net.eval(), [(1, 3, 8, 8)], inputs_kif=(1, 4, 4))
 
 A Client holds one nng REQ socket dialed to every URL given (nng spreads requests over the
 daemons and resends to another one when a connection drops); each call runs on its own nng
@@ -211,7 +212,7 @@ def check_request(request):
     payload = _schema.PAYLOADS.get(request.get("framework"))
     model = request.get("model")
     if payload is not None and isinstance(model, dict):
-        for field in payload:
+        for field in payload["fields"]:
             name = field["name"]
             value = model.get(name)
             if value is not None and not _type_ok(value, field["type"]):
@@ -387,6 +388,17 @@ class Client:
             model["weights_file"] = _read_model_file(weights)
         options.setdefault("framework", "keras")
         return self.convert(model, **options)
+
+    def convert_torch(self, module, input_shapes, inputs_kif=(1, 4, 4), *, leaf_modules=(),
+                      **options):
+        """Converts a torch module: exports its graph with alkaid_client.torch.export()
+        (input shapes with the batch axis of 1, one (k, i, f) for all inputs or one per
+        input) and sends it; `options` are convert()'s (hwconf, dump, timeout, ...).
+        Needs torch."""
+        from . import torch as torch_export  # torch is optional for the rest of the client
+        message = torch_export.export(module, input_shapes, inputs_kif,
+                                      leaf_modules=leaf_modules)
+        return self.convert(message=message, **options)
 
 
 def _read_model_file(path):

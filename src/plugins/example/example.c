@@ -2,7 +2,8 @@
  * The `alkaid` tracer plugin: the reference's example model (spec frontends.md §5,
  * trace-alir.md §5). Its model payload is `{"input_shape": [R, C]}` or `{"input_shape": null}`
  * (then the request must give the input); apply_model replays `operation(x)` on the one input
- * and names the result "output_name", as the reference's ExampleALIRTracer does.
+ * and names the result "output_name", as the reference's ExampleALIRTracer does. The model is
+ * one fixed function, so it needs no handler table: its scope only names the output.
  */
 #include "plugin/alk_plugin.h"
 #include "trace/example.h"
@@ -46,13 +47,10 @@ static int apply_model(void *state, alk_trace *trace, const alk_host *host, cons
         return alk_diag_set(diag, ALK_EINVAL, "the example model needs a 2-D input, got %zu-D",
                             alk_fva_ndim(inputs[0]));
     }
+    /* The reference's trace map holds the result alone, under "output_name". */
+    alk_scope *scope = alk_scope_new(host, trace, ALK_SCOPE_TORCH, "");
     alk_fva *out = alk_example_operation(trace, inputs[0]);
-    if (out == NULL) {
-        return alk_diag_set(diag, alk_trace_error(trace), "%s", alk_trace_message(trace));
-    }
-    int rv = alk_host_dump(host, "output_name", &out, 1);
-    const char *outputs[] = {"output_name"};
-    return rv != ALK_OK ? rv : alk_host_set_outputs(host, outputs, 1);
+    return alk_scope_finish(scope, "output_name", &out, 1, diag);
 }
 
 static const alk_plugin_descriptor descriptor = {

@@ -2,7 +2,7 @@
  * The tracer's working program form (see comb.h): allocation, copies, comparison and the
  * conversions to and from alk_program.
  */
-#include "alir/comb.h"
+#include "trace/comb.h"
 #include "core/alloc.h"
 #include "trace/trace_int.h"
 
@@ -164,7 +164,7 @@ int alk__comb_from_program(const alk_program *p, alk__comb **ret, alk_diag *diag
     c->carry_size = p->carry_size;
     c->adder_size = p->adder_size;
     for (size_t j = 0; j < p->n_ops; j++) {
-        const alk_op *op = &p->ops[j];
+        const alk_alir_op *op = &p->ops[j];
         if (op->n_addr > 3 || op->n_data > 2) {
             alk__comb_free(c);
             return alk_diag_set(diag, ALK_EINTERNAL, "solver op %zu has an unexpected shape", j);
@@ -176,10 +176,10 @@ int alk__comb_from_program(const alk_program *p, alk__comb **ret, alk_diag *diag
                       .latency = op->latency,
                       .cost = op->cost};
         if (op->n_addr > 0) {
-            memcpy(o.addr, alk_op_addr(p, op), op->n_addr * sizeof(uint32_t));
+            memcpy(o.addr, alk_alir_op_addr(p, op), op->n_addr * sizeof(uint32_t));
         }
         if (op->n_data > 0) {
-            memcpy(o.data, alk_op_data(p, op), op->n_data * sizeof(int64_t));
+            memcpy(o.data, alk_alir_op_data(p, op), op->n_data * sizeof(int64_t));
         }
         rv = alk__comb_push(c, &o);
         if (rv != ALK_OK) {
