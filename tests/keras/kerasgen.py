@@ -44,7 +44,8 @@ kg.Layer(class_name, name, config=None, *, module="keras.layers", registered_nam
     the batch axis) is the layer's output shape in a Sequential (default: its input's).
     `built_at_init`: the layer is built in its constructor (Keras' _build_at_init: Activation,
     ReLU, LeakyReLU, pools, Dropout & co., Identity), so its entry has no build_config.
-kg.Functional(name, flat_io=False) and kg.Sequential(name, input_shape, layers, input_name="input_layer")
+kg.Functional(name, flat_io=False) and
+kg.Sequential(name, input_shape, layers, input_name="input_layer")
     A model; either can be called as a layer of a Functional (nested models). `flat_io`: a
     model made with one input (output) tensor rather than a list, keras.Model(x, y): Keras 3
     writes its input_layers (output_layers) as one [name, node, tensor] triple, not a list of
@@ -476,7 +477,9 @@ def write_keras(model, path, keras_version="3.10.0", date_saved=DATE):
 def _legacy_node_k2(layer, node):
     """A Keras 2 node: [[inbound layer, node index, tensor index, kwargs], ...]."""
     args, kwargs, tensors = node
-    plain = {k: v for k, v in kwargs.items() if not isinstance(v, Tensor)}
+    # tf.keras 2 drops the training and mask arguments the framework passed itself.
+    plain = {k: v for k, v in kwargs.items()
+             if not isinstance(v, Tensor) and k not in ("training", "mask")}
     return [[*t.history(), plain] for t in tensors]
 
 

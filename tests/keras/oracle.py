@@ -50,6 +50,7 @@ KERAS_OVER_REFERENCE = [
     ("Flatten(data_format='channels_first')",
      "reference ravels as is; Keras moves the channel axis last first"),
     ("Mean keepdims=True", "reference drops the kept axis (wrong broadcasts downstream)"),
+    ("Max/Min initial", "reference ignores it; Keras takes max(max(x), initial)"),
     ("Gelu op approximate=True (the ops.gelu default)",
      "reference tables the exact-erf gelu; Keras uses the tanh approximation"),
     ("Elu op alpha", "reference ignores alpha (uses 1)"),
@@ -794,10 +795,12 @@ def _reduce(layer, cfg, args, kwargs, opts):
         raise OracleError(f"{layer.name}: axis=None reduces the batch axis")
     if cls == "Sum":
         return ex_sum(x, axis, keep)
-    if cls == "Max":
-        return np.max(x, axis=axis, keepdims=keep)
-    if cls == "Min":
-        return np.min(x, axis=axis, keepdims=keep)
+    if cls in ("Max", "Min"):
+        # Keras (jnp.max/min) folds `initial` into the reduction; the reference ignores it.
+        y = (np.max if cls == "Max" else np.min)(x, axis=axis, keepdims=keep)
+        if cfg.get("initial") is not None:
+            y = (np.maximum if cls == "Max" else np.minimum)(y, cfg["initial"])
+        return y
     if cls == "Prod":
         return ex_prod(x, axis, keep)
     if cls == "Mean":
@@ -999,7 +1002,7 @@ for _c in ("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average", "Conc
 NOOP_LAYERS = ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
                "GaussianDropout", "GaussianNoise", "AlphaDropout", "RandomFlip",
                "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-               "RandomBrightness", "RandomCrop"]
+               "RandomBrightness"]  # not RandomCrop: it crops or resizes at inference
 for _c in NOOP_LAYERS:
     HANDLERS[(L, _c)] = _identity
 for _c in ("Add", "Subtract", "Multiply", "TrueDivide", "Divide", "Maximum", "Minimum"):

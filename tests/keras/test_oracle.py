@@ -328,6 +328,23 @@ class EveryModel(unittest.TestCase):
             for case in M.broken_cases():
                 M.write_forms(case, tmp)
 
+    def test_every_handler_has_a_model(self):
+        seen = set()
+
+        def walk(model):
+            for layer in model.layers if isinstance(model, kg.Sequential) else \
+                    model.ordered_layers():
+                seen.add((layer.module, layer.class_name))
+                if isinstance(layer, kg._Model):
+                    walk(layer)
+        for case in M.cases():
+            walk(case.model)
+        self.assertEqual(sorted(set(O.HANDLERS) - seen), [])
+
+    def test_models_md_is_current(self):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "MODELS.md")) as f:
+            self.assertEqual(f.read(), M.table(), "regenerate: models.py > MODELS.md")
+
     def test_configs_as_keras_writes_them(self):
         by_name = {c.name: c for c in M.cases()}
         cfg = kg.keras_config(by_name["Dense[bias]"].model)["config"]
