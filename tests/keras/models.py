@@ -1234,11 +1234,11 @@ def broken_cases():
     add("qkeras", lambda b, x: _unknown(b, x, "QDense", "qkeras.qlayers",
                                         registered="qkeras>QDense"),
         ["q_dense", "QDense", "QKeras"])
-    add("softmax activation", lambda b, x: _dense(b, x, 3, "softmax"), ["dense", "softmax"])
+    add("softmax activation", lambda b, x: _dense(b, x, 3, "softmax"), ["dense", "softmax", "support"])
     add("softmax layer", lambda b, x: _unknown(b, x, "Softmax", "keras.layers",
-                                               cfg={"axis": -1}), ["softmax"])
+                                               cfg={"axis": -1}), ["softmax", "support"])
     add("softmax op", lambda b, x: b.op(NN, "Softmax", {"axis": -1}, [x], with_name=False),
-        ["softmax"])
+        ["softmax", "support"])
     add("custom activation", _custom_activation, ["activation", "custom"])
     add("mish", lambda b, x: _unknown_activation(b, x, "mish"), ["activation", "mish"])
     add("tensor division", lambda b, x: _tensor_div(b, x), ["true_divide", "TrueDivide"])
