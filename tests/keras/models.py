@@ -583,8 +583,9 @@ def relu_cases():
                          covers=["ReLU layer"], legacy=True))
     yield _finish(single("LeakyReLU", _plain_layer("LeakyReLU", {"negative_slope": 0.25}), (8,),
                          covers=["LeakyReLU"], legacy=True))
-    yield _finish(single("PReLU", lambda b, x: b.layer("PReLU", prelu_cfg(), x, [("alpha", (8,))],
-                                                      k2=True), (8,), covers=["PReLU"], legacy=True))
+    yield _finish(single("PReLU", lambda b, x: b.layer(
+        "PReLU", prelu_cfg(), x, [("alpha", (8,))], k2=True), (8,), covers=["PReLU"],
+        legacy=True))
     for name, cfg, shape, cov in [
         ("ReLU[max6,rank3]", {"max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0},
          (4, 4, 2), ["ReLU max_value=6 on rank 3 (reference quirk: fails)"]),
@@ -1234,7 +1235,8 @@ def broken_cases():
     add("qkeras", lambda b, x: _unknown(b, x, "QDense", "qkeras.qlayers",
                                         registered="qkeras>QDense"),
         ["q_dense", "QDense", "QKeras"])
-    add("softmax activation", lambda b, x: _dense(b, x, 3, "softmax"), ["dense", "softmax", "support"])
+    add("softmax activation", lambda b, x: _dense(b, x, 3, "softmax"),
+        ["dense", "softmax", "support"])
     add("softmax layer", lambda b, x: _unknown(b, x, "Softmax", "keras.layers",
                                                cfg={"axis": -1}), ["softmax", "support"])
     add("softmax op", lambda b, x: b.op(NN, "Softmax", {"axis": -1}, [x], with_name=False),
