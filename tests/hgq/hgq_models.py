@@ -138,9 +138,15 @@ class HBuilder:
             return [self._probe(v) for v in value]
         return value
 
-    def call(self, layer, args, kwargs=None, n_outputs=1):
+    def call(self, layer, args, kwargs=None, n_outputs=1, broken_shape=None):
+        """Call `layer` on args; a broken layer (the oracle refuses it) gets `broken_shape`."""
         kwargs = dict(kwargs or {})
-        outs = ho.apply_layer(layer, self._probe(args), self._probe(kwargs), ho.Ctx(1))
+        try:
+            outs = ho.apply_layer(layer, self._probe(args), self._probe(kwargs), ho.Ctx(1))
+        except ho.OracleError:
+            if broken_shape is None:
+                raise
+            outs = [np.zeros((1,) + tuple(broken_shape))]
         shapes = [tuple(o.shape[1:]) for o in outs]
         res = self.m.call(layer, None, args=list(args), kwargs=kwargs,
                           out_shape=shapes if n_outputs > 1 else shapes[0], n_outputs=n_outputs)
@@ -990,7 +996,7 @@ def _broken_dense(name, kq=None, mutate=None, expect=(), grid=("kif", "SAT", "RN
         layer = hc.qdense(b.name("QDense"), b.names, x.shape, g.floats((4, 3)),
                           g.floats((3,)), iq=g.datalane(x.shape, grid, **(iq_kw or {})),
                           kq=kq or g.weight((4, 3), grid), bq=g.weight((3,), grid, "bias"))
-        return b.call(layer, [x])
+        return b.call(layer, [x], broken_shape=(3,))
     return single(f"Broken[{name}]", (4,), fn, SAT_INPUT, [], expect_error=list(expect),
                   mutate=mutate)
 
@@ -1029,13 +1035,14 @@ def broken_cases():
         iqs[1] = hc.Quant("float", "datalane", float_state=(g.floats((1, 4)), g.floats((1, 4)),
                                                              g.floats((1, 4))),
                           homogeneous_axis=[0])
-        return b.call(hc.qmerge(b.name("QAdd"), b.names, "QAdd", iqs), [xs])
+        return b.call(hc.qmerge(b.name("QAdd"), b.names, "QAdd", iqs), [xs], broken_shape=(4,))
     out.append(multi("Broken[float iq in a list]", [(4,), (4,)], merge_float, SAT_INPUT, [],
                      expect_error=["q_add", "float"]))
 
     def quantizer_wrap_sm(b, x):
         q = b.gen.datalane(x.shape, ("kif", "WRAP_SM", "RND"))
-        return b.call(hc.quantizer_layer(b.name("Quantizer"), q, b.names), [x])
+        return b.call(hc.quantizer_layer(b.name("Quantizer"), q, b.names), [x],
+                      broken_shape=(4,))
     out.append(single("Broken[Quantizer WRAP_SM]", (4,), quantizer_wrap_sm, SAT_INPUT, [],
                       expect_error=["quantizer", "WRAP_SM"]))
     return out
