@@ -11,6 +11,7 @@ batch-norm fold is computed in numpy float32 as HGQ2 computes it.
 
     model = FixtureModel(path); y = model.predict(x)   # x: (N, n_in) float64 on any grid
     model.input_format()                                # per-feature (k, i, f) of the first iq
+    model.sample_inputs(n, seed)                        # the test inputs
 """
 
 import io
@@ -175,6 +176,14 @@ class FixtureModel:
         """(k, i, f) per input feature of the first layer's WRAP input quantizer."""
         q = self.layers[0]["iq"]
         return tuple(np.broadcast_to(a, q.k.shape).ravel() for a in (q.k, q.i, q.f))
+
+    def sample_inputs(self, n=1000, seed=0):
+        """Test inputs: per feature, uniform over 1.5 times the first quantizer's range (so
+        that it wraps), on a grid 3 bits finer than its own."""
+        k, i, f = self.input_format()
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1.5, 1.5, (n, len(k))) * 2.0 ** i
+        return np.round(x * 2.0 ** (f + 3)) / 2.0 ** (f + 3)
 
     def predict(self, x):
         x = np.asarray(x, np.float64)

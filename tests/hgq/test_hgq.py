@@ -256,14 +256,6 @@ class WeightPath(unittest.TestCase):
                                      "moving_variance": var}, {"scale": True, "epsilon": 0.001})
 
 
-def fixture_inputs(model, n=1000, seed=0):
-    """Per feature, uniform over 1.5 times the first quantizer's range, 3 bits finer."""
-    k, i, f = model.input_format()
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1.5, 1.5, (n, len(k))) * 2.0 ** i
-    return np.round(x * 2.0 ** (f + 3)) / 2.0 ** (f + 3)
-
-
 FIXTURE_BUILDERS = (("hgq2_randmat_64x64_bw8.keras", tk.randmat_model),
                     ("hgq2_jsc_16-64-32-32-5.keras", tk.jsc_model))
 
@@ -273,7 +265,7 @@ class Fixtures(unittest.TestCase):
         for name, build in FIXTURE_BUILDERS:
             path = os.path.join(FIXTURES, name)
             model = fe.FixtureModel(path)
-            x = fixture_inputs(model)
+            x = model.sample_inputs()
             y, amb = ho.evaluate(build(tk.Fixture(path)), [x])
             self.assertFalse(amb.any())
             self.assertTrue(np.array_equal(y[0], model.predict(x)), name)
@@ -286,7 +278,7 @@ class Fixtures(unittest.TestCase):
         raw = model.h5["layers/q_dense/vars/0"][()]
         self.assertTrue(np.array_equal(np.ldexp(kn.astype(np.float64), -kf), raw))
         self.assertTrue((raw >= 0).all() and (raw <= 1 - 2 ** -8).all())
-        x = fixture_inputs(model, 200)
+        x = model.sample_inputs(200)
         _, i, _ = model.input_format()
         self.assertTrue(np.array_equal(model.predict(x), model.predict(x + 2.0 ** (i + 1))))
         # jsc: pruned kernel elements (k + i + f <= 0) are zero; ReLU outputs of the hidden
