@@ -353,8 +353,9 @@ def quantizer_cases():
 
     def q6(b, x):
         return qlayer(b, x, b.gen.datalane(x.shape, ("kbi", "WRAP", "RND_CONV"), q_type="kbi"))
-    yield single("Quantizer[kbi,WRAP,RND_CONV]", (10,), q6, None,
-                 ["kbi activation quantizer WRAP RND_CONV (auto-width input)"])
+    yield single("Quantizer[kbi,WRAP,RND_CONV]", (10,), q6, SAT_INPUT,
+                 ["kbi activation quantizer WRAP RND_CONV (an explicit input format: "
+                  "round-half-even cannot read an auto-width input)"])
 
     def q7(b, x):
         q = b.gen.datalane(x.shape, ("kif", "WRAP", "RND"), is_weight=True, prune=0.3)

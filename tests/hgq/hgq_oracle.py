@@ -334,6 +334,17 @@ class Ctx:
         self.n = n
         self.ambiguous = np.zeros(n, bool)
         self.where = {}
+        self.max_bits = 0  # the widest exact layer output (significant bits)
+
+    def note(self, outs):
+        """Tracks the widest layer output: up to 24 bits, Keras' float32 holds it exactly."""
+        for o in outs:
+            if isinstance(o, (Table, ko.Rounded)) or not np.size(o):
+                continue
+            top = float(np.max(np.abs(o)))
+            if top:
+                bits = math.floor(math.log2(top)) + 1 + ko.frac_bits(o)
+                self.max_bits = max(self.max_bits, bits)
 
     def flag(self, mask, where):
         mask = np.asarray(mask)
@@ -1038,11 +1049,12 @@ for _d in ("1D", "2D", "3D"):
 
 # ---- graph walk ----------------------------------------------------------------------------
 
-def evaluate(model, inputs):
+def evaluate(model, inputs, ctx=None):
     """(outputs, ambiguous): the model's outputs on `inputs` (one float64 array per model
-    input, batch first) and the mask of samples whose value depends on float32 libraries."""
+    input, batch first) and the mask of samples whose value depends on float32 libraries.
+    `ctx` (a Ctx of the batch size) also reports the widest layer output."""
     inputs = [np.asarray(x, np.float64) for x in inputs]
-    ctx = Ctx(inputs[0].shape[0])
+    ctx = ctx or Ctx(inputs[0].shape[0])
     outs = _eval_model(model, inputs, ctx)
     return [_exact(o, "output") if not isinstance(o, ko.Rounded) else o for o in outs], \
         ctx.ambiguous
@@ -1077,7 +1089,10 @@ def apply_layer(layer, args, kwargs, ctx):
         if handler is None:
             raise OracleError(f"no oracle for {layer.class_name} ({layer.module})")
         out = handler(layer, layer.config(), args, kwargs, ctx)
-        return list(out) if isinstance(out, list) else [out]
-    for a in ko._flat(args):
-        _exact(a, layer.name)
-    return ko.apply_layer(layer, args, kwargs, ko.Options())
+        outs = list(out) if isinstance(out, list) else [out]
+    else:
+        for a in ko._flat(args):
+            _exact(a, layer.name)
+        outs = ko.apply_layer(layer, args, kwargs, ko.Options())
+    ctx.note(outs)
+    return outs
