@@ -159,11 +159,6 @@ class Quant:
             return "SAT"
         return self.overflow_mode.upper()
 
-    def effective_affine(self):
-        if self.conf_class == "HardSigmoidConfig":
-            return (0.25, 0.5)
-        return self.affine
-
     def kif(self):
         """(k, i, f) as float64 arrays of the weight shape."""
         k = self.k.astype(np.float64)
@@ -542,8 +537,7 @@ def qlut(name, names, activation, *, iq=None, oq=None, affine=None, enable_ebops
                    cfg)
 
 
-def softmax_tables(name, names, scope_name, *, exp_iq, exp_oq, inv_iq, inv_oq, enable_ebops,
-                   stable):
+def softmax_tables(name, names, *, exp_iq, exp_oq, inv_iq, inv_oq, enable_ebops, stable):
     """QSoftmax's exp_table and inv_table (QUnaryFunctionLUT sub-layers)."""
     out = []
     for kind, iq, oq, ebops in (("inv", inv_iq, inv_oq, enable_ebops),
@@ -560,7 +554,7 @@ def qsoftmax(name, names, axes, *, stable=True, iq=None, oq=None, exp_iq=None, e
     p = Parts(name, names)
     p.ebops(enable_ebops)
     single_input_tail(p, iq, oq)
-    for attr, obj in softmax_tables(name, names, name, exp_iq=exp_iq, exp_oq=exp_oq,
+    for attr, obj in softmax_tables(name, names, exp_iq=exp_iq, exp_oq=exp_oq,
                                     inv_iq=inv_iq, inv_oq=inv_oq, enable_ebops=enable_ebops,
                                     stable=stable):
         p.child(attr, obj)

@@ -18,7 +18,6 @@ round(N(0,1)·scale, 1/256), clipped to that format.
     hm.write_forms(case, directory) -> {form: [file]}
 """
 
-import json
 import os
 import sys
 import zlib
@@ -33,7 +32,8 @@ import hgq_oracle as ho  # noqa: E402
 import kerasgen as kg  # noqa: E402
 import models as km  # noqa: E402
 
-GRID = [(qt, ovf, rnd) for qt in ("kif", "kbi") for ovf in ("WRAP", "SAT") for rnd in ("TRN", "RND")]
+GRID = [(qt, ovf, rnd) for qt in ("kif", "kbi") for ovf in ("WRAP", "SAT")
+        for rnd in ("TRN", "RND")]
 SAT_INPUT = (1, 3, 8)  # HGQ2's inputs_kif for SAT models
 
 
@@ -715,7 +715,7 @@ def _attn_sub(b, name, in_shape, eq, out_shape, kshape, bshape, g, *, iq=True, o
     gen = b.gen
     full_in = (1,) + tuple(in_shape)
     if table_layer:
-        inp, w, out, presum, contract, _ = ho.einsum_t_geometry(eq, None)
+        inp, w, out, presum, contract, _ = ho.einsum_t_geometry(eq)
         kd = dict(zip(w, kshape))
         presum_shape = tuple(in_shape) + tuple(kd[c] for c in presum[len(inp):])
         return hc.qeinsum_dense_t(

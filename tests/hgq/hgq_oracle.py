@@ -481,13 +481,9 @@ def h_pool(layer, cfg, args, kwargs, ctx):
     keras_cls = layer.class_name[1:]
     fn = ko._global_pool if keras_cls.startswith("Global") else ko._pool
     y = fn(_shim(keras_cls), cfg, [x], {}, ko.Options())
-    if isinstance(y, ko.Rounded):
-        return y if not cfg.get("enable_oq") else _rounded_quantized(layer, cfg, ctx, y)
+    if isinstance(y, ko.Rounded) and cfg.get("enable_oq"):
+        raise OracleError(f"{layer.name}: a non-power-of-two average feeds a quantizer")
     return layer_oq(layer, cfg, ctx, y)
-
-
-def _rounded_quantized(layer, cfg, ctx, y):
-    raise OracleError(f"{layer.name}: a non-power-of-two average feeds a quantizer")
 
 
 def multi_iq(layer, cfg, ctx, xs):
@@ -611,7 +607,7 @@ def _align(arr, letters, target):
     return arr.reshape([arr.shape[order.index(c)] if c in letters else 1 for c in target])
 
 
-def mlp_tables(x, mlp, sub_activation, x_letters, w_letters, where):
+def mlp_tables(x, mlp, sub_activation, x_letters, w_letters):
     """The table layer's sub-network (EinsumDense layers whose kernels are indexed by the
     `w_letters` axes of x) on every element of x: (float64 values, float32 values)."""
     free = sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") -
@@ -661,8 +657,7 @@ def dense_t(layer, cfg, x, ctx):
     x = np.broadcast_to(x[..., None], x.shape + (n_out,))
     x = _exact(layer_iq(layer, cfg, ctx, x), layer.name)
     letters = "abcdefghijklmn"[:x.ndim - 2] + "io"
-    v64, v32 = mlp_tables(x, _mlp_weights(layer), cfg["subnn_activation"], letters, "io",
-                          layer.name)
+    v64, v32 = mlp_tables(x, _mlp_weights(layer), cfg["subnn_activation"], letters, "io")
     if cfg["batch_norm"]:
         w = _vars(_child(layer, "bn_module"))
         g = w["gamma"] if cfg["bn_scale"] else np.ones_like(w["moving_mean"])
@@ -701,7 +696,7 @@ def h_conv_t(layer, cfg, args, kwargs, ctx):
     return y if fmt == "channels_last" else ko._from_last(y, fmt)
 
 
-def einsum_t_geometry(equation, n_w):
+def einsum_t_geometry(equation):
     """QEinsumDenseT's build-time state from an explicit equation: (input, weight, output,
     presum letters, contract axes, output transpose)."""
     inp, rest = equation.split(",")
@@ -719,13 +714,13 @@ def einsum_t_geometry(equation, n_w):
 def einsum_dense_t(layer, cfg, x, ctx):
     eq = cfg["equation"]
     mlp = _mlp_weights(layer)
-    inp, w, out, presum, contract, transpose = einsum_t_geometry(eq, None)
+    inp, w, out, presum, contract, transpose = einsum_t_geometry(eq)
     kdims = dict(zip(w, mlp[0][0].shape[:len(w)]))
     extra = presum[len(inp):]
     x = x.reshape(x.shape + (1,) * len(extra))
     x = np.broadcast_to(x, x.shape[:len(inp)] + tuple(kdims[c] for c in extra))
     x = _exact(layer_iq(layer, cfg, ctx, x), layer.name)
-    v64, v32 = mlp_tables(x, mlp, cfg["subnn_activation"], presum, w, layer.name)
+    v64, v32 = mlp_tables(x, mlp, cfg["subnn_activation"], presum, w)
     n_in = math.prod(x.shape[a] for a in contract) if contract else 1
     if cfg["batch_norm"]:
         wv = _vars(layer)
