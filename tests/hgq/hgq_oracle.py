@@ -53,6 +53,8 @@ MODEL_OVER_TRACER = [
     ("activation quantizer with is_weight=True, WRAP, trainable",
      "the tracer applies the full Q (round, wrap, zero pruned elements); Keras only rounds "
      "(KIF any mode; KBI when RND)"),
+    ("QConv1D padding='causal'",
+     "the tracer's conv handler refuses it; HGQ2 pads (k-1)*d on the left, then 'valid'"),
     ("QEinsumDenseT with a non-linear final activation",
      "the tracer applies the activation twice (in the handler and again in the base class); "
      "Keras once"),
