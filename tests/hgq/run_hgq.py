@@ -94,9 +94,11 @@ def plugin_state(client):
 class OnDemand:
     """Done-when 3 through one daemon (see the module's doc)."""
 
-    def __init__(self, runner, tmp):
+    def __init__(self, runner, tmp, cases):
         self.runner = runner
         self.tmp = tmp
+        self.by_name = {c.name: c for c in cases}
+        self.plain = [next(km.dense_cases())]  # Dense[bias]: a model without HGQ2 layers
 
     def fail(self, text):
         self.runner.failures.append(f"on-demand loading: {text}")
@@ -123,16 +125,13 @@ class OnDemand:
         os.environ.setdefault("ALKAIDD", alkaidd)
         os.environ.setdefault("ALKAIDC", self.runner.alkaidc)
         from harness import Daemon  # noqa: E402 (tests/rpc, on PYTHONPATH)
-        plain = [c for c in km.cases() if c.name == "Dense[bias]"]
-        by_name = {c.name: c for c in hm.cases()}
-        a, b = by_name["QDense[kif,SAT,RND]"], by_name["Merge"]
-        self.plain = plain
+        a, b = self.by_name["QDense[kif,SAT,RND]"], self.by_name["Merge"]
         broken = hm.broken_cases()[0]
         d = Daemon(self.tmp, name="hgq-od")
         c = ctl = None
         try:
             c, ctl = d.client(timeout=180), d.control(timeout=60)
-            self.steps(c, ctl, plain[0], a, b, broken)
+            self.steps(c, ctl, self.plain[0], a, b, broken)
         finally:
             for conn in (c, ctl):
                 if conn is not None:
@@ -223,7 +222,7 @@ def main():
             if sample:
                 runner.check_daemon(sample, args.alkaidd)
             if not args.only:
-                OnDemand(runner, tmp).run(args.alkaidd)
+                OnDemand(runner, tmp, cases).run(args.alkaidd)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
