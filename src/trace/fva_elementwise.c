@@ -495,7 +495,7 @@ alk_fva *alk_fva_unary(alk_trace *t, alk_unop op, const alk_fva *a) {
 /* Unary functions as tables (§2.10)                                                        */
 /* ---------------------------------------------------------------------------------------- */
 
-double alk_unary_fn_eval(alk_unary_fn fn, double x) {
+static double unary_fn_eval(alk_unary_fn fn, double x) {
     switch (fn) {
     case ALK_FN_SIN:
         return sin(x);
