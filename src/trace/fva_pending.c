@@ -293,25 +293,100 @@ static uint64_t bits_of(double x) {
     return u;
 }
 
-static alk__pstep *new_step(alk_trace *t, const alk__pstep *prev, int kind, alk_unary_fn fn,
-                            double c, alk_float_fn custom, void *user) {
-    alk__pstep *s = alk__trace_alloc(t, sizeof(*s));
-    if (s == NULL) {
+/*
+ * A set of arena entries found by hash and an equality test, for the few distinct things one call
+ * makes (steps, tables) among many elements. Open addressing, at most half full; it grows by
+ * doubling (the old slots stay in the arena, freed with the trace).
+ */
+typedef struct hset {
+    void **entries;
+    uint64_t *hashes;
+    size_t cap, n;
+} hset;
+
+typedef bool (*hset_eq)(const void *entry, const void *key);
+
+/* The entry equal to `key` (hash h), or NULL. */
+static void *hset_find(const hset *s, uint64_t h, hset_eq eq, const void *key) {
+    if (s->cap == 0) {
         return NULL;
     }
-    *s = (alk__pstep){prev, 0, prev != NULL ? prev->depth + 1 : 1, kind, fn, c, custom, user};
+    for (size_t j = (size_t)h & (s->cap - 1); s->entries[j] != NULL; j = (j + 1) & (s->cap - 1)) {
+        if (s->hashes[j] == h && eq(s->entries[j], key)) {
+            return s->entries[j];
+        }
+    }
+    return NULL;
+}
+
+static bool hset_put(alk_trace *t, hset *s, uint64_t h, void *entry);
+
+static bool hset_grow(alk_trace *t, hset *s) {
+    hset bigger = {NULL, NULL, s->cap ? 2 * s->cap : 64, 0};
+    bigger.entries = alk__trace_alloc(t, bigger.cap * sizeof(void *));
+    bigger.hashes = alk__trace_alloc(t, bigger.cap * sizeof(uint64_t));
+    if (bigger.entries == NULL || bigger.hashes == NULL) {
+        return false;
+    }
+    memset(bigger.entries, 0, bigger.cap * sizeof(void *));
+    for (size_t j = 0; j < s->cap; j++) {
+        if (s->entries[j] != NULL) {
+            hset_put(t, &bigger, s->hashes[j], s->entries[j]);
+        }
+    }
+    *s = bigger;
+    return true;
+}
+
+/* Adds an entry known to be absent. */
+static bool hset_put(alk_trace *t, hset *s, uint64_t h, void *entry) {
+    if (2 * (s->n + 1) > s->cap && !hset_grow(t, s)) {
+        return false;
+    }
+    size_t j = (size_t)h & (s->cap - 1);
+    while (s->entries[j] != NULL) {
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->entries[j] = entry;
+    s->hashes[j] = h;
+    s->n++;
+    return true;
+}
+
+static uint64_t step_hash(const alk__pstep *prev, int kind, alk_unary_fn fn, double c, void *user) {
     uint64_t h = prev != NULL ? prev->hash : 0;
     h = mix(h, (uint64_t)kind);
     h = mix(h, (uint64_t)fn);
     h = mix(h, bits_of(c));
-    h = mix(h, (uint64_t)(uintptr_t)user);
-    s->hash = h;
-    return s;
+    return mix(h, (uint64_t)(uintptr_t)user);
 }
 
 static bool same_step(const alk__pstep *a, const alk__pstep *b) {
     return a->kind == b->kind && a->fn == b->fn && bits_of(a->c) == bits_of(b->c) &&
            a->custom == b->custom && a->user == b->user;
+}
+
+/* Steps of one call are shared when they extend the same chain the same way. */
+static bool step_eq(const void *entry, const void *key) {
+    const alk__pstep *a = entry, *b = key;
+    return a->prev == b->prev && same_step(a, b);
+}
+
+/* The step `proto` (its prev, kind, operand ...) made once per call: found in `made` or new. */
+static const alk__pstep *get_step(alk_trace *t, hset *made, const alk__pstep *proto) {
+    uint64_t h = step_hash(proto->prev, proto->kind, proto->fn, proto->c, proto->user);
+    const alk__pstep *s = hset_find(made, h, step_eq, proto);
+    if (s != NULL) {
+        return s;
+    }
+    alk__pstep *n = alk__trace_alloc(t, sizeof(*n));
+    if (n == NULL) {
+        return NULL;
+    }
+    *n = *proto;
+    n->depth = proto->prev != NULL ? proto->prev->depth + 1 : 1;
+    n->hash = h;
+    return hset_put(t, made, h, n) ? n : NULL;
 }
 
 /* Structural equality, iteratively: chains may be long and come from model files. */
@@ -385,8 +460,8 @@ alk_fva *alk__fva_new_like(alk_trace *t, size_t ndim, const size_t *shape, const
 /* ---------------------------------------------------------------------------------------- */
 
 /* One step appended to every element of `a` (variables, plain or pending), with the operand
- * element of `b` (numbers broadcast with a; NULL: `c` for all). Consecutive elements with the same
- * chain and operand share the new step. */
+ * element of `b` (numbers broadcast with a; NULL: `c` for all). Elements with the same chain and
+ * operand share the new step, so a per-channel constant makes one step per channel. */
 static alk_fva *append(alk_trace *t, const alk_fva *a, int kind, alk_unary_fn fn, double c,
                        alk_float_fn custom, void *user, const alk_fva *b) {
     if (failed(t) || a == NULL) {
@@ -418,21 +493,15 @@ static alk_fva *append(alk_trace *t, const alk_fva *a, int kind, alk_unary_fn fn
     if (r->pend == NULL) {
         return NULL;
     }
-    const alk__pstep *last_prev = NULL, *last = NULL;
-    double last_c = 0;
+    hset made = {NULL, NULL, 0, 0};
     for (size_t j = 0; j < r->size; j++) {
         elem e = get(x, j);
-        double cj = y != NULL ? get(y, j).n : c;
-        if (last == NULL || e.p != last_prev || bits_of(cj) != bits_of(last_c)) {
-            last = new_step(t, e.p, kind, fn, cj, custom, user);
-            if (last == NULL) {
-                return NULL;
-            }
-            last_prev = e.p;
-            last_c = cj;
-        }
+        alk__pstep proto = {e.p, 0, 0, kind, fn, y != NULL ? get(y, j).n : c, custom, user};
         r->vars[j] = e.v;
-        r->pend[j] = last;
+        r->pend[j] = get_step(t, &made, &proto);
+        if (r->pend[j] == NULL) {
+            return NULL;
+        }
     }
     return r;
 }
@@ -557,18 +626,19 @@ typedef struct table_slot {
     const alk__pstep *chain;
 } table_slot;
 
-static uint64_t slot_hash(alk_qint q, int k, int i, int f, const alk__pstep *chain) {
+static uint64_t slot_hash(const table_slot *s) {
     /* + 0.0 folds -0.0 into 0.0, which the reference's float keys treat as equal. */
-    uint64_t h = mix(bits_of(q.min + 0.0), bits_of(q.max + 0.0));
-    h = mix(h, bits_of(q.step));
-    h = mix(h, ((uint64_t)(uint32_t)k << 42) ^ ((uint64_t)(uint32_t)i << 21) ^ (uint32_t)f);
-    return mix(h, chain != NULL ? chain->hash : 0);
+    uint64_t h = mix(bits_of(s->q.min + 0.0), bits_of(s->q.max + 0.0));
+    h = mix(h, bits_of(s->q.step));
+    h = mix(h,
+            ((uint64_t)(uint32_t)s->k << 42) ^ ((uint64_t)(uint32_t)s->i << 21) ^ (uint32_t)s->f);
+    return mix(h, s->chain != NULL ? s->chain->hash : 0);
 }
 
-static bool slot_matches(const table_slot *s, alk_qint q, int k, int i, int f,
-                         const alk__pstep *chain) {
-    return s->q.min == q.min && s->q.max == q.max && s->q.step == q.step && s->k == k &&
-           s->i == i && s->f == f && same_chain(s->chain, chain);
+static bool slot_eq(const void *entry, const void *key) {
+    const table_slot *a = entry, *b = key;
+    return a->q.min == b->q.min && a->q.max == b->q.max && a->q.step == b->q.step && a->k == b->k &&
+           a->i == b->i && a->f == b->f && same_chain(a->chain, b->chain);
 }
 
 static alk_ftable *make_table(alk_trace *t, alk_qint q, const alk__pstep *chain, table_fn *tf) {
@@ -591,16 +661,10 @@ alk_fva *alk__pend_tabulate(alk_trace *t, const alk_fva *a, const int *k, const 
     }
     bool quantized = k != NULL;
     alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
-    /* Open addressing at most half full. */
-    size_t cap = 16;
-    while (cap < 2 * a->size) {
-        cap *= 2;
-    }
-    table_slot *slots = alk__trace_alloc(t, cap * sizeof(*slots));
-    if (r == NULL || slots == NULL) {
+    if (r == NULL) {
         return NULL;
     }
-    memset(slots, 0, cap * sizeof(*slots));
+    hset made = {NULL, NULL, 0, 0};
     table_fn tf = {NULL, 0, quantized, 0, 0, 0, overflow, round};
     for (size_t j = 0; j < a->size && !failed(t); j++) {
         elem e = get(a, j);
@@ -610,22 +674,25 @@ alk_fva *alk__pend_tabulate(alk_trace *t, const alk_fva *a, const int *k, const 
         if (e.v->factor < 0) {
             q = (alk_qint){q.max, q.min, q.step};
         }
-        int kk = quantized ? k[j] : 0, ii = quantized ? i[j] : 0, ff = quantized ? f[j] : 0;
-        size_t h = (size_t)slot_hash(q, kk, ii, ff, e.p) & (cap - 1);
-        while (slots[h].table != NULL && !slot_matches(&slots[h], q, kk, ii, ff, e.p)) {
-            h = (h + 1) & (cap - 1);
-        }
-        if (slots[h].table == NULL) {
-            tf.k = kk;
-            tf.i = ii;
-            tf.f = ff;
-            alk_ftable *table = make_table(t, q, e.p, &tf);
-            if (table == NULL) {
+        table_slot key = {NULL, q, quantized ? k[j] : 0, quantized ? i[j] : 0, quantized ? f[j] : 0,
+                          e.p};
+        uint64_t h = slot_hash(&key);
+        table_slot *slot = hset_find(&made, h, slot_eq, &key);
+        if (slot == NULL) {
+            tf.k = key.k;
+            tf.i = key.i;
+            tf.f = key.f;
+            key.table = make_table(t, q, e.p, &tf);
+            slot = alk__trace_alloc(t, sizeof(*slot));
+            if (key.table == NULL || slot == NULL) {
                 return NULL;
             }
-            slots[h] = (table_slot){table, q, kk, ii, ff, e.p};
+            *slot = key;
+            if (!hset_put(t, &made, h, slot)) {
+                return NULL;
+            }
         }
-        r->vars[j] = alk_fv_lookup(t, e.v, slots[h].table, NULL);
+        r->vars[j] = alk_fv_lookup(t, e.v, slot->table, NULL);
     }
     return done(t, r);
 }

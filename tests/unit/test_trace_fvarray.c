@@ -9,6 +9,7 @@
  *
  * The source array throughout is a (2, 3) array of six distinct variables v0..v5 (C order).
  */
+#include "core/alloc.h"
 #include "core/fxp.h"
 #include "trace/fvarray.h"
 #include "trace/trace_int.h"
@@ -456,4 +457,54 @@ Test(trace_fvarray, quantize_kif_errors) {
                                       alk_fva_scalar(t, 2), ALK_WRAP, ALK_TRN);
     cr_assert_not_null(z, "%s", alk_trace_message(t));
     cr_expect(alk_fv_is_const(alk_fva_at(z, 4)) && alk_fv_low(alk_fva_at(z, 4)) == 0);
+}
+
+/* Out of memory anywhere in a pending pipeline (apply, per-element composition, pad, patches,
+ * tables): ENOMEM, never a crash, nothing leaked. Small arena blocks make every step allocate. */
+static int pipeline(void) {
+    alk_trace_config cfg;
+    alk_trace_config_init(&cfg);
+    cfg.arena_block = 512;
+    alk_trace *tt = NULL;
+    int rv = alk_trace_new(&cfg, &tt);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    size_t shape[3] = {1, 6, 2};
+    int k[12] = {1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1}, i[12] = {2, 1, 2, 3, 0, 1, 2, 1, 2, 3, 0, 1};
+    int f[12] = {2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1};
+    alk_fva *x = alk_fva_from_kif(tt, 3, shape, k, i, f);
+    double sc[2] = {0.3, -1.7};
+    alk_fva *p = alk_fva_binary(tt, ALK_MUL, alk_fva_apply(tt, x, ALK_FN_GELU),
+                                alk_fva_numbers(tt, 1, (size_t[]){2}, sc));
+    const int64_t pads[3][2] = {{0, 0}, {2, 3}, {0, 0}};
+    alk_fva *q = alk_fva_pad(tt, p, pads, ALK_PAD_REFLECT, 0);
+    alk_patch_spec sp = {.rank = 1, .size = {3}, .strides = {2}, .dilation = {1}};
+    alk_patch_same_pads(&sp, (size_t[]){11});
+    alk_fva *out =
+        alk_fva_quantize(tt, alk_fva_patches(tt, q, &sp, 0.5), 1, 3, 5, ALK_SAT, ALK_RND);
+    alk_program *prog = NULL;
+    rv = alk_fva_trace(tt, &x, 1, &out, 1, true, &prog);
+    alk_program_free(prog);
+    alk_trace_free(tt);
+    return rv;
+}
+
+Test(trace_fvarray, allocation_failures, .timeout = 280) {
+    long live = alk_alloc_live();
+    unsigned long n = 1;
+    for (;; n++) {
+        alk_alloc_fail_at(n, false);
+        int rv = pipeline();
+        unsigned long attempts = alk_alloc_count();
+        alk_alloc_fail_at(0, false);
+        cr_assert_eq(alk_alloc_live(), live, "allocation %lu failed: blocks leaked", n);
+        if (attempts < n) {
+            cr_assert_eq(rv, ALK_OK, "no failure injected but %s", alk_err_name(rv));
+            break;
+        }
+        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu failed but the pipeline returned %s", n,
+                     alk_err_name(rv));
+    }
+    cr_assert_gt(n, 50, "the pipeline made only %lu allocations", n);
 }
