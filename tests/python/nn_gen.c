@@ -155,8 +155,9 @@ static void quantizer(alk_trace *t, json_t *spec, alk_hgq_quantizer *q) {
 /* ---- The ops ----------------------------------------------------------------------------------
  */
 
-static alk_fva *weight(alk_trace *t, json_t *c, const char *key) {
-    alk_fva *w = numbers(t, json_object_get(c, key));
+/* A convolution kernel: torch's layout moved to Keras's when the case says "torch". */
+static alk_fva *kernel_of(alk_trace *t, json_t *c) {
+    alk_fva *w = numbers(t, json_object_get(c, "kernel"));
     return flag(c, "torch") ? alk_nn_torch_kernel(t, w) : w;
 }
 
@@ -245,24 +246,26 @@ static alk_fva *run_case(alk_trace *t, json_t *c, alk_fva *x) {
     alk_nn_window w;
     window(json_object_get(c, "window"), &w);
     if (strcmp(op, "dense") == 0) {
-        return alk_nn_dense(t, x, weight(t, c, "kernel"), weight(t, c, "bias"));
+        return alk_nn_dense(t, x, kernel_of(t, c), numbers(t, json_object_get(c, "bias")));
     }
     if (strcmp(op, "einsum_dense") == 0) {
-        return alk_nn_einsum_dense(t, str(c, "equation"), x, weight(t, c, "kernel"),
-                                   weight(t, c, "bias"));
+        return alk_nn_einsum_dense(t, str(c, "equation"), x, kernel_of(t, c),
+                                   numbers(t, json_object_get(c, "bias")));
     }
     if (strcmp(op, "linear") == 0) {
         return alk_nn_linear(t, x, numbers(t, json_object_get(c, "kernel")),
                              numbers(t, json_object_get(c, "bias")));
     }
     if (strcmp(op, "conv") == 0) {
-        return alk_nn_conv(t, x, &w, weight(t, c, "kernel"), weight(t, c, "bias"));
+        return alk_nn_conv(t, x, &w, kernel_of(t, c), numbers(t, json_object_get(c, "bias")));
     }
     if (strcmp(op, "depthwise") == 0) {
-        return alk_nn_depthwise_conv(t, x, &w, weight(t, c, "kernel"), weight(t, c, "bias"));
+        return alk_nn_depthwise_conv(t, x, &w, kernel_of(t, c),
+                                     numbers(t, json_object_get(c, "bias")));
     }
     if (strcmp(op, "conv_transpose") == 0) {
-        return alk_nn_conv_transpose(t, x, &w, weight(t, c, "kernel"), weight(t, c, "bias"));
+        return alk_nn_conv_transpose(t, x, &w, kernel_of(t, c),
+                                     numbers(t, json_object_get(c, "bias")));
     }
     if (strcmp(op, "pool") == 0) {
         return run_pool(t, c, x);
@@ -325,10 +328,12 @@ static alk_fva *run_case(alk_trace *t, json_t *c, alk_fva *x) {
         return alk_hgq_mirror(t, &q, x);
     }
     if (strcmp(op, "hgq_weight") == 0) {
-        /* The quantized weight enters the program as x * qw (x has w's shape). */
+        /* The quantized weight enters the program as x + qw (x has w's shape): a constant
+         * addition keeps every bit of a float32, where a product by a 24-bit constant may not
+         * (see test_nn.py). */
         alk_hgq_quantizer q;
         quantizer(t, json_object_get(c, "q"), &q);
-        return alk_fva_binary(t, ALK_MUL, x,
+        return alk_fva_binary(t, ALK_ADD, x,
                               alk_hgq_quantize_weight(t, &q, numbers(t, json_object_get(c, "w"))));
     }
     if (strcmp(op, "hgq_dense_bn") == 0 || strcmp(op, "hgq_einsum_bn") == 0) {

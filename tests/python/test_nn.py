@@ -185,7 +185,14 @@ def torch_avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, div
     """torch's average pool with its divisor applied as a float64 reciprocal (the reference's
     x * (1/c)): the sum and the divisor both come from torch's own avg_pool."""
     rank = x.ndim - 2
-    pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[rank]
+    if rank == 1:
+        # avg_pool1d has no divisor_override: the 2-D pool over (N, C, 1, L).
+        one = lambda v: (1,) + (tuple(v) if isinstance(v, (tuple, list)) else (v,))  # noqa: E731
+        y = torch_avg_pool(x[:, :, None, :], one(kernel), one(stride),
+                           (0,) + one(padding)[1:], ceil_mode, count_include_pad,
+                           divisor_override)
+        return y[:, :, 0, :]
+    pool = {2: F.avg_pool2d, 3: F.avg_pool3d}[rank]
     kw = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
               count_include_pad=count_include_pad)
     total = pool(t64(x), divisor_override=1, **kw).numpy()
@@ -494,6 +501,19 @@ def activation_cases(rng):
     return g
 
 
+def np_pad(x, pads, mode, value):
+    """np.pad; 'wrap' periodic also for pads wider than the axis (numpy >= 1.25, JAX and torch's
+    circular padding; numpy 1.24 restarts the period at each round, the design the port does not
+    copy)."""
+    if mode != "wrap":
+        kw = {"constant_values": value} if mode == "constant" else {}
+        return np.pad(x, pads, mode=mode, **kw)
+    for axis, (before, after) in enumerate(pads):
+        n = x.shape[axis]
+        x = np.take(x, (np.arange(-before, n + after)) % n, axis=axis)
+    return x
+
+
 def spatial_cases(rng):
     g = Group("spatial")
     X = lambda shape: (shape, 1, 3, 2)  # noqa: E731
@@ -504,8 +524,7 @@ def spatial_cases(rng):
             np_pads = [(0, 0)] * len(shape)
             for a, p in zip(axes, pads):
                 np_pads[a] = tuple(p)
-            kw = {"constant_values": 0.75} if mode == "constant" else {}
-            oracle = (lambda pp, m, kw: lambda x: np.pad(x, pp, mode=m, **kw))(np_pads, mode, kw)
+            oracle = (lambda pp, m: lambda x: np_pad(x, pp, m, 0.75))(np_pads, mode)
             g.add("pad_%s_%dd%s" % (mode, len(pads), "_cf" if cf else ""), "pad", X(shape),
                   oracle, pads=pads, mode=mode, value=0.75, channels_first=cf)
     g.add("crop2d", "crop", X((1, 5, 6, 2)), lambda x: x[:, 1:4, 2:6, :],
@@ -655,7 +674,7 @@ def hgq_cases(rng):
                     qw = keras_quantize(spec, w)
                     g.add("weight_%s_%s_%s_w%d_t%d" % (q_type, overflow, rnd, is_weight,
                                                        trainable), "hgq_weight",
-                          ((1, 3, 4), 1, 3, 2), (lambda q: lambda x: x * q)(qw.astype(np.float64)),
+                          ((1, 3, 4), 1, 3, 2), (lambda q: lambda x: x + q)(qw.astype(np.float64)),
                           q=spec, w=arr(w))
     return g
 
