@@ -327,6 +327,12 @@ static alk_fva *run_case(alk_trace *t, json_t *c, alk_fva *x) {
         quantizer(t, json_object_get(c, "q"), &q);
         return alk_hgq_mirror(t, &q, x);
     }
+    if (strcmp(op, "act_then_mirror") == 0) {
+        /* A Keras activation (pending) quantized by the next layer's HGQ2 input quantizer. */
+        alk_hgq_quantizer q;
+        quantizer(t, json_object_get(c, "q"), &q);
+        return alk_hgq_mirror(t, &q, alk_nn_keras_activate(t, str(c, "act"), true, x));
+    }
     if (strcmp(op, "hgq_weight") == 0) {
         /* The quantized weight enters the program as x + qw (x has w's shape): a constant
          * addition keeps every bit of a float32, where a product by a 24-bit constant may not

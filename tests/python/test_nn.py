@@ -498,7 +498,63 @@ def activation_cases(rng):
         # np.ravel drops the batch axis too: flatten's output is (15,).
         g.add("torch_" + name, "activation", X, fn, map="torch", act=name,
               batchless=name == "flatten")
+    # Table functions: pending until round(f(x) * 16) tabulates them (the tests' usual probe).
+    for name, fn in KERAS_TABLES.items():
+        g.add("keras_" + name, "activation", X, (lambda fn: lambda x: np.round(fn(x) * 16))(fn),
+              map="keras", act=name, scale=16)
+    positive = (1, 3, 5), 0, 3, 2  # log, sqrt, ... on values >= 0 (log(0) is masked to 0)
+    for name, (fn, domain) in TORCH_TABLES.items():
+        x = positive if domain == "positive" else ((1, 3, 5), 0, 0, 4) if domain == "unit" else X
+        g.add("torch_" + name, "activation", x,
+              (lambda fn: lambda x: table_round(fn, x, 16))(fn), map="torch", act=name, scale=16)
     return g
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def erf(x):
+    return torch.special.erf(t64(x)).numpy()
+
+
+def hard_sigmoid(x):
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def elu(x):
+    return np.where(x > 0, x, np.exp(x) - 1)
+
+
+# frontends 2.3 (Keras) and 4.5 (torch), in float64 as the reference hands them to numpy.
+KERAS_TABLES = {
+    "tanh": np.tanh, "exponential": np.exp, "sigmoid": sigmoid,
+    "silu": lambda x: x * sigmoid(x), "swish": lambda x: x * sigmoid(x),
+    "gelu": lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2))), "elu": elu,
+    "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 *
+                                                     (np.exp(x) - 1)),
+    "softplus": lambda x: np.log1p(np.exp(x)), "softsign": lambda x: x / (1 + np.abs(x)),
+    "hard_sigmoid": hard_sigmoid, "hard_silu": lambda x: x * hard_sigmoid(x),
+    "hard_swish": lambda x: x * hard_sigmoid(x), "log_sigmoid": lambda x: -np.log1p(np.exp(-x)),
+}
+
+TORCH_TABLES = {
+    "sigmoid": (sigmoid, None), "hardsigmoid": (lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0), None),
+    "hardswish": (lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0), None),
+    "logsigmoid": (lambda x: -np.log1p(np.exp(-x)), None), "sinh": (np.sinh, None),
+    "expm1": (np.expm1, None), "sin": (np.sin, None), "arctan": (np.arctan, None),
+    "log": (np.log, "positive"), "log2": (np.log2, "positive"), "sqrt": (np.sqrt, "positive"),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), "positive"), "reciprocal": (lambda x: 1 / x, None),
+    "asin": (np.arcsin, "unit"), "atanh": (np.arctanh, "unit"),
+}
+
+
+def table_round(fn, x, scale):
+    """round(f(x) * scale) as a table computes it: entries that are not finite are masked to 0
+    (trace-alir 1.15)."""
+    with np.errstate(all="ignore"):
+        v = np.round(fn(x) * scale)
+    return np.where(np.isfinite(v), v, 0.0)
 
 
 def np_pad(x, pads, mode, value):
@@ -658,6 +714,14 @@ def hgq_cases(rng):
                     return v * af[0] + af[1] if af else v
                 g.add("mirror_%s_%s_%s" % (q_type, overflow, rnd), "hgq_mirror", X, oracle,
                       q=spec)
+    # An activation left pending by one layer, tabulated by the next layer's input quantizer.
+    for act, ov, rnd in (("tanh", "SAT", "RND"), ("sigmoid", "WRAP", "RND_CONV"),
+                         ("gelu", "SAT_SYM", "TRN")):
+        spec, (k, i, f) = quantizer(rng, "kif", rnd, ov, (1, 1, 4), bits=(3, 6), ints=(0, 2))
+        fn = KERAS_TABLES[act]
+        g.add("fold_%s_into_%s_%s" % (act, ov, rnd), "act_then_mirror", X,
+              (lambda fn, k, i, f, ov, rd: lambda x: q_float64(fn(x), k, i, f, ov, rd))(
+                  fn, k, i, f, ov, rnd), act=act, q=spec)
     # The Keras-side weight quantizer in float32: both types, every mode, the round-only branches
     # (trainable WRAP weight quantizers), scaler and affine.
     for q_type in ("kbi", "kif"):
