@@ -5,6 +5,9 @@
  * numpy and torch by tests/python/test_nn.py.
  */
 #include "nn/nn.h"
+#include "alir/json.h"
+#include "core/alloc.h"
+#include "core/vec.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -321,4 +324,64 @@ Test(nn, on_axes_checks_the_size) {
     int axis = 1;
     cr_expect_null(alk_nn_on_axes(t, alk_fva_numbers(t, 1, &n, v), 3, shape, &axis, 1));
     expect_message("a vector of 3 values does not match the 4 positions");
+}
+
+/* ---- One contraction for every convolution --------------------------------------------------- */
+
+/* The ALIR JSON text of tracing `out` against `x` (owned by the caller, alk_free). */
+static char *program_text(alk_trace *trace, alk_fva *x, alk_fva *out) {
+    alk_program *program = NULL;
+    cr_assert_eq(alk_fva_trace(trace, &x, 1, &out, 1, true, &program), ALK_OK, "%s",
+                 alk_trace_message(trace));
+    alk_buf buf = {0};
+    cr_assert_eq(alk_alir_to_json(program, &buf), ALK_OK);
+    alk_program_free(program);
+    return buf.data;
+}
+
+static double weight_value(size_t j) {
+    return (double)((int)((j * 37 + 11) % 23) - 11) / 8.0;
+}
+
+/* A Keras Conv2DTranspose with one group goes through the grouped contraction; the reference runs
+ * einsum('...kc,kco->...o') on (K_vol, Cin, Cout). Both must trace the same program. */
+Test(nn, grouped_transpose_traces_as_the_reference) {
+    size_t xs[4] = {1, 3, 2, 2}, ks[4] = {2, 3, 3, 2}, kernel_size[2] = {2, 3};
+    double w[36], b[3] = {0.5, -1.25, 2};
+    for (size_t j = 0; j < 36; j++) {
+        w[j] = weight_value(j);
+    }
+    size_t three = 3;
+    int k[12], i[12], f[12];
+    for (size_t j = 0; j < 12; j++) {
+        k[j] = 1, i[j] = 2, f[j] = 2;
+    }
+    /* Ours: 'same' with strides (2, 1). */
+    alk_nn_window win;
+    alk_nn_window_init(&win, 2, kernel_size);
+    win.strides[0] = 2;
+    win.padding = ALK_NN_PAD_SAME;
+    alk_fva *x = alk_fva_from_kif(t, 4, xs, k, i, f);
+    char *ours = program_text(t, x,
+                              alk_nn_conv_transpose(t, x, &win, alk_fva_numbers(t, 4, ks, w),
+                                                    alk_fva_numbers(t, 1, &three, b)));
+    /* The reference's: pads (max(0, k-s)//2, rest) = (0, 0) and (1, 1), no output padding. */
+    alk_trace *r = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &r), ALK_OK);
+    alk_patch_spec spec = {
+        .rank = 2, .size = {2, 3}, .strides = {2, 1}, .dilation = {1, 1}, .pads = {{0, 0}, {1, 1}}};
+    alk_fva *xr = alk_fva_from_kif(r, 4, xs, k, i, f);
+    alk_fva *patches = alk_fva_patches_transposed(r, xr, &spec, 0.0);
+    int64_t view[5] = {1, 6, 2, 6, 2}, kview[3] = {6, 3, 2};
+    static const int to_kco[3] = {0, 2, 1};
+    alk_fva *kernel =
+        alk_fva_transpose(r, alk_fva_reshape(r, alk_fva_numbers(r, 4, ks, w), 3, kview), to_kco);
+    alk_fva *out =
+        alk_fva_einsum(r, "...kc,kco->...o", alk_fva_reshape(r, patches, 5, view), kernel);
+    char *reference =
+        program_text(r, xr, alk_fva_binary(r, ALK_ADD, out, alk_fva_numbers(r, 1, &three, b)));
+    cr_expect_str_eq(ours, reference);
+    alk_free(ours);
+    alk_free(reference);
+    alk_trace_free(r);
 }
