@@ -86,6 +86,43 @@ alk_fva *alk_nn_dense(alk_trace *t, const alk_fva *x, const alk_fva *kernel, con
     return alk_nn_einsum_dense(t, "...c,cC->...C", x, kernel, bias);
 }
 
+alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int axis0, int axis1) {
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if (!alk__nn_ok(t) || a == NULL || b == NULL) {
+        return NULL;
+    }
+    size_t r0 = alk_fva_ndim(a), r1 = alk_fva_ndim(b);
+    if (r0 < 1 || r1 < 1 || r0 + r1 - 1 > sizeof(letters) - 1) {
+        alk_trace_fail(t, ALK_EINVAL, "Dot of inputs with %zu and %zu axes", r0, r1);
+        return NULL;
+    }
+    /* Python's %: the axes count from the end when negative. */
+    size_t i0 = (size_t)(((axis0 % (int)r0) + (int)r0) % (int)r0);
+    size_t i1 = (size_t)(((axis1 % (int)r1) + (int)r1) % (int)r1);
+    char sub0[64], sub1[64], out[128], equation[64 + 64 + 128 + 8];
+    memcpy(sub0, letters, r0);
+    sub0[r0] = '\0';
+    sub1[0] = sub0[0];
+    memcpy(sub1 + 1, letters + r0, r1 - 1);
+    char contracted = sub0[i0];
+    sub1[i1] = contracted;
+    sub1[r1] = '\0';
+    size_t n = 0;
+    for (size_t j = 0; j < r0; j++) {
+        if (sub0[j] != contracted) {
+            out[n++] = sub0[j];
+        }
+    }
+    for (size_t j = 1; j < r1; j++) {
+        if (sub1[j] != contracted) {
+            out[n++] = sub1[j];
+        }
+    }
+    out[n] = '\0';
+    snprintf(equation, sizeof(equation), "%s,%s->%s", sub0, sub1, out);
+    return alk_fva_einsum(t, equation, a, b);
+}
+
 alk_fva *alk_nn_linear(alk_trace *t, const alk_fva *x, const alk_fva *weight, const alk_fva *bias) {
     if (!alk__nn_ok(t) || x == NULL || weight == NULL) {
         return NULL;

@@ -252,6 +252,25 @@ static alk_fva *run_case(alk_trace *t, json_t *c, alk_fva *x) {
         return alk_nn_einsum_dense(t, str(c, "equation"), x, kernel_of(t, c),
                                    numbers(t, json_object_get(c, "bias")));
     }
+    if (strcmp(op, "dot") == 0) {
+        /* Two operands cut from one input (1, n): the first prod(a_shape) values and the rest. */
+        int64_t sa[ALK_FVA_MAX_DIM], sb[ALK_FVA_MAX_DIM];
+        size_t shape[ALK_FVA_MAX_DIM], na = 1;
+        size_t ra = ints(json_object_get(c, "a_shape"), shape, ALK_FVA_MAX_DIM);
+        for (size_t d = 0; d < ra; d++) {
+            sa[d] = (int64_t)shape[d];
+            na *= shape[d];
+        }
+        size_t rb = ints(json_object_get(c, "b_shape"), shape, ALK_FVA_MAX_DIM);
+        for (size_t d = 0; d < rb; d++) {
+            sb[d] = (int64_t)shape[d];
+        }
+        alk_index first[2] = {ALK_ALL, ALK_SLICE(0, (int64_t)na, ALK_FV_NONE)};
+        alk_index rest[2] = {ALK_ALL, ALK_SLICE((int64_t)na, ALK_FV_NONE, ALK_FV_NONE)};
+        alk_fva *a = alk_fva_reshape(t, alk_fva_index(t, x, first, 2), ra, sa);
+        alk_fva *b = alk_fva_reshape(t, alk_fva_index(t, x, rest, 2), rb, sb);
+        return alk_nn_dot(t, a, b, (int)num(c, "axis0"), (int)num(c, "axis1"));
+    }
     if (strcmp(op, "linear") == 0) {
         return alk_nn_linear(t, x, numbers(t, json_object_get(c, "kernel")),
                              numbers(t, json_object_get(c, "bias")));

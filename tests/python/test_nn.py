@@ -295,6 +295,18 @@ def conv_cases(rng):
     g.add("einsum_dense", "einsum_dense", X((1, 3, 4)),
           lambda x: np.einsum("abc,cde->abde", x, we) + be, equation="abc,cde->abde",
           kernel=arr(we), bias=arr(be))
+    # Keras Dot (batch_dot): per sample, a tensordot over the two axes (batch excluded).
+    for a_shape, b_shape, axes in [((1, 4, 3), (1, 4, 5), (1, 1)), ((1, 3, 2), (1, 2, 4), (2, 1)),
+                                   ((1, 2, 3, 2), (1, 3, 2), (-2, 1))]:
+        na, nb = int(np.prod(a_shape)), int(np.prod(b_shape))
+
+        def oracle(x, a_shape=a_shape, b_shape=b_shape, axes=axes, na=na):
+            a = x[:, :na].reshape((len(x),) + a_shape[1:])
+            b = x[:, na:].reshape((len(x),) + b_shape[1:])
+            ax0, ax1 = axes[0] % len(a_shape) - 1, axes[1] % len(b_shape) - 1
+            return np.stack([np.tensordot(a[s], b[s], axes=(ax0, ax1)) for s in range(len(x))])
+        g.add("dot_%d_%d" % axes, "dot", X((1, na + nb)), oracle, a_shape=list(a_shape),
+              b_shape=list(b_shape), axis0=axes[0], axis1=axes[1])
     wl = dyadic(rng, (3, 5))
     g.add("linear", "linear", X((1, 2, 5)), lambda x: x @ wl.T + b, kernel=arr(wl), bias=arr(b))
     return g
