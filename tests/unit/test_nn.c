@@ -177,28 +177,30 @@ Test(nn, conv_refuses_traced_kernel) {
     expect_message("kernel must be a numeric array");
 }
 
-Test(nn, keras_activation_errors) {
+/* Each activation error in a fresh trace (errors are sticky). */
+Test(nn, activation_errors_name_the_activation) {
+    static const struct {
+        const char *name;
+        int map; /* 0 Keras strict, 1 Keras lenient, 2 torch */
+        const char *message;
+    } cases[] = {
+        {"softmax", 0, "softmax is not supported as an activation"},
+        {"softmax", 1, "softmax is not supported as an activation"},
+        {"mish", 0, "unsupported activation 'mish'"},
+        {"my_fn", 1, "activation 'my_fn' is not a known Keras activation"},
+        {"erfinv", 2, "unsupported activation 'erfinv'"},
+    };
     size_t xs[2] = {1, 3};
-    cr_expect_null(alk_nn_keras_activate(t, "softmax", true, input(2, xs)));
-    expect_message("softmax is not supported as an activation");
-}
-
-Test(nn, keras_unknown_activation_strict) {
-    size_t xs[2] = {1, 3};
-    cr_expect_null(alk_nn_keras_activate(t, "mish", true, input(2, xs)));
-    expect_message("unsupported activation 'mish'");
-}
-
-Test(nn, keras_unknown_activation_lenient) {
-    size_t xs[2] = {1, 3};
-    cr_expect_null(alk_nn_keras_activate(t, "my_fn", false, input(2, xs)));
-    expect_message("activation 'my_fn' is not a known Keras activation");
-}
-
-Test(nn, torch_unknown_unary) {
-    size_t xs[2] = {1, 3};
-    cr_expect_null(alk_nn_torch_activate(t, "erfinv", input(2, xs)));
-    expect_message("unsupported activation 'erfinv'");
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+        alk_trace_free(t);
+        cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+        alk_fva *x = input(2, xs);
+        alk_fva *y = cases[j].map == 2
+                         ? alk_nn_torch_activate(t, cases[j].name, x)
+                         : alk_nn_keras_activate(t, cases[j].name, cases[j].map == 0, x);
+        cr_expect_null(y);
+        expect_message(cases[j].message);
+    }
 }
 
 Test(nn, activation_tables) {
