@@ -387,3 +387,84 @@ Test(nn, grouped_transpose_traces_as_the_reference) {
     alk_free(reference);
     alk_trace_free(r);
 }
+
+/* ---- Allocation failures -----------------------------------------------------------------------
+ */
+
+static alk_fva *numbers_of(alk_trace *trace, size_t ndim, const size_t *shape, size_t n,
+                           double scale) {
+    double v[64];
+    for (size_t j = 0; j < n; j++) {
+        v[j] = weight_value(j) * scale;
+    }
+    return alk_fva_numbers(trace, ndim, shape, v);
+}
+
+/* A small pipeline through most kernels, traced into a program; the trace's error. */
+static int pipeline(void) {
+    alk_trace *trace = NULL;
+    int rv = alk_trace_new(NULL, &trace);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    size_t xs[3] = {1, 6, 2}, ks[3] = {2, 2, 2}, two = 2, q_shape[3] = {1, 1, 2};
+    int k[12], i[12], f[12];
+    for (size_t j = 0; j < 12; j++) {
+        k[j] = 1, i[j] = 2, f[j] = 2;
+    }
+    alk_fva *x = alk_fva_from_kif(trace, 3, xs, k, i, f);
+    size_t kernel_size = 2;
+    alk_nn_window w;
+    alk_nn_window_init(&w, 1, &kernel_size);
+    w.padding = ALK_NN_PAD_SAME;
+    alk_fva *y = alk_nn_conv(trace, x, &w, numbers_of(trace, 3, ks, 8, 1), NULL);
+    alk_nn_pool pool = {.window = w, .kind = ALK_NN_POOL_AVG};
+    pool.window.strides[0] = 2;
+    y = alk_nn_pool_apply(trace, y, &pool);
+    /* eps 0 and square variances make the scales powers of two: a product by any other constant
+     * runs the SCM search, tens of thousands of allocations, too many to fail one by one. */
+    double gamma[2] = {1, 0.5}, var[2] = {0.25, 4}, mean[2] = {0.25, -1};
+    alk_fva *scale = NULL, *offset = NULL;
+    alk_nn_batchnorm_fold(trace, alk_fva_numbers(trace, 1, &two, gamma), NULL,
+                          alk_fva_numbers(trace, 1, &two, mean),
+                          alk_fva_numbers(trace, 1, &two, var), 0.0, &scale, &offset);
+    int last = -1;
+    y = alk_nn_scale_offset(trace, y, scale, offset, &last, 1);
+    alk_nn_relu relu = {.threshold = 0.5, .negative_slope = 0.25};
+    y = alk_nn_relu_apply(trace, y, &relu);
+    alk_hgq_quantizer q;
+    alk_hgq_init(trace, &q, "kif", "RND", "SAT");
+    double qk[2] = {1, 1}, qi[2] = {2, 3}, qf[2] = {3, 2};
+    q.k = alk_fva_numbers(trace, 3, q_shape, qk);
+    q.i = alk_fva_numbers(trace, 3, q_shape, qi);
+    q.f = alk_fva_numbers(trace, 3, q_shape, qf);
+    alk_fva *yq = alk_hgq_mirror(trace, &q, y);
+    alk_fva *z = alk_hgq_mirror(trace, &q, alk_nn_keras_activate(trace, "tanh", true, yq));
+    alk_fva *c = alk_nn_category_encoding(trace, yq, 3, ALK_NN_COUNT);
+    alk_fva *outputs[3] = {y, z, c};
+    alk_program *program = NULL;
+    rv = alk_fva_trace(trace, &x, 1, outputs, 3, true, &program);
+    alk_program_free(program);
+    alk_trace_free(trace);
+    return rv;
+}
+
+Test(nn, allocation_failures_end_cleanly) {
+    long live = alk_alloc_live();
+    unsigned long n = 1;
+    for (;; n++) {
+        alk_alloc_fail_at(n, false);
+        int rv = pipeline();
+        unsigned long attempts = alk_alloc_count();
+        alk_alloc_fail_at(0, false);
+        cr_assert_eq(alk_alloc_live(), live, "allocation %lu failed: %ld blocks leaked", n,
+                     alk_alloc_live() - live);
+        if (attempts < n) {
+            cr_assert_eq(rv, ALK_OK, "no failure injected but %s", alk_err_name(rv));
+            break;
+        }
+        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu failed but the pipeline returned %s", n,
+                     alk_err_name(rv));
+    }
+    cr_assert_gt(n, 20, "the pipeline made only %lu allocations", n);
+}
