@@ -256,8 +256,14 @@ alk_fva *alk_nn_relu_apply(alk_trace *t, const alk_fva *x, const alk_nn_relu *sp
                        "the table function before it)");
         return NULL;
     }
-    alk_fva *pos =
-        spec->has_max ? alk_fva_binary_scalar(t, ALK_MINIMUM, x, spec->max_value) : (alk_fva *)x;
+    /* Above a negative threshold Keras clips to [0, max]; elsewhere min(x, max) is the same value
+     * and is the reference's hardware. */
+    alk_fva *pos = (alk_fva *)x;
+    if (spec->has_max && spec->threshold < 0) {
+        pos = clip(t, x, 0, spec->max_value);
+    } else if (spec->has_max) {
+        pos = alk_fva_binary_scalar(t, ALK_MINIMUM, x, spec->max_value);
+    }
     alk_fva *cond = spec->threshold != 0 ? at_or_below(t, x, spec->threshold)
                                          : alk_fva_binary_scalar(t, ALK_LESS, x, 0.0);
     alk_fva *shifted = alk_fva_binary_scalar(t, ALK_SUB, x, spec->threshold);

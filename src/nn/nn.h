@@ -235,8 +235,10 @@ alk_fva *alk_nn_torch_activate(alk_trace *t, const char *name, const alk_fva *x)
 
 /*
  * The general ReLU of Keras's ReLU layer and op, LeakyReLU and PReLU, and torch's LeakyReLU/PReLU:
- * x > threshold -> min(x, max_value) (or x); else (x - threshold) * slope, with slope the number
- * `negative_slope` or, when `alpha` is given, that numeric array (PReLU; broadcast against x).
+ * x > threshold -> min(x, max_value) (or x; clip(x, 0, max_value) above a negative threshold, as
+ * Keras's ReLU op computes and the reference does not); else (x - threshold) * slope, with slope
+ * the number `negative_slope` or, when `alpha` is given, that numeric array (PReLU; broadcast
+ * against x).
  * Threshold 0, slope 0 and no maximum is the exact relu. The condition is the reference's
  * x - (th + 2^(-f-1)) < 0 on each element's grid (f its fractional bits), with th rounded down to
  * that grid first so that it means x <= th as Keras does also for a threshold between grid points.

@@ -491,7 +491,8 @@ def activation_cases(rng):
     # solver minutes today, and a non-dyadic threshold enters as the reference's constant addition,
     # which keeps float32 precision only (trace-alir 1.6). 0.625 is off the inputs' 0.25 grid.
     for th, slope, maxv in [(0, 0, None), (0, 0.375, None), (0.5, 0.25, 6.0), (1, 0, 2.5),
-                            (0.625, 0.5, None), (0, 0, 4.0)]:
+                            (0.625, 0.5, None), (0, 0, 4.0), (-1.5, 0.25, 3.0),
+                            (-0.75, 0.5, None)]:
         g.add("relu_th%g_s%g_m%s" % (th, slope, maxv), "relu", X,
               (lambda th, s, m: lambda x: keras_relu(x, th, s, m))(th, slope, maxv),
               threshold=th, negative_slope=slope, max_value=maxv)
