@@ -99,6 +99,8 @@ static bool same_shape(const alk_fva *a, const alk_fva *b) {
            memcmp(alk_fva_shape(a), alk_fva_shape(b), alk_fva_ndim(a) * sizeof(size_t)) == 0;
 }
 
+enum { MAX_BITS = 255 };
+
 static bool read_kif(alk_trace *t, const alk_hgq_quantizer *q, kif_arrays *out) {
     memset(out, 0, sizeof(*out));
     const alk_fva *second = q->kind == ALK_HGQ_KBI ? q->b : q->i;
@@ -121,14 +123,22 @@ static bool read_kif(alk_trace *t, const alk_hgq_quantizer *q, kif_arrays *out) 
     float *r =
         alk__nn_read_floats(t, third, q->kind == ALK_HGQ_KBI ? "quantizer i" : "quantizer f");
     if (out->k == NULL || s == NULL || r == NULL) {
-        alk_free(s);
-        alk_free(r);
-        kif_arrays_free(out);
-        return false;
+        goto fail;
     }
     for (size_t j = 0; j < out->n; j++) {
         s[j] = rintf(s[j]);
         r[j] = rintf(r[j]);
+        /* Bounds no trained quantizer reaches, checked before any value becomes a shift count:
+         * HGQ2 keeps k in {0, 1}, and widths beyond a few hundred bits are corrupt files. */
+        if ((out->k[j] != 0 && out->k[j] != 1) || !(fabsf(s[j]) <= MAX_BITS) ||
+            !(fabsf(r[j]) <= MAX_BITS)) {
+            alk_trace_fail(t, ALK_EINVAL,
+                           "quantizer element %zu: k %g, %s %g, %s %g out of range (k is 0 or 1, "
+                           "widths at most %d bits)",
+                           j, (double)out->k[j], q->kind == ALK_HGQ_KBI ? "b" : "i", (double)s[j],
+                           q->kind == ALK_HGQ_KBI ? "i" : "f", (double)r[j], MAX_BITS);
+            goto fail;
+        }
     }
     if (q->kind == ALK_HGQ_KBI) {
         /* s holds b, r holds i: f = b - i. */
@@ -142,6 +152,11 @@ static bool read_kif(alk_trace *t, const alk_hgq_quantizer *q, kif_arrays *out) 
         out->f = r;
     }
     return true;
+fail:
+    alk_free(s);
+    alk_free(r);
+    kif_arrays_free(out);
+    return false;
 }
 
 int alk_hgq_kif(alk_trace *t, const alk_hgq_quantizer *q, alk_fva **ret_k, alk_fva **ret_i,

@@ -34,6 +34,9 @@ static size_t taps_within(const alk_nn_window *w, const alk_nn_geometry *g, size
 static alk_fva *reciprocal_divisors(alk_trace *t, const alk_nn_pool *pool,
                                     const alk_nn_geometry *g) {
     const alk_nn_window *w = &pool->window;
+    if (!alk__nn_ok(t)) {
+        return NULL; /* the gather failed: its sizes are not to be trusted */
+    }
     size_t n = 1;
     for (size_t d = 0; d < w->rank; d++) {
         n *= g->out[d];
