@@ -468,3 +468,16 @@ Test(nn, allocation_failures_end_cleanly) {
     }
     cr_assert_gt(n, 20, "the pipeline made only %lu allocations", n);
 }
+
+Test(nn, hgq_refuses_corrupt_widths) {
+    /* k 2 is no HGQ2 quantizer's, b 1e9 no width: refused before they are used as shifts. */
+    alk_hgq_quantizer q = kbi("RND", "SAT", 2, 3, 1);
+    cr_expect_null(alk_hgq_quantize_weight(t, &q, scalar_array(1)));
+    expect_message("quantizer element 0: k 2, b 3, i 1 out of range");
+}
+
+Test(nn, hgq_refuses_huge_widths) {
+    alk_hgq_quantizer q = kbi("RND", "SAT", 1, 1e9, 1);
+    cr_expect_null(alk_hgq_mirror(t, &q, scalar_array(1)));
+    expect_message("out of range");
+}
