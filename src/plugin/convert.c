@@ -389,6 +389,7 @@ int alk_convert(const alk_generation *generation, const alk_convert_request *req
     }
     alk_convert_result result = {0};
     rv = run_tracer(generation, tracer, request, t, &result, diag);
+    result.solve_seconds = alk_trace_solver_seconds(t);
     alk_trace_free(t);
     if (rv != ALK_OK) {
         alk_convert_result_fini(&result);

@@ -63,6 +63,7 @@ typedef struct alk_convert_result {
     size_t n_output_names;
     alk_named_program *dump; /* n_dump traces when the request asked for a dump */
     size_t n_dump;
+    double solve_seconds; /* the part of the conversion spent in the CMVM/SCM solvers */
 } alk_convert_result;
 
 /*

@@ -73,7 +73,7 @@ class Runner:
         cmd += ["-o", out, *where, "--input-kif", kif_arg(case.kif)]
         # The solvers' improved mode: the same values, other adder graphs. The reference's
         # exhaustive SCM search (compat mode, the tracer's default) takes minutes for the
-        # float64 1/3 of an average over 3 values (README "Solver modes").
+        # float64 1/3 of an average over 3 values (README "Differences from the reference").
         cmd += ["--solver-option", "mode=improved"]
         for shape in case.input_shapes or ():
             cmd += ["--input-shape", ",".join(str(d) for d in shape)]
