@@ -86,10 +86,10 @@ int main(int argc, char **argv) {
     }
     alk_input_spec inputs[ALK_KERAS_MAX_INPUTS];
     for (size_t i = 0; i < model->n_inputs && i < ALK_KERAS_MAX_INPUTS; i++) {
-        inputs[i] = (alk_input_spec){.has_kif = true,
-                                     .kif = {input_kif[0], input_kif[1], input_kif[2]}};
-        if (alk_keras_model_input_shape(model, i, inputs[i].dims, ALK_MAX_DIMS,
-                                        &inputs[i].n_dims, &diag) != ALK_OK) {
+        inputs[i] =
+            (alk_input_spec){.has_kif = true, .kif = {input_kif[0], input_kif[1], input_kif[2]}};
+        if (alk_keras_model_input_shape(model, i, inputs[i].dims, ALK_MAX_DIMS, &inputs[i].n_dims,
+                                        &diag) != ALK_OK) {
             fprintf(stderr, "bench_keras: input %zu has no shape\n", i);
             return 1;
         }
@@ -101,13 +101,11 @@ int main(int argc, char **argv) {
     const alk_value *kif_items[3] = {alk_value_new_int(&arena, output_kif[0]),
                                      alk_value_new_int(&arena, output_kif[1]),
                                      alk_value_new_int(&arena, output_kif[2])};
-    alk_value_pair precision = {
-        alk_value_new_bytes(&arena, ALK_VALUE_STR, "layer_output_kif", 16),
-        alk_value_new_array(&arena, kif_items, 3)};
-    alk_value_pair fields[2] = {
-        {alk_value_new_bytes(&arena, ALK_VALUE_STR, "file", 4), file},
-        {alk_value_new_bytes(&arena, ALK_VALUE_STR, "precision", 9),
-         alk_value_new_map(&arena, &precision, 1)}};
+    alk_value_pair precision = {alk_value_new_bytes(&arena, ALK_VALUE_STR, "layer_output_kif", 16),
+                                alk_value_new_array(&arena, kif_items, 3)};
+    alk_value_pair fields[2] = {{alk_value_new_bytes(&arena, ALK_VALUE_STR, "file", 4), file},
+                                {alk_value_new_bytes(&arena, ALK_VALUE_STR, "precision", 9),
+                                 alk_value_new_map(&arena, &precision, 1)}};
     alk_convert_request request;
     alk_convert_request_init(&request);
     request.framework = "keras";
@@ -158,8 +156,8 @@ int main(int argc, char **argv) {
         n_ops = result.program->n_ops;
         best_read = t1 - t0 < best_read ? t1 - t0 : best_read;
         best_convert = t3 - t2 < best_convert ? t3 - t2 : best_convert;
-        best_solve = result.solve_seconds * 1e3 < best_solve ? result.solve_seconds * 1e3
-                                                             : best_solve;
+        best_solve =
+            result.solve_seconds * 1e3 < best_solve ? result.solve_seconds * 1e3 : best_solve;
         best_encode = t5 - t4 < best_encode ? t5 - t4 : best_encode;
         alk_convert_result_fini(&result);
     }

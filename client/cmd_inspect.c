@@ -106,14 +106,13 @@ static void print_summary(const char *path, const alk_program *program) {
 }
 
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: alkaidc inspect MODEL.json[.gz]\n"
-            "       alkaidc inspect MODEL.keras|MODEL.h5 [--plugin-dir DIR]...\n"
-            "       alkaidc inspect MODEL.json --weights W.h5 [--plugin-dir DIR]...\n"
-            "\n"
-            "Summarises an ALIR program, or lists every layer of a Keras model file: name,\n"
-            "class, module, input and output shapes, the weights stored for it and whether a\n"
-            "handler exists (the reason when not).\n");
+    fprintf(to, "usage: alkaidc inspect MODEL.json[.gz]\n"
+                "       alkaidc inspect MODEL.keras|MODEL.h5 [--plugin-dir DIR]...\n"
+                "       alkaidc inspect MODEL.json --weights W.h5 [--plugin-dir DIR]...\n"
+                "\n"
+                "Summarises an ALIR program, or lists every layer of a Keras model file: name,\n"
+                "class, module, input and output shapes, the weights stored for it and whether a\n"
+                "handler exists (the reason when not).\n");
 }
 
 static bool ends_with(const char *s, const char *suffix) {

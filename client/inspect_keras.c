@@ -56,7 +56,8 @@ static void tensor_shapes(const alk_value *v, char *out, size_t cap, unsigned de
         return;
     }
     const alk_value *cls = alk_value_get(v, "class_name");
-    if (cls != NULL && cls->kind == ALK_VALUE_STR && strcmp(cls->as.str.bytes, "__keras_tensor__") == 0) {
+    if (cls != NULL && cls->kind == ALK_VALUE_STR &&
+        strcmp(cls->as.str.bytes, "__keras_tensor__") == 0) {
         char one[160];
         shape_text(alk_value_get(alk_value_get(v, "config"), "shape"), one, sizeof(one));
         size_t n = strlen(out);
@@ -116,8 +117,8 @@ static void output_shape(const alk_keras_model *m, const alk_keras_layer *layer,
     for (size_t l = 0; l < m->n_layers && shape == NULL; l++) {
         for (size_t k = 0; k < m->layers[l].n_nodes && shape == NULL; k++) {
             shape = output_shape_in(m->layers[l].nodes[k].args, layer, node, 0);
-            shape = shape != NULL ? shape : output_shape_in(m->layers[l].nodes[k].kwargs, layer,
-                                                            node, 0);
+            shape = shape != NULL ? shape
+                                  : output_shape_in(m->layers[l].nodes[k].kwargs, layer, node, 0);
         }
     }
     shape_text(shape, out, cap);
@@ -135,7 +136,9 @@ static void print_weight(const char *indent, const char *address, const alk_valu
     size_t n = (size_t)snprintf(shape, sizeof(shape), "(");
     for (size_t d = 0; d < t.ndim && n < sizeof(shape); d++) {
         n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%zu%s", t.shape[d],
-                              d + 1 < t.ndim ? ", " : t.ndim == 1 ? "," : "");
+                              d + 1 < t.ndim ? ", "
+                              : t.ndim == 1  ? ","
+                                             : "");
     }
     (void)snprintf(shape + n, sizeof(shape) - n, ")");
     printf("%s  %-44s %-8s %s\n", indent, address, alk_dtype_numpy_name(t.dtype), shape);

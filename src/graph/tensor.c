@@ -16,12 +16,12 @@ static const struct {
     const char *numpy; /* numpy's (and Keras's) name */
     size_t size;
 } dtypes[ALK_DTYPE_COUNT] = {
-    [ALK_DTYPE_F2] = {"f2", "float16", 2},   [ALK_DTYPE_F4] = {"f4", "float32", 4},
-    [ALK_DTYPE_F8] = {"f8", "float64", 8},   [ALK_DTYPE_BF16] = {"bf16", "bfloat16", 2},
-    [ALK_DTYPE_U1] = {"u1", "uint8", 1},     [ALK_DTYPE_U2] = {"u2", "uint16", 2},
-    [ALK_DTYPE_U4] = {"u4", "uint32", 4},    [ALK_DTYPE_U8] = {"u8", "uint64", 8},
-    [ALK_DTYPE_I1] = {"i1", "int8", 1},      [ALK_DTYPE_I2] = {"i2", "int16", 2},
-    [ALK_DTYPE_I4] = {"i4", "int32", 4},     [ALK_DTYPE_I8] = {"i8", "int64", 8},
+    [ALK_DTYPE_F2] = {"f2", "float16", 2}, [ALK_DTYPE_F4] = {"f4", "float32", 4},
+    [ALK_DTYPE_F8] = {"f8", "float64", 8}, [ALK_DTYPE_BF16] = {"bf16", "bfloat16", 2},
+    [ALK_DTYPE_U1] = {"u1", "uint8", 1},   [ALK_DTYPE_U2] = {"u2", "uint16", 2},
+    [ALK_DTYPE_U4] = {"u4", "uint32", 4},  [ALK_DTYPE_U8] = {"u8", "uint64", 8},
+    [ALK_DTYPE_I1] = {"i1", "int8", 1},    [ALK_DTYPE_I2] = {"i2", "int16", 2},
+    [ALK_DTYPE_I4] = {"i4", "int32", 4},   [ALK_DTYPE_I8] = {"i8", "int64", 8},
     [ALK_DTYPE_B1] = {"b1", "bool", 1},
 };
 

@@ -66,8 +66,8 @@ static int find_tracer(const alk_generation *generation, const char *framework,
     return rv;
 }
 
-int alk_convert_find_op(const alk_generation *generation, const char *framework,
-                        const char *module, const char *name, alk_diag *diag) {
+int alk_convert_find_op(const alk_generation *generation, const char *framework, const char *module,
+                        const char *name, alk_diag *diag) {
     const alk__loaded *tracer = NULL;
     int rv = find_tracer(generation, framework, &tracer, diag);
     if (rv != ALK_OK) {

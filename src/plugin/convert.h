@@ -86,8 +86,8 @@ void alk_convert_result_fini(alk_convert_result *result);
  * for an unknown framework; ALK_ENOENT or ALK_EPLUGIN with the reason a conversion would give
  * (`alkaidc inspect` shows it for every layer of a model file).
  */
-int alk_convert_find_op(const alk_generation *generation, const char *framework,
-                        const char *module, const char *name, alk_diag *diag);
+int alk_convert_find_op(const alk_generation *generation, const char *framework, const char *module,
+                        const char *name, alk_diag *diag);
 
 /* The framework key of a module string: its first dotted component ("keras.src.x" -> "keras").
  * Writes at most `cap` bytes including the NUL; returns ALK_EINVAL for an empty key. */

@@ -1041,8 +1041,7 @@ static alk_keras_model *parse_level(parser *p, const alk_value *entry, const cha
 
 /* Fills the weight places of `model`'s layers: `prefix` is the keras_v3 path of the level
  * ("" at the top), `group` the top-level layer holding it (NULL at the top). */
-static int assign_places(parser *p, alk_keras_model *model, const char *prefix,
-                         const char *group) {
+static int assign_places(parser *p, alk_keras_model *model, const char *prefix, const char *group) {
     for (size_t l = 0; l < model->n_layers && p->err == ALK_OK; l++) {
         alk_keras_layer *layer = &model->layers[l];
         layer->nested = group != NULL;

@@ -33,8 +33,8 @@ typedef struct level_run {
 } level_run;
 
 static int run_level(keras_job *job, alk_scope *scope, const alk_keras_model *model,
-                     alk_fva *const *inputs, size_t n_inputs, alk_fva ***ret_outputs,
-                     size_t *ret_n, alk_diag *diag);
+                     alk_fva *const *inputs, size_t n_inputs, alk_fva ***ret_outputs, size_t *ret_n,
+                     alk_diag *diag);
 
 /* ---- The tensor map ------------------------------------------------------------------------ */
 
@@ -403,8 +403,8 @@ static void run_model(level_run *r, const alk_keras_node *node) {
 /* ---- A level --------------------------------------------------------------------------------- */
 
 static int run_level(keras_job *job, alk_scope *scope, const alk_keras_model *model,
-                     alk_fva *const *inputs, size_t n_inputs, alk_fva ***ret_outputs,
-                     size_t *ret_n, alk_diag *diag) {
+                     alk_fva *const *inputs, size_t n_inputs, alk_fva ***ret_outputs, size_t *ret_n,
+                     alk_diag *diag) {
     alk_trace *t = job->trace;
     level_run r = {job, scope, model, NULL, NULL};
     r.results = alk_arena_calloc(&job->arena, model->n_nodes + 1, sizeof(*r.results));
