@@ -63,6 +63,7 @@ typedef struct alk_convert_result {
     size_t n_output_names;
     alk_named_program *dump; /* n_dump traces when the request asked for a dump */
     size_t n_dump;
+    double solve_seconds; /* the part of the conversion spent in the CMVM/SCM solvers */
 } alk_convert_result;
 
 /*
@@ -77,6 +78,16 @@ int alk_convert(const alk_generation *generation, const alk_convert_request *req
 
 /* Frees everything `result` holds and zeroes it; NULL is a no-op. */
 void alk_convert_result_fini(alk_convert_result *result);
+
+/*
+ * Whether the tracer of `framework` in `generation` (both borrowed) has a handler for class
+ * `name` of `module`, found as a conversion finds it: the tracer's own table, then the
+ * second-level plugin of the module's first component (loaded on demand). ALK_OK; ALK_EINVAL
+ * for an unknown framework; ALK_ENOENT or ALK_EPLUGIN with the reason a conversion would give
+ * (`alkaidc inspect` shows it for every layer of a model file).
+ */
+int alk_convert_find_op(const alk_generation *generation, const char *framework, const char *module,
+                        const char *name, alk_diag *diag);
 
 /* The framework key of a module string: its first dotted component ("keras.src.x" -> "keras").
  * Writes at most `cap` bytes including the NUL; returns ALK_EINVAL for an empty key. */
