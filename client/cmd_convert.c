@@ -48,6 +48,8 @@ typedef struct options {
     const char *input_shapes[MAX_INPUTS];
     size_t n_input_shapes;
     const char *input_kif;
+    const char *weight_kif;       /* --weight-kif: model.precision.weight_kif */
+    const char *layer_output_kif; /* --layer-output-kif: model.precision.layer_output_kif */
     const char *hwconf;
     const char *solver_options[MAX_OPTIONS];
     size_t n_solver_options;
@@ -63,6 +65,7 @@ static void usage(FILE *to) {
         to,
         "usage: alkaidc convert MODEL -o OUT.alir.json[.gz] [--weights W.h5] [--connect URL]...\n"
         "         [--local] [--framework K] [--input-shape D,D,...]... [--input-kif K,I,F]\n"
+        "         [--weight-kif K,I,F] [--layer-output-kif K,I,F]\n"
         "         [--hwconf A,C,L] [--solver-option KEY=VALUE]... [--dump FILE]\n"
         "         [--timeout S] [--resend S] [--plugin-dir DIR]...\n"
         "\n"
@@ -77,6 +80,11 @@ static void usage(FILE *to) {
         "  --framework K             the top-level tracer (alkaid, keras, torch, ...)\n"
         "  --input-shape D,D,...     one input's shape (repeat per input)\n"
         "  --input-kif K,I,F         fixed-point format of every input element\n"
+        "  --weight-kif K,I,F        plain float Keras models: quantize every float weight\n"
+        "                            (kernels, biases, folded batch-norm, PReLU alpha) with\n"
+        "                            Q(w; K,I,F, RND, SAT) before tracing (beyond the reference)\n"
+        "  --layer-output-kif K,I,F  plain float Keras models: quantize every layer's output\n"
+        "                            with Q(y; K,I,F, TRN, WRAP) (beyond the reference)\n"
         "  --hwconf A,C,L            adder size, carry size, latency cutoff (default 1,1,-1)\n"
         "  --solver-option KEY=VAL   a CMVM solver option (repeatable)\n"
         "  --dump FILE               also write the named intermediate traces (JSON)\n"
@@ -121,6 +129,8 @@ static int parse_args(int argc, char **argv, options *o) {
         OPT_RESEND,
         OPT_PLUGIN_DIR,
         OPT_WEIGHTS,
+        OPT_WEIGHT_KIF,
+        OPT_OUTPUT_KIF,
     };
     static const struct option long_options[] = {
         {"output", required_argument, NULL, 'o'},
@@ -136,6 +146,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"resend", required_argument, NULL, OPT_RESEND},
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
         {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"weight-kif", required_argument, NULL, OPT_WEIGHT_KIF},
+        {"layer-output-kif", required_argument, NULL, OPT_OUTPUT_KIF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -200,6 +212,12 @@ static int parse_args(int argc, char **argv, options *o) {
         case OPT_WEIGHTS:
             o->weights_path = optarg;
             break;
+        case OPT_WEIGHT_KIF:
+            o->weight_kif = optarg;
+            break;
+        case OPT_OUTPUT_KIF:
+            o->layer_output_kif = optarg;
+            break;
         case 'h':
             usage(stdout);
             return -EXIT_OK - 1;
@@ -257,14 +275,64 @@ static void put_option_value(alk_buf *out, const char *text) {
     alk_mp_str(out, text);
 }
 
-static int put_kif(alk_buf *out, const char *text) {
+static int put_kif(alk_buf *out, const char *option, const char *text) {
     int64_t kif[3];
     if (parse_ints(text, kif, 3) != 3) {
-        return cli_usage_error("convert", "--input-kif takes K,I,F, not '%s'", text);
+        return cli_usage_error("convert", "%s takes K,I,F, not '%s'", option, text);
     }
     alk_mp_array(out, 3);
     for (int i = 0; i < 3; i++) {
         alk_mp_int(out, kif[i]);
+    }
+    return EXIT_OK;
+}
+
+/* Writes the message's `model` map with the precision options merged into its `precision` map
+ * (model.precision.weight_kif, .layer_output_kif; the options replace those keys). */
+static int put_model(const options *o, const alk_value *model, alk_buf *out) {
+    const alk_value *precision = alk_value_get(model, "precision");
+    size_t n_model = 1;
+    for (size_t i = 0; i < model->as.map.len; i++) {
+        n_model += strcmp(model->as.map.pairs[i].key->as.str.bytes, "precision") != 0;
+    }
+    alk_mp_map(out, (uint32_t)n_model);
+    for (size_t i = 0; i < model->as.map.len; i++) {
+        const alk_value_pair *p = &model->as.map.pairs[i];
+        if (strcmp(p->key->as.str.bytes, "precision") != 0) {
+            alk_mp_value(out, p->key);
+            alk_mp_value(out, p->value);
+        }
+    }
+    const char *keys[2] = {"weight_kif", "layer_output_kif"};
+    const char *given[2] = {o->weight_kif, o->layer_output_kif};
+    const char *names[2] = {"--weight-kif", "--layer-output-kif"};
+    size_t n_old =
+        precision != NULL && precision->kind == ALK_VALUE_MAP ? precision->as.map.len : 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < n_old; i++) {
+        const char *key = precision->as.map.pairs[i].key->as.str.bytes;
+        kept += !((given[0] != NULL && !strcmp(key, keys[0])) ||
+                  (given[1] != NULL && !strcmp(key, keys[1])));
+    }
+    alk_mp_str(out, "precision");
+    alk_mp_map(out, (uint32_t)(kept + (given[0] != NULL) + (given[1] != NULL)));
+    for (size_t i = 0; i < n_old; i++) {
+        const alk_value_pair *p = &precision->as.map.pairs[i];
+        const char *key = p->key->as.str.bytes;
+        if (!((given[0] != NULL && !strcmp(key, keys[0])) ||
+              (given[1] != NULL && !strcmp(key, keys[1])))) {
+            alk_mp_value(out, p->key);
+            alk_mp_value(out, p->value);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        if (given[k] != NULL) {
+            alk_mp_str(out, keys[k]);
+            int rv = put_kif(out, names[k], given[k]);
+            if (rv != EXIT_OK) {
+                return rv;
+            }
+        }
     }
     return EXIT_OK;
 }
@@ -280,10 +348,20 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
                 (o->input_kif != NULL && o->n_input_shapes == 0) + (o->hwconf != NULL) +
                 (o->n_solver_options > 0) + (o->dump != NULL) + (o->timeout_s > 0);
     cli_request_begin(out, "convert", n_fields);
+    bool precision = o->weight_kif != NULL || o->layer_output_kif != NULL;
     for (size_t i = 0; i < message->as.map.len; i++) {
         const alk_value_pair *p = &message->as.map.pairs[i];
-        if (!overridden(o, p->key->as.str.bytes)) {
-            alk_mp_value(out, p->key);
+        if (overridden(o, p->key->as.str.bytes)) {
+            continue;
+        }
+        alk_mp_value(out, p->key);
+        if (precision && strcmp(p->key->as.str.bytes, "model") == 0 &&
+            p->value->kind == ALK_VALUE_MAP) {
+            int rv = put_model(o, p->value, out);
+            if (rv != EXIT_OK) {
+                return rv;
+            }
+        } else {
             alk_mp_value(out, p->value);
         }
     }
@@ -313,7 +391,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
             }
             alk_mp_str(out, "kif");
             if (o->input_kif != NULL) {
-                int rv = put_kif(out, o->input_kif);
+                int rv = put_kif(out, "--input-kif", o->input_kif);
                 if (rv != EXIT_OK) {
                     return rv;
                 }
@@ -323,7 +401,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
         }
     } else if (o->input_kif != NULL) {
         alk_mp_str(out, "inputs_kif");
-        int rv = put_kif(out, o->input_kif);
+        int rv = put_kif(out, "--input-kif", o->input_kif);
         if (rv != EXIT_OK) {
             return rv;
         }

@@ -311,6 +311,14 @@ alk_scope *alk_scope_child(alk_scope *parent, const char *name);
  */
 typedef alk_fva *alk_activation_fn(alk_op *op, alk_fva *x);
 void alk_scope_set_activation(alk_scope *scope, alk_activation_fn *fn);
+/*
+ * The tracer's own per-job data (its options, its model), set on its top-level scope and
+ * inherited by child scopes; its rows' handlers and hooks read it with alk_op_scope_data (a
+ * plugin's state is shared by concurrent jobs, this is not). Only the tracer that set it may
+ * interpret it: second-level plugins must not. `data` is borrowed for the trace's life.
+ */
+void alk_scope_set_data(alk_scope *scope, void *data);
+void *alk_op_scope_data(const alk_op *op);
 /* The scope's name for the next use of `name`: `name`, then `name#1`, `name#2`, ... (arena). */
 const char *alk_scope_unique(alk_scope *scope, const char *name);
 const char *alk_scope_prefix(const alk_scope *scope);

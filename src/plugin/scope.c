@@ -55,6 +55,7 @@ alk_scope *alk_scope_child(alk_scope *parent, const char *name) {
     if (child != NULL) {
         child->nested = true;
         child->activation = parent->activation;
+        child->data = parent->data;
     }
     return child;
 }
@@ -63,6 +64,16 @@ void alk_scope_set_activation(alk_scope *scope, alk_activation_fn *fn) {
     if (scope != NULL) {
         scope->activation = fn;
     }
+}
+
+void alk_scope_set_data(alk_scope *scope, void *data) {
+    if (scope != NULL) {
+        scope->data = data;
+    }
+}
+
+void *alk_op_scope_data(const alk_op *op) {
+    return op != NULL && op->scope != NULL ? op->scope->data : NULL;
 }
 
 const char *alk_scope_prefix(const alk_scope *scope) {

@@ -60,6 +60,10 @@ class Runner:
         if len(files) > 1:
             cmd += ["--weights", files[1]]
         cmd += ["-o", out, *where, "--input-kif", kif_arg(case.kif)]
+        # The solvers' improved mode: the same values, other adder graphs. The reference's
+        # exhaustive SCM search (compat mode, the tracer's default) takes minutes for the
+        # float64 1/3 of an average over 3 values (README "Solver modes").
+        cmd += ["--solver-option", "mode=improved"]
         for shape in case.input_shapes or ():
             cmd += ["--input-shape", ",".join(str(d) for d in shape)]
         if options and case.options is not None:
