@@ -104,10 +104,9 @@ static bool scalar_weight(alk_op *op, const char *role, float *ret) {
 void hgq_unary_lut(alk_op *op, const void *affined) {
     alk_fva *x = alk_op_in(op, 0);
     const char *name = hgq_activation_name(op, "activation");
-    /* enable_oq false keeps HGQ2's enable_ebops off: the layer then stores no beta or ebops. */
-    bool oq = alk_op_bool(op, "enable_oq", true);
-    size_t ebops = oq && alk_op_bool(op, "enable_ebops", alk_op_bool(op, "enable_iq", true)) ? 2
-                                                                                              : 0;
+    /* HGQ2 turns ebops off without an oq, but its base class sets the flag again from the
+     * config: the saved enable_ebops is what counts. */
+    size_t ebops = alk_op_bool(op, "enable_ebops", alk_op_bool(op, "enable_iq", true)) ? 2 : 0;
     if (affined != NULL) {
         float scale = 1, bias = 0;
         if (!scalar_weight(op, "scale", &scale) || !scalar_weight(op, "bias", &bias)) {

@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -116,6 +117,8 @@ static bool config_view_of(alk_op *op, const alk_value *conf, const char *path, 
         return true;
     }
     const char *cls = class_name->kind == ALK_VALUE_STR ? class_name->as.str.bytes : "";
+    /* Keras 3's legacy .h5 writes registered classes as "hgq>QuantizerConfig". */
+    cls = strncmp(cls, "hgq>", 4) == 0 ? cls + 4 : cls;
     if (inner == NULL || inner->kind != ALK_VALUE_MAP) {
         alk_op_fail(op, ALK_EINVAL, "quantizer %s: serialized %s without a config map",
                     quantizer_name(path), cls);
@@ -333,26 +336,186 @@ static bool check_group_name(alk_op *op, const alk_hgq_quantizer *q, const char 
     return true;
 }
 
+/* ---- Where the variables are --------------------------------------------------------------- */
+
+/*
+ * A legacy .h5 file names each variable by its object path ("q_dense/q_dense_kq/
+ * fixed_point_quantizer_kbi/b"): HGQ2 names a layer's quantizers `<layer>_kq` (bq, iq, oq), the
+ * quantizers of a multi-input layer's iq get automatic names ("quantizer_6") under a
+ * `multiple_quantizers*` object and are told apart by order, and the internal quantizer's name is
+ * automatic too. `object` becomes the component that identifies the quantizer, `nth` the rank of
+ * a list entry (SIZE_MAX: none); false when `path` has no legacy form this plugin knows.
+ */
+static bool legacy_object(alk_op *op, const char *path, char *object, size_t *nth) {
+    *nth = SIZE_MAX;
+    object[0] = '\0';
+    if (path[0] == '\0') {
+        return true; /* the Quantizer layer itself: every variable of the layer is its own */
+    }
+    static const char list[] = "iq/quantizers/quantizer";
+    if (strncmp(path, list, sizeof(list) - 1) == 0) {
+        const char *tail = path + sizeof(list) - 1;
+        *nth = tail[0] == '\0' ? 0 : tail[0] == '_' ? (size_t)strtoul(tail + 1, NULL, 10) : SIZE_MAX;
+        return *nth != SIZE_MAX;
+    }
+    if (strcmp(path, "kq") != 0 && strcmp(path, "bq") != 0 && strcmp(path, "iq") != 0 &&
+        strcmp(path, "oq") != 0) {
+        return false;
+    }
+    return hgq_path(op, object, alk_op_name(op), "_") && strlen(object) + 3 < HGQ_PATH_MAX &&
+           strcat(object, path) != NULL;
+}
+
+/* Component `c` of a '/'-separated name: its start and length; false past the end. */
+static bool component(const char *name, size_t c, const char **ret, size_t *ret_len) {
+    for (; c > 0; c--) {
+        name = strchr(name, '/');
+        if (name == NULL) {
+            return false;
+        }
+        name++;
+    }
+    *ret = name;
+    *ret_len = strcspn(name, "/");
+    return true;
+}
+
+/* Whether a legacy name has the component `object` (any name, when `object` is empty). */
+static bool has_component(const char *name, const char *object) {
+    const char *part;
+    size_t len;
+    for (size_t c = 0; object[0] != '\0' && component(name, c, &part, &len); c++) {
+        if (len == strlen(object) && strncmp(part, object, len) == 0) {
+            return true;
+        }
+    }
+    return object[0] == '\0';
+}
+
+/* The list entry a legacy name belongs to: the component after a `multiple_quantizers*` one. */
+static bool list_entry(const char *name, const char **ret, size_t *ret_len) {
+    const char *part;
+    size_t len;
+    for (size_t c = 0; component(name, c, &part, &len); c++) {
+        if (strncmp(part, "multiple_quantizers", 19) == 0) {
+            return component(name, c + 1, ret, ret_len);
+        }
+    }
+    return false;
+}
+
+static const char *name_at(const alk_value *names, size_t i) {
+    const alk_value *item = names->as.array.items[i];
+    return item->kind == ALK_VALUE_STR ? item->as.str.bytes : "";
+}
+
+/* Whether name i belongs to the list entry (entry, len). */
+static bool in_entry(const alk_value *names, size_t i, const char *entry, size_t len) {
+    const char *e;
+    size_t n;
+    return list_entry(name_at(names, i), &e, &n) && n == len && strncmp(e, entry, n) == 0;
+}
+
+/* The nth distinct list entry, in the order the names first list them. */
+static bool nth_entry(const alk_value *names, size_t nth, const char **ret, size_t *ret_len) {
+    size_t seen = 0;
+    for (size_t i = 0; i < names->as.array.len; i++) {
+        const char *e;
+        size_t len;
+        bool fresh = list_entry(name_at(names, i), &e, &len);
+        for (size_t j = 0; fresh && j < i; j++) {
+            fresh = !in_entry(names, j, e, len);
+        }
+        if (fresh && seen++ == nth) {
+            *ret = e;
+            *ret_len = len;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The last component of a name (":0" stripped) is `role`. */
+static bool last_is(const char *name, const char *role) {
+    const char *last = strrchr(name, '/');
+    last = last != NULL ? last + 1 : name;
+    size_t n = strcspn(last, ":");
+    return n == strlen(role) && strncmp(last, role, n) == 0;
+}
+
+/*
+ * Fills dataset[v] with where variable v (roles[v]) of the quantizer at `path` is: keras_v3
+ * `<path>/quantizer/vars/<v>` (and dataset[n], the first one that must not exist), or the name of
+ * a legacy file (a placeholder naming the object when absent; dataset[n] empty). Returns the number of variables
+ * the file holds for the quantizer in a legacy file, n for keras_v3, SIZE_MAX after failing.
+ */
+static size_t locate_vars(alk_op *op, const char *path, const char *const *roles, size_t n,
+                          char (*dataset)[HGQ_PATH_MAX]) {
+    const alk_value *names = alk_op_stored_opt(op, "weight_names");
+    if (names == NULL || names->kind != ALK_VALUE_ARRAY) {
+        for (size_t v = 0; v <= n; v++) {
+            char rest[64];
+            (void)snprintf(rest, sizeof(rest), "%squantizer/vars/%zu", slash_after(path), v);
+            if (!hgq_path(op, dataset[v], path, rest)) {
+                return SIZE_MAX;
+            }
+        }
+        return n;
+    }
+    char object[HGQ_PATH_MAX];
+    size_t nth;
+    const char *entry = NULL;
+    size_t entry_len = 0;
+    if (!legacy_object(op, path, object, &nth) ||
+        (nth != SIZE_MAX && !nth_entry(names, nth, &entry, &entry_len))) {
+        alk_op_fail(op, ALK_EINVAL,
+                    "quantizer %s: its variables are not in this legacy .h5 file (or cannot be "
+                    "located in one: save the model as .keras)",
+                    quantizer_name(path));
+        return SIZE_MAX;
+    }
+    for (size_t v = 0; v < n; v++) {
+        (void)snprintf(dataset[v], HGQ_PATH_MAX, "%s%s%s", object, object[0] ? "/" : "",
+                       roles[v]);
+    }
+    dataset[n][0] = '\0'; /* the count tells extra variables */
+    bool found[MAX_VARS] = {false};
+    size_t count = 0;
+    for (size_t i = 0; i < names->as.array.len; i++) {
+        const char *name = name_at(names, i);
+        if (entry != NULL ? !in_entry(names, i, entry, entry_len) : !has_component(name, object)) {
+            continue;
+        }
+        count++;
+        for (size_t v = 0; v < n; v++) {
+            if (!found[v] && last_is(name, roles[v])) {
+                found[v] = hgq_path(op, dataset[v], name, "");
+            }
+        }
+    }
+    return alk_op_failed(op) ? SIZE_MAX : count;
+}
+
 static bool read_vars(alk_op *op, const char *path, alk_hgq_quantizer *q) {
     const char *roles[MAX_VARS] = {NULL};
     size_t n = var_roles(q, roles);
     stored_info info[MAX_VARS + 1];
     char dataset[MAX_VARS + 1][HGQ_PATH_MAX];
     size_t k_at = 0;
+    size_t count = locate_vars(op, path, roles, n, dataset);
+    if (count == SIZE_MAX) {
+        return false;
+    }
     for (size_t v = 0; v <= n; v++) {
-        char rest[64];
-        (void)snprintf(rest, sizeof(rest), "%squantizer/vars/%zu", slash_after(path), v);
-        if (!hgq_path(op, dataset[v], path, rest)) {
-            return false;
-        }
-        const alk_value *stored = alk_op_stored_opt(op, dataset[v]);
+        const alk_value *stored = dataset[v][0] != '\0' ? alk_op_stored_opt(op, dataset[v]) : NULL;
         if (v == n) {
-            if (stored != NULL) {
+            if (stored != NULL || count > n) {
                 alk_op_fail(op, ALK_EINVAL,
-                            "quantizer %s: unexpected dataset %s (a %s %s quantizer stores %zu "
-                            "variables; the weights do not match the config)",
-                            quantizer_name(path), dataset[v], q->kind == ALK_HGQ_KBI ? "kbi" : "kif",
-                            q->overflow == ALK_WRAP ? "WRAP" : "non-WRAP", n);
+                            "quantizer %s: the file stores more variables for it than the %zu "
+                            "of a %s %s quantizer%s%s (the weights do not match the config)",
+                            quantizer_name(path), n, q->kind == ALK_HGQ_KBI ? "kbi" : "kif",
+                            q->overflow == ALK_WRAP ? "WRAP" : "non-WRAP",
+                            stored != NULL ? ": " : "", stored != NULL ? dataset[v] : "");
                 return false;
             }
             break;
@@ -400,6 +563,9 @@ static bool read_vars(alk_op *op, const char *path, alk_hgq_quantizer *q) {
         return false;
     }
     for (size_t v = 0; v < n; v++) {
+        if (strcmp(roles[v], "i_decay_speed") == 0) {
+            continue; /* training state (often infinite): not needed, not decoded */
+        }
         alk_fva *a = alk_op_tensor_opt(op, dataset[v]);
         switch (roles[v][0]) {
         case 'k':

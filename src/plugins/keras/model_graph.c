@@ -333,6 +333,13 @@ static int init_layer(parser *p, model_private *mp, alk_keras_layer *layer,
         mp->model.keras2 = true;
     }
     const char *registered = str_at(entry, "registered_name");
+    /* Keras 3's legacy .h5 writes a registered class's name (`hgq>QDense`) as its class_name,
+     * without module or registered_name: the class is the part after '>'. */
+    const char *sep = strchr(class_name, '>');
+    if (registered == NULL && sep != NULL && sep != class_name && sep[1] != '\0') {
+        registered = class_name;
+        class_name = sep + 1;
+    }
     *layer = (alk_keras_layer){
         .name = name,
         .class_name = class_name,
