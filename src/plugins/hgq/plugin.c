@@ -28,6 +28,8 @@
  * is the list of inputs). */
 #define DELEGATE(name, keras_class) {"hgq", name, hgq_delegate, keras_class, 0, 1, 1, "inputs", EBOPS},
 
+static const size_t rank1 = 1, rank2 = 2;
+
 static const alk_op_def hgq_ops[] = {
     /* ---- the quantizer layer ---- */
     {"hgq", "Quantizer", hgq_quantizer_layer, NULL, OWN_Q | OWN_ACT, 1, 1, "inputs", NULL},
@@ -89,6 +91,12 @@ static const alk_op_def hgq_ops[] = {
     {"hgq", "QAffinedUnaryFunctionLUT", hgq_unary_lut, "affined", OWN_ACT, 1, 1, "inputs",
      "scale bias " EBOPS},
     {"hgq", "QSoftmax", hgq_softmax, NULL, OWN_ACT, 1, 2, "inputs mask", EBOPS},
+
+    /* ---- table layers (per-pair MLP tables; their iq is part of the body) ---- */
+    {"hgq", "QDenseT", hgq_dense_t, NULL, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
+    {"hgq", "QEinsumDenseT", hgq_einsum_dense_t, NULL, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
+    {"hgq", "QConvT1D", hgq_conv_t, &rank1, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
+    {"hgq", "QConvT2D", hgq_conv_t, &rank2, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
 };
 
 static const alk_plugin_descriptor descriptor = {

@@ -296,12 +296,16 @@ static const char *package_hint(const char *package) {
     return "";
 }
 
-/* The row of `layer`: its config module, or the registered package when that says otherwise
- * (`qkeras>QDense` is looked up for plugin "qkeras" whatever its module says). */
+/* The row of `layer`: by its config module, as the reference dispatches on the class's
+ * __module__ (HGQ2 registers QConvT1D as `hgq2>QConvT1D`, its module is hgq.layers...); by the
+ * registered package when the config has no module (Keras 3's legacy .h5 writes `hgq>QDense` as
+ * the class name, Keras 2 custom layers). */
 static const alk_op_def *find_row(level_run *r, alk_op *op, const alk_keras_layer *layer) {
     const char *module = layer->module;
     size_t n = strcspn(module, ".");
-    if (strlen(layer->package) != n || strncmp(module, layer->package, n) != 0) {
+    const alk_value *entry_module = alk_value_get(layer->entry, "module");
+    bool has_module = entry_module != NULL && entry_module->kind == ALK_VALUE_STR;
+    if (!has_module && (strlen(layer->package) != n || strncmp(module, layer->package, n) != 0)) {
         module = layer->package;
     }
     const alk_op_def *def = NULL;
