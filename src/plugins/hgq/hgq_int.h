@@ -143,11 +143,33 @@ alk_fva *hgq_softmax_body(alk_op *op, const hgq_softmax_spec *spec, const char *
                           alk_fva *x);
 
 /* layers_table.c */
+
+/* A QEinsumDenseT: its config's, or the one an attention layer gives its projections. */
+typedef struct hgq_einsum_t_spec {
+    const char *prefix; /* where its objects are ("" or "query_dense/") */
+    const char *equation;
+    int64_t n_hl, d_hl;
+    const char *subnn_activation; /* a Keras activation name; NULL: linear */
+    bool has_bias;                /* bias_axes set: the sub-networks have biases (without bn) */
+    const char *normalize_axes;   /* NULL: the kernel letters that reach the output */
+    bool batch_norm, bn_center, bn_scale;
+    double bn_epsilon;
+    bool enable_iq;
+    const alk_value *iq_conf, *toq_conf;
+    bool ebops; /* the layer stores beta and ebops */
+} hgq_einsum_t_spec;
+
+/* QEinsumDenseT on x (its iq included; its activation and oq are the caller's). */
+alk_fva *hgq_einsum_dense_t_apply(alk_op *op, const hgq_einsum_t_spec *spec, alk_fva *x);
+
 void hgq_dense_t(alk_op *op, const void *arg);
 void hgq_einsum_dense_t(alk_op *op, const void *arg);
 void hgq_conv_t(alk_op *op, const void *rank);
 
-/* layers_attn.c; `arg`: the attention kind. */
+/* layers_attn.c; `arg`: one of the attention kinds. */
+typedef struct hgq_attn_kind hgq_attn_kind;
+extern const hgq_attn_kind hgq_attn_mha, hgq_attn_mha_t, hgq_attn_linformer, hgq_attn_linformer_t,
+    hgq_attn_salt;
 void hgq_attention(alk_op *op, const void *kind);
 
 /* layers_rnn.c */

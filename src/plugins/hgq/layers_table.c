@@ -562,20 +562,23 @@ static int axis_of(const char *spec, char c) {
     return at != NULL ? (int)(at - spec) : -1;
 }
 
-/* QEinsumDenseT's own batch norm over the normalize axes (`size` positions). */
-static bool einsum_t_batch_norm(alk_op *op, size_t size, size_t n_in, size_t *n_vars,
-                                table_net *net) {
-    bool scale = alk_op_bool(op, "bn_scale", true), center = alk_op_bool(op, "bn_center", true);
-    float eps = (float)alk_op_float(op, "bn_epsilon", 1e-3);
-    const bool present[4] = {scale, center, true, true};
+/* QEinsumDenseT's own batch norm over the normalize axes (`size` positions): its variables
+ * `<prefix>vars/<*n_vars>...` (bn_gamma when bn_scale, bn_beta when bn_center, moving_mean,
+ * moving_variance). */
+static bool einsum_t_batch_norm(alk_op *op, const hgq_einsum_t_spec *spec, size_t size,
+                                size_t n_in, size_t *n_vars, table_net *net) {
+    const bool present[4] = {spec->bn_scale, spec->bn_center, true, true};
     const char *names[4] = {"bn_gamma", "bn_beta", "moving_mean", "moving_variance"};
     const alk_fva *v[4] = {NULL};
     for (size_t i = 0; i < 4; i++) {
         if (!present[i]) {
             continue;
         }
-        char path[32];
-        (void)snprintf(path, sizeof(path), "vars/%zu", (*n_vars)++);
+        char rest[32], path[HGQ_PATH_MAX];
+        (void)snprintf(rest, sizeof(rest), "vars/%zu", (*n_vars)++);
+        if (!hgq_path(op, path, spec->prefix, rest)) {
+            return false;
+        }
         v[i] = alk_op_tensor_opt(op, path);
         if (v[i] == NULL || alk_fva_size(v[i]) != size) {
             alk_op_fail(op, ALK_EINVAL, "dataset %s (%s, %zu values) is %s", path, names[i], size,
@@ -588,11 +591,12 @@ static bool einsum_t_batch_norm(alk_op *op, size_t size, size_t n_in, size_t *n_
     if (scale_v == NULL || offset_v == NULL) {
         return false;
     }
+    float eps = (float)spec->bn_epsilon;
     for (size_t j = 0; j < size; j++) {
-        float gamma = scale ? (float)alk_fva_num_at(v[0], j) : 1.0f;
+        float gamma = spec->bn_scale ? (float)alk_fva_num_at(v[0], j) : 1.0f;
         scale_v[j] = gamma / sqrtf((float)alk_fva_num_at(v[3], j) + eps);
         float offset = -(float)alk_fva_num_at(v[2], j) * scale_v[j];
-        offset_v[j] = center ? offset + (float)alk_fva_num_at(v[1], j) : offset;
+        offset_v[j] = spec->bn_center ? offset + (float)alk_fva_num_at(v[1], j) : offset;
     }
     net->bn_scale = scale_v;
     net->bn_offset = offset_v;
@@ -600,61 +604,65 @@ static bool einsum_t_batch_norm(alk_op *op, size_t size, size_t n_in, size_t *n_
     return true;
 }
 
-void hgq_einsum_dense_t(alk_op *op, const void *arg) {
-    (void)arg;
-    alk_trace *t = alk_op_trace(op);
-    alk_fva *x = alk_op_in(op, 0);
-    const char *equation = alk_op_str(op, "equation", NULL);
-    int64_t n_hl = alk_op_int(op, "n_hl", 1), d_hl = alk_op_int(op, "d_hl", 8);
-    bool batch_norm = alk_op_bool(op, "batch_norm", false);
-    bool has_bias = alk_op_has(op, "bias_axes");
-    act32_fn *hidden = activation32(op, hgq_activation_name(op, "subnn_activation"));
-    char in[ALK_FVA_MAX_DIM + 4], w[ALK_FVA_MAX_DIM + 4], out[ALK_FVA_MAX_DIM + 4];
-    if (x == NULL || alk_op_failed(op)) {
-        return;
-    }
-    if (equation == NULL || n_hl < 0 || d_hl < 1) {
-        alk_op_fail(op, ALK_EINVAL, "needs an equation, n_hl >= 0 and d_hl >= 1");
-        return;
-    }
-    if (!einsum_specs(op, equation, alk_fva_ndim(x), in, w, out)) {
-        return;
-    }
-    /* presum = the input's letters, then the kernel's letters the input lacks (output-only:
-     * HGQ2 refuses kernel-only contractions). */
-    char presum[2 * ALK_FVA_MAX_DIM + 1];
+/* The presum letters: the input's, then the kernel's the input lacks (output-only: HGQ2 refuses
+ * kernel-only contractions). */
+static bool presum_letters(alk_op *op, const char *equation, const char *in, const char *w,
+                           const char *out, char *presum) {
     strcpy(presum, in);
     for (const char *c = w; *c; c++) {
-        if (!strchr(in, *c)) {
-            if (!strchr(out, *c) || strlen(presum) + 1 > ALK_FVA_MAX_DIM) {
-                alk_op_fail(op, ALK_EINVAL, "equation '%s': kernel-only contracted axes are not "
-                            "supported (HGQ2 refuses them)", equation);
-                return;
-            }
-            size_t n = strlen(presum);
-            presum[n] = *c;
-            presum[n + 1] = '\0';
+        if (strchr(in, *c)) {
+            continue;
         }
+        size_t n = strlen(presum);
+        if (!strchr(out, *c) || n + 1 > ALK_FVA_MAX_DIM) {
+            alk_op_fail(op, ALK_EINVAL,
+                        "equation '%s': kernel-only contracted axes are not supported (HGQ2 "
+                        "refuses them)",
+                        equation);
+            return false;
+        }
+        presum[n] = *c;
+        presum[n + 1] = '\0';
     }
-    table_plan p = {.prefix = "", .ndim = strlen(presum)};
-    p.enable_iq = alk_op_bool(op, "enable_iq", true);
-    p.iq_conf = alk_value_get(alk_op_config(op), "iq_conf");
-    p.toq_conf = alk_value_get(alk_op_config(op), "toq_conf");
+    return true;
+}
+
+alk_fva *hgq_einsum_dense_t_apply(alk_op *op, const hgq_einsum_t_spec *spec, alk_fva *x) {
+    alk_trace *t = alk_op_trace(op);
+    act32_fn *hidden = activation32(op, spec->subnn_activation);
+    char in[ALK_FVA_MAX_DIM + 4], w[ALK_FVA_MAX_DIM + 4], out[ALK_FVA_MAX_DIM + 4];
+    char presum[2 * ALK_FVA_MAX_DIM + 1];
+    if (x == NULL || alk_op_failed(op)) {
+        return NULL;
+    }
+    if (spec->equation == NULL || spec->n_hl < 0 || spec->d_hl < 1) {
+        alk_op_fail(op, ALK_EINVAL, "%sneeds an equation, n_hl >= 0 and d_hl >= 1", spec->prefix);
+        return NULL;
+    }
+    if (!einsum_specs(op, spec->equation, alk_fva_ndim(x), in, w, out) ||
+        !presum_letters(op, spec->equation, in, w, out, presum)) {
+        return NULL;
+    }
+    table_plan p = {.prefix = spec->prefix, .ndim = strlen(presum)};
+    p.enable_iq = spec->enable_iq;
+    p.iq_conf = spec->iq_conf;
+    p.toq_conf = spec->toq_conf;
     /* The kernel's sizes: the sub-model's first kernel (kernel letters..., 1, d or 1). */
     char first[HGQ_PATH_MAX];
-    (void)snprintf(first, sizeof(first), "module/layers/einsum_dense/vars/0");
+    if (!hgq_path(op, first, spec->prefix, "module/layers/einsum_dense/vars/0")) {
+        return NULL;
+    }
     alk_fva *k0 = alk_op_tensor_opt(op, first);
     size_t nw = strlen(w);
     if (k0 == NULL || alk_fva_ndim(k0) < nw + 1) {
         alk_op_fail(op, ALK_EINVAL, "dataset %s (the sub-network's first kernel) is %s", first,
                     k0 == NULL ? "missing" : "of the wrong rank");
-        return;
+        return NULL;
     }
     size_t dims[ALK_FVA_MAX_DIM];
     for (size_t a = 0; a < p.ndim; a++) {
         int ia = axis_of(in, presum[a]);
-        p.shape[a] = ia >= 0 ? alk_fva_shape(x)[ia]
-                             : alk_fva_shape(k0)[axis_of(w, presum[a])];
+        p.shape[a] = ia >= 0 ? alk_fva_shape(x)[ia] : alk_fva_shape(k0)[axis_of(w, presum[a])];
     }
     for (size_t a = 0; a < nw; a++) {
         p.kernel_axes[a] = axis_of(presum, w[a]);
@@ -670,18 +678,16 @@ void hgq_einsum_dense_t(alk_op *op, const void *arg) {
     }
     table_net *net = alk_op_alloc(op, sizeof(*net));
     /* The sub-networks have biases when bias_axes is set and there is no batch norm. */
-    if (net == NULL || !read_module(op, "", (size_t)n_hl, (size_t)d_hl, has_bias && !batch_norm,
-                                    dims, nw, net)) {
-        return;
+    if (net == NULL ||
+        !read_module(op, spec->prefix, (size_t)spec->n_hl, (size_t)spec->d_hl,
+                     spec->has_bias && !spec->batch_norm, dims, nw, net)) {
+        return NULL;
     }
     net->hidden = hidden;
     size_t n_vars = 0;
-    if (batch_norm) {
-        const char *normalize = alk_op_str(op, "normalize_axes", NULL);
-        char derived[ALK_FVA_MAX_DIM + 4] = "";
-        if (normalize == NULL) {
-            normalize = alk_op_str(op, "bias_axes", NULL);
-        }
+    if (spec->batch_norm) {
+        const char *normalize = spec->normalize_axes;
+        char derived[ALK_FVA_MAX_DIM + 4];
         if (normalize == NULL) { /* the kernel letters that reach the output */
             size_t n = 0;
             for (const char *c = w; *c; c++) {
@@ -698,17 +704,16 @@ void hgq_einsum_dense_t(alk_op *op, const void *arg) {
             if (a < 0 || p.n_bn >= ALK_FVA_MAX_DIM) {
                 alk_op_fail(op, ALK_EINVAL, "normalize axis '%c' is not an axis of '%s'", *c,
                             presum);
-                return;
+                return NULL;
             }
             p.bn_axes[p.n_bn++] = a;
             bn_size *= p.shape[a];
         }
-        if (!einsum_t_batch_norm(op, bn_size, n_in, &n_vars, net)) {
-            return;
+        if (!einsum_t_batch_norm(op, spec, bn_size, n_in, &n_vars, net)) {
+            return NULL;
         }
     }
-    hgq_check_own_vars(op, "", n_vars + (alk_op_bool(op, "enable_ebops", p.enable_iq) ? 2 : 0),
-                       n_vars);
+    hgq_check_own_vars(op, spec->prefix, n_vars + (spec->ebops ? 2 : 0), n_vars);
     /* x reshaped to input + (1,)*extra and broadcast to presum. */
     int64_t reshaped[ALK_FVA_MAX_DIM];
     for (size_t a = 0; a < p.ndim; a++) {
@@ -731,9 +736,35 @@ void hgq_einsum_dense_t(alk_op *op, const void *arg) {
         perm[a] = axis_of(post, out[a]);
         if (perm[a] < 0) {
             alk_op_fail(op, ALK_EINVAL, "output letter '%c' of '%s' is not computed", out[a],
-                        equation);
-            return;
+                        spec->equation);
+            return NULL;
         }
     }
-    alk_op_out(op, summed != NULL ? alk_fva_transpose(t, summed, perm) : NULL);
+    return summed != NULL ? alk_fva_transpose(t, summed, perm) : NULL;
+}
+
+void hgq_einsum_dense_t(alk_op *op, const void *arg) {
+    (void)arg;
+    const alk_value *config = alk_op_config(op);
+    bool iq = alk_op_bool(op, "enable_iq", true);
+    const char *normalize = alk_op_str(op, "normalize_axes", NULL);
+    hgq_einsum_t_spec spec = {
+        .prefix = "",
+        .equation = alk_op_str(op, "equation", NULL),
+        .n_hl = alk_op_int(op, "n_hl", 1),
+        .d_hl = alk_op_int(op, "d_hl", 8),
+        .subnn_activation = hgq_activation_name(op, "subnn_activation"),
+        .has_bias = alk_op_has(op, "bias_axes"),
+        /* HGQ2's build: normalize_axes, else bias_axes, else the kernel's output letters. */
+        .normalize_axes = normalize != NULL ? normalize : alk_op_str(op, "bias_axes", NULL),
+        .batch_norm = alk_op_bool(op, "batch_norm", false),
+        .bn_center = alk_op_bool(op, "bn_center", true),
+        .bn_scale = alk_op_bool(op, "bn_scale", true),
+        .bn_epsilon = alk_op_float(op, "bn_epsilon", 1e-3),
+        .enable_iq = iq,
+        .iq_conf = alk_value_get(config, "iq_conf"),
+        .toq_conf = alk_value_get(config, "toq_conf"),
+        .ebops = alk_op_bool(op, "enable_ebops", iq),
+    };
+    alk_op_out(op, hgq_einsum_dense_t_apply(op, &spec, alk_op_in(op, 0)));
 }

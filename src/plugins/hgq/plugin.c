@@ -28,6 +28,10 @@
  * is the list of inputs). */
 #define DELEGATE(name, keras_class) {"hgq", name, hgq_delegate, keras_class, 0, 1, 1, "inputs", EBOPS},
 
+/* An attention layer: query, value, key; masks and flags as keyword arguments. */
+#define ATTENTION(name, kind)                                                                   \
+    {"hgq", name, hgq_attention, &kind, OWN_Q | OWN_ACT, 1, 3, "query value key", EBOPS},
+
 static const size_t rank1 = 1, rank2 = 2;
 
 static const alk_op_def hgq_ops[] = {
@@ -97,6 +101,13 @@ static const alk_op_def hgq_ops[] = {
     {"hgq", "QEinsumDenseT", hgq_einsum_dense_t, NULL, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
     {"hgq", "QConvT1D", hgq_conv_t, &rank1, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
     {"hgq", "QConvT2D", hgq_conv_t, &rank2, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
+
+    /* ---- attention (query, value, key; their projections quantize themselves) ---- */
+    ATTENTION("QMultiHeadAttention", hgq_attn_mha)
+    ATTENTION("QMultiHeadAttentionT", hgq_attn_mha_t)
+    ATTENTION("QLinformerAttention", hgq_attn_linformer)
+    ATTENTION("QLinformerAttentionT", hgq_attn_linformer_t)
+    ATTENTION("QSALTAttention", hgq_attn_salt)
 };
 
 static const alk_plugin_descriptor descriptor = {
