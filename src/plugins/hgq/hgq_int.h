@@ -173,6 +173,16 @@ extern const hgq_attn_kind hgq_attn_mha, hgq_attn_mha_t, hgq_attn_linformer, hgq
 void hgq_attention(alk_op *op, const void *kind);
 
 /* layers_rnn.c */
+
+/* One step of a recurrent layer: the output for input x (batch, features); *state (batch,
+ * units) is replaced by the new state. */
+typedef alk_fva *hgq_step_fn(alk_op *op, void *ctx, alk_fva *x, alk_fva **state);
+
+/* The time loop of the recurrent and spiking layers over the op's input (batch, time,
+ * features): initial state (argument 1 / initial_state, else zeros), go_backwards,
+ * return_sequences, return_state; the results are the op's. */
+void hgq_run_sequence(alk_op *op, size_t units, hgq_step_fn *step, void *ctx);
+
 void hgq_simple_rnn(alk_op *op, const void *arg);
 void hgq_gru(alk_op *op, const void *arg);
 

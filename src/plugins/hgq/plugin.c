@@ -108,6 +108,13 @@ static const alk_op_def hgq_ops[] = {
     ATTENTION("QLinformerAttention", hgq_attn_linformer)
     ATTENTION("QLinformerAttentionT", hgq_attn_linformer_t)
     ATTENTION("QSALTAttention", hgq_attn_salt)
+
+    /* ---- recurrent and spiking layers (unrolled; sequences, initial state) ---- */
+    {"hgq", "QSimpleRNN", hgq_simple_rnn, NULL, OWN_Q | OWN_ACT, 1, 2, "sequences initial_state",
+     EBOPS},
+    {"hgq", "QGRU", hgq_gru, NULL, OWN_Q | OWN_ACT, 1, 2, "sequences initial_state", EBOPS},
+    {"hgq", "QSimpleSNN", hgq_snn, NULL, OWN_Q | OWN_ACT, 1, 2, "sequences initial_state", EBOPS},
+    {"hgq", "QLIF", hgq_snn, "lif", OWN_Q | OWN_ACT, 1, 2, "sequences initial_state", EBOPS},
 };
 
 static const alk_plugin_descriptor descriptor = {
