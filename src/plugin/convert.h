@@ -57,12 +57,23 @@ typedef struct alk_named_program {
     alk_program *program;
 } alk_named_program;
 
+/* Where a conversion spent its time (wall clock, seconds): the tracer's replay of the model
+ * (its apply_model: decoding the payload, tracing, and the CMVM/SCM solves its products ask
+ * for), the part of it inside the solvers, and emitting the program (alk_fva_trace: the
+ * optimisation passes). */
+typedef struct alk_convert_timings {
+    double replay_s;
+    double solver_s;
+    double emit_s;
+} alk_convert_timings;
+
 typedef struct alk_convert_result {
     alk_program *program;
     char **output_names; /* n_output_names strings */
     size_t n_output_names;
     alk_named_program *dump; /* n_dump traces when the request asked for a dump */
     size_t n_dump;
+    alk_convert_timings timings;
 } alk_convert_result;
 
 /*
