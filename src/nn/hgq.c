@@ -195,8 +195,8 @@ static alk_fva *round_only(alk_trace *t, const alk_hgq_quantizer *q, const alk_f
         up[j] = ldexp(1.0, e);
         down[j] = ldexp(1.0, -e);
     }
-    alk_fva *scaled = alk_fva_binary(
-        t, ALK_MUL, x, alk_fva_numbers(t, alk_fva_ndim(f), alk_fva_shape(f), up));
+    alk_fva *scaled =
+        alk_fva_binary(t, ALK_MUL, x, alk_fva_numbers(t, alk_fva_ndim(f), alk_fva_shape(f), up));
     switch (q->round) {
     case ALK_TRN:
         scaled = alk_fva_unary(t, ALK_FLOOR, scaled);

@@ -209,8 +209,8 @@ void hgq_softmax(alk_op *op, const void *arg) {
         .inv_oq = alk_value_get(config, "inv_oq_conf"),
     };
     /* `axes` as HGQ2 saves it, or Keras's `axis`; -1 by default. */
-    spec.n_axes = alk_op_int_list(op, alk_op_has(op, "axes") ? "axes" : "axis", spec.axes,
-                                  ALK_FVA_MAX_DIM);
+    spec.n_axes =
+        alk_op_int_list(op, alk_op_has(op, "axes") ? "axes" : "axis", spec.axes, ALK_FVA_MAX_DIM);
     if (spec.n_axes == SIZE_MAX) {
         spec.axes[0] = -1;
         spec.n_axes = 1;

@@ -67,8 +67,7 @@ bool hgq_quantizer_of(alk_op *op, const char *key, hgq_place place, const char *
 alk_fva *hgq_quantize(alk_op *op, const alk_hgq_quantizer *q, const char *path, alk_fva *x);
 
 /* Applies a weight quantizer to a numeric array in float32 (qkernel, qbias). */
-alk_fva *hgq_quantize_weight(alk_op *op, const alk_hgq_quantizer *q, const char *path,
-                             alk_fva *w);
+alk_fva *hgq_quantize_weight(alk_op *op, const alk_hgq_quantizer *q, const char *path, alk_fva *w);
 
 /* Reads the quantizer in config key `key` stored at `path` and applies it to `x` (traced). */
 alk_fva *hgq_apply(alk_op *op, const char *key, hgq_place place, const char *path, alk_fva *x);
@@ -97,7 +96,8 @@ float *hgq_floats(alk_op *op, const alk_fva *a, const char *what);
 void hgq_before_op(alk_op *op);
 void hgq_after_op(alk_op *op);
 
-/* ---- Handlers (the rows' fn) ------------------------------------------------------------------ */
+/* ---- Handlers (the rows' fn) ------------------------------------------------------------------
+ */
 
 /* layers_core.c; `arg` of the delegating rows: the Keras class of the body (keras.layers). */
 void hgq_quantizer_layer(alk_op *op, const void *arg);
@@ -139,8 +139,7 @@ typedef struct hgq_softmax_spec {
  * an attention layer): the optional input quantizer is the caller's business. Returns the
  * product e * (1 / sum e).
  */
-alk_fva *hgq_softmax_body(alk_op *op, const hgq_softmax_spec *spec, const char *prefix,
-                          alk_fva *x);
+alk_fva *hgq_softmax_body(alk_op *op, const hgq_softmax_spec *spec, const char *prefix, alk_fva *x);
 
 /* layers_table.c */
 

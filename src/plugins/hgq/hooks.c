@@ -64,8 +64,8 @@ static void quantize_inputs(alk_op *op, const alk_arg *list) {
             (void)snprintf(path, sizeof(path), "iq/quantizers/quantizer_%zu", j);
         }
         alk_hgq_quantizer q;
-        if (hgq_quantizer_read(op, per_input ? confs->as.array.items[j] : confs,
-                               HGQ_PLACE_DATALANE, path, &q)) {
+        if (hgq_quantizer_read(op, per_input ? confs->as.array.items[j] : confs, HGQ_PLACE_DATALANE,
+                               path, &q)) {
             quantized[j] = hgq_quantize(op, &q, path, item->as.array);
             items[j] = alk_arg_of_array(op, quantized[j]);
         }

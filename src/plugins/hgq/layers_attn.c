@@ -124,7 +124,8 @@ static size_t attention_equations(size_t rank, const int *axes, size_t n_axes, c
     return np;
 }
 
-/* ---- Projections ------------------------------------------------------------------------------ */
+/* ---- Projections ------------------------------------------------------------------------------
+ */
 
 static alk_fva *quantize_at(alk_op *op, const alk_value *conf, hgq_place place, const char *prefix,
                             const char *where, alk_fva *x) {
@@ -160,7 +161,8 @@ static alk_fva *dense_proj(alk_op *op, const attn_cfg *c, const proj *p, alk_fva
     alk_fva *qkernel = hgq_quantize_weight(op, &kq, kq_path, kernel);
     alk_fva *qbias = NULL;
     if (p->has_bias) {
-        alk_fva *bias = hgq_path(op, path, p->prefix, "vars/1") ? alk_op_tensor_opt(op, path) : NULL;
+        alk_fva *bias =
+            hgq_path(op, path, p->prefix, "vars/1") ? alk_op_tensor_opt(op, path) : NULL;
         if (bias == NULL) {
             alk_op_fail(op, ALK_EINVAL, "dataset %s (a projection bias) is missing", path);
             return NULL;
@@ -426,8 +428,8 @@ void hgq_attention(alk_op *op, const void *kind_arg) {
     } else if (kind->family == ATTN_SALT) {
         int64_t dim = alk_op_int(op, "lin_kv_proj_dim", -1);
         bool share = alk_op_bool(op, "share_kv_proj", false);
-        key = salt_proj(op, &c, "_lin_k_proj/", alk_op_bool(op, "cluster_k_proj", false), true,
-                        dim, key);
+        key = salt_proj(op, &c, "_lin_k_proj/", alk_op_bool(op, "cluster_k_proj", false), true, dim,
+                        key);
         value = salt_proj(op, &c, share ? "_lin_k_proj/" : "_lin_v_proj/",
                           alk_op_bool(op, "cluster_v_proj", false), false, dim, value);
     }
@@ -497,7 +499,9 @@ void hgq_attention(alk_op *op, const void *kind_arg) {
     /* The output projection over (heads, value_dim) to output_shape. */
     int64_t out_dims[ALK_FVA_MAX_DIM];
     size_t n_out = alk_op_int_list(op, "output_shape", out_dims, ALK_FVA_MAX_DIM);
-    proj o = {.prefix = "output_dense/", .iq_path = "output_dense/iq", .oq = c.enable_oq,
+    proj o = {.prefix = "output_dense/",
+              .iq_path = "output_dense/iq",
+              .oq = c.enable_oq,
               .has_bias = c.use_bias};
     if (n_out != SIZE_MAX && q_rank + 1 + n_out > 26) {
         alk_op_fail(op, ALK_EINVAL, "output_shape of %zu axes on a query of %zu", n_out, q_rank);

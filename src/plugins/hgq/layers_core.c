@@ -40,9 +40,9 @@ void hgq_delegate(alk_op *op, const void *keras_class) {
 static void quantize_kernel_bias(alk_op *op, bool has_bias) {
     alk_op_set_weight(op, "kernel",
                       hgq_quantized_weight(op, "kernel", "kq_conf", HGQ_PLACE_WEIGHT, "kq", true));
-    alk_op_set_weight(op, "bias", has_bias ? hgq_quantized_weight(op, "bias", "bq_conf",
-                                                                  HGQ_PLACE_BIAS, "bq", true)
-                                           : NULL);
+    alk_op_set_weight(
+        op, "bias",
+        has_bias ? hgq_quantized_weight(op, "bias", "bq_conf", HGQ_PLACE_BIAS, "bq", true) : NULL);
     hgq_check_own_vars(op, "", 1 + has_bias + ebops_vars(op), 1 + has_bias);
 }
 
@@ -64,7 +64,8 @@ void hgq_conv(alk_op *op, const void *keras_class) {
     alk_op_delegate(op, "keras.layers", (const char *)keras_class);
 }
 
-/* ---- Batch-norm fused layers ------------------------------------------------------------------ */
+/* ---- Batch-norm fused layers ------------------------------------------------------------------
+ */
 
 void hgq_batchnorm_dense(alk_op *op, const void *arg) {
     (void)arg;
@@ -102,8 +103,7 @@ static bool split_equation(alk_op *op, const char *equation, char *kernel, char 
     const char *arrow = strstr(equation, "->");
     if (comma == NULL || arrow == NULL || arrow < comma || (size_t)(arrow - comma) > cap ||
         strlen(arrow + 2) >= cap) {
-        alk_op_fail(op, ALK_EINVAL, "equation '%s' is not of the form 'in,kernel->out'",
-                    equation);
+        alk_op_fail(op, ALK_EINVAL, "equation '%s' is not of the form 'in,kernel->out'", equation);
         return false;
     }
     size_t nk = (size_t)(arrow - comma - 1);
@@ -123,8 +123,8 @@ static size_t bias_cast_shape(const char *kernel_spec, const char *output_spec, 
     size_t first = strlen(output_spec);
     for (const char *c = axes; *c != '\0'; c++) {
         const char *at = strchr(output_spec, *c);
-        first = at != NULL && (size_t)(at - output_spec) < first ? (size_t)(at - output_spec)
-                                                                 : first;
+        first =
+            at != NULL && (size_t)(at - output_spec) < first ? (size_t)(at - output_spec) : first;
     }
     size_t n = 0;
     for (const char *c = output_spec + first; *c != '\0' && n < ALK_FVA_MAX_DIM; c++) {

@@ -61,8 +61,8 @@ void hgq_average_pow2(alk_op *op, const void *arg) {
         inputs[j] = alk_fva_broadcast_to(t, inputs[j], ndim, shape);
     }
     int axis0 = 0;
-    alk_fva *sum = alk_fva_reduce(t, ALK_REDUCE_SUM, alk_fva_stack(t, inputs, n, 0), &axis0, 1,
-                                  false);
+    alk_fva *sum =
+        alk_fva_reduce(t, ALK_REDUCE_SUM, alk_fva_stack(t, inputs, n, 0), &axis0, 1, false);
     alk_op_out(op, alk_fva_binary_scalar(t, ALK_MUL, sum, pow2_scale((double)n)));
 }
 

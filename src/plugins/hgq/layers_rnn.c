@@ -69,7 +69,8 @@ static alk_fva *initial_state(alk_op *op, size_t batch, size_t units) {
         given = given->as.seq.items[0];
     }
     if (given->kind != ALK_ARG_ARRAY) {
-        alk_op_fail(op, ALK_EINVAL, "initial_state must be one tensor (these layers have one state)");
+        alk_op_fail(op, ALK_EINVAL,
+                    "initial_state must be one tensor (these layers have one state)");
         return NULL;
     }
     return given->as.array;
@@ -255,9 +256,9 @@ static alk_fva *gru_step(alk_op *op, void *ctx, alk_fva *x, alk_fva **state) {
     }
     alk_fva *hh = alk_fva_binary(t, ALK_ADD, columns(t, mx, 2 * u, 3 * u), rh);
     hh = cell_quantize(op, "paq_conf", "paq", alk_nn_keras_activate(t, c->activation, false, hh));
-    *state = alk_fva_binary(t, ALK_ADD, alk_fva_binary(t, ALK_MUL, z, qh),
-                            alk_fva_binary(t, ALK_MUL, alk_fva_rbinary_scalar(t, ALK_SUB, 1.0, z),
-                                           hh));
+    *state =
+        alk_fva_binary(t, ALK_ADD, alk_fva_binary(t, ALK_MUL, z, qh),
+                       alk_fva_binary(t, ALK_MUL, alk_fva_rbinary_scalar(t, ALK_SUB, 1.0, z), hh));
     return *state;
 }
 

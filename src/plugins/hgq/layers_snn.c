@@ -172,8 +172,8 @@ void hgq_snn(alk_op *op, const void *lif) {
     c.spike = quantized_var(op, cell_var(op, index[FACTOR], "graded spikes factor", (size_t)units),
                             "graded_spikes_factor_q_conf", "graded_spikes_factor_q");
     if (lif != NULL) {
-        c.beta = quantized_var(op, cell_var(op, index[BETA], "beta", (size_t)units),
-                               "beta_q_conf", "beta_q");
+        c.beta = quantized_var(op, cell_var(op, index[BETA], "beta", (size_t)units), "beta_q_conf",
+                               "beta_q");
     }
     if (!alk_op_failed(op)) {
         hgq_run_sequence(op, (size_t)units, snn_step, &c);

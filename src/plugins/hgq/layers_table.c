@@ -99,15 +99,24 @@ static const struct {
     const char *name;
     act32_fn *fn;
 } activations32[] = {
-    {"linear", act_linear},         {"relu", act_relu},
-    {"relu6", act_relu6},           {"tanh", act_tanh},
-    {"sigmoid", act_sigmoid},       {"silu", act_silu},
-    {"swish", act_silu},            {"gelu", act_gelu},
-    {"elu", act_elu},               {"selu", act_selu},
-    {"softplus", act_softplus},     {"softsign", act_softsign},
-    {"exponential", act_exponential}, {"hard_sigmoid", act_hard_sigmoid},
-    {"hard_silu", act_hard_silu},   {"hard_swish", act_hard_silu},
-    {"hard_tanh", act_hard_tanh},   {"leaky_relu", act_leaky_relu},
+    {"linear", act_linear},
+    {"relu", act_relu},
+    {"relu6", act_relu6},
+    {"tanh", act_tanh},
+    {"sigmoid", act_sigmoid},
+    {"silu", act_silu},
+    {"swish", act_silu},
+    {"gelu", act_gelu},
+    {"elu", act_elu},
+    {"selu", act_selu},
+    {"softplus", act_softplus},
+    {"softsign", act_softsign},
+    {"exponential", act_exponential},
+    {"hard_sigmoid", act_hard_sigmoid},
+    {"hard_silu", act_hard_silu},
+    {"hard_swish", act_hard_silu},
+    {"hard_tanh", act_hard_tanh},
+    {"leaky_relu", act_leaky_relu},
     {"log_sigmoid", act_log_sigmoid},
 };
 
@@ -129,11 +138,11 @@ static act32_fn *activation32(alk_op *op, const char *name) {
 /* Every pair's MLP and the batch norm after it, in float32 (trace memory: the tables are built
  * when the toq quantizes, after the handler's call). */
 typedef struct table_net {
-    size_t n_layers;                /* hidden layers + the linear output layer */
-    size_t width[MAX_LAYERS + 1];   /* width[0] = 1; the last is 1 */
-    const float *kernel[MAX_LAYERS]; /* (pairs, width[l], width[l + 1]) */
-    const float *bias[MAX_LAYERS];   /* (pairs, width[l + 1]) or NULL */
-    act32_fn *hidden;                /* the hidden layers' activation */
+    size_t n_layers;                   /* hidden layers + the linear output layer */
+    size_t width[MAX_LAYERS + 1];      /* width[0] = 1; the last is 1 */
+    const float *kernel[MAX_LAYERS];   /* (pairs, width[l], width[l + 1]) */
+    const float *bias[MAX_LAYERS];     /* (pairs, width[l + 1]) or NULL */
+    act32_fn *hidden;                  /* the hidden layers' activation */
     const float *bn_scale, *bn_offset; /* per batch-norm position, or NULL */
     float sqrt_n_in;
 } table_net;
@@ -188,7 +197,9 @@ static void shape_str(const size_t *shape, size_t n, char *out, size_t cap) {
     size_t len = (size_t)snprintf(out, cap, "(");
     for (size_t d = 0; d < n && len < cap; d++) {
         len += (size_t)snprintf(out + len, cap - len, "%zu%s", shape[d],
-                                d + 1 < n ? ", " : n == 1 ? "," : "");
+                                d + 1 < n ? ", "
+                                : n == 1  ? ","
+                                          : "");
     }
     if (len < cap) {
         (void)snprintf(out + len, cap - len, ")");
@@ -208,8 +219,7 @@ static bool check_shape(alk_op *op, const char *dataset, const alk_fva *a, const
         char got[96], expected[96];
         shape_str(alk_fva_shape(a), alk_fva_ndim(a), got, sizeof(got));
         shape_str(want, n, expected, sizeof(expected));
-        alk_op_fail(op, ALK_EINVAL, "dataset %s has shape %s, expected %s", dataset, got,
-                    expected);
+        alk_op_fail(op, ALK_EINVAL, "dataset %s has shape %s, expected %s", dataset, got, expected);
     }
     return ok;
 }
@@ -281,8 +291,8 @@ static bool read_module(alk_op *op, const char *prefix, size_t n_hl, size_t d_hl
 
 /* A table layer resolved for its input: what table_lower needs. */
 typedef struct table_plan {
-    const char *prefix;          /* where the layer's objects are ("" or "query_dense/") */
-    size_t ndim;                 /* presum rank */
+    const char *prefix;            /* where the layer's objects are ("" or "query_dense/") */
+    size_t ndim;                   /* presum rank */
     size_t shape[ALK_FVA_MAX_DIM]; /* presum shape */
     size_t n_kernel;
     int kernel_axes[ALK_FVA_MAX_DIM]; /* presum axes of the pair index (kernel order) */
@@ -434,13 +444,11 @@ static alk_fva *dense_t(alk_op *op, alk_fva *x) {
     p.toq_conf = alk_value_get(alk_op_config(op), "toq_conf");
     table_net *net = alk_op_alloc(op, sizeof(*net));
     size_t dims[2] = {n_in, (size_t)n_out};
-    if (net == NULL ||
-        !read_module(op, "", (size_t)n_hl, (size_t)d_hl, use_bias, dims, 2, net)) {
+    if (net == NULL || !read_module(op, "", (size_t)n_hl, (size_t)d_hl, use_bias, dims, 2, net)) {
         return NULL;
     }
     net->hidden = hidden;
-    if (alk_op_bool(op, "batch_norm", false) &&
-        !dense_t_batch_norm(op, (size_t)n_out, n_in, net)) {
+    if (alk_op_bool(op, "batch_norm", false) && !dense_t_batch_norm(op, (size_t)n_out, n_in, net)) {
         return NULL;
     }
     hgq_check_own_vars(op, "", alk_op_bool(op, "enable_ebops", p.enable_iq) ? 2 : 0, 0);
@@ -565,8 +573,8 @@ static int axis_of(const char *spec, char c) {
 /* QEinsumDenseT's own batch norm over the normalize axes (`size` positions): its variables
  * `<prefix>vars/<*n_vars>...` (bn_gamma when bn_scale, bn_beta when bn_center, moving_mean,
  * moving_variance). */
-static bool einsum_t_batch_norm(alk_op *op, const hgq_einsum_t_spec *spec, size_t size,
-                                size_t n_in, size_t *n_vars, table_net *net) {
+static bool einsum_t_batch_norm(alk_op *op, const hgq_einsum_t_spec *spec, size_t size, size_t n_in,
+                                size_t *n_vars, table_net *net) {
     const bool present[4] = {spec->bn_scale, spec->bn_center, true, true};
     const char *names[4] = {"bn_gamma", "bn_beta", "moving_mean", "moving_variance"};
     const alk_fva *v[4] = {NULL};
@@ -678,9 +686,8 @@ alk_fva *hgq_einsum_dense_t_apply(alk_op *op, const hgq_einsum_t_spec *spec, alk
     }
     table_net *net = alk_op_alloc(op, sizeof(*net));
     /* The sub-networks have biases when bias_axes is set and there is no batch norm. */
-    if (net == NULL ||
-        !read_module(op, spec->prefix, (size_t)spec->n_hl, (size_t)spec->d_hl,
-                     spec->has_bias && !spec->batch_norm, dims, nw, net)) {
+    if (net == NULL || !read_module(op, spec->prefix, (size_t)spec->n_hl, (size_t)spec->d_hl,
+                                    spec->has_bias && !spec->batch_norm, dims, nw, net)) {
         return NULL;
     }
     net->hidden = hidden;

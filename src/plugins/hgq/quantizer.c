@@ -53,9 +53,9 @@ static const char *const place_names[] = {"weight", "bias", "datalane", "table",
 
 /* The parts of a config the converter needs (the rest configures training). */
 typedef struct config_view {
-    const alk_value *inner;  /* the map of keys */
-    bool hard_tanh;          /* HardTanhConfig: SAT implied */
-    bool hard_sigmoid;       /* HardSigmoidConfig: SAT and affine (0.25, 0.5) implied */
+    const alk_value *inner; /* the map of keys */
+    bool hard_tanh;         /* HardTanhConfig: SAT implied */
+    bool hard_sigmoid;      /* HardSigmoidConfig: SAT and affine (0.25, 0.5) implied */
 } config_view;
 
 /* A string key of the config, NULL when absent or None; another kind fails the op. */
@@ -145,8 +145,8 @@ static bool mode_ok(alk_op *op, const char *path, const char *key, const char *v
             return true;
         }
     }
-    alk_op_fail(op, ALK_EINVAL, "quantizer %s: %s '%s' is not supported (%s)",
-                quantizer_name(path), key, value, hint);
+    alk_op_fail(op, ALK_EINVAL, "quantizer %s: %s '%s' is not supported (%s)", quantizer_name(path),
+                key, value, hint);
     return false;
 }
 
@@ -178,9 +178,8 @@ static bool parse_config(alk_op *op, const alk_value *conf, hgq_place place, con
         alk_op_fail(op, ALK_EINVAL,
                     "quantizer %s is a %s quantizer (q_type '%s'): only fixed-point quantizers "
                     "(kbi, kif) can be converted",
-                    quantizer_name(path), strcasecmp(q_type, "float") == 0 ? "floating-point"
-                                                                           : "dummy",
-                    q_type);
+                    quantizer_name(path),
+                    strcasecmp(q_type, "float") == 0 ? "floating-point" : "dummy", q_type);
         return false;
     }
     if (strcasecmp(q_type, "kbi") != 0 && strcasecmp(q_type, "kif") != 0) {
@@ -289,7 +288,9 @@ static void shape_text(const size_t *shape, size_t ndim, char *out, size_t cap) 
     size_t n = (size_t)snprintf(out, cap, "(");
     for (size_t d = 0; d < ndim && n < cap; d++) {
         n += (size_t)snprintf(out + n, cap - n, "%zu%s", shape[d],
-                              d + 1 < ndim ? ", " : ndim == 1 ? "," : "");
+                              d + 1 < ndim ? ", "
+                              : ndim == 1  ? ","
+                                           : "");
     }
     if (n < cap) {
         (void)snprintf(out + n, cap - n, ")");
@@ -320,8 +321,8 @@ static bool check_group_name(alk_op *op, const alk_hgq_quantizer *q, const char 
     if (name == NULL || name->kind != ALK_VALUE_STR) {
         return true;
     }
-    const char *want = q->kind == ALK_HGQ_KBI ? "fixed_point_quantizer_kbi"
-                                              : "fixed_point_quantizer_kif";
+    const char *want =
+        q->kind == ALK_HGQ_KBI ? "fixed_point_quantizer_kbi" : "fixed_point_quantizer_kif";
     const char *n = name->as.str.bytes;
     bool known = strncmp(n, "fixed_point_quantizer_", 22) == 0 ||
                  strncmp(n, "float_point_quantizer", 21) == 0 ||
@@ -355,7 +356,9 @@ static bool legacy_object(alk_op *op, const char *path, char *object, size_t *nt
     static const char list[] = "iq/quantizers/quantizer";
     if (strncmp(path, list, sizeof(list) - 1) == 0) {
         const char *tail = path + sizeof(list) - 1;
-        *nth = tail[0] == '\0' ? 0 : tail[0] == '_' ? (size_t)strtoul(tail + 1, NULL, 10) : SIZE_MAX;
+        *nth = tail[0] == '\0'  ? 0
+               : tail[0] == '_' ? (size_t)strtoul(tail + 1, NULL, 10)
+                                : SIZE_MAX;
         return *nth != SIZE_MAX;
     }
     if (strcmp(path, "kq") != 0 && strcmp(path, "bq") != 0 && strcmp(path, "iq") != 0 &&
@@ -446,8 +449,9 @@ static bool last_is(const char *name, const char *role) {
 /*
  * Fills dataset[v] with where variable v (roles[v]) of the quantizer at `path` is: keras_v3
  * `<path>/quantizer/vars/<v>` (and dataset[n], the first one that must not exist), or the name of
- * a legacy file (a placeholder naming the object when absent; dataset[n] empty). Returns the number of variables
- * the file holds for the quantizer in a legacy file, n for keras_v3, SIZE_MAX after failing.
+ * a legacy file (a placeholder naming the object when absent; dataset[n] empty). Returns the number
+ * of variables the file holds for the quantizer in a legacy file, n for keras_v3, SIZE_MAX after
+ * failing.
  */
 static size_t locate_vars(alk_op *op, const char *path, const char *const *roles, size_t n,
                           char (*dataset)[HGQ_PATH_MAX]) {
@@ -475,8 +479,7 @@ static size_t locate_vars(alk_op *op, const char *path, const char *const *roles
         return SIZE_MAX;
     }
     for (size_t v = 0; v < n; v++) {
-        (void)snprintf(dataset[v], HGQ_PATH_MAX, "%s%s%s", object, object[0] ? "/" : "",
-                       roles[v]);
+        (void)snprintf(dataset[v], HGQ_PATH_MAX, "%s%s%s", object, object[0] ? "/" : "", roles[v]);
     }
     dataset[n][0] = '\0'; /* the count tells extra variables */
     bool found[MAX_VARS] = {false};
@@ -545,9 +548,8 @@ static bool read_vars(alk_op *op, const char *path, alk_hgq_quantizer *q) {
         bool scalar = strcmp(roles[v], "i_decay_speed") == 0;
         const stored_info *want = &info[k_at];
         bool same = scalar ? info[v].ndim == 0
-                           : info[v].ndim == want->ndim &&
-                                 memcmp(info[v].shape, want->shape,
-                                        want->ndim * sizeof(size_t)) == 0;
+                           : info[v].ndim == want->ndim && memcmp(info[v].shape, want->shape,
+                                                                  want->ndim * sizeof(size_t)) == 0;
         if (info[v].dtype != NULL && want->dtype != NULL && !same) {
             char got[96], expected[96];
             shape_text(info[v].shape, info[v].ndim, got, sizeof(got));
@@ -635,8 +637,7 @@ alk_fva *hgq_quantize(alk_op *op, const alk_hgq_quantizer *q, const char *path, 
     return alk_hgq_mirror(alk_op_trace(op), q, x);
 }
 
-alk_fva *hgq_quantize_weight(alk_op *op, const alk_hgq_quantizer *q, const char *path,
-                             alk_fva *w) {
+alk_fva *hgq_quantize_weight(alk_op *op, const alk_hgq_quantizer *q, const char *path, alk_fva *w) {
     if (alk_op_failed(op) || !broadcasts(op, q, path, w, "the weight")) {
         return NULL;
     }
@@ -710,8 +711,8 @@ void hgq_check_own_vars(alk_op *op, const char *prefix, size_t n, size_t ebops_a
         }
         /* HGQ2's beta (float32) and ebops (uint32) scalars. */
         bool beta = v == ebops_at;
-        bool ok = info.ndim == 0 && (beta ? is_float_dtype(info.dtype)
-                                          : strcmp(info.dtype, "u4") == 0);
+        bool ok =
+            info.ndim == 0 && (beta ? is_float_dtype(info.dtype) : strcmp(info.dtype, "u4") == 0);
         if (!ok) {
             alk_op_fail(op, ALK_EINVAL,
                         "dataset %s should be HGQ2's %s (a %s scalar), got dtype %s with %zu axes "

@@ -35,9 +35,9 @@ struct keras_layer_weights {
     const char *dir; /* keras_v3: "layers/dense"; legacy_h5: the group name */
     /* The stored weights of the layer: keras_v3 vars/0..n-1; legacy_h5 its names. */
     size_t n;
-    const char **names;       /* legacy_h5: weight names in file order */
+    const char **names;           /* legacy_h5: weight names in file order */
     const alk_value *names_value; /* legacy_h5: the same as a list of strings */
-    const alk_value **stored; /* the tensors, in the same order */
+    const alk_value **stored;     /* the tensors, in the same order */
     bool *read;
     /* The first weight read with an integer dtype (a built-in layer's weights are floats). */
     const char *bad_role;
