@@ -27,11 +27,11 @@
 /* A mixin layer whose body is the Keras layer `keras_class` (pools; merges, whose one argument
  * is the list of inputs). */
 #define DELEGATE(name, keras_class)                                                                \
-    {"hgq", name, hgq_delegate, keras_class, 0, 1, 1, "inputs", EBOPS},
+    { "hgq", name, hgq_delegate, keras_class, 0, 1, 1, "inputs", EBOPS }
 
 /* An attention layer: query, value, key; masks and flags as keyword arguments. */
 #define ATTENTION(name, kind)                                                                      \
-    {"hgq", name, hgq_attention, &kind, OWN_Q | OWN_ACT, 1, 3, "query value key", EBOPS},
+    { "hgq", name, hgq_attention, &kind, OWN_Q | OWN_ACT, 1, 3, "query value key", EBOPS }
 
 static const size_t rank1 = 1, rank2 = 2;
 
@@ -54,31 +54,38 @@ static const alk_op_def hgq_ops[] = {
      "bn_gamma:scale bn_beta:center moving_mean moving_variance " EBOPS},
 
     /* ---- pools and their aliases ---- */
-    DELEGATE("QAveragePooling1D", "AveragePooling1D") DELEGATE(
-        "QAveragePooling2D", "AveragePooling2D") DELEGATE("QAveragePooling3D", "AveragePooling3D")
-        DELEGATE("QMaxPooling1D", "MaxPooling1D") DELEGATE(
-            "QMaxPooling2D", "MaxPooling2D") DELEGATE("QMaxPooling3D", "MaxPooling3D")
-            DELEGATE("QGlobalAveragePooling1D", "GlobalAveragePooling1D") DELEGATE(
-                "QGlobalAveragePooling2D", "GlobalAveragePooling2D")
-                DELEGATE("QGlobalAveragePooling3D", "GlobalAveragePooling3D") DELEGATE(
-                    "QGlobalMaxPooling1D", "GlobalMaxPooling1D") DELEGATE("QGlobalMaxPooling2D",
-                                                                          "GlobalMaxPooling2D")
-                    DELEGATE("QGlobalMaxPooling3D", "GlobalMaxPooling3D") DELEGATE(
-                        "QAvgPool1D", "AveragePooling1D") DELEGATE("QAvgPool2D", "AveragePooling2D")
-                        DELEGATE("QAvgPool3D", "AveragePooling3D") DELEGATE(
-                            "QMaxPool1D", "MaxPooling1D") DELEGATE("QMaxPool2D", "MaxPooling2D")
-                            DELEGATE("QMaxPool3D", "MaxPooling3D")
-                                DELEGATE("QGlobalAvgPool1D", "GlobalAveragePooling1D")
-                                    DELEGATE("QGlobalAvgPool2D", "GlobalAveragePooling2D") DELEGATE(
-                                        "QGlobalAvgPool3D", "GlobalAveragePooling3D")
-                                        DELEGATE("QGlobalMaxPool1D", "GlobalMaxPooling1D")
-                                            DELEGATE("QGlobalMaxPool2D", "GlobalMaxPooling2D")
-                                                DELEGATE("QGlobalMaxPool3D", "GlobalMaxPooling3D")
+    DELEGATE("QAveragePooling1D", "AveragePooling1D"),
+    DELEGATE("QAveragePooling2D", "AveragePooling2D"),
+    DELEGATE("QAveragePooling3D", "AveragePooling3D"),
+    DELEGATE("QMaxPooling1D", "MaxPooling1D"),
+    DELEGATE("QMaxPooling2D", "MaxPooling2D"),
+    DELEGATE("QMaxPooling3D", "MaxPooling3D"),
+    DELEGATE("QGlobalAveragePooling1D", "GlobalAveragePooling1D"),
+    DELEGATE("QGlobalAveragePooling2D", "GlobalAveragePooling2D"),
+    DELEGATE("QGlobalAveragePooling3D", "GlobalAveragePooling3D"),
+    DELEGATE("QGlobalMaxPooling1D", "GlobalMaxPooling1D"),
+    DELEGATE("QGlobalMaxPooling2D", "GlobalMaxPooling2D"),
+    DELEGATE("QGlobalMaxPooling3D", "GlobalMaxPooling3D"),
+    DELEGATE("QAvgPool1D", "AveragePooling1D"),
+    DELEGATE("QAvgPool2D", "AveragePooling2D"),
+    DELEGATE("QAvgPool3D", "AveragePooling3D"),
+    DELEGATE("QMaxPool1D", "MaxPooling1D"),
+    DELEGATE("QMaxPool2D", "MaxPooling2D"),
+    DELEGATE("QMaxPool3D", "MaxPooling3D"),
+    DELEGATE("QGlobalAvgPool1D", "GlobalAveragePooling1D"),
+    DELEGATE("QGlobalAvgPool2D", "GlobalAveragePooling2D"),
+    DELEGATE("QGlobalAvgPool3D", "GlobalAveragePooling3D"),
+    DELEGATE("QGlobalMaxPool1D", "GlobalMaxPooling1D"),
+    DELEGATE("QGlobalMaxPool2D", "GlobalMaxPooling2D"),
+    DELEGATE("QGlobalMaxPool3D", "GlobalMaxPooling3D"),
 
     /* ---- merges and operations (one quantizer per input) ---- */
-    DELEGATE("QAdd", "Add") DELEGATE("QSubtract", "Subtract") DELEGATE("QMultiply", "Multiply")
-        DELEGATE("QMaximum", "Maximum") DELEGATE("QMinimum", "Minimum"){
-            "hgq", "QAveragePow2", hgq_average_pow2, NULL, 0, 1, 1, "inputs", EBOPS},
+    DELEGATE("QAdd", "Add"),
+    DELEGATE("QSubtract", "Subtract"),
+    DELEGATE("QMultiply", "Multiply"),
+    DELEGATE("QMaximum", "Maximum"),
+    DELEGATE("QMinimum", "Minimum"),
+    {"hgq", "QAveragePow2", hgq_average_pow2, NULL, 0, 1, 1, "inputs", EBOPS},
     {"hgq", "QEinsum", hgq_einsum, NULL, 0, 1, 2, "inputs", EBOPS},
     {"hgq", "QDot", hgq_dot, NULL, 0, 1, 2, "inputs", EBOPS},
     {"hgq", "QSum", hgq_sum, NULL, 0, 1, 1, "inputs", EBOPS},
@@ -97,10 +104,11 @@ static const alk_op_def hgq_ops[] = {
     {"hgq", "QConvT2D", hgq_conv_t, &rank2, ALK_OP_OWN_IQ, 1, 1, "inputs", NULL},
 
     /* ---- attention (query, value, key; their projections quantize themselves) ---- */
-    ATTENTION("QMultiHeadAttention", hgq_attn_mha) ATTENTION("QMultiHeadAttentionT", hgq_attn_mha_t)
-        ATTENTION("QLinformerAttention", hgq_attn_linformer)
-            ATTENTION("QLinformerAttentionT", hgq_attn_linformer_t)
-                ATTENTION("QSALTAttention", hgq_attn_salt)
+    ATTENTION("QMultiHeadAttention", hgq_attn_mha),
+    ATTENTION("QMultiHeadAttentionT", hgq_attn_mha_t),
+    ATTENTION("QLinformerAttention", hgq_attn_linformer),
+    ATTENTION("QLinformerAttentionT", hgq_attn_linformer_t),
+    ATTENTION("QSALTAttention", hgq_attn_salt),
 
     /* ---- recurrent and spiking layers (unrolled; sequences, initial state) ---- */
     {"hgq", "QSimpleRNN", hgq_simple_rnn, NULL, OWN_Q | OWN_ACT, 1, 2, "sequences initial_state",
