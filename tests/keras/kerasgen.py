@@ -43,7 +43,9 @@ kg.Layer(class_name, name, config=None, *, module="keras.layers", registered_nam
     2 files instead of `config` (Keras 2 names some fields differently). `out_shape` (without
     the batch axis) is the layer's output shape in a Sequential (default: its input's).
     `built_at_init`: the layer is built in its constructor (Keras' _build_at_init: Activation,
-    ReLU, LeakyReLU, pools, Dropout & co., Identity), so its entry has no build_config.
+    ReLU, LeakyReLU, pools, Dropout & co., Identity), so its entry has no build_config. A
+    layer attribute `build_config_value` replaces the recorded build_config (a multi-argument
+    build() records {"shapes_dict": {...}}).
 kg.Functional(name, flat_io=False) and
 kg.Sequential(name, input_shape, layers, input_name="input_layer")
     A model; either can be called as a layer of a Functional (nested models). `flat_io`: a
@@ -369,7 +371,10 @@ class Sequential(_Model):
 
 
 def _build_input_shape(layer):
-    """build_config of a called layer: the shapes of its first call's inputs."""
+    """build_config of a called layer: the shapes of its first call's inputs (or the layer's
+    own `build_config_value`, e.g. the {"shapes_dict": ...} of a multi-argument build())."""
+    if getattr(layer, "build_config_value", None) is not None:
+        return layer.build_config_value
     if isinstance(layer, (InputLayer, _Model)) or not layer.nodes or not layer.is_layer() \
             or layer.built_at_init:
         return None

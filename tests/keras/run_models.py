@@ -43,7 +43,11 @@ def kif_arg(kif):
 
 
 class Runner:
-    def __init__(self, args, tmp):
+    """Converts and runs cases; `models` is the module whose write_forms(case, directory)
+    writes a case's files (models.py here, tests/hgq/hgq_models.py for HGQ2)."""
+
+    def __init__(self, args, tmp, models=M):
+        self.models = models
         self.alkaidc = args.alkaidc
         self.tmp = tmp
         self.samples = args.samples
@@ -59,7 +63,9 @@ class Runner:
         cmd = [self.alkaidc, "convert", files[0]]
         if len(files) > 1:
             cmd += ["--weights", files[1]]
-        cmd += ["-o", out, *where, "--input-kif", kif_arg(case.kif)]
+        cmd += ["-o", out, *where]
+        if case.kif is not None:  # None: auto-width inputs (a WRAP quantizer comes first)
+            cmd += ["--input-kif", kif_arg(case.kif)]
         # The solvers' improved mode: the same values, other adder graphs. The reference's
         # exhaustive SCM search (compat mode, the tracer's default) takes minutes for the
         # float64 1/3 of an average over 3 values (README "Solver modes").
@@ -81,7 +87,7 @@ class Runner:
     def check_model(self, case):
         directory = os.path.join(self.tmp, case.file_stem())
         os.makedirs(directory, exist_ok=True)
-        forms = M.write_forms(case, directory)
+        forms = self.models.write_forms(case, directory)
         alir = {}
         for form, files in forms.items():
             out = os.path.join(directory, f"{form}.alir.json")
@@ -145,7 +151,7 @@ class Runner:
     def check_broken(self, case):
         directory = os.path.join(self.tmp, case.file_stem())
         os.makedirs(directory, exist_ok=True)
-        forms = M.write_forms(case, directory)
+        forms = self.models.write_forms(case, directory)
         out = os.path.join(directory, "out.json")
         r = self.run(self.convert_cmd(case, forms["keras"], out), timeout=60)
         if r.returncode == 0:
@@ -168,7 +174,7 @@ class Runner:
         try:
             for case in cases:
                 directory = os.path.join(self.tmp, case.file_stem())
-                for form, files in M.write_forms(case, directory).items():
+                for form, files in self.models.write_forms(case, directory).items():
                     local = os.path.join(directory, f"{form}.alir.json")
                     if not os.path.exists(local):
                         continue  # its local conversion failed (reported already)
@@ -183,8 +189,10 @@ class Runner:
                             self.fail(case, f"{form}: the daemon's ALIR differs from --local")
             case = cases[0]
             with Client(d.url, timeout=120) as c:
-                files = M.write_forms(case, os.path.join(self.tmp, case.file_stem()))["keras"]
-                reply = c.convert_file(files[0], inputs_kif=list(case.kif))
+                files = self.models.write_forms(case, os.path.join(self.tmp,
+                                                                   case.file_stem()))["keras"]
+                reply = c.convert_file(files[0], inputs_kif=None if case.kif is None
+                                       else list(case.kif))
                 with open(os.path.join(self.tmp, case.file_stem(), "keras.alir.json")) as g:
                     program = reply["alir"]
                     if isinstance(program, bytes):
