@@ -181,11 +181,10 @@ static bool in_process(const alk_generation *generation, const alk_buf *file, in
         if (!ok) {
             fprintf(stderr, "conversion failed: %s\n", diag.message);
         } else {
-            const alk_convert_timings *tm = &result.timings;
             v[0][r] = read;
-            v[1][r] = tm->replay_s - tm->solver_s - read;
-            v[2][r] = tm->solver_s;
-            v[3][r] = tm->emit_s;
+            v[1][r] = result.replay_seconds - result.solve_seconds - read;
+            v[2][r] = result.solve_seconds;
+            v[3][r] = result.emit_seconds;
             v[4][r] = t3 - t2;
             v[5][r] = t3 - t1; /* the reader runs inside the conversion */
             ret->ops = result.program->n_ops;

@@ -6,6 +6,8 @@
 
 #include "core/err.h"
 
+#include <stddef.h>
+
 /* Exit codes (documented in README.md). */
 enum {
     EXIT_OK = 0,
@@ -27,6 +29,10 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 
 int cmd_run(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+/* `alkaidc inspect` of a Keras model file (inspect_keras.c): `weights_path` NULL unless the model
+ * is a JSON; `plugin_dirs` (n of them) are searched before the default plugin path. */
+int cli_inspect_keras(const char *path, const char *weights_path, const char *const *plugin_dirs,
+                      size_t n_plugin_dirs);
 /* The in-process example tracer (cmd_trace_example.c). */
 int cmd_trace_example(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);

@@ -1,13 +1,14 @@
 /*
  * `alkaidc inspect MODEL`: a human-readable summary of an ALIR program — shape, op count by
  * opcode, total cost, latency span, input and output intervals with their (k, i, f) formats, and
- * the lookup tables.
+ * the lookup tables. A Keras model file is listed layer by layer instead (inspect_keras.c).
  */
 #include "cli.h"
 
 #include "alir/json.h"
 #include "alir/kif.h"
 #include "core/numfmt.h"
+#include "plugins/keras/model_file.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -104,21 +105,73 @@ static void print_summary(const char *path, const alk_program *program) {
     }
 }
 
-int cmd_inspect(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: alkaidc inspect MODEL.json[.gz]\n\nSummarises an ALIR program.\n");
-        return EXIT_OK;
+static void usage(FILE *to) {
+    fprintf(to, "usage: alkaidc inspect MODEL.json[.gz]\n"
+                "       alkaidc inspect MODEL.keras|MODEL.h5 [--plugin-dir DIR]...\n"
+                "       alkaidc inspect MODEL.json --weights W.h5 [--plugin-dir DIR]...\n"
+                "\n"
+                "Summarises an ALIR program, or lists every layer of a Keras model file: name,\n"
+                "class, module, input and output shapes, the weights stored for it and whether a\n"
+                "handler exists (the reason when not).\n");
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s);
+    size_t k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Whether `path` starts like a zip or HDF5 file (a Keras model file whatever its name). */
+static bool keras_container(const char *path) {
+    unsigned char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f != NULL ? fread(head, 1, sizeof(head), f) : 0;
+    if (f != NULL) {
+        fclose(f);
     }
-    if (argc != 2) {
-        return cli_usage_error("inspect", "expects exactly one MODEL argument");
+    return alk_keras_file_is_container(head, n);
+}
+
+int cmd_inspect(int argc, char **argv) {
+    enum { MAX_DIRS = 16 };
+    const char *path = NULL;
+    const char *weights = NULL;
+    const char *dirs[MAX_DIRS];
+    size_t n_dirs = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if ((strcmp(argv[i], "--weights") == 0 || strcmp(argv[i], "--plugin-dir") == 0) &&
+            i + 1 < argc) {
+            if (argv[i][2] == 'w') {
+                weights = argv[++i];
+            } else if (n_dirs < MAX_DIRS) {
+                dirs[n_dirs++] = argv[++i];
+            } else {
+                return cli_usage_error("inspect", "at most %d --plugin-dir", MAX_DIRS);
+            }
+        } else if (argv[i][0] == '-' || path != NULL) {
+            return cli_usage_error("inspect", "unexpected argument '%s'", argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (path == NULL) {
+        return cli_usage_error("inspect", "expects a MODEL argument");
+    }
+    if (weights != NULL || ends_with(path, ".keras") || ends_with(path, ".h5") ||
+        ends_with(path, ".hdf5") || keras_container(path)) {
+        return cli_inspect_keras(path, weights, dirs, n_dirs);
     }
     alk_diag diag = {{0}};
     alk_program *program = NULL;
-    int rv = alk_alir_read_file(argv[1], &program, &diag);
+    int rv = alk_alir_read_file(path, &program, &diag);
     if (rv != ALK_OK) {
         return cli_fail(rv, &diag);
     }
-    print_summary(argv[1], program);
+    print_summary(path, program);
     alk_program_free(program);
     return EXIT_OK;
 }

@@ -12,14 +12,17 @@
 #include <string.h>
 
 static const struct {
-    const char *name;
+    const char *name;  /* numpy's code */
+    const char *numpy; /* numpy's (and Keras's) name */
     size_t size;
 } dtypes[ALK_DTYPE_COUNT] = {
-    [ALK_DTYPE_F2] = {"f2", 2},     [ALK_DTYPE_F4] = {"f4", 4}, [ALK_DTYPE_F8] = {"f8", 8},
-    [ALK_DTYPE_BF16] = {"bf16", 2}, [ALK_DTYPE_U1] = {"u1", 1}, [ALK_DTYPE_U2] = {"u2", 2},
-    [ALK_DTYPE_U4] = {"u4", 4},     [ALK_DTYPE_U8] = {"u8", 8}, [ALK_DTYPE_I1] = {"i1", 1},
-    [ALK_DTYPE_I2] = {"i2", 2},     [ALK_DTYPE_I4] = {"i4", 4}, [ALK_DTYPE_I8] = {"i8", 8},
-    [ALK_DTYPE_B1] = {"b1", 1},
+    [ALK_DTYPE_F2] = {"f2", "float16", 2}, [ALK_DTYPE_F4] = {"f4", "float32", 4},
+    [ALK_DTYPE_F8] = {"f8", "float64", 8}, [ALK_DTYPE_BF16] = {"bf16", "bfloat16", 2},
+    [ALK_DTYPE_U1] = {"u1", "uint8", 1},   [ALK_DTYPE_U2] = {"u2", "uint16", 2},
+    [ALK_DTYPE_U4] = {"u4", "uint32", 4},  [ALK_DTYPE_U8] = {"u8", "uint64", 8},
+    [ALK_DTYPE_I1] = {"i1", "int8", 1},    [ALK_DTYPE_I2] = {"i2", "int16", 2},
+    [ALK_DTYPE_I4] = {"i4", "int32", 4},   [ALK_DTYPE_I8] = {"i8", "int64", 8},
+    [ALK_DTYPE_B1] = {"b1", "bool", 1},
 };
 
 void alk_tensor_limits_default(alk_tensor_limits *limits) {
@@ -28,6 +31,10 @@ void alk_tensor_limits_default(alk_tensor_limits *limits) {
 
 const char *alk_dtype_name(alk_dtype dtype) {
     return (unsigned)dtype < ALK_DTYPE_COUNT ? dtypes[dtype].name : "?";
+}
+
+const char *alk_dtype_numpy_name(alk_dtype dtype) {
+    return (unsigned)dtype < ALK_DTYPE_COUNT ? dtypes[dtype].numpy : "?";
 }
 
 size_t alk_dtype_size(alk_dtype dtype) {

@@ -60,6 +60,8 @@ void alk_tensor_limits_default(alk_tensor_limits *limits);
 /* The numpy code of `dtype` ("f4"), or "?" for a value outside the enum. */
 const char *alk_dtype_name(alk_dtype dtype);
 
+/* The numpy name of `dtype` ("float32", "int32", "bfloat16"), or "?" outside the enum. */
+const char *alk_dtype_numpy_name(alk_dtype dtype);
 /* Bytes of one element (0 for a value outside the enum). */
 size_t alk_dtype_size(alk_dtype dtype);
 

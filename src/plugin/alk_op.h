@@ -315,7 +315,8 @@ void alk_scope_set_activation(alk_scope *scope, alk_activation_fn *fn);
  * The tracer's own per-job data (its options, its model), set on its top-level scope and
  * inherited by child scopes; its rows' handlers and hooks read it with alk_op_scope_data (a
  * plugin's state is shared by concurrent jobs, this is not). Only the tracer that set it may
- * interpret it: second-level plugins must not. `data` is borrowed for the trace's life.
+ * interpret it: second-level plugins must not. `data` is borrowed: it must outlive every op run in
+ * the scope and its children.
  */
 void alk_scope_set_data(alk_scope *scope, void *data);
 void *alk_op_scope_data(const alk_op *op);

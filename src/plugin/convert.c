@@ -67,6 +67,18 @@ static int find_tracer(const alk_generation *generation, const char *framework,
     return rv;
 }
 
+int alk_convert_find_op(const alk_generation *generation, const char *framework, const char *module,
+                        const char *name, alk_diag *diag) {
+    const alk__loaded *tracer = NULL;
+    int rv = find_tracer(generation, framework, &tracer, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    alk_host host = {.generation = generation, .tracer = tracer, .map = NULL};
+    const alk_op_def *def = NULL;
+    return alk_host_find_op(&host, module, name, &def, diag);
+}
+
 /* The framework key: the request's, else the first component of the model's "module". */
 static int framework_of(const alk_convert_request *request, char *key, size_t cap, alk_diag *diag) {
     if (request->framework != NULL && request->framework[0] != '\0') {
@@ -329,7 +341,7 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     double start = seconds_now();
     rv = tracer->desc->apply_model(tracer->state, t, &host, request->model, inputs, n_inputs,
                                    &inner);
-    result->timings.replay_s = seconds_now() - start;
+    result->replay_seconds = seconds_now() - start;
     if (rv == ALK_OK && alk_trace_error(t) != ALK_OK) {
         rv = alk_trace_error(t);
         (void)snprintf(inner.message, sizeof(inner.message), "%s", alk_trace_message(t));
@@ -343,8 +355,7 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     if (rv == ALK_OK) {
         start = seconds_now();
         rv = alk_fva_trace(t, inputs, n_inputs, outputs.items, outputs.len, true, &result->program);
-        result->timings.emit_s = seconds_now() - start;
-        result->timings.solver_s = alk_trace_solver_seconds(t);
+        result->emit_seconds = seconds_now() - start;
         if (rv != ALK_OK) {
             rv = alk_diag_set(diag, rv, "tracing the outputs: %s", alk_trace_message(t));
         }
@@ -389,6 +400,7 @@ int alk_convert(const alk_generation *generation, const alk_convert_request *req
     }
     alk_convert_result result = {0};
     rv = run_tracer(generation, tracer, request, t, &result, diag);
+    result.solve_seconds = alk_trace_solver_seconds(t);
     alk_trace_free(t);
     if (rv != ALK_OK) {
         alk_convert_result_fini(&result);

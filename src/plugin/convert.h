@@ -57,23 +57,17 @@ typedef struct alk_named_program {
     alk_program *program;
 } alk_named_program;
 
-/* Where a conversion spent its time (wall clock, seconds): the tracer's replay of the model
- * (its apply_model: decoding the payload, tracing, and the CMVM/SCM solves its products ask
- * for), the part of it inside the solvers, and emitting the program (alk_fva_trace: the
- * optimisation passes). */
-typedef struct alk_convert_timings {
-    double replay_s;
-    double solver_s;
-    double emit_s;
-} alk_convert_timings;
-
 typedef struct alk_convert_result {
     alk_program *program;
     char **output_names; /* n_output_names strings */
     size_t n_output_names;
     alk_named_program *dump; /* n_dump traces when the request asked for a dump */
     size_t n_dump;
-    alk_convert_timings timings;
+    double solve_seconds; /* the part of the conversion spent in the CMVM/SCM solvers */
+    /* The tracer's replay of the model (its apply_model: decoding the payload, tracing, and the
+     * solves its products ask for) and emitting the program (alk_fva_trace: the passes). */
+    double replay_seconds;
+    double emit_seconds;
 } alk_convert_result;
 
 /*
@@ -88,6 +82,16 @@ int alk_convert(const alk_generation *generation, const alk_convert_request *req
 
 /* Frees everything `result` holds and zeroes it; NULL is a no-op. */
 void alk_convert_result_fini(alk_convert_result *result);
+
+/*
+ * Whether the tracer of `framework` in `generation` (both borrowed) has a handler for class
+ * `name` of `module`, found as a conversion finds it: the tracer's own table, then the
+ * second-level plugin of the module's first component (loaded on demand). ALK_OK; ALK_EINVAL
+ * for an unknown framework; ALK_ENOENT or ALK_EPLUGIN with the reason a conversion would give
+ * (`alkaidc inspect` shows it for every layer of a model file).
+ */
+int alk_convert_find_op(const alk_generation *generation, const char *framework, const char *module,
+                        const char *name, alk_diag *diag);
 
 /* The framework key of a module string: its first dotted component ("keras.src.x" -> "keras").
  * Writes at most `cap` bytes including the NUL; returns ALK_EINVAL for an empty key. */

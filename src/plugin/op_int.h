@@ -50,7 +50,7 @@ struct alk_scope {
     const char *prefix;
     bool nested; /* made by alk_scope_child */
     alk_activation_fn *activation;
-    void *data; /* alk_scope_set_data */
+    void *data;           /* alk_scope_set_data */
     alk__rename *renames; /* capacity a power of two, at most 3/4 full */
     size_t n_renames;
     size_t renames_cap;

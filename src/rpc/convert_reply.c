@@ -97,11 +97,13 @@ int alk_rpc_encode_convert_reply(const alk_value *id, const alk_convert_result *
         }
     }
     alk_mp_str(out, "timings");
-    alk_mp_map(out, 3);
+    alk_mp_map(out, 4);
     alk_mp_str(out, "queue_ms");
     alk_mp_float(out, timings != NULL ? timings->queue_ms : 0.0);
     alk_mp_str(out, "run_ms");
     alk_mp_float(out, timings != NULL ? timings->run_ms : 0.0);
+    alk_mp_str(out, "solve_ms");
+    alk_mp_float(out, result->solve_seconds * 1000.0);
     alk_mp_str(out, "encode_ms");
     alk_mp_float(out, now_ms() - start);
     rv = alk_buf_error(out);

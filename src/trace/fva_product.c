@@ -262,6 +262,12 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         return t->error;
     }
     memcpy(w, w_in, k * n_out * sizeof(double));
+    /* An unquantized input has no interval for the solver (frontends.md §2.1 step 9). */
+    for (size_t i = 0; i < k; i++) {
+        if (v[i] != NULL && !alk__fv_check_quantized(t, v[i])) {
+            return t->error;
+        }
+    }
     bool have_offload = false;
     if (t->solver.offload != NULL) {
         int rv = offload_part(t, w, k, n_out, v, offloaded, &have_offload);

@@ -361,7 +361,7 @@ alk_fvar *alk__fv_as_new(alk_trace *t, alk_fvar *v) {
 }
 
 /* Refuses arithmetic on an unquantized input (the reference raises). */
-static bool check_quantized(alk_trace *t, alk_fvar *v) {
+bool alk__fv_check_quantized(alk_trace *t, const alk_fvar *v) {
     if (v->node->input) {
         alk__trace_set_error(t, ALK_EINVAL,
                              "an unquantized input can only be quantized (WRAP with TRN or RND)");
@@ -372,14 +372,14 @@ static bool check_quantized(alk_trace *t, alk_fvar *v) {
 
 #define GUARD1(t, a)                                                                               \
     do {                                                                                           \
-        if ((t)->error != ALK_OK || (a) == NULL || !check_quantized((t), (a))) {                   \
+        if ((t)->error != ALK_OK || (a) == NULL || !alk__fv_check_quantized((t), (a))) {           \
             return NULL;                                                                           \
         }                                                                                          \
     } while (0)
 #define GUARD2(t, a, b)                                                                            \
     do {                                                                                           \
-        if ((t)->error != ALK_OK || (a) == NULL || (b) == NULL || !check_quantized((t), (a)) ||    \
-            !check_quantized((t), (b))) {                                                          \
+        if ((t)->error != ALK_OK || (a) == NULL || (b) == NULL ||                                  \
+            !alk__fv_check_quantized((t), (a)) || !alk__fv_check_quantized((t), (b))) {            \
             return NULL;                                                                           \
         }                                                                                          \
     } while (0)

@@ -196,6 +196,9 @@ alk_fvar *alk__fv_new_hw(alk_trace *t, double low, double high, double step, dou
                          alk_hwconf hw);
 /* as_new (spec §2.1): a fresh 'new' node with the reference's interval, factor and latency. */
 alk_fvar *alk__fv_as_new(alk_trace *t, alk_fvar *v);
+/* False, with the reference's error, when `v` is an unquantized input (FVArrayInput): only a
+ * quantization may touch one. */
+bool alk__fv_check_quantized(alk_trace *t, const alk_fvar *v);
 /* v.lookup(table, original_qint) for an alk_ftable whose values are raw ints (tracer replay). */
 alk_ftable *alk__ftable_from_ints(alk_trace *t, const char *hash, alk_qint out_qint,
                                   int64_t inp_width, const int32_t *values, size_t n);

@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for the Keras model-file readers (plugins/keras/model_file.h): every input
  * is read as a model file (zip, HDF5 or JSON by its first bytes), as the weights file of a pair
- * with a fixed model JSON, as Python JSON (the config parser), and, when it decodes as msgpack,
+ * with a fixed model JSON, as Python JSON (the config parser, then the keras tracer's graph of
+ * it: model_graph.h), and, when it decodes as msgpack,
  * as a request's `model` map (file bytes or a decoded payload). A payload a reader returns must
  * pass the decoded-payload checks (the readers and the wire's checks agree); every failure must
  * carry one of the documented codes and a message. Small limits keep each run fast.
@@ -12,6 +13,7 @@
  */
 #include "core/arena.h"
 #include "plugins/keras/model_file.h"
+#include "plugins/keras/model_graph.h"
 #include "rpc/wire.h"
 
 #include <stdint.h>
@@ -47,6 +49,30 @@ static void check_result(int rv, const alk_value *payload, const alk_diag *diag,
     }
 }
 
+/* The graph of a config tree: parsed, or refused with EINVAL/ENOMEM and a message; a parsed
+ * graph's order holds every node of the level once. */
+static void check_graph(const alk_value *tree, alk_arena *arena) {
+    alk_keras_model *model = NULL;
+    alk_diag diag = {{0}};
+    int rv = alk_keras_graph_parse(tree, arena, &model, &diag);
+    if (rv != ALK_OK) {
+        if ((rv != ALK_EINVAL && rv != ALK_ENOMEM) || diag.message[0] == '\0') {
+            abort();
+        }
+        return;
+    }
+    if (model->n_order > model->n_nodes) {
+        abort();
+    }
+    for (size_t i = 0; i < model->n_order; i++) {
+        for (size_t j = i + 1; j < model->n_order; j++) {
+            if (model->order[i] == model->order[j]) {
+                abort();
+            }
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     alk_keras_file_limits limits;
     alk_keras_file_limits_default(&limits);
@@ -76,6 +102,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rv = alk_value_from_python_json((const char *)data, size, &value_limits, &arena, &tree, &diag);
     if (rv != ALK_OK && rv != ALK_EINVAL && rv != ALK_ELIMIT && rv != ALK_ENOMEM) {
         abort();
+    }
+    if (rv == ALK_OK) {
+        /* A config: the keras tracer's graph of it (every reference, the node order). */
+        check_graph(tree, &arena);
     }
 
     alk_rpc_error err;

@@ -86,6 +86,7 @@ def seeds(tmp):
                                keras=keras_major)
             yield f"{name}_k{keras_major}_weights.h5", read(f"{p}{keras_major}_w.h5")
         yield f"{name}_k2.json", read(p + "2.json")
+        yield f"{name}_config.json", json.dumps(kg.keras_config(model)).encode()
         weights = kg._weights_h5_bytes(model)
         yield f"{name}.weights.h5", weights
         config = json.dumps(kg.keras_config(model))
@@ -117,6 +118,29 @@ def seeds(tmp):
                                                    ("model.weights.h5", weights)],
                                                   zipfile.ZIP_DEFLATED)
         yield f"{name}_no_config.keras", zip_bytes([("model.weights.h5", weights)])
+    # Configs for the keras tracer's graph (model_graph.c): a shared layer and a nested model
+    # called twice, and a cycle.
+    def t(layer, node):
+        return {"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, 0]}}
+
+    def entry(cls, name, nodes, module="keras.layers", config=None):
+        return {"module": module, "class_name": cls, "name": name, "config": config or {},
+                "inbound_nodes": [{"args": [t(*n)], "kwargs": {}} for n in nodes]}
+    inp = {"module": "keras.layers", "class_name": "InputLayer", "name": "in",
+           "config": {"batch_shape": [None, 4]}, "inbound_nodes": []}
+    sub = entry("Functional", "sub", [("in", 0), ("sub", 1)], "keras.src.models.functional", {
+        "name": "sub", "layers": [inp, entry("ReLU", "r", [("in", 0)])],
+        "input_layers": [["in", 0, 0]], "output_layers": [["r", 0, 0]]})
+    yield "graph_nested.json", json.dumps({
+        "module": "keras.src.models.functional", "class_name": "Functional", "config": {
+            "name": "m", "layers": [inp, entry("ReLU", "relu", [("in", 0), ("relu", 0)]),
+                                    sub], "input_layers": [["in", 0, 0]],
+            "output_layers": [["sub", 2, 0], ["relu", 1, 0]]}}).encode()
+    yield "graph_cycle.json", json.dumps({
+        "module": "keras.src.models.functional", "class_name": "Functional", "config": {
+            "name": "m", "layers": [inp, entry("ReLU", "a", [("b", 0)]),
+                                    entry("ReLU", "b", [("a", 0)])],
+            "input_layers": [["in", 0, 0]], "output_layers": [["b", 0, 0]]}}).encode()
     yield "python_numbers.json", \
         b'{"class_name": "Functional", "config": {"a": [NaN, Infinity, -Infinity, 1e5]}}'
     yield "shard_index.json", json.dumps({"metadata": {"total_size": 1},

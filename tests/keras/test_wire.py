@@ -2,10 +2,10 @@
 """A Keras model file's bytes on the wire: `alkaidc convert` (through a daemon and in process)
 and `Client.convert_file` send them under `model.file` / `model.weights_file`, and the tracer on
 the other side reads the same payload the C reader gives for the file itself (keras_dump). The
-tracer here is the test plugin keras_probe, which writes the payload it read and then fails; the
-real `keras` tracer does not exist yet, so without the probe a conversion fails naming the
-missing framework. Broken files fail in alkaidc before any daemon sees them, and through the
-Python client in the daemon, naming the culprit.
+tracer here is the test plugin keras_probe, which writes the payload it read and then fails;
+without `--framework keras_probe` the `keras` tracer converts the file. Broken files fail in
+alkaidc before any daemon sees them, and through the Python client in the daemon, naming the
+culprit.
 
 Environment (set by meson): ALKAIDD, ALKAIDC, ALK_KERAS_PROBE (the plugin), ALK_KERAS_DUMP,
 PYTHONPATH with the client and tests/rpc (harness.py).
@@ -110,13 +110,22 @@ class Wire(unittest.TestCase):
                 c.convert({"file": "not bytes"}, framework="keras")
             self.assertEqual(e.exception.where, "model.file")
 
-    def test_keras_is_implied_and_missing_for_now(self):
-        # No keras tracer yet: the request is built with framework "keras" and refused by name.
+    def test_keras_is_implied(self):
+        # The request is built with framework "keras": the keras tracer converts every form to
+        # the same program, through the daemon and in process; without input formats it says
+        # what to give.
+        programs = []
         for files in ([self.keras], [self.h5], [self.json, "--weights", self.weights]):
             for where in (["--connect", self.daemon.url], ["--local"]):
+                r = self.alkaidc(*files, *where, "--input-kif", "1,3,2")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(os.path.join(self.dir, "o.json")) as f:
+                    programs.append(json.load(f))
                 r = self.alkaidc(*files, *where)
                 self.assertEqual(r.returncode, 1, r.stderr)
-                self.assertIn("unknown framework 'keras'", r.stderr)
+                self.assertIn("keras tracer: layer dense (Dense)", r.stderr)
+                self.assertIn("--input-kif", r.stderr)
+        self.assertTrue(all(p == programs[0] for p in programs))
 
     def test_broken_files_fail_in_alkaidc(self):
         cut = os.path.join(self.dir, "broken.keras")

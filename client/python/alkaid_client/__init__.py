@@ -377,15 +377,23 @@ class Client:
         wait = None if timeout is None or timeout <= 0 else timeout + 5.0
         return ConvertResult(self.call("convert", timeout=wait, **fields))
 
-    def convert_file(self, path, weights=None, **options):
+    def convert_file(self, path, weights=None, *, weight_kif=None, layer_output_kif=None,
+                     **options):
         """Converts a Keras model file: `path` is a `.keras` or `.h5` file, or a model JSON
         with `weights` its weights `.h5` (Keras 2 to_json() + save_weights()). The files'
         bytes travel as they are (`model.file`, `model.weights_file`); the daemon reads them
-        exactly as `alkaidc convert` does. `options` are those of convert() (framework defaults
-        to "keras", e.g. inputs_kif=[1, 4, 3])."""
+        exactly as `alkaidc convert` does. `weight_kif` and `layer_output_kif` ((K, I, F)) are
+        the precision options of plain float models (`model.precision`, alkaidc --weight-kif
+        and --layer-output-kif). `options` are those of convert() (framework defaults to
+        "keras", e.g. inputs_kif=[1, 4, 3])."""
         model = {"file": _read_model_file(path)}
         if weights is not None:
             model["weights_file"] = _read_model_file(weights)
+        precision = {k: list(v) for k, v in (("weight_kif", weight_kif),
+                                             ("layer_output_kif", layer_output_kif))
+                     if v is not None}
+        if precision:
+            model["precision"] = precision
         options.setdefault("framework", "keras")
         return self.convert(model, **options)
 

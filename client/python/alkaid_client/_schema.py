@@ -539,6 +539,10 @@ PAYLOADS = {
                 "name": "layer_names",
                 "type": "array",
                 "items": "str"
+            },
+            {
+                "name": "precision",
+                "type": "map"
             }
         ],
         "modules": [],

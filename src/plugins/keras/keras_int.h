@@ -57,14 +57,6 @@ int keras_get_input_shapes(void *state, const alk_value *model, alk_plugin_shape
 int keras_apply_model(void *state, alk_trace *trace, const alk_host *host, const alk_value *model,
                       alk_fva *const *inputs, size_t n_inputs, alk_diag *diag);
 
-/* Where a model level's weights are: the keras_v3 path prefix of its layers ("" at the top,
- * "layers/functional/" inside a nested model) and, for legacy_h5, the top-level layer whose
- * group holds them (NULL at the top). */
-typedef struct keras_level_place {
-    const char *v3_prefix;
-    const alk_keras_layer *legacy_group;
-} keras_level_place;
-
 /* ---- walk.c ------------------------------------------------------------------------------ */
 
 /* Replays the job's model on `inputs` (n of them) in `scope` (the top level) and finishes it:
@@ -81,9 +73,8 @@ typedef struct keras_layer_weights keras_layer_weights;
 /* Indexes the payload's weights. ALK_ENOMEM. */
 int keras_weights_index(keras_job *job, alk_diag *diag);
 
-/* The weight source of `layer` of a level stored at `place`; NULL on ENOMEM (the op fails). */
-keras_layer_weights *keras_layer_weights_new(keras_job *job, const alk_keras_layer *layer,
-                                             const keras_level_place *place);
+/* The weight source of `layer`; NULL on ENOMEM (the op fails). */
+keras_layer_weights *keras_layer_weights_new(keras_job *job, const alk_keras_layer *layer);
 
 /* alk_op_weights.find for a keras_layer_weights. */
 const alk_value *keras_find_weight(const void *ctx, const char *role, size_t index,

@@ -310,26 +310,33 @@ static size_t read_axes(alk_op *op, int *axes, size_t cap, int dflt) {
     return n;
 }
 
+/* BatchNormalization: x * scale + offset with the float32 fold of gamma, beta and the moving
+ * statistics. A second-level plugin that folds (and quantizes) on its own sets the roles
+ * "folded_scale" and "folded_offset" (alk_op_set_weight) before delegating here. */
 void keras_batch_norm(alk_op *op, const void *arg) {
     (void)arg;
     alk_fva *x = alk_op_in(op, 0);
-    alk_fva *gamma = alk_op_bool(op, "scale", true) ? alk_op_weight(op, "gamma") : NULL;
-    alk_fva *beta = alk_op_bool(op, "center", true) ? alk_op_weight(op, "beta") : NULL;
-    alk_fva *mean = alk_op_weight(op, "moving_mean");
-    alk_fva *var = alk_op_weight(op, "moving_variance");
     int axes[ALK_FVA_MAX_DIM];
     size_t n_axes = read_axes(op, axes, ALK_FVA_MAX_DIM, -1);
-    alk_fva *scale = NULL;
-    alk_fva *offset = NULL;
-    if (alk_op_failed(op) ||
-        alk_nn_batchnorm_fold(alk_op_trace(op), gamma, beta, mean, var,
-                              alk_op_float(op, "epsilon", 1e-3), &scale, &offset) != ALK_OK) {
-        return;
+    alk_fva *scale = alk_op_weight_opt(op, "folded_scale");
+    alk_fva *offset = alk_op_weight_opt(op, "folded_offset");
+    if (scale == NULL || offset == NULL) {
+        alk_fva *gamma = alk_op_bool(op, "scale", true) ? alk_op_weight(op, "gamma") : NULL;
+        alk_fva *beta = alk_op_bool(op, "center", true) ? alk_op_weight(op, "beta") : NULL;
+        alk_fva *mean = alk_op_weight(op, "moving_mean");
+        alk_fva *var = alk_op_weight(op, "moving_variance");
+        if (alk_op_failed(op) ||
+            alk_nn_batchnorm_fold(alk_op_trace(op), gamma, beta, mean, var,
+                                  alk_op_float(op, "epsilon", 1e-3), &scale, &offset) != ALK_OK) {
+            return;
+        }
+        /* The folded constants are the layer's float weights for --weight-kif. */
+        scale = keras_derived_weight(op, scale);
+        offset = keras_derived_weight(op, offset);
     }
-    /* The folded constants are the layer's float weights for --weight-kif. */
-    scale = keras_derived_weight(op, scale);
-    offset = keras_derived_weight(op, offset);
-    alk_op_out(op, alk_nn_scale_offset(alk_op_trace(op), x, scale, offset, axes, n_axes));
+    if (!alk_op_failed(op)) {
+        alk_op_out(op, alk_nn_scale_offset(alk_op_trace(op), x, scale, offset, axes, n_axes));
+    }
 }
 
 /* `v` (a config mean or variance) broadcast over the positions of `axes` of x: Keras broadcasts

@@ -1046,6 +1046,32 @@ static alk_keras_model *parse_level(parser *p, const alk_value *entry, const cha
     return p->err == ALK_OK ? &mp->model : NULL;
 }
 
+/* Fills the weight places of `model`'s layers: `prefix` is the keras_v3 path of the level
+ * ("" at the top), `group` the top-level layer holding it (NULL at the top). */
+static int assign_places(parser *p, alk_keras_model *model, const char *prefix, const char *group) {
+    for (size_t l = 0; l < model->n_layers && p->err == ALK_OK; l++) {
+        alk_keras_layer *layer = &model->layers[l];
+        layer->nested = group != NULL;
+        layer->legacy_group = group != NULL ? group : layer->name;
+        if (layer->slot == NULL) {
+            continue;
+        }
+        char dir[1024];
+        int n = snprintf(dir, sizeof(dir), "%slayers/%s", prefix, layer->slot);
+        if (n < 0 || (size_t)n + 2 >= sizeof(dir)) {
+            return fail(p, ALK_EINVAL, "layer %s: its weight path is too long", layer->name);
+        }
+        const alk_value *copy = new_str(p, dir);
+        layer->weights_dir = copy != NULL ? copy->as.str.bytes : NULL;
+        if (layer->model != NULL && copy != NULL) {
+            dir[n] = '/';
+            dir[n + 1] = '\0';
+            (void)assign_places(p, layer->model, dir, layer->legacy_group);
+        }
+    }
+    return p->err;
+}
+
 int alk_keras_graph_parse(const alk_value *root, alk_arena *arena, alk_keras_model **ret_model,
                           alk_diag *diag) {
     parser p = {arena, diag, ALK_OK, 0};
@@ -1065,11 +1091,44 @@ int alk_keras_graph_parse(const alk_value *root, alk_arena *arena, alk_keras_mod
     }
     const char *name = str_at(config, "name");
     alk_keras_model *model = parse_level(&p, root, name != NULL ? name : class_name);
+    if (model != NULL && assign_places(&p, model, "", NULL) != ALK_OK) {
+        model = NULL;
+    }
     if (model == NULL) {
         return p.err != ALK_OK ? p.err : alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     }
     *ret_model = model;
     return ALK_OK;
+}
+
+/* ---- Dispatch and weight names ------------------------------------------------------------------
+ */
+
+const char *alk_keras_dispatch_module(const alk_keras_layer *layer) {
+    /* The config's module decides, as the reference dispatches on the class's __module__ (HGQ2
+     * registers QConvT1D as `hgq2>QConvT1D`; its module is hgq.layers.table.conv); the
+     * registered package only when the config has no module (Keras 3's legacy .h5 writes
+     * `hgq>QDense` as the class name, Keras 2 custom layers). */
+    const alk_value *module = alk_value_get(layer->entry, "module");
+    if (module != NULL && module->kind == ALK_VALUE_STR) {
+        return layer->module;
+    }
+    size_t n = strcspn(layer->module, ".");
+    bool same = strlen(layer->package) == n && strncmp(layer->module, layer->package, n) == 0;
+    return same ? layer->module : layer->package;
+}
+
+bool alk_keras_legacy_owns(const char *name, const char *layer) {
+    const char *last = strrchr(name, '/');
+    if (last == NULL) {
+        return false;
+    }
+    const char *start = last;
+    while (start > name && start[-1] != '/') {
+        start--;
+    }
+    size_t n = (size_t)(last - start);
+    return strlen(layer) == n && strncmp(start, layer, n) == 0;
 }
 
 /* ---- Input shapes -------------------------------------------------------------------------------

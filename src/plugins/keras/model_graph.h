@@ -100,6 +100,13 @@ struct alk_keras_layer {
     size_t first_node;      /* the index of nodes[0] */
     const char *slot;       /* LAYER, INPUT and MODEL: the weights slot; NULL for ops */
     alk_keras_model *model; /* MODEL: the nested level */
+    /* Where its weights are stored: keras_v3, the group path ("layers/dense",
+     * "layers/functional/layers/dense"; NULL for ops); legacy_h5, the group of the top-level
+     * layer holding it (its own name at the top level), in which a nested layer's weight names
+     * start with its own name (alk_keras_legacy_owns). */
+    const char *weights_dir;
+    const char *legacy_group;
+    bool nested; /* a layer of a nested model */
 };
 
 struct alk_keras_model {
@@ -141,6 +148,15 @@ alk_keras_node *alk_keras_layer_node(const alk_keras_layer *layer, size_t index)
  */
 int alk_keras_model_input_shape(const alk_keras_model *model, size_t input, int64_t *ret_dims,
                                 size_t cap, size_t *ret_ndim, alk_diag *diag);
+
+/* The module `layer` is dispatched with: its config module (the reference's class __module__), or
+ * when the config has none its registered package (`hgq>QDense` goes to plugin "hgq"). */
+const char *alk_keras_dispatch_module(const alk_keras_layer *layer);
+
+/* Whether the legacy-h5 weight name `name` ("dense_1/kernel:0") belongs to layer `layer` of a
+ * nested model, whose weights sit in the group of the top-level layer holding it: its component
+ * before the last is the layer's name. */
+bool alk_keras_legacy_owns(const char *name, const char *layer);
 
 /* Keras's snake_case of a class name (`Conv2DTranspose` -> `conv2d_transpose`) into `out`
  * (cap bytes); false when it does not fit. */

@@ -18,6 +18,7 @@
 #include "plugins/keras/keras_int.h"
 #include "plugins/keras/model_file.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Reads `model` (the request's model map) into `job`: payload, config, graph. On failure the
@@ -104,6 +105,14 @@ int keras_apply_model(void *state, alk_trace *trace, const alk_host *host, const
         alk_scope_set_activation(scope, keras_activation_step);
         alk_scope_set_data(scope, &job);
         rv = keras_walk(&job, scope, inputs, n_inputs, diag);
+    }
+    if (rv != ALK_OK && strstr(diag->message, "unquantized input") != NULL) {
+        /* A plain Keras model traced without input formats: say what to give. */
+        size_t n = strlen(diag->message);
+        (void)snprintf(diag->message + n, sizeof(diag->message) - n,
+                       "; the model's inputs have no fixed-point format: give one (alkaidc "
+                       "--input-kif K,I,F, inputs_kif in a request) or quantize them in the "
+                       "model, as HGQ2 models do");
     }
     job_close(&job);
     return rv;

@@ -28,14 +28,13 @@ typedef struct level_run {
     keras_job *job;
     alk_scope *scope;
     const alk_keras_model *model;
-    keras_level_place place;
     alk_fva ***results; /* per node id: its output arrays */
     size_t *n_results;
 } level_run;
 
 static int run_level(keras_job *job, alk_scope *scope, const alk_keras_model *model,
-                     const keras_level_place *place, alk_fva *const *inputs, size_t n_inputs,
-                     alk_fva ***ret_outputs, size_t *ret_n, alk_diag *diag);
+                     alk_fva *const *inputs, size_t n_inputs, alk_fva ***ret_outputs, size_t *ret_n,
+                     alk_diag *diag);
 
 /* ---- The tensor map ------------------------------------------------------------------------ */
 
@@ -296,21 +295,13 @@ static const char *package_hint(const char *package) {
     return "";
 }
 
-/* The row of `layer`: by its config module, as the reference dispatches on the class's
- * __module__ (HGQ2 registers QConvT1D as `hgq2>QConvT1D`, its module is hgq.layers...); by the
- * registered package when the config has no module (Keras 3's legacy .h5 writes `hgq>QDense` as
- * the class name, Keras 2 custom layers). */
+/* The row of `layer` (alk_keras_dispatch_module: by the config's module, else the registered
+ * package). */
 static const alk_op_def *find_row(level_run *r, alk_op *op, const alk_keras_layer *layer) {
-    const char *module = layer->module;
-    size_t n = strcspn(module, ".");
-    const alk_value *entry_module = alk_value_get(layer->entry, "module");
-    bool has_module = entry_module != NULL && entry_module->kind == ALK_VALUE_STR;
-    if (!has_module && (strlen(layer->package) != n || strncmp(module, layer->package, n) != 0)) {
-        module = layer->package;
-    }
     const alk_op_def *def = NULL;
     alk_diag diag = {{0}};
-    int rv = alk_host_find_op(r->job->host, module, layer->class_name, &def, &diag);
+    int rv = alk_host_find_op(r->job->host, alk_keras_dispatch_module(layer), layer->class_name,
+                              &def, &diag);
     if (rv != ALK_OK) {
         alk_op_fail(op, rv, "%s%s", diag.message, package_hint(layer->package));
         return NULL;
@@ -331,7 +322,7 @@ static void run_layer(level_run *r, const alk_keras_node *node) {
             alk_op_add_arg(op, p->key->as.str.bytes, to_arg(r, op, p->value, 0));
         }
     }
-    keras_layer_weights *weights = keras_layer_weights_new(r->job, layer, &r->place);
+    keras_layer_weights *weights = keras_layer_weights_new(r->job, layer);
     if (weights == NULL && op != NULL) {
         alk_op_fail(op, ALK_ENOMEM, "out of memory");
     }
@@ -399,30 +390,23 @@ static void run_model(level_run *r, const alk_keras_node *node) {
     if (alk_trace_error(r->job->trace) != ALK_OK) {
         return;
     }
-    /* Its layers' weights sit under its own slot (keras_v3) or in its top-level group. */
-    char prefix[1024];
-    int len = snprintf(prefix, sizeof(prefix), "%slayers/%s/", r->place.v3_prefix, layer->slot);
-    char *copy = len > 0 && (size_t)len < sizeof(prefix)
-                     ? alk_arena_alloc(&r->job->arena, (size_t)len + 1)
-                     : NULL;
-    if (copy == NULL) {
-        (void)alk_trace_fail(r->job->trace, ALK_ELIMIT, "%s: its weight path is too long", who);
+    alk_scope *child = alk_scope_child(r->scope, layer->name);
+    if (child == NULL) {
+        (void)alk_trace_fail(r->job->trace, ALK_ENOMEM, "%s: out of memory", who);
         return;
     }
-    memcpy(copy, prefix, (size_t)len + 1);
-    keras_level_place place = {copy, r->place.legacy_group != NULL ? r->place.legacy_group : layer};
     alk_diag diag = {{0}};
-    (void)run_level(r->job, alk_scope_child(r->scope, layer->name), layer->model, &place, inputs, n,
-                    &r->results[node->id], &r->n_results[node->id], &diag);
+    (void)run_level(r->job, child, layer->model, inputs, n, &r->results[node->id],
+                    &r->n_results[node->id], &diag);
 }
 
 /* ---- A level --------------------------------------------------------------------------------- */
 
 static int run_level(keras_job *job, alk_scope *scope, const alk_keras_model *model,
-                     const keras_level_place *place, alk_fva *const *inputs, size_t n_inputs,
-                     alk_fva ***ret_outputs, size_t *ret_n, alk_diag *diag) {
+                     alk_fva *const *inputs, size_t n_inputs, alk_fva ***ret_outputs, size_t *ret_n,
+                     alk_diag *diag) {
     alk_trace *t = job->trace;
-    level_run r = {job, scope, model, *place, NULL, NULL};
+    level_run r = {job, scope, model, NULL, NULL};
     r.results = alk_arena_calloc(&job->arena, model->n_nodes + 1, sizeof(*r.results));
     r.n_results = alk_arena_calloc(&job->arena, model->n_nodes + 1, sizeof(*r.n_results));
     alk_fva **outputs = alk_arena_calloc(&job->arena, model->n_outputs + 1, sizeof(*outputs));
@@ -477,6 +461,5 @@ int keras_walk(keras_job *job, alk_scope *scope, alk_fva *const *inputs, size_t 
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "recording the inputs: %s", alk_strerror(rv));
     }
-    keras_level_place top = {"", NULL};
-    return run_level(job, scope, job->model, &top, inputs, n_inputs, NULL, NULL, diag);
+    return run_level(job, scope, job->model, inputs, n_inputs, NULL, NULL, diag);
 }

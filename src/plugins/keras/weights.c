@@ -94,32 +94,9 @@ static const alk_value *lookup(const keras_job *job, const char *address) {
 /* ---- The sources ------------------------------------------------------------------------------
  */
 
-static const char *copy_str(keras_job *job, const char *s) {
-    size_t n = strlen(s);
-    char *copy = alk_arena_alloc(&job->arena, n + 1);
-    if (copy != NULL) {
-        memcpy(copy, s, n + 1);
-    }
-    return copy;
-}
-
-/* The name's component before the last ("dense" of "dense/kernel:0"), as a length. */
-static bool owner_is(const char *name, const char *layer) {
-    const char *last = strrchr(name, '/');
-    if (last == NULL) {
-        return false;
-    }
-    const char *start = last;
-    while (start > name && start[-1] != '/') {
-        start--;
-    }
-    size_t n = (size_t)(last - start);
-    return strlen(layer) == n && strncmp(start, layer, n) == 0;
-}
-
-static bool legacy_init(keras_layer_weights *w, const keras_level_place *place) {
+static bool legacy_init(keras_layer_weights *w) {
     keras_job *job = w->job;
-    const char *group = place->legacy_group != NULL ? place->legacy_group->name : w->layer->name;
+    const char *group = w->layer->legacy_group;
     w->dir = group;
     const alk_value *names = alk_value_get(alk_value_get(job->payload, "weight_names"), group);
     size_t n = names != NULL && names->kind == ALK_VALUE_ARRAY ? names->as.array.len : 0;
@@ -132,7 +109,7 @@ static bool legacy_init(keras_layer_weights *w, const keras_level_place *place) 
     for (size_t i = 0; i < n; i++) {
         const char *name = names->as.array.items[i]->as.str.bytes;
         /* Inside a nested model, the group holds every layer of it: keep this layer's. */
-        if (place->legacy_group != NULL && !owner_is(name, w->layer->name)) {
+        if (w->layer->nested && !alk_keras_legacy_owns(name, w->layer->name)) {
             continue;
         }
         char address[1024];
@@ -145,23 +122,17 @@ static bool legacy_init(keras_layer_weights *w, const keras_level_place *place) 
     return w->names_value != NULL;
 }
 
-static bool v3_init(keras_layer_weights *w, const keras_level_place *place) {
+static bool v3_init(keras_layer_weights *w) {
     keras_job *job = w->job;
-    char dir[1024];
-    int len = snprintf(dir, sizeof(dir), "%slayers/%s", place->v3_prefix,
-                       w->layer->slot != NULL ? w->layer->slot : "");
-    if (len < 0 || (size_t)len >= sizeof(dir) - 32) {
-        return false;
-    }
-    w->dir = copy_str(job, dir);
+    w->dir = w->layer->weights_dir != NULL ? w->layer->weights_dir : "";
     w->stored = alk_arena_calloc(&job->arena, MAX_LAYER_WEIGHTS + 1, sizeof(*w->stored));
-    if (w->dir == NULL || w->stored == NULL) {
+    if (w->stored == NULL) {
         return false;
     }
     /* vars/0, vars/1, ... up to the first one missing. */
     while (w->n < MAX_LAYER_WEIGHTS) {
         char address[1100];
-        (void)snprintf(address, sizeof(address), "%s/vars/%zu", dir, w->n);
+        (void)snprintf(address, sizeof(address), "%s/vars/%zu", w->dir, w->n);
         const alk_value *v = lookup(job, address);
         if (v == NULL) {
             break;
@@ -171,15 +142,14 @@ static bool v3_init(keras_layer_weights *w, const keras_level_place *place) {
     return true;
 }
 
-keras_layer_weights *keras_layer_weights_new(keras_job *job, const alk_keras_layer *layer,
-                                             const keras_level_place *place) {
+keras_layer_weights *keras_layer_weights_new(keras_job *job, const alk_keras_layer *layer) {
     keras_layer_weights *w = alk_arena_calloc(&job->arena, 1, sizeof(*w));
     if (w == NULL) {
         return NULL;
     }
     w->job = job;
     w->layer = layer;
-    bool ok = job->legacy ? legacy_init(w, place) : v3_init(w, place);
+    bool ok = job->legacy ? legacy_init(w) : v3_init(w);
     w->read = ok ? alk_arena_calloc(&job->arena, w->n + 1, sizeof(*w->read)) : NULL;
     return w->read != NULL ? w : NULL;
 }
@@ -302,15 +272,9 @@ void keras_weights_check_after(alk_op *op, const keras_layer_weights *w) {
     }
     char address[1200];
     if (w->bad_role != NULL) {
-        static const char *const numpy[][2] = {
-            {"u1", "uint8"}, {"u2", "uint16"}, {"u4", "uint32"}, {"u8", "uint64"}, {"i1", "int8"},
-            {"i2", "int16"}, {"i4", "int32"},  {"i8", "int64"},  {"b1", "bool"},
-        };
-        const char *code = alk_value_get(w->stored[w->bad_index], "dtype")->as.str.bytes;
-        const char *name = code;
-        for (size_t i = 0; i < sizeof(numpy) / sizeof(numpy[0]); i++) {
-            name = strcmp(numpy[i][0], code) == 0 ? numpy[i][1] : name;
-        }
+        alk_dtype dtype = ALK_DTYPE_F4;
+        (void)integer_dtype(w->stored[w->bad_index], &dtype);
+        const char *name = alk_dtype_numpy_name(dtype);
         address_of(w, w->bad_index, address, sizeof(address));
         alk_op_fail(op, ALK_EINVAL,
                     "weight '%s' (%s) has dtype %s; Keras stores this layer's weights as floats",
