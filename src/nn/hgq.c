@@ -194,6 +194,52 @@ static bool check_int8(alk_trace *t, const alk_fva *a, const char *what) {
     return true;
 }
 
+/* The internal quantizer's branches at inference (HGQ2's FixedPointQuantizerKBI/KIF.call). */
+static bool rounds_only(const alk_hgq_quantizer *q) {
+    if (q->overflow != ALK_WRAP || !q->trainable || !q->is_weight) {
+        return false;
+    }
+    return q->kind == ALK_HGQ_KIF || q->round == ALK_RND;
+}
+
+/* Keras's round-only branch on traced values: x * 2^f rounded to an integer, * 2^-f (f per
+ * element, broadcast), with no overflow and no pruning. */
+static alk_fva *round_only(alk_trace *t, const alk_hgq_quantizer *q, const alk_fva *x,
+                           const alk_fva *f) {
+    size_t n = alk_fva_size(f);
+    double *up = alk_malloc((n ? n : 1) * sizeof(double));
+    double *down = alk_malloc((n ? n : 1) * sizeof(double));
+    alk_fva *result = NULL;
+    if (up == NULL || down == NULL) {
+        alk_trace_fail(t, ALK_ENOMEM, "out of memory rounding");
+        goto done;
+    }
+    for (size_t j = 0; j < n; j++) {
+        int e = (int)alk_fva_num_at(f, j);
+        up[j] = ldexp(1.0, e);
+        down[j] = ldexp(1.0, -e);
+    }
+    alk_fva *scaled =
+        alk_fva_binary(t, ALK_MUL, x, alk_fva_numbers(t, alk_fva_ndim(f), alk_fva_shape(f), up));
+    switch (q->round) {
+    case ALK_TRN:
+        scaled = alk_fva_unary(t, ALK_FLOOR, scaled);
+        break;
+    case ALK_RND:
+        scaled = alk_fva_unary(t, ALK_FLOOR, alk_fva_binary_scalar(t, ALK_ADD, scaled, 0.5));
+        break;
+    case ALK_RND_CONV:
+        scaled = alk_fva_unary(t, ALK_ROUND, scaled);
+        break;
+    }
+    result = alk_fva_binary(t, ALK_MUL, scaled,
+                            alk_fva_numbers(t, alk_fva_ndim(f), alk_fva_shape(f), down));
+done:
+    alk_free(up);
+    alk_free(down);
+    return result;
+}
+
 alk_fva *alk_hgq_mirror(alk_trace *t, const alk_hgq_quantizer *q, const alk_fva *x) {
     if (!alk__nn_ok(t) || q == NULL || x == NULL) {
         return NULL;
@@ -207,7 +253,10 @@ alk_fva *alk_hgq_mirror(alk_trace *t, const alk_hgq_quantizer *q, const alk_fva 
     if (q->has_scaler) {
         v = alk_fva_binary_scalar(t, ALK_MUL, v, 1.0 / q->scaler);
     }
-    v = alk_fva_quantize_kif(t, v, k, i, f, q->overflow, q->round);
+    /* A trainable WRAP quantizer marked is_weight only rounds in the Keras model, also on
+     * activations (the reference's tracer applies the full Q there). */
+    v = rounds_only(q) ? round_only(t, q, v, f)
+                       : alk_fva_quantize_kif(t, v, k, i, f, q->overflow, q->round);
     if (q->has_scaler) {
         /* Keras multiplies back; the reference's mirror does not (quirk §3.1). */
         v = alk_fva_binary_scalar(t, ALK_MUL, v, q->scaler);
@@ -267,14 +316,6 @@ static float quantize_full(float x, float k, float i, float f, alk_overflow ovf,
         x = floor_mod(x + bias, ldexpf(1.0f, (int)bits)) - bias;
     }
     return k + i + f > 0 ? x : 0.0f;
-}
-
-/* The internal quantizer's branches at inference (HGQ2's FixedPointQuantizerKBI/KIF.call). */
-static bool rounds_only(const alk_hgq_quantizer *q) {
-    if (q->overflow != ALK_WRAP || !q->trainable || !q->is_weight) {
-        return false;
-    }
-    return q->kind == ALK_HGQ_KIF || q->round == ALK_RND;
 }
 
 /* Index of element `flat` of an array of `shape` into a broadcast operand of `bshape` (same

@@ -323,6 +323,8 @@ int alk_hgq_kif(alk_trace *t, const alk_hgq_quantizer *q, alk_fva **ret_k, alk_f
  * symbolic quantize with k, i, f broadcast to x (alk_fva_quantize_kif; on a pending array it folds
  * into the table), then * scaler, then * affine[0] + affine[1]. The reference omits the final
  * * scaler although the Keras model multiplies back [quirk §3.1]: this computes what Keras does.
+ * A trainable WRAP quantizer with is_weight (KBI: with RND) only rounds in Keras, on activations
+ * too: x * 2^f rounded, * 2^-f, without wrap or pruning (the reference applies the full Q).
  */
 alk_fva *alk_hgq_mirror(alk_trace *t, const alk_hgq_quantizer *q, const alk_fva *x);
 

@@ -119,6 +119,11 @@ const alk_arg *alk_arg_of_seq(alk_op *op, alk_arg_kind kind, const alk_arg *cons
  * maps -> DICT; binary data fails the op. `value` is borrowed; strings are shared with it. */
 const alk_arg *alk_arg_of_value(alk_op *op, const alk_value *value);
 
+/* `size` zeroed bytes in the trace's arena, alive as long as the trace (the `user` data of a table
+ * function that is tabulated later, alk_fva_apply_custom); NULL once the op has failed or the
+ * arena is exhausted (the trace then holds the error). */
+void *alk_op_alloc(alk_op *op, size_t size);
+
 /* Python's name of a kind ("tuple"), for error messages. */
 const char *alk_arg_kind_name(alk_arg_kind kind);
 
@@ -185,6 +190,11 @@ alk_fva *alk_op_weight(alk_op *op, const char *role);
 alk_fva *alk_op_weight_opt(alk_op *op, const char *role);
 /* A tensor at `path` relative to the layer ("kq/quantizer/vars/1"); NULL (no error) if absent. */
 alk_fva *alk_op_tensor_opt(alk_op *op, const char *path);
+/* What the weight source stores at `path`, undecoded and borrowed for the trace's life: a tensor
+ * ({dtype, shape, data} map or nested lists of numbers), or for the path of a `vars` group the
+ * `name` attribute the file gives it (a STR) when the source knows one; NULL (no error) if
+ * absent. For checks before decoding (HGQ2's quantizer variables: k must be uint8). */
+const alk_value *alk_op_stored_opt(alk_op *op, const char *path);
 /* Replaces `role` for the rest of the call (also for a delegated body); NULL: the layer has no
  * such weight from now on (HGQ2's qbias of a layer without bias). */
 void alk_op_set_weight(alk_op *op, const char *role, alk_fva *value);
@@ -210,9 +220,9 @@ void alk_op_fail(alk_op *op, int err, const char *fmt, ...) __attribute__((forma
 /* Whether the op (or its trace) has failed. */
 bool alk_op_failed(const alk_op *op);
 
-/* Records an extra trace-map entry `key` of this call (HGQ2's "post_iq"), dumped before
- * `post_call` and `final`. */
-void alk_op_dump(alk_op *op, const char *key, alk_fva *array);
+/* Records an extra trace-map entry `key` of this call (HGQ2's "post_iq"): a tuple of `n` arrays
+ * (borrowed; one per input of a multi-input layer), dumped before `post_call` and `final`. */
+void alk_op_dump(alk_op *op, const char *key, alk_fva *const *arrays, size_t n);
 
 /* Runs the body of row (module, name) — found as the host finds any row — on this op, with its
  * own `arg`, without hooks, activation or dumps (those belong to the outer row). */

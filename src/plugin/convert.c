@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void alk_convert_request_init(alk_convert_request *request) {
     *request = (alk_convert_request){.hwconf = {1, 1, -1}};
@@ -305,6 +306,12 @@ static int trace_dump(alk_trace *t, const alk__trace_map *map, alk_fva *const *i
     return ALK_OK;
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Replays the model and emits the program into `result`. */
 static int run_tracer(const alk_generation *generation, const alk__loaded *tracer,
                       const alk_convert_request *request, alk_trace *t, alk_convert_result *result,
@@ -331,8 +338,10 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     alk_vec outputs;
     alk_vec_init(&outputs, sizeof(alk_fva *));
     alk_diag inner = {{0}};
+    double start = seconds_now();
     rv = tracer->desc->apply_model(tracer->state, t, &host, request->model, inputs, n_inputs,
                                    &inner);
+    result->replay_seconds = seconds_now() - start;
     if (rv == ALK_OK && alk_trace_error(t) != ALK_OK) {
         rv = alk_trace_error(t);
         (void)snprintf(inner.message, sizeof(inner.message), "%s", alk_trace_message(t));
@@ -344,7 +353,9 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     }
     rv = collect_outputs(&map, &outputs, diag);
     if (rv == ALK_OK) {
+        start = seconds_now();
         rv = alk_fva_trace(t, inputs, n_inputs, outputs.items, outputs.len, true, &result->program);
+        result->emit_seconds = seconds_now() - start;
         if (rv != ALK_OK) {
             rv = alk_diag_set(diag, rv, "tracing the outputs: %s", alk_trace_message(t));
         }

@@ -64,6 +64,10 @@ typedef struct alk_convert_result {
     alk_named_program *dump; /* n_dump traces when the request asked for a dump */
     size_t n_dump;
     double solve_seconds; /* the part of the conversion spent in the CMVM/SCM solvers */
+    /* The tracer's replay of the model (its apply_model: decoding the payload, tracing, and the
+     * solves its products ask for) and emitting the program (alk_fva_trace: the passes). */
+    double replay_seconds;
+    double emit_seconds;
 } alk_convert_result;
 
 /*

@@ -45,6 +45,17 @@ char *alk__op_strdup(alk_op *op, const char *s) {
     return copy;
 }
 
+void *alk_op_alloc(alk_op *op, size_t size) {
+    if (op == NULL || alk_op_failed(op)) {
+        return NULL;
+    }
+    void *p = alk__trace_alloc(op->trace, size > 0 ? size : 1);
+    if (p != NULL) {
+        memset(p, 0, size);
+    }
+    return p;
+}
+
 /* ---- Errors ----------------------------------------------------------------------------------
  */
 

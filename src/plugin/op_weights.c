@@ -165,11 +165,15 @@ alk_fva *alk_op_weight_opt(alk_op *op, const char *role) {
     return weight(op, role, false);
 }
 
-alk_fva *alk_op_tensor_opt(alk_op *op, const char *path) {
+const alk_value *alk_op_stored_opt(alk_op *op, const char *path) {
     if (alk_op_failed(op) || !op->has_weights || op->weights.find == NULL) {
         return NULL;
     }
-    const alk_value *value = op->weights.find(op->weights.ctx, NULL, SIZE_MAX, path);
+    return op->weights.find(op->weights.ctx, NULL, SIZE_MAX, path);
+}
+
+alk_fva *alk_op_tensor_opt(alk_op *op, const char *path) {
+    const alk_value *value = alk_op_stored_opt(op, path);
     char what[160];
     (void)snprintf(what, sizeof(what), "tensor '%s'", path);
     return value != NULL ? decode(op, what, value) : NULL;

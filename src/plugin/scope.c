@@ -227,12 +227,16 @@ static const char *dump_base(alk_op *op) {
     return base;
 }
 
-void alk_op_dump(alk_op *op, const char *key, alk_fva *array) {
+void alk_op_dump(alk_op *op, const char *key, alk_fva *const *arrays, size_t n) {
     const char *base = dump_base(op);
-    if (base != NULL && array == NULL) {
-        alk_op_fail(op, ALK_EINVAL, "dump %s: the array is missing", key);
-    } else if (base != NULL) {
-        record_prefixed(op->scope, base, key, &array, 1);
+    for (size_t i = 0; base != NULL && i < n; i++) {
+        if (arrays[i] == NULL) {
+            alk_op_fail(op, ALK_EINVAL, "dump %s: array %zu is missing", key, i);
+            return;
+        }
+    }
+    if (base != NULL) {
+        record_prefixed(op->scope, base, key, arrays, n);
     }
 }
 

@@ -29,7 +29,8 @@ static void fake_dense(alk_op *op, const void *arg) {
     alk_trace *t = alk_op_trace(op);
     char key[32];
     (void)snprintf(key, sizeof(key), "inits=%d", *(const int *)alk_op_plugin_state(op));
-    alk_op_dump(op, key, alk_op_in(op, 0));
+    alk_fva *x = alk_op_in(op, 0);
+    alk_op_dump(op, key, &x, 1);
     alk_op_set_weight(op, "kernel",
                       alk_fva_binary_scalar(t, ALK_MUL, alk_op_weight(op, "kernel"), 2));
     alk_fva *bias = alk_op_weight_opt(op, "bias");
@@ -44,7 +45,7 @@ static void shift(alk_op *op, const void *scale) {
 
 static void before_op(alk_op *op) {
     alk_fva *x = alk_fva_binary_scalar(alk_op_trace(op), ALK_ADD, alk_op_in(op, 0), 1);
-    alk_op_dump(op, "post_iq", x);
+    alk_op_dump(op, "post_iq", &x, 1);
     alk_op_set_in(op, 0, x);
 }
 

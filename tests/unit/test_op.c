@@ -66,7 +66,7 @@ static void delegate_to(alk_op *op, const void *target) {
 static void before_op(alk_op *op) {
     log_step("before");
     alk_fva *x = alk_fva_binary_scalar(alk_op_trace(op), ALK_ADD, alk_op_in(op, 0), 1);
-    alk_op_dump(op, "post_iq", x);
+    alk_op_dump(op, "post_iq", &x, 1);
     alk_op_set_in(op, 0, x);
 }
 

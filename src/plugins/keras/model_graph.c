@@ -333,6 +333,13 @@ static int init_layer(parser *p, model_private *mp, alk_keras_layer *layer,
         mp->model.keras2 = true;
     }
     const char *registered = str_at(entry, "registered_name");
+    /* Keras 3's legacy .h5 writes a registered class's name (`hgq>QDense`) as its class_name,
+     * without module or registered_name: the class is the part after '>'. */
+    const char *sep = strchr(class_name, '>');
+    if (registered == NULL && sep != NULL && sep != class_name && sep[1] != '\0') {
+        registered = class_name;
+        class_name = sep + 1;
+    }
     *layer = (alk_keras_layer){
         .name = name,
         .class_name = class_name,
@@ -1098,6 +1105,14 @@ int alk_keras_graph_parse(const alk_value *root, alk_arena *arena, alk_keras_mod
  */
 
 const char *alk_keras_dispatch_module(const alk_keras_layer *layer) {
+    /* The config's module decides, as the reference dispatches on the class's __module__ (HGQ2
+     * registers QConvT1D as `hgq2>QConvT1D`; its module is hgq.layers.table.conv); the
+     * registered package only when the config has no module (Keras 3's legacy .h5 writes
+     * `hgq>QDense` as the class name, Keras 2 custom layers). */
+    const alk_value *module = alk_value_get(layer->entry, "module");
+    if (module != NULL && module->kind == ALK_VALUE_STR) {
+        return layer->module;
+    }
     size_t n = strcspn(layer->module, ".");
     bool same = strlen(layer->package) == n && strncmp(layer->module, layer->package, n) == 0;
     return same ? layer->module : layer->package;

@@ -149,8 +149,8 @@ alk_keras_node *alk_keras_layer_node(const alk_keras_layer *layer, size_t index)
 int alk_keras_model_input_shape(const alk_keras_model *model, size_t input, int64_t *ret_dims,
                                 size_t cap, size_t *ret_ndim, alk_diag *diag);
 
-/* The module `layer` is dispatched with: its config module, or its registered package when that
- * names another one (`qkeras>QDense` goes to plugin "qkeras", whatever the module says). */
+/* The module `layer` is dispatched with: its config module (the reference's class __module__), or
+ * when the config has none its registered package (`hgq>QDense` goes to plugin "hgq"). */
 const char *alk_keras_dispatch_module(const alk_keras_layer *layer);
 
 /* Whether the legacy-h5 weight name `name` ("dense_1/kernel:0") belongs to layer `layer` of a

@@ -295,8 +295,8 @@ static const char *package_hint(const char *package) {
     return "";
 }
 
-/* The row of `layer` (alk_keras_dispatch_module: `qkeras>QDense` is looked up for plugin
- * "qkeras" whatever its module says). */
+/* The row of `layer` (alk_keras_dispatch_module: by the config's module, else the registered
+ * package). */
 static const alk_op_def *find_row(level_run *r, alk_op *op, const alk_keras_layer *layer) {
     const alk_op_def *def = NULL;
     alk_diag diag = {{0}};

@@ -3,13 +3,16 @@
  *
  *   - keras_v3 (`.keras`, Keras 3 `.weights.h5`): by position. The row's layout gives the role's
  *     index N; the tensor is `<level prefix>layers/<slot>/vars/N`, and a path asked for by a
- *     second-level plugin ("kq/quantizer/vars/1") is relative to `layers/<slot>/`. The `vars`
- *     group's `name` attribute, when the file has one (Keras >= 3.6), must name the layer.
+ *     second-level plugin ("kq/quantizer/vars/1") is relative to `layers/<slot>/`; such a path
+ *     naming a `vars` group gives the group's `name` attribute. The layer's own `vars` group's
+ *     `name`, when the file has one (Keras >= 3.6), must name the layer.
  *   - legacy_h5 (`.h5` of Keras 3 or 2, the Keras 2 json + weights pair): by name. The layer's
  *     weights are the `weight_names` of its group (its own, or for a layer of a nested model the
  *     group of the top-level layer holding it, whose names then start with the layer's name);
  *     a role is found by the last component of the name, `:0` stripped, with Keras 2's
- *     `depthwise_kernel` for `kernel`.
+ *     `depthwise_kernel` for `kernel`; a path is found as the end of a name, and the path
+ *     "weight_names" gives the layer's names as a list (HGQ2's plugin finds its quantizers'
+ *     variables by their object names).
  * The source remembers which stored weights the op read and which had an integer dtype, so
  * that after a built-in row ran the tracer can refuse weights that do not match the config
  * (extra, integer), naming them.
@@ -32,8 +35,9 @@ struct keras_layer_weights {
     const char *dir; /* keras_v3: "layers/dense"; legacy_h5: the group name */
     /* The stored weights of the layer: keras_v3 vars/0..n-1; legacy_h5 its names. */
     size_t n;
-    const char **names;       /* legacy_h5: weight names in file order */
-    const alk_value **stored; /* the tensors, in the same order */
+    const char **names;           /* legacy_h5: weight names in file order */
+    const alk_value *names_value; /* legacy_h5: the same as a list of strings */
+    const alk_value **stored;     /* the tensors, in the same order */
     bool *read;
     /* The first weight read with an integer dtype (a built-in layer's weights are floats). */
     const char *bad_role;
@@ -98,7 +102,8 @@ static bool legacy_init(keras_layer_weights *w) {
     size_t n = names != NULL && names->kind == ALK_VALUE_ARRAY ? names->as.array.len : 0;
     w->names = alk_arena_calloc(&job->arena, n + 1, sizeof(*w->names));
     w->stored = alk_arena_calloc(&job->arena, n + 1, sizeof(*w->stored));
-    if (w->names == NULL || w->stored == NULL) {
+    const alk_value **items = alk_arena_calloc(&job->arena, n + 1, sizeof(*items));
+    if (w->names == NULL || w->stored == NULL || items == NULL) {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
@@ -109,10 +114,12 @@ static bool legacy_init(keras_layer_weights *w) {
         }
         char address[1024];
         (void)snprintf(address, sizeof(address), "%s/%s", group, name);
+        items[w->n] = names->as.array.items[i];
         w->names[w->n] = name;
         w->stored[w->n++] = lookup(job, address);
     }
-    return true;
+    w->names_value = alk_value_new_array(&job->arena, items, w->n);
+    return w->names_value != NULL;
 }
 
 static bool v3_init(keras_layer_weights *w) {
@@ -191,7 +198,18 @@ const alk_value *keras_find_weight(const void *ctx, const char *role, size_t ind
         char address[1200];
         if (!w->job->legacy) {
             (void)snprintf(address, sizeof(address), "%s/%s", w->dir, path);
-            return lookup(w->job, address);
+            const alk_value *tensor = lookup(w->job, address);
+            size_t alen = strlen(address);
+            if (tensor != NULL || alen < 5 || strcmp(address + alen - 5, "/vars") != 0) {
+                return tensor;
+            }
+            /* A `vars` group: its `name` attribute (Keras >= 3.6), when the file has one. */
+            return alk_value_get(alk_value_get(w->job->payload, "var_names"), address);
+        }
+        if (strcmp(path, "weight_names") == 0) {
+            /* The layer's names as a list, for a second-level plugin that locates the weights of
+             * its sub-objects by their names (HGQ2's quantizers). */
+            return w->names_value;
         }
         size_t plen = strlen(path);
         for (size_t i = 0; i < w->n; i++) {
