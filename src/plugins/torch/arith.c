@@ -336,6 +336,12 @@ static void division(alk_op *op, div_kind kind) {
     } else if (a->kind == ALK_ARG_ARRAY && b->kind == ALK_ARG_ARRAY &&
                alk_fva_is_numeric(b->as.array) && kind == DIV_TRUE) {
         /* A tensor constant divisor: the product by its reciprocal, element by element. */
+        for (size_t j = 0; j < alk_fva_size(b->as.array); j++) {
+            if (alk_fva_num_at(b->as.array, j) == 0) {
+                alk_op_fail(op, ALK_EINVAL, "division by zero (element %zu of the divisor)", j);
+                return;
+            }
+        }
         div_table reciprocal = {DIV_TRUE, 1, true};
         alk_fva *inverse = numeric_map(op, b->as.array, divide_fn, &reciprocal);
         alk_op_out(op, inverse != NULL

@@ -148,9 +148,66 @@ static int read_node(const alk_value *v, size_t i, torch_node *ret_node, alk_dia
     return ALK_OK;
 }
 
+/* `v` with its tagged values made plain ($tuple -> array, $dtype & co. -> their names); `v`
+ * itself when it holds none. Depth is bounded by the request decoder's limit. */
+static int untag(alk_arena *arena, const alk_value *v, const char *where,
+                 const alk_value **ret, alk_diag *diag) {
+    *ret = v;
+    if (v->kind == ALK_VALUE_MAP && v->as.map.len == 1 &&
+        v->as.map.pairs[0].key->kind == ALK_VALUE_STR &&
+        v->as.map.pairs[0].key->as.str.bytes[0] == '$') {
+        const char *tag = v->as.map.pairs[0].key->as.str.bytes;
+        const alk_value *inner = v->as.map.pairs[0].value;
+        if (strcmp(tag, "$tuple") == 0 && inner->kind == ALK_VALUE_ARRAY) {
+            return untag(arena, inner, where, ret, diag);
+        }
+        bool named = strcmp(tag, "$dtype") == 0 || strcmp(tag, "$device") == 0 ||
+                     strcmp(tag, "$memory_format") == 0 || strcmp(tag, "$layout") == 0;
+        if (named && inner->kind == ALK_VALUE_STR) {
+            const char *name = inner->as.str.bytes;
+            name += strcmp(tag, "$dtype") == 0 && strncmp(name, "torch.", 6) == 0 ? 6 : 0;
+            *ret = alk_value_new_bytes(arena, ALK_VALUE_STR, name, strlen(name));
+            return *ret != NULL ? ALK_OK : alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+        }
+        return alk_diag_set(diag, ALK_EINVAL, "%s: attribute value %.32s is not supported",
+                            where, tag);
+    }
+    bool is_map = v->kind == ALK_VALUE_MAP;
+    if (!is_map && v->kind != ALK_VALUE_ARRAY) {
+        return ALK_OK;
+    }
+    size_t n = is_map ? v->as.map.len : v->as.array.len;
+    const alk_value **items = alk_arena_calloc(arena, n > 0 ? n : 1, sizeof(*items));
+    if (items == NULL) {
+        return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+    }
+    bool changed = false;
+    for (size_t k = 0; k < n; k++) {
+        const alk_value *item = is_map ? v->as.map.pairs[k].value : v->as.array.items[k];
+        int rv = untag(arena, item, where, &items[k], diag);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        changed = changed || items[k] != item;
+    }
+    if (!changed) {
+        return ALK_OK;
+    }
+    if (!is_map) {
+        *ret = alk_value_new_array(arena, items, n);
+    } else {
+        alk_value_pair *pairs = alk_arena_calloc(arena, n, sizeof(*pairs));
+        for (size_t k = 0; pairs != NULL && k < n; k++) {
+            pairs[k] = (alk_value_pair){v->as.map.pairs[k].key, items[k]};
+        }
+        *ret = pairs != NULL ? alk_value_new_map(arena, pairs, n) : NULL;
+    }
+    return *ret != NULL ? ALK_OK : alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+}
+
 /* modules[target] of a call_module node, checked: {type: str, attrs: map, params: map of
  * role -> tensor key or nil}, every key present in `tensors`. */
-static int check_module(const torch_graph *graph, torch_node *node, alk_diag *diag) {
+static int check_module(torch_graph *graph, torch_node *node, alk_diag *diag) {
     const alk_value *module = alk_value_get(graph->modules, node->target);
     if (module == NULL) {
         return alk_diag_set(diag, ALK_EINVAL,
@@ -196,7 +253,7 @@ static int check_module(const torch_graph *graph, torch_node *node, alk_diag *di
         }
     }
     node->module = module;
-    return ALK_OK;
+    return untag(&graph->arena, attrs, where, &node->attrs, diag);
 }
 
 /* Every tensor's header: dtype known, shape within the limits, data exactly elements x size
@@ -307,6 +364,7 @@ int torch_graph_load(const alk_value *model, size_t n_inputs, torch_graph *ret_g
         return alk_diag_set(diag, ALK_EINVAL, "model.graph.nodes is empty (no output node)");
     }
     torch_graph graph = {.n_nodes = nodes->as.array.len, .modules = modules, .tensors = tensors};
+    alk_arena_init(&graph.arena, 0);
     graph.nodes = alk_calloc(graph.n_nodes, sizeof(*graph.nodes));
     if (graph.nodes == NULL) {
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory reading %zu nodes", graph.n_nodes);
@@ -332,6 +390,7 @@ void torch_graph_free(torch_graph *graph) {
     if (graph != NULL) {
         alk_free(graph->nodes);
         alk_free(graph->slots);
+        alk_arena_fini(&graph->arena);
         *graph = (torch_graph){0};
     }
 }

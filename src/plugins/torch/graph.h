@@ -8,12 +8,17 @@
  * `tensors`, and every tensor's dtype, shape and byte count. Node references (`$node`) are
  * checked where they are resolved (args.c), against the order of the walk.
  *
+ * Module attributes are handed to handlers as plain values: a tagged tuple (`{"$tuple": [2, 4]}`)
+ * becomes a list, a dtype, device or memory format its name, so the kit's readers see
+ * `kernel_size: [2, 2]` as they would in a Keras config.
+ *
  * Ownership: a torch_graph borrows the value tree of the request (which outlives the trace) and
- * owns its node array and name index (torch_graph_free).
+ * owns its node array, name index and attribute copies (torch_graph_free).
  */
 #ifndef ALK_PLUGINS_TORCH_GRAPH_H
 #define ALK_PLUGINS_TORCH_GRAPH_H
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "graph/value.h"
 
@@ -38,6 +43,7 @@ typedef struct torch_node {
     const alk_value *args;   /* an array */
     const alk_value *kwargs; /* a map with str keys */
     const alk_value *module; /* call_module: modules[target] ({type, attrs, params}) */
+    const alk_value *attrs;  /* call_module: the module's attributes as plain values */
 } torch_node;
 
 typedef struct torch_graph {
@@ -48,6 +54,7 @@ typedef struct torch_graph {
     const alk_value *tensors;
     size_t *slots; /* name index: open addressing over node indices (SIZE_MAX = empty) */
     size_t n_slots;
+    alk_arena arena; /* the plain copies of tagged module attributes */
 } torch_graph;
 
 /* Checks and indexes `model` (borrowed) for a replay on `n_inputs` inputs. On success fills

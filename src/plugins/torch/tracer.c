@@ -146,8 +146,7 @@ static void run_module(torch_walk *walk, const torch_node *node, weight_source *
         return;
     }
     source->params = alk_value_get(node->module, "params");
-    alk_op *op = alk_op_new(walk->scope, node->target, module, class_name,
-                            alk_value_get(node->module, "attrs"));
+    alk_op *op = alk_op_new(walk->scope, node->target, module, class_name, node->attrs);
     alk_op_set_weights(op, &(alk_op_weights){find_weight, source});
     add_args(walk, op, node, 0);
     if (alk_trace_error(walk->trace) != ALK_OK) {
