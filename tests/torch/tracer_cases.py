@@ -157,6 +157,12 @@ def extras():
     add("count_nonzero all", lambda: _wrap(lambda x: torch.count_nonzero(x)), [(4, 6)],
         kif=(1, 2, 0), per_sample=True)
     add("x.round()", lambda: _wrap(lambda x: x.round()), [(8,)])
+    add("Tensor arithmetic methods", lambda: _wrap(
+        lambda x, y: (x.add(y, alpha=2).sub(y).mul(y).maximum(x).minimum(y) + x.div(4)
+                      + x.floor_divide(2) + x.remainder(2) + x.eq(y) + x.ne(y) + x.gt(y)
+                      + x.ge(y) + x.lt(y) + x.le(y)), 2), [(8,), (8,)])
+    add("Tensor.matmul", lambda: _wrap(lambda x, y: x.matmul(y), 2), [(4, 3), (3, 2)])
+    add("Tensor.bitwise_not", lambda: _wrap(lambda x: (x > 0).bitwise_not()), [(8,)])
     for name in ("relu", "abs", "absolute", "sign", "floor", "ceil", "square", "neg",
                  "negative"):
         add(f"Tensor.{name}", lambda name=name: _wrap(lambda x: getattr(x, name)()), [(8,)],

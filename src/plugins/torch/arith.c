@@ -469,7 +469,7 @@ void torch_equal_all(alk_op *op, const void *arg) {
 }
 
 /* The exact maps of the unary map: abs, sign, floor, ceil, square, relu (`arg`: the
- * torch_exact_fn). */
+ * torch_exact_fn), and nn.ReLU. */
 void torch_exact_unary(alk_op *op, const void *arg) {
     static const alk_unop unops[] = {
         [TORCH_ABS] = ALK_ABSOLUTE, [TORCH_SIGN] = ALK_SIGN,     [TORCH_FLOOR] = ALK_FLOOR,
@@ -481,9 +481,15 @@ void torch_exact_unary(alk_op *op, const void *arg) {
     if (x == NULL) {
         return;
     }
-    /* The unary map's relu is numpy's maximum(0, x). */
-    alk_op_out(op, fn == TORCH_RELU_MAX ? alk_fva_rbinary_scalar(t, ALK_MAXIMUM, 0, x)
-                                        : alk_fva_unary(t, unops[fn], x));
+    /* The unary map's relu is numpy's maximum(0, x); nn.ReLU the tracing API's relu. Both
+     * give the same values, through the same hardware as the reference's. */
+    if (fn == TORCH_RELU_MAX) {
+        alk_op_out(op, alk_fva_rbinary_scalar(t, ALK_MAXIMUM, 0, x));
+    } else if (fn == TORCH_RELU) {
+        alk_op_out(op, alk_fva_relu(t, x, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN));
+    } else {
+        alk_op_out(op, alk_fva_unary(t, unops[fn], x));
+    }
 }
 
 /* torch.round(x, decimals=0): half to even, exactly. */

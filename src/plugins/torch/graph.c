@@ -150,8 +150,8 @@ static int read_node(const alk_value *v, size_t i, torch_node *ret_node, alk_dia
 
 /* `v` with its tagged values made plain ($tuple -> array, $dtype & co. -> their names); `v`
  * itself when it holds none. Depth is bounded by the request decoder's limit. */
-static int untag(alk_arena *arena, const alk_value *v, const char *where,
-                 const alk_value **ret, alk_diag *diag) {
+static int untag(alk_arena *arena, const alk_value *v, const char *where, const alk_value **ret,
+                 alk_diag *diag) {
     *ret = v;
     if (v->kind == ALK_VALUE_MAP && v->as.map.len == 1 &&
         v->as.map.pairs[0].key->kind == ALK_VALUE_STR &&
@@ -169,8 +169,8 @@ static int untag(alk_arena *arena, const alk_value *v, const char *where,
             *ret = alk_value_new_bytes(arena, ALK_VALUE_STR, name, strlen(name));
             return *ret != NULL ? ALK_OK : alk_diag_set(diag, ALK_ENOMEM, "out of memory");
         }
-        return alk_diag_set(diag, ALK_EINVAL, "%s: attribute value %.32s is not supported",
-                            where, tag);
+        return alk_diag_set(diag, ALK_EINVAL, "%s: attribute value %.32s is not supported", where,
+                            tag);
     }
     bool is_map = v->kind == ALK_VALUE_MAP;
     if (!is_map && v->kind != ALK_VALUE_ARRAY) {

@@ -32,7 +32,8 @@ static const alk_reduce_op SUM = ALK_REDUCE_SUM, MEAN = ALK_REDUCE_MEAN, PROD = 
                            ARGMIN = ALK_REDUCE_ARGMIN;
 
 static const torch_exact_fn ABS = TORCH_ABS, SIGN = TORCH_SIGN, FLOOR = TORCH_FLOOR,
-                            CEIL = TORCH_CEIL, SQUARE = TORCH_SQUARE, RELU = TORCH_RELU_MAX;
+                            CEIL = TORCH_CEIL, SQUARE = TORCH_SQUARE, RELU = TORCH_RELU_MAX,
+                            RELU_MODULE = TORCH_RELU;
 
 static const double ZERO = 0, ONE = 1;
 static const double HARDTANH_BOUNDS[2] = {-1, 1}, RELU6_BOUNDS[2] = {0, 6};
@@ -70,6 +71,7 @@ static const alk_op_def torch_ops[] = {
     MODULE("dropout", "FeatureAlphaDropout", torch_dropout, &EVAL),
     MODULE("flatten", "Flatten", torch_flatten, NULL),
     MODULE("flatten", "Unflatten", torch_unflatten, NULL),
+    MODULE("activation", "ReLU", torch_exact_unary, &RELU_MODULE),
     MODULE("activation", "ReLU6", torch_hardtanh, RELU6_BOUNDS),
     MODULE("activation", "Hardtanh", torch_hardtanh, HARDTANH_BOUNDS),
 
@@ -224,6 +226,23 @@ static const alk_op_def torch_ops[] = {
     METHOD("clamp", torch_clamp, NULL, 1, 3, "self min max"),
     METHOD("clip", torch_clamp, NULL, 1, 3, "self min max"),
     METHOD("round", torch_round, NULL, 1, 2, "self decimals"),
+    /* Arithmetic methods: the torch.* rows' families under their Tensor spelling. */
+    METHOD("add", torch_binary, &ADD_ALPHA, 2, 3, "self other alpha"),
+    METHOD("sub", torch_binary, &SUB_ALPHA, 2, 3, "self other alpha"),
+    METHOD("mul", torch_binary, &MUL, 2, 2, "self other"),
+    METHOD("div", torch_divide, NULL, 2, 3, "self other rounding_mode"),
+    METHOD("floor_divide", torch_floor_divide, NULL, 2, 2, "self other"),
+    METHOD("remainder", torch_remainder, NULL, 2, 2, "self other"),
+    METHOD("matmul", torch_matmul, NULL, 2, 2, "self other"),
+    METHOD("maximum", torch_binary, &MAXIMUM, 2, 2, "self other"),
+    METHOD("minimum", torch_binary, &MINIMUM, 2, 2, "self other"),
+    METHOD("eq", torch_binary, &EQ, 2, 2, "self other"),
+    METHOD("ne", torch_binary, &NE, 2, 2, "self other"),
+    METHOD("gt", torch_binary, &GT, 2, 2, "self other"),
+    METHOD("ge", torch_binary, &GE, 2, 2, "self other"),
+    METHOD("lt", torch_binary, &LT, 2, 2, "self other"),
+    METHOD("le", torch_binary, &LE, 2, 2, "self other"),
+    METHOD("bitwise_not", torch_invert, NULL, 1, 1, "self"),
 };
 
 static const alk_plugin_descriptor descriptor = {

@@ -104,6 +104,7 @@ typedef enum torch_exact_fn {
     TORCH_CEIL,
     TORCH_SQUARE,
     TORCH_RELU_MAX, /* max(x, 0): the unary map's relu (numpy's maximum) */
+    TORCH_RELU,     /* the tracing API's relu: nn.ReLU */
 } torch_exact_fn;
 
 #endif
