@@ -248,8 +248,9 @@ def refusals():
            lambda m: m["inputs"].append({"shape": [1, 4]}))
 
     def duplicate(m):
-        m["model"]["graph"]["nodes"][1]["name"] = "x"
-    broken("duplicate node names", "node name 'x' is used twice", duplicate)
+        nodes = m["model"]["graph"]["nodes"]
+        nodes[1]["name"] = nodes[0]["name"]
+    broken("duplicate node names", "node name 'x0' is used twice", duplicate)
 
     def output_first(m):
         nodes = m["model"]["graph"]["nodes"]
