@@ -262,9 +262,9 @@ static int64_t floor_to_i64_wrapping(double v) {
 
 static int64_t bit_binary(int32_t op, int64_t a, int64_t b) {
     switch (op) {
-    case 0:
+    case ALK_BIT_AND:
         return a & b;
-    case 1:
+    case ALK_BIT_OR:
         return a | b;
     default:
         return a ^ b;
@@ -273,9 +273,9 @@ static int64_t bit_binary(int32_t op, int64_t a, int64_t b) {
 
 static int64_t bit_unary(const step *s, int64_t x) {
     switch (s->sub_op) {
-    case 0:
+    case ALK_BIT_NOT:
         return s->wrap_signed ? ~x : (int64_t)(~(uint64_t)x & s->mask);
-    case 1:
+    case ALK_BIT_ANY:
         return x != 0;
     default:
         return ((uint64_t)x & s->mask) == s->mask;

@@ -50,6 +50,10 @@ enum alk_opcode {
 
 enum { ALK_OPCODE_MIN = -2, ALK_OPCODE_MAX = 11 };
 
+/* What a bit op computes: data[0] of a bit-unary op, data[1] of a bit-binary op. */
+typedef enum alk_bit_unop { ALK_BIT_NOT = 0, ALK_BIT_ANY = 1, ALK_BIT_ALL = 2 } alk_bit_unop;
+typedef enum alk_bit_binop { ALK_BIT_AND = 0, ALK_BIT_OR = 1, ALK_BIT_XOR = 2 } alk_bit_binop;
+
 /* Short name of an opcode ("add"), or NULL when the number is not an opcode. */
 const char *alk_opcode_name(int opcode);
 

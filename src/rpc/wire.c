@@ -227,6 +227,16 @@ static int read_bytes(reader *r, alk_value_kind kind, uint64_t n, alk_value **re
 
 static int read_value(reader *r, const alk_value **ret);
 
+/* max_depth counts nested arrays and maps: the container read at depth d is level d + 1, so an
+ * empty container one level too deep is refused as well as a full one. */
+static int check_depth(reader *r) {
+    if (r->depth >= r->limits->max_depth) {
+        return fail(r, ALK_ELIMIT, "the message nests deeper than %zu levels (max_depth)",
+                    r->limits->max_depth);
+    }
+    return ALK_OK;
+}
+
 /* Checks a container's declared count against the limits and the remaining bytes. */
 static int check_count(reader *r, const char *what, uint64_t n, size_t min_bytes_each) {
     if (n > r->limits->max_items) {
@@ -246,7 +256,11 @@ static int check_count(reader *r, const char *what, uint64_t n, size_t min_bytes
 }
 
 static int read_array(reader *r, uint64_t n, const alk_value **ret) {
-    int rv = check_count(r, "array", n, 1);
+    int rv = check_depth(r);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    rv = check_count(r, "array", n, 1);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -280,7 +294,11 @@ static int read_array(reader *r, uint64_t n, const alk_value **ret) {
 }
 
 static int read_map(reader *r, uint64_t n, const alk_value **ret) {
-    int rv = check_count(r, "map", n, 2);
+    int rv = check_depth(r);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    rv = check_count(r, "map", n, 2);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -381,10 +399,6 @@ static int read_number(reader *r, uint8_t type, alk_value **ret) {
 }
 
 static int read_value(reader *r, const alk_value **ret) {
-    if (r->depth > r->limits->max_depth) {
-        return fail(r, ALK_ELIMIT, "the message nests deeper than %zu levels (max_depth)",
-                    r->limits->max_depth);
-    }
     if (remaining(r) == 0) {
         return fail(r, ALK_EPROTO, "truncated message: a value is missing");
     }

@@ -1,5 +1,5 @@
 /*
- * The tracer and its passes (src/alir/tracer.c, passes.c) and the example model, against the
+ * The tracer and its passes (src/trace/emit.c, passes.c) and the example model, against the
  * reference's own outputs:
  *   * spec trace-alir.md §4.5: the exact JSON text of a small optimised trace;
  *   * shared/fixtures/alir/v3_upgraded.json: the reference's trace of the example model at
@@ -11,7 +11,7 @@
  */
 #include "alir/interp.h"
 #include "alir/json.h"
-#include "alir/tracer.h"
+#include "trace/emit.h"
 #include "core/alloc.h"
 #include "testutil.h"
 #include "trace/example.h"

@@ -1,12 +1,12 @@
 /*
- * The tracer's internals shared between tracer.c and passes.c (not for plugins): tracing into the
+ * The tracer's internals shared between emit.c and passes.c (not for plugins): tracing into the
  * working program form and the optimisation passes of spec trace-alir.md §3.7–3.9. Each pass
  * replaces *comb by its result (freeing the old program) or leaves it untouched on error.
  */
-#ifndef ALK_ALIR_PASSES_H
-#define ALK_ALIR_PASSES_H
+#ifndef ALK_TRACE_PASSES_H
+#define ALK_TRACE_PASSES_H
 
-#include "alir/comb.h"
+#include "trace/comb.h"
 #include "trace/fvar.h"
 
 /* trace(inputs, outputs, optimize=False) (spec §3.1–3.6). The caller owns *ret. */

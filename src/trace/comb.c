@@ -2,7 +2,7 @@
  * The tracer's working program form (see comb.h): allocation, copies, comparison and the
  * conversions to and from alk_program.
  */
-#include "alir/comb.h"
+#include "trace/comb.h"
 #include "core/alloc.h"
 #include "trace/trace_int.h"
 

@@ -3,7 +3,7 @@
  * order: canon, DCE, CSE, DCE, null-quant, DCE ("fast"), then the retrace loop, the surrogate
  * cost model, the canonical sort and the bandwidth-minimising topological sort.
  *
- * Design. Every pass works on the fixed-size op records of alir/comb.h and reproduces the
+ * Design. Every pass works on the fixed-size op records of trace/comb.h and reproduces the
  * reference's observable behaviour exactly, quirks included: CSE runs only when two ops are
  * equal as whole tuples; the canonical sort compares float32 keys; the surrogate writes ints or
  * floats where Python would. Sets of users are built once per pass as deduplicated adjacency
@@ -13,7 +13,7 @@
  *
  * Thread rule: the thread that owns the trace context.
  */
-#include "alir/passes.h"
+#include "trace/passes.h"
 #include "alir/kif.h"
 #include "core/alloc.h"
 #include "trace/replay.h"

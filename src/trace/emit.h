@@ -6,8 +6,8 @@
  *
  * Thread rule: runs on the thread that owns the trace context.
  */
-#ifndef ALK_ALIR_TRACER_H
-#define ALK_ALIR_TRACER_H
+#ifndef ALK_TRACE_EMIT_H
+#define ALK_TRACE_EMIT_H
 
 #include "alir/program.h"
 #include "trace/fvar.h"

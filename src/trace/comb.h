@@ -12,8 +12,8 @@
  *
  * Thread rule: a program belongs to one thread.
  */
-#ifndef ALK_ALIR_COMB_H
-#define ALK_ALIR_COMB_H
+#ifndef ALK_TRACE_COMB_H
+#define ALK_TRACE_COMB_H
 
 #include "alir/program.h"
 #include "trace/fvar.h"

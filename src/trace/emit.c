@@ -15,8 +15,8 @@
  *
  * Thread rule: the thread that owns the trace context.
  */
-#include "alir/tracer.h"
-#include "alir/passes.h"
+#include "trace/emit.h"
+#include "trace/passes.h"
 #include "core/alloc.h"
 #include "trace/trace_int.h"
 
