@@ -197,14 +197,14 @@ bool alk_fva_is_numeric(const alk_fva *a) {
     return a->numeric;
 }
 alk_fvar *alk_fva_at(const alk_fva *a, size_t flat) {
-    return flat < a->size && !a->numeric ? get(a, flat).v : NULL;
+    return flat < a->size && !a->numeric && a->pend == NULL ? get(a, flat).v : NULL;
 }
 double alk_fva_num_at(const alk_fva *a, size_t flat) {
     return flat < a->size && a->numeric ? get(a, flat).n : 0.0;
 }
 
 int alk_fva_ravel_to(const alk_fva *a, alk_fvar **out) {
-    if (a->numeric) {
+    if (a->numeric || a->pend != NULL) {
         return ALK_EINVAL;
     }
     for (size_t j = 0; j < a->size; j++) {
@@ -219,17 +219,12 @@ alk_fva *alk_fva_copy(alk_trace *t, const alk_fva *a) {
     if (failed(t) || a == NULL) {
         return NULL;
     }
-    alk_fva *r = alk__fva_new(t, a->ndim, a->shape, a->numeric, a->hw);
+    alk_fva *r = alk__fva_new_like(t, a->ndim, a->shape, a);
     if (r == NULL) {
         return NULL;
     }
     for (size_t j = 0; j < a->size; j++) {
-        elem e = get(a, j);
-        if (a->numeric) {
-            r->nums[j] = e.n;
-        } else {
-            r->vars[j] = e.v;
-        }
+        put(t, r, j, get(a, j));
     }
     return r;
 }
@@ -575,9 +570,7 @@ alk_fva *alk_fva_concatenate(alk_trace *t, alk_fva *const *arrays, size_t n, int
     }
     size_t shape[ALK_FVA_MAX_DIM];
     memcpy(shape, first->shape, first->ndim * sizeof(size_t));
-    /* The result holds numbers only when every part does. */
     shape[ax] = 0;
-    bool numeric = true;
     for (size_t j = 0; j < n; j++) {
         const alk_fva *a = arrays[j];
         if (a->ndim != first->ndim) {
@@ -594,17 +587,25 @@ alk_fva *alk_fva_concatenate(alk_trace *t, alk_fva *const *arrays, size_t n, int
             }
         }
         shape[ax] += a->shape[ax];
-        numeric = numeric && a->numeric;
     }
-    /* Numbers carry no hardware configuration: the first variable array decides. */
-    alk_hwconf hw = first->hw;
+    /* The result holds numbers only when every part does. Numbers carry no hardware
+     * configuration: the first variable array decides, and gives the result its kind. */
+    const alk_fva *like = first;
     for (size_t j = 0; j < n; j++) {
         if (!arrays[j]->numeric) {
-            hw = arrays[j]->hw;
+            like = arrays[j];
             break;
         }
     }
-    alk_fva *r = alk__fva_new(t, first->ndim, shape, numeric, hw);
+    /* Pending arrays join only pending arrays: a plain element would otherwise be tabulated. */
+    for (size_t j = 0; j < n; j++) {
+        if ((arrays[j]->pend != NULL) != (like->pend != NULL)) {
+            alk__fva_plain(t, like->pend != NULL ? like : arrays[j],
+                           "it is concatenated with a plain array");
+            return NULL;
+        }
+    }
+    alk_fva *r = alk__fva_new_like(t, first->ndim, shape, like);
     if (r == NULL) {
         return NULL;
     }
@@ -685,7 +686,7 @@ alk_fva *alk_fva_repeat(alk_trace *t, const alk_fva *a, size_t repeats, int axis
         alk__trace_set_error(t, ALK_ELIMIT, "repeat overflows");
         return NULL;
     }
-    alk_fva *r = alk__fva_new(t, a->ndim, shape, a->numeric, a->hw);
+    alk_fva *r = alk__fva_new_like(t, a->ndim, shape, a);
     if (r == NULL) {
         return NULL;
     }
@@ -754,11 +755,17 @@ int alk_fva_trace(alk_trace *t, alk_fva *const *inputs, size_t n_inputs, alk_fva
         if (inputs[j] == NULL) {
             return alk__trace_set_error(t, ALK_EINVAL, "input %zu is missing", j);
         }
+        if (!alk__fva_plain(t, inputs[j], "it is traced")) {
+            return t->error;
+        }
         n_in += inputs[j]->size;
     }
     for (size_t j = 0; j < n_outputs; j++) {
         if (outputs[j] == NULL) {
             return alk__trace_set_error(t, ALK_EINVAL, "output %zu is missing", j);
+        }
+        if (!alk__fva_plain(t, outputs[j], "it is traced as an output")) {
+            return t->error;
         }
         n_out += outputs[j]->size;
     }
