@@ -167,7 +167,55 @@ def extras():
                  "negative"):
         add(f"Tensor.{name}", lambda name=name: _wrap(lambda x: getattr(x, name)()), [(8,)],
             target=f"call_method:{name}")
+    # The table functions of the unary map as Tensor methods, inputs moved into their domains.
+    shifted = {"log": 1, "log1p": 1, "log2": 1, "log10": 1, "sqrt": 1, "rsqrt": 1,
+               "reciprocal": 1, "arccosh": 1, "acosh": 1}
+    scaled = {"tan": 4, "arcsin": 8, "asin": 8, "arccos": 8, "acos": 8, "arctanh": 8, "atanh": 8}
+    for name in ("sigmoid", "tanh", "sinh", "cosh", "exp", "expm1", "sin", "cos", "arctan", "atan",
+                 "arcsinh", "asinh", *shifted, *scaled):
+        def make(name=name):
+            def fn(x):
+                x = x + shifted[name] if name in shifted else x / scaled.get(name, 1)
+                return _table(getattr(x, name)())
+            return _wrap(fn)
+        add(f"Tensor.{name}", make, [(8,)], kif=(0, 2, 4) if name in shifted else half,
+            target=f"call_method:{name}")
     return c
+
+
+def _respell(message, op, target, new_op, new_target):
+    """The message with its `op`/`target` nodes recorded as `new_op`/`new_target`."""
+    for node in message["model"]["graph"]["nodes"]:
+        if node["op"] == op and node["target"] == target:
+            node["op"], node["target"] = new_op, new_target
+    return message
+
+
+def respellings():
+    """(Case, edit) pairs: names of the function table that fx never records with torch 1.13
+    (F.upsample and F.upsample_nearest call F.interpolate, F.sigmoid and F.tanh the methods), but
+    that another torch version may send; `edit(message)` gives the message such a client sends."""
+    half = (1, 2, 4)
+    interpolate = ("call_function", "torch.nn.functional.interpolate")
+    return [
+        (Case("F.upsample as sent", "extras",
+              lambda: _wrap(lambda x: F.interpolate(x, scale_factor=2, mode="nearest")),
+              [(3, 4, 4)], target="call_function:torch.nn.functional.upsample"),
+         lambda m: _respell(m, *interpolate, "call_function", "torch.nn.functional.upsample")),
+        (Case("F.upsample_nearest as sent", "extras",
+              lambda: _wrap(lambda x: F.interpolate(x, size=(8, 12), mode="nearest")),
+              [(3, 4, 4)], target="call_function:torch.nn.functional.upsample_nearest"),
+         lambda m: _respell(m, *interpolate, "call_function",
+                            "torch.nn.functional.upsample_nearest")),
+        (Case("F.sigmoid as sent", "extras", lambda: _wrap(lambda x: _table(x.sigmoid())),
+              [(8,)], half, False, target="call_function:torch.nn.functional.sigmoid"),
+         lambda m: _respell(m, "call_method", "sigmoid", "call_function",
+                            "torch.nn.functional.sigmoid")),
+        (Case("F.tanh as sent", "extras", lambda: _wrap(lambda x: _table(x.tanh())),
+              [(8,)], half, False, target="call_function:torch.nn.functional.tanh"),
+         lambda m: _respell(m, "call_method", "tanh", "call_function",
+                            "torch.nn.functional.tanh")),
+    ]
 
 
 Refusal = collections.namedtuple("Refusal", "name message expect")

@@ -283,11 +283,18 @@ static alk_fva *divide_array(alk_op *op, div_kind kind, alk_fva *x, double c, bo
     if (alk_fva_is_numeric(x)) {
         return numeric_map(op, x, divide_fn, &table);
     }
+    if (kind == DIV_TRUE && constant_first) {
+        /* c / x: a table function, which later arithmetic with numbers composes into. */
+        return alk_fva_rdiv_scalar(alk_op_trace(op), c, x);
+    }
+    if (kind != DIV_TRUE) {
+        x = torch_plain(op, x);
+    }
     alk_fva *exact = constant_first ? NULL : exact_division(op, kind, x, c);
     if (exact != NULL || alk_op_failed(op)) {
         return exact;
     }
-    /* A table of torch's own formula over each element's grid, as the reference's c / x. */
+    /* A table of torch's own formula over each element's grid. */
     return alk_fva_map_fn(alk_op_trace(op), x, divide_fn, &table, false, 0, 0, 0, ALK_WRAP,
                           ALK_TRN);
 }
@@ -346,7 +353,7 @@ static void division(alk_op *op, div_kind kind) {
         alk_fva *inverse = numeric_map(op, b->as.array, divide_fn, &reciprocal);
         alk_op_out(op, inverse != NULL
                            ? alk_fva_binary(alk_op_trace(op), ALK_MUL, a->as.array, inverse)
-                           : NULL);
+                           : NULL); /* a table function composes the product */
     } else {
         alk_op_fail(op, ALK_ENOTSUP,
                     "division of %s by %s is not supported (a tensor divided by a traced tensor "
@@ -431,7 +438,7 @@ void torch_invert(alk_op *op, const void *arg) {
         alk_op_return(op, alk_arg_of_int(op, ~a->as.integer));
         return;
     }
-    alk_fva *x = alk_op_in(op, 0);
+    alk_fva *x = torch_in(op, 0);
     alk_trace *t = alk_op_trace(op);
     if (x == NULL) {
         return;
@@ -452,7 +459,7 @@ void torch_invert(alk_op *op, const void *arg) {
  * reference compares element-wise). */
 void torch_equal_all(alk_op *op, const void *arg) {
     (void)arg;
-    alk_fva *a = alk_op_in(op, 0), *b = alk_op_in(op, 1);
+    alk_fva *a = torch_in(op, 0), *b = torch_in(op, 1);
     alk_trace *t = alk_op_trace(op);
     if (a == NULL || b == NULL) {
         return;
@@ -468,47 +475,12 @@ void torch_equal_all(alk_op *op, const void *arg) {
     alk_op_out(op, alk_fva_reduce(t, ALK_REDUCE_ALL, equal, NULL, 0, false));
 }
 
-/* The exact maps of the unary map: abs, sign, floor, ceil, square, relu (`arg`: the
- * torch_exact_fn), and nn.ReLU. */
-void torch_exact_unary(alk_op *op, const void *arg) {
-    static const alk_unop unops[] = {
-        [TORCH_ABS] = ALK_ABSOLUTE, [TORCH_SIGN] = ALK_SIGN,     [TORCH_FLOOR] = ALK_FLOOR,
-        [TORCH_CEIL] = ALK_CEIL,    [TORCH_SQUARE] = ALK_SQUARE,
-    };
-    torch_exact_fn fn = *(const torch_exact_fn *)arg;
-    alk_fva *x = alk_op_in(op, 0);
-    alk_trace *t = alk_op_trace(op);
-    if (x == NULL) {
-        return;
-    }
-    /* The unary map's relu is numpy's maximum(0, x); nn.ReLU the tracing API's relu. Both
-     * give the same values, through the same hardware as the reference's. */
-    if (fn == TORCH_RELU_MAX) {
-        alk_op_out(op, alk_fva_rbinary_scalar(t, ALK_MAXIMUM, 0, x));
-    } else if (fn == TORCH_RELU) {
-        alk_op_out(op, alk_fva_relu(t, x, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN));
-    } else {
-        alk_op_out(op, alk_fva_unary(t, unops[fn], x));
-    }
-}
-
-/* torch.round(x, decimals=0): half to even, exactly. */
-void torch_round(alk_op *op, const void *arg) {
-    (void)arg;
-    alk_fva *x = alk_op_in(op, 0);
-    if (alk_op_int(op, "decimals", 0) != 0) {
-        alk_op_fail(op, ALK_ENOTSUP, "round with decimals is not supported");
-        return;
-    }
-    alk_op_out(op, x != NULL ? alk_fva_unary(alk_op_trace(op), ALK_ROUND, x) : NULL);
-}
-
 /* ---- Selection ------------------------------------------------------------------------------ */
 
 /* torch.where(condition, input, other): a multiplexer on condition != 0. */
 void torch_where(alk_op *op, const void *arg) {
     (void)arg;
-    alk_fva *cond = alk_op_in(op, 0);
+    alk_fva *cond = torch_in(op, 0);
     if (alk_op_get(op, "input") == NULL && alk_op_get(op, "other") == NULL) {
         if (!alk_op_failed(op)) {
             alk_op_fail(op, ALK_ENOTSUP,
@@ -517,8 +489,8 @@ void torch_where(alk_op *op, const void *arg) {
         }
         return;
     }
-    alk_fva *x = torch_operand(op, "input", alk_op_get(op, "input"));
-    alk_fva *y = torch_operand(op, "other", alk_op_get(op, "other"));
+    alk_fva *x = torch_plain(op, torch_operand(op, "input", alk_op_get(op, "input")));
+    alk_fva *y = torch_plain(op, torch_operand(op, "other", alk_op_get(op, "other")));
     alk_op_out(op, alk_op_failed(op) ? NULL : alk_fva_where(alk_op_trace(op), cond, x, y));
 }
 
@@ -536,6 +508,10 @@ static alk_fva *limit(alk_op *op, alk_fva *x, const alk_arg *lo, const alk_arg *
     if (x == NULL || alk_op_failed(op)) {
         return NULL;
     }
+    /* A table function composes a clip by numbers, not one by traced values. */
+    if ((low != NULL && !alk_fva_is_numeric(low)) || (high != NULL && !alk_fva_is_numeric(high))) {
+        x = torch_plain(op, x);
+    }
     if (has_lo && has_hi) {
         return alk_fva_clip(t, x, low, high);
     }
@@ -548,17 +524,4 @@ void torch_clamp(alk_op *op, const void *arg) {
     (void)arg;
     alk_fva *x = alk_op_in(op, 0);
     alk_op_out(op, limit(op, x, alk_op_get(op, "min"), alk_op_get(op, "max")));
-}
-
-/* Hardtanh and ReLU6: x clipped to [min_val, max_val], exactly; `arg` holds the row's two
- * defaults. The module's own bounds are honoured (the reference ignores nn.Hardtanh's). */
-void torch_hardtanh(alk_op *op, const void *arg) {
-    const double *bounds = arg;
-    alk_fva *x = alk_op_in(op, 0);
-    alk_trace *t = alk_op_trace(op);
-    double lo = alk_op_float(op, "min_val", bounds[0]), hi = alk_op_float(op, "max_val", bounds[1]);
-    if (x == NULL || alk_op_failed(op)) {
-        return;
-    }
-    alk_op_out(op, alk_fva_clip(t, x, alk_fva_scalar(t, lo), alk_fva_scalar(t, hi)));
 }

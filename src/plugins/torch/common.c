@@ -71,6 +71,18 @@ alk_fva *torch_tensor(alk_op *op, const char *key, bool required) {
     return NULL;
 }
 
+alk_fva *torch_plain(alk_op *op, alk_fva *x) {
+    if (x == NULL || !alk_fva_is_pending(x)) {
+        return x;
+    }
+    /* No format: the tables keep the function's float values (trace-alir.md §2.10). */
+    return alk_fva_quantize_each(alk_op_trace(op), x, NULL, NULL, NULL, ALK_WRAP, ALK_TRN);
+}
+
+alk_fva *torch_in(alk_op *op, size_t i) {
+    return torch_plain(op, alk_op_in(op, i));
+}
+
 bool torch_number_of(const alk_arg *arg, double *ret_value) {
     if (arg == NULL) {
         return false;

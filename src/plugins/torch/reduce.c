@@ -48,7 +48,7 @@ static alk_fva *reduce_dims(alk_op *op, alk_reduce_op code, alk_fva *x) {
 /* torch.sum/mean/prod/amax/amin/all/any(x, dim, keepdim) and their methods (`arg`: the
  * alk_reduce_op). A dim of None, () or nothing reduces every axis. */
 void torch_reduce(alk_op *op, const void *arg) {
-    alk_op_out(op, reduce_dims(op, *(const alk_reduce_op *)arg, alk_op_in(op, 0)));
+    alk_op_out(op, reduce_dims(op, *(const alk_reduce_op *)arg, torch_in(op, 0)));
 }
 
 /* torch.max/min and x.max/min: the full reduction (no dim), the (values, indices) pair (a
@@ -56,7 +56,7 @@ void torch_reduce(alk_op *op, const void *arg) {
 void torch_max_min(alk_op *op, const void *arg) {
     alk_reduce_op code = *(const alk_reduce_op *)arg;
     bool is_max = code == ALK_REDUCE_MAX;
-    alk_fva *x = alk_op_in(op, 0);
+    alk_fva *x = torch_in(op, 0);
     const alk_arg *other = alk_op_get(op, "other");
     const alk_arg *dim = alk_op_get(op, "dim");
     if (other == NULL && dim != NULL && dim->kind == ALK_ARG_ARRAY) {
@@ -67,7 +67,7 @@ void torch_max_min(alk_op *op, const void *arg) {
         return;
     }
     if (other != NULL && other->kind != ALK_ARG_NONE) {
-        alk_fva *y = torch_operand(op, "other", other);
+        alk_fva *y = torch_plain(op, torch_operand(op, "other", other));
         alk_op_out(op,
                    y != NULL ? alk_fva_binary(t, is_max ? ALK_MAXIMUM : ALK_MINIMUM, x, y) : NULL);
         return;
@@ -87,7 +87,7 @@ void torch_max_min(alk_op *op, const void *arg) {
  * ARGMIN). Without dim: the index into the flattened tensor. */
 void torch_arg_reduce(alk_op *op, const void *arg) {
     alk_reduce_op code = *(const alk_reduce_op *)arg;
-    alk_fva *x = alk_op_in(op, 0);
+    alk_fva *x = torch_in(op, 0);
     if (x != NULL && !alk_op_has(op, "dim")) {
         alk_op_out(op, alk_fva_reduce(alk_op_trace(op), code, alk_fva_ravel(alk_op_trace(op), x),
                                       NULL, 0, false));
@@ -99,14 +99,14 @@ void torch_arg_reduce(alk_op *op, const void *arg) {
 /* torch.count_nonzero(x, dim=None). */
 void torch_count_nonzero(alk_op *op, const void *arg) {
     (void)arg;
-    alk_op_out(op, reduce_dims(op, ALK_REDUCE_COUNT_NONZERO, alk_op_in(op, 0)));
+    alk_op_out(op, reduce_dims(op, ALK_REDUCE_COUNT_NONZERO, torch_in(op, 0)));
 }
 
 /* torch.sort(x, dim=-1, descending=False): the sorted values (a sorting network); the pair's
  * indices are not computed (None). */
 void torch_sort(alk_op *op, const void *arg) {
     (void)arg;
-    alk_fva *x = alk_op_in(op, 0);
+    alk_fva *x = torch_in(op, 0);
     bool descending = alk_op_bool(op, "descending", false);
     size_t axis;
     if (x == NULL || !torch_axis(op, "dim", alk_op_int(op, "dim", -1), alk_fva_ndim(x), &axis)) {
@@ -131,7 +131,7 @@ void torch_sort(alk_op *op, const void *arg) {
  * reference's einsum '...ij,...jk->...ik'; a vector operand has matmul's own rule. */
 void torch_matmul(alk_op *op, const void *arg) {
     (void)arg;
-    alk_fva *a = alk_op_in(op, 0), *b = alk_op_in(op, 1);
+    alk_fva *a = torch_in(op, 0), *b = torch_in(op, 1);
     if (a == NULL || b == NULL) {
         return;
     }
@@ -153,7 +153,7 @@ void torch_einsum(alk_op *op, const void *arg) {
         n = alk_op_in_list(op, 1, operands, 2);
     } else {
         for (size_t j = 1; j < alk_op_n_args(op) && j <= 2; j++) {
-            operands[n++] = alk_op_in(op, j);
+            operands[n++] = torch_in(op, j);
         }
         n = alk_op_n_args(op) > 0 ? alk_op_n_args(op) - 1 : 0;
     }
@@ -177,5 +177,6 @@ void torch_einsum(alk_op *op, const void *arg) {
         }
     }
     compact[len] = '\0';
-    alk_op_out(op, alk_fva_einsum(alk_op_trace(op), compact, operands[0], operands[1]));
+    alk_op_out(op, alk_fva_einsum(alk_op_trace(op), compact, torch_plain(op, operands[0]),
+                                  torch_plain(op, operands[1])));
 }

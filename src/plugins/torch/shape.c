@@ -797,6 +797,7 @@ static alk_fva *cast(alk_op *op, alk_fva *x, const char *dtype) {
     if (x == NULL || float_dtype(dtype)) {
         return x;
     }
+    x = torch_plain(op, x); /* a cast compares: it needs the values */
     if (strcmp(dtype, "bool") == 0) {
         return alk_fva_binary_scalar(t, ALK_NOT_EQUAL, x, 0);
     }

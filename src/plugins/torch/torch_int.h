@@ -23,6 +23,7 @@
 #ifndef ALK_PLUGINS_TORCH_INT_H
 #define ALK_PLUGINS_TORCH_INT_H
 
+#include "nn/nn.h"
 #include "plugin/alk_plugin.h"
 
 #include <stdbool.h>
@@ -54,6 +55,15 @@ size_t torch_axes(alk_op *op, const char *key, size_t ndim, int *ret_axes, bool 
  * `required`). */
 alk_fva *torch_tensor(alk_op *op, const char *key, bool required);
 
+/* `x` with its values: a pending array (a table function waiting for its quantizer, see
+ * trace/fvarray.h) is tabulated keeping the float values, as torch keeps them; anything else is
+ * returned as is. Operations that cannot compose a table function (comparisons, reductions,
+ * products with traced values, layers) take their inputs through this. */
+alk_fva *torch_plain(alk_op *op, alk_fva *x);
+
+/* alk_op_in(op, i) through torch_plain. */
+alk_fva *torch_in(alk_op *op, size_t i);
+
 /* A number argument (int, float or bool) as a double; false when `arg` is not one. */
 bool torch_number_of(const alk_arg *arg, double *ret_value);
 
@@ -80,8 +90,28 @@ alk_op_fn torch_identity, torch_reshape_op, torch_flatten, torch_unflatten, torc
 
 /* arith.c: element-wise arithmetic, comparisons, bitwise operations, Python numbers. */
 alk_op_fn torch_binary, torch_divide, torch_floor_divide, torch_remainder, torch_negate,
-    torch_positive, torch_invert, torch_equal_all, torch_exact_unary, torch_round, torch_where,
-    torch_clamp, torch_hardtanh;
+    torch_positive, torch_invert, torch_equal_all, torch_where, torch_clamp;
+
+/* activations.c: the unary map (`arg`: its name), activations with parameters (`arg`: the name),
+ * Hardtanh/ReLU6 (`arg`: two default bounds), LeakyReLU, PReLU. */
+alk_op_fn torch_unary, torch_activation, torch_hardtanh, torch_leaky_relu, torch_prelu;
+
+/* layers.c: the layers on the kernels of src/nn. Convolutions take their rank (size_t) as
+ * `arg`, pools a torch_pool_def, padding modules a torch_pad_def, pixel shuffles NULL (shuffle)
+ * or non-NULL (unshuffle). */
+alk_op_fn torch_linear, torch_conv, torch_conv_transpose, torch_batch_norm, torch_pool,
+    torch_adaptive_pool, torch_pad, torch_pad_module, torch_upsample, torch_pixel_shuffle,
+    torch_embedding;
+
+typedef struct torch_pool_def {
+    alk_nn_pool_kind kind;
+    size_t rank;
+} torch_pool_def;
+
+typedef struct torch_pad_def {
+    alk_pad_mode mode;
+    size_t rank;
+} torch_pad_def;
 
 /* common.c: a row that always refuses (`arg`: the message, e.g. "softmax is not supported"). */
 alk_op_fn torch_unsupported;
@@ -95,16 +125,5 @@ typedef struct torch_binary_def {
     alk_binop op;
     bool with_alpha; /* torch.add/sub's alpha: a + alpha * b */
 } torch_binary_def;
-
-/* The exact element-wise maps of the unary map (§4.5) without a table. */
-typedef enum torch_exact_fn {
-    TORCH_ABS,
-    TORCH_SIGN,
-    TORCH_FLOOR,
-    TORCH_CEIL,
-    TORCH_SQUARE,
-    TORCH_RELU_MAX, /* max(x, 0): the unary map's relu (numpy's maximum) */
-    TORCH_RELU,     /* the tracing API's relu: nn.ReLU */
-} torch_exact_fn;
 
 #endif

@@ -219,7 +219,12 @@ static void collect_outputs(torch_walk *walk, const alk_arg *value, alk_vec *out
         return;
     }
     if (value->kind == ALK_ARG_ARRAY) {
-        if (alk_vec_push(outputs, &value->as.array) != ALK_OK) {
+        /* A table function returned as is: tabulated with its float values. */
+        alk_fva *array = alk_fva_is_pending(value->as.array)
+                             ? alk_fva_quantize_each(walk->trace, value->as.array, NULL, NULL, NULL,
+                                                     ALK_WRAP, ALK_TRN)
+                             : value->as.array;
+        if (alk_vec_push(outputs, &array) != ALK_OK) {
             (void)alk_trace_fail(walk->trace, ALK_ENOMEM, "out of memory collecting outputs");
         }
         return;
