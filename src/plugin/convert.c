@@ -285,6 +285,14 @@ static int trace_dump(alk_trace *t, const alk__trace_map *map, alk_fva *const *i
             return ALK_ENOMEM;
         }
         result->n_dump++;
+        /* A layer's table function may still wait for the quantizer of a later layer (a torch
+         * sigmoid before `* 16` and round): its dump shows the function's float values. */
+        for (size_t j = 0; j < e->n_arrays; j++) {
+            if (alk_fva_is_pending(e->arrays[j])) {
+                e->arrays[j] = alk_fva_quantize_each(t, e->arrays[j], NULL, NULL, NULL, ALK_WRAP,
+                                                     ALK_TRN);
+            }
+        }
         int rv = alk_fva_trace(t, inputs, n_inputs, e->arrays, e->n_arrays, true, &named->program);
         if (rv != ALK_OK) {
             return rv;

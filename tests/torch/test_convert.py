@@ -234,6 +234,38 @@ class Conversions(unittest.TestCase):
         self.assertEqual(sorted(rows - reached), [])
 
 
+class Dumps(unittest.TestCase):
+    """The trace map's names (spec frontends.md §1.3): `inputs`, then `<target with / for .>/final`
+    for modules (`#N` on a second call) and `<node>/final` for function and method calls whose
+    value is an array, then `final`."""
+
+    def dump_names(self, module, shapes, kif=(1, 4, 4)):
+        from alkaid_client.torch import export
+        message = export(module.eval(), [(1,) + tuple(s) for s in shapes], kif)
+        with _state["daemon"].client(timeout=TIMEOUT) as client:
+            result = client.convert(message=message, dump=True, timeout=TIMEOUT)
+        for name, alir in result["dump"].items():
+            self.assertEqual(json.loads(alir)["spec_version"], 4, name)
+        return list(result["dump"])
+
+    def test_modules_functions_and_renames(self):
+        from torch import nn
+        self.assertEqual(
+            self.dump_names(torch_models._wrap(nn.Sequential(nn.Linear(4, 4), nn.ReLU())), [(4,)]),
+            ["inputs", "_fn/0/final", "_fn/1/final", "final"])
+        self.assertEqual(self.dump_names(torch_models._Shared(), [(4,)]),
+                         ["inputs", "shared/final", "shared#1/final", "final"])
+        # split's tuple is not dumped, its items are.
+        self.assertEqual(
+            self.dump_names(torch_models._wrap(lambda x: torch.split(x, 2, -1)[0] * 2), [(4,)]),
+            ["inputs", "getitem/final", "mul/final", "final"])
+        # A table function waiting for its quantizer is dumped with its float values.
+        self.assertEqual(
+            self.dump_names(torch_models._wrap(lambda x: torch.round(torch.sigmoid(x) * 16)),
+                            [(4,)], (1, 2, 4)),
+            ["inputs", "sigmoid/final", "mul/final", "round_1/final", "final"])
+
+
 class Refusals(unittest.TestCase):
     """Broken and unsupported graphs fail cleanly, naming the culprit."""
 

@@ -62,6 +62,17 @@ class _PaddingIdx(nn.Module):
         return self.emb(x.to(torch.long))
 
 
+class _Table(nn.Module):
+    """round(act(x) * 16) for an activation module built with its own parameters."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.act = act
+
+    def forward(self, x):
+        return _table(self.act(x))
+
+
 def _integers(seed, shape=(3,), high=8):
     return lambda n: [np.random.default_rng(seed).integers(0, high, size=(n,) + shape)
                       .astype(np.float32)]
@@ -99,8 +110,40 @@ def differences():
         kif=(1, 2, 2))
     add("Linear on constant columns", _ConstantColumn, [(4,)])
     add("Hardtanh module bounds", lambda: _wrap(nn.Hardtanh(-2.0, 2.0)), [(8,)], perturb=False)
-    add("ELU module alpha", lambda: _wrap(lambda x: _table(nn.functional.elu(x, 0.5))), [(8,)],
+    add("ELU module alpha", lambda: _Table(nn.ELU(alpha=0.5)), [(8,)], perturb=False)
+    add("GELU tanh approximation", lambda: _Table(nn.GELU(approximate="tanh")), [(8,)],
         perturb=False)
+    add("Softplus beta and threshold", lambda: _Table(nn.Softplus(beta=2, threshold=1)), [(8,)],
+        perturb=False)
+    add("F.softplus beta", lambda: _wrap(lambda x: _table(F.softplus(x, beta=0.5))), [(8,)])
+    for mode in ("reflect", "replicate", "circular"):
+        add(f"Conv2d padding_mode {mode}",
+            lambda mode=mode: _wrap(nn.Conv2d(3, 4, 3, padding=1, padding_mode=mode)),
+            [(3, 6, 6)], kif=(1, 4, 4))
+    add("Conv1d same circular",
+        lambda: _wrap(nn.Conv1d(2, 3, 4, padding="same", padding_mode="circular")), [(2, 8)],
+        kif=(1, 4, 4))
+    add("MaxPool2d ceil_mode", lambda: _wrap(nn.MaxPool2d(2, ceil_mode=True)), [(3, 5, 5)],
+        kif=(1, 4, 4))
+    add("AvgPool2d ceil_mode with padding",
+        lambda: _wrap(nn.AvgPool2d(2, padding=1, ceil_mode=True)), [(3, 6, 6)], kif=(1, 4, 4))
+    add("AvgPool2d ceil_mode valid count",
+        lambda: _wrap(nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False)), [(3, 5, 5)],
+        kif=(1, 4, 4))
+    add("AvgPool2d divisor_override", lambda: _wrap(nn.AvgPool2d(2, divisor_override=2)),
+        [(3, 4, 4)], kif=(1, 4, 4))
+    add("AdaptiveAvgPool2d to 2", lambda: _wrap(nn.AdaptiveAvgPool2d(2)), [(2, 4, 4)],
+        kif=(1, 4, 4))
+    add("AdaptiveMaxPool1d to 3", lambda: _wrap(nn.AdaptiveMaxPool1d(3)), [(2, 6)],
+        kif=(1, 4, 4))
+    add("AdaptiveAvgPool2d to (None, 2)", lambda: _wrap(nn.AdaptiveAvgPool2d((None, 2))),
+        [(2, 3, 4)], kif=(1, 4, 4))
+    add("Upsample scale 1.5", lambda: _wrap(nn.Upsample(scale_factor=1.5)), [(2, 4, 4)])
+    add("Upsample size (6, 10)", lambda: _wrap(nn.Upsample(size=(6, 10))), [(2, 4, 4)])
+    add("interpolate scale 2.5 recomputed",
+        lambda: _wrap(lambda x: F.interpolate(x, scale_factor=2.5, recompute_scale_factor=True)),
+        [(2, 3)])
+    add("F.pad negative crops", lambda: _wrap(lambda x: F.pad(x, (-1, 2, 1, -2))), [(4, 6)])
     add("x.T reverses every axis", lambda: _wrap(lambda x: x.T), [(2, 3)], per_sample=True)
     add("squeeze of a longer axis is a no-op", lambda: _wrap(lambda x: x.squeeze(1)), [(4,)])
     add("expand adds leading axes", lambda: _wrap(lambda x: x.expand(3, -1, -1)), [(4,)],
