@@ -234,6 +234,49 @@ class Conversions(unittest.TestCase):
         self.assertEqual(sorted(rows - reached), [])
 
 
+def _readme_names():
+    """The backticked names of the README's torch section, with `X1d/2d/3d` expanded."""
+    with open(os.path.join(SOURCE_ROOT, "README.md")) as f:
+        text = f.read()
+    section = text[text.index("## Torch models"):]
+    section = section[:section.index("\n## ", 1)]
+    names = set()
+    for token in re.findall(r"`([^`]+)`", section):
+        m = re.fullmatch(r"(.+)1d/2d/3d", token)
+        names.update([m.group(1) + r for r in ("1d", "2d", "3d")] if m else [token])
+    return names
+
+
+class Support(unittest.TestCase):
+    """The table covers the protocol's names, and the README's support table every row."""
+
+    def test_every_name_the_exporter_sends_has_a_row(self):
+        from alkaid_client import _schema
+        payload = _schema.PAYLOADS["torch"]
+        rows = _table_rows()
+        for row in payload["modules"]:
+            for module_type in row["types"]:
+                self.assertIn(tuple(module_type.rsplit(".", 1)), rows)
+        for name in payload["functions"]:
+            self.assertIn(tuple(name.rsplit(".", 1)), rows)
+        methods = ("view reshape permute transpose t flatten unsqueeze squeeze expand expand_as "
+                   "repeat size contiguous clone detach type_as float double int long to sum "
+                   "mean prod amax max amin min all any argmax argmin clamp clip").split()
+        for name in methods:  # frontends.md §4.5
+            self.assertIn(("torch.Tensor", name), rows)
+
+    def test_the_readme_lists_every_row(self):
+        spelled = {"torch.nn.functional": "F.", "torch": "torch.", "operator": "operator.",
+                   "builtins": "builtins.", "torch.Tensor": ""}
+        readme = _readme_names()
+        missing = []
+        for module, name in sorted(_table_rows()):
+            prefix = "" if module.startswith("torch.nn.modules.") else spelled[module]
+            if prefix + name not in readme:
+                missing.append(f"{module} {name}")
+        self.assertEqual(missing, [])
+
+
 class Dumps(unittest.TestCase):
     """The trace map's names (spec frontends.md §1.3): `inputs`, then `<target with / for .>/final`
     for modules (`#N` on a second call) and `<node>/final` for function and method calls whose
@@ -264,6 +307,26 @@ class Dumps(unittest.TestCase):
             self.dump_names(torch_models._wrap(lambda x: torch.round(torch.sigmoid(x) * 16)),
                             [(4,)], (1, 2, 4)),
             ["inputs", "sigmoid/final", "mul/final", "round_1/final", "final"])
+
+
+class Outputs(unittest.TestCase):
+    def test_nested_outputs_are_flattened_in_order(self):
+        from alkaid_client.torch import export
+        module = torch_models._wrap(lambda x: (x + 1, [x * 2, {"a": x - 1, "b": x * 4}]))
+        message = export(module.eval(), [(1, 4)], (1, 3, 2))
+        with _state["daemon"].client(timeout=TIMEOUT) as client:
+            result = client.convert(message=message, timeout=TIMEOUT)
+        self.assertEqual(result["n_outputs"], 16)
+        path = os.path.join(_state["tmp"].name, "nested")
+        with open(path + ".json", "w") as f:
+            f.write(result.alir)
+        x = torch_oracle.grid_data((64, 4), (1, 3, 2), seed=0).astype(np.float64)
+        torch_oracle.write_run_input(path + ".in", x)
+        r = _run([ALKAIDC, "run", path + ".json", "-i", path + ".in"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        expected = np.concatenate([x + 1, x * 2, x - 1, x * 4], axis=1)
+        self.assertEqual(torch_oracle.compare(torch_oracle.parse_run_output(r.stdout), expected),
+                         [])
 
 
 class Refusals(unittest.TestCase):
