@@ -333,6 +333,7 @@ def gen_doc(schemas, errors, out):
         "## Methods",
         "",
     ]
+    payloads = [s for s in schemas if s["kind"] == "payload"]
     for m in methods:
         where = {"service": "service socket", "control": "control socket",
                  "both": "service and control sockets"}[m["socket"]]
@@ -394,8 +395,9 @@ def json_lines(value, indent="", width=96):
 
 def gen_payload_doc(p):
     """The doc section of one framework payload (schemas of kind "payload")."""
-    L = [f"### `{p['framework']}` (payload version {p['version']})", "", p["summary"], "",
-         p["description"], "", "Fields of `model`:", ""]
+    version = f" (payload version {p['version']})" if "version" in p else ""
+    L = [f"### `{p['framework']}`{version}", "", p["summary"], "", p["description"], "",
+         "Fields of `model`:", ""]
     L += field_rows(p["fields"])
     if p.get("ops"):
         L += ["", "Node ops:", "", "| op | target | args | meaning |", "|---|---|---|---|"]
@@ -459,8 +461,12 @@ def gen_py(schemas, errors, out):
         "LIMITS = " + json.dumps({lim["name"]: lim["default"] for lim in next(
             s for s in schemas if s["kind"] == "limits")["limits"]}, indent=4),
         # The name tables a framework's exporter shares with its tracer.
+        # The name tables a framework's exporter shares with its tracer, and the top-level
+        # fields of `model` the client checks before sending.
         "PAYLOADS = " + json.dumps({s["framework"]: {
-            "version": s["version"],
+            "version": s.get("version"),
+            "fields": [{k: f[k] for k in f if k != "doc"} for f in s["fields"]
+                       if "." not in f["name"]],
             "modules": [{k: row[k] for k in ("types", "attrs", "params")}
                         for row in s.get("modules", [])],
             "functions": [group["prefix"] + name for group in s.get("functions", [])

@@ -15,7 +15,9 @@ packages=(
     python3-msgpack                                   # Python client and daemon tests
     python3-torch                                     # the torch exporter and its tests
     systemd                                           # systemd-analyze verify in the tests
-    clang libclang-rt-dev                             # the libFuzzer harness of the wire decoder
+    clang libclang-rt-dev                             # the libFuzzer harnesses
+    libzip-dev libhdf5-dev                            # Keras model files: .keras zips, HDF5 weights
+    python3-h5py                                      # the Keras file generator of the tests
 )
 
 missing=()

@@ -54,6 +54,12 @@ def seeds():
                 "model": {"config": "{}", "format": "keras_v3",
                           "weights": {"layers/dense/vars/0": {"dtype": "i1", "shape": [3],
                                                               "data": b"\x01\x02\x03"}}}})
+    # Keras file form (frontends.md §7.2): the file's bytes as they are.
+    yield pack({**env, "method": "convert", "framework": "keras",
+                "model": {"file": b"PK\x05\x06" + bytes(18)}, "inputs_kif": [1, 4, 3]})
+    yield pack({**env, "method": "convert", "framework": "keras",
+                "model": {"file": b'{"class_name": "Model", "config": {}}',
+                          "weights_file": b"\x89HDF\r\n\x1a\n"}})
     for _, data, _, _ in corpus():
         yield data
 

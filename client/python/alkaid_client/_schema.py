@@ -496,8 +496,82 @@ LIMITS = {
     "max_timeout_ms": 3600000
 }
 PAYLOADS = {
+    "keras": {
+        "version": None,
+        "fields": [
+            {
+                "name": "file",
+                "type": "bin"
+            },
+            {
+                "name": "weights_file",
+                "type": "bin"
+            },
+            {
+                "name": "format",
+                "type": "str",
+                "enum": [
+                    "keras_v3",
+                    "legacy_h5"
+                ]
+            },
+            {
+                "name": "config",
+                "type": "str"
+            },
+            {
+                "name": "metadata",
+                "type": "str|map"
+            },
+            {
+                "name": "weights",
+                "type": "map"
+            },
+            {
+                "name": "var_names",
+                "type": "map"
+            },
+            {
+                "name": "weight_names",
+                "type": "map"
+            },
+            {
+                "name": "layer_names",
+                "type": "array",
+                "items": "str"
+            }
+        ],
+        "modules": [],
+        "functions": []
+    },
     "torch": {
         "version": 1,
+        "fields": [
+            {
+                "name": "version",
+                "type": "uint",
+                "required": True
+            },
+            {
+                "name": "torch_version",
+                "type": "str"
+            },
+            {
+                "name": "graph",
+                "type": "map",
+                "required": True
+            },
+            {
+                "name": "modules",
+                "type": "map",
+                "required": True
+            },
+            {
+                "name": "tensors",
+                "type": "map",
+                "required": True
+            }
+        ],
         "modules": [
             {
                 "types": [
