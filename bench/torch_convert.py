@@ -3,10 +3,12 @@
     PYTHONPATH=client/python:tests/rpc /usr/bin/python3 bench/torch_convert.py [--repeat N]
         [--connect URL]
 
-Models (weights on a grid of 2^-6, seeded, so the CMVM problems are those of an 8-bit network):
-  * mlp: a 16-64-32-32-5 dense network with ReLU, input (1, 16), inputs_kif (1, 3, 4);
-  * cnn: Conv2d(1, 4, 3) - ReLU - MaxPool2d(2) - Conv2d(4, 8, 3) - ReLU - Flatten - Linear(32, 10)
-    on a (1, 1, 10, 10) input, inputs_kif (1, 3, 4).
+Models (weights on a grid of 2^-6, seeded, so the CMVM problems are those of an 8-bit network;
+activations quantized to 8 bits after each ReLU, written in torch as round(x * 16) / 16 clamped to
+[0, 16), as a fake-quantized model has them; bench_trace's dense network is the same):
+  * mlp: a 16-64-32-32-5 dense network, input (1, 16), inputs_kif (1, 3, 4);
+  * cnn: Conv2d(1, 4, 3) - ReLU - q - MaxPool2d(2) - Conv2d(4, 8, 3) - ReLU - q - Flatten -
+    Linear(32, 10) on a (1, 1, 10, 10) input, inputs_kif (1, 3, 4).
 For each: the export (torch.fx tracing and packing the graph message, in this process) and the
 conversion (request to reply, through alkaidd), best of N runs. Without --connect it starts its
 own build/daemon/alkaidd on an ipc socket in a temporary directory (one worker per core) and
@@ -37,11 +39,18 @@ def _grid_weights(module, seed=0, fbits=6):
     return module.eval()
 
 
+class Quant(nn.Module):
+    """Unsigned 8-bit fake quantization, 4 fractional bits: the format (0, 4, 4)."""
+
+    def forward(self, x):
+        return torch.clamp(torch.round(x * 16) / 16, 0, 16 - 1 / 16)
+
+
 def models():
-    mlp = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
-                        nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 5))
-    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3),
-                        nn.ReLU(), nn.Flatten(), nn.Linear(32, 10))
+    mlp = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), Quant(), nn.Linear(64, 32), nn.ReLU(),
+                        Quant(), nn.Linear(32, 32), nn.ReLU(), Quant(), nn.Linear(32, 5))
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), Quant(), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 8, 3), nn.ReLU(), Quant(), nn.Flatten(), nn.Linear(32, 10))
     return [("mlp 16-64-32-32-5", _grid_weights(mlp), (1, 16)),
             ("cnn 1x10x10", _grid_weights(cnn, 1), (1, 1, 10, 10))]
 
