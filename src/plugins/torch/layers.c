@@ -133,67 +133,68 @@ static bool kernel_of(alk_op *op, const alk_fva *weight, size_t rank, size_t *re
     return true;
 }
 
+/* The parts of a convolution call, forward or transposed. */
+typedef struct conv_call {
+    alk_fva *x, *weight, *bias;
+    alk_nn_window w;
+} conv_call;
+
+/* Input, weight, bias, stride, padding, dilation and groups of a convolution over `rank` axes;
+ * false after an error. */
+static bool read_conv(alk_op *op, size_t rank, conv_call *c) {
+    size_t kernel[ALK_NN_MAX_RANK];
+    c->x = spatial_input(op, 0, rank);
+    c->weight = torch_tensor(op, "weight", true);
+    c->bias = torch_tensor(op, "bias", false);
+    if (c->x == NULL || !kernel_of(op, c->weight, rank, kernel) ||
+        !read_window(op, rank, kernel, &c->w)) {
+        return false;
+    }
+    int64_t groups = alk_op_int(op, "groups", 1);
+    if (groups < 1 && !alk_op_failed(op)) {
+        alk_op_fail(op, ALK_EINVAL, "groups must be at least 1");
+    }
+    c->w.groups = groups > 0 ? (size_t)groups : 1;
+    return !alk_op_failed(op);
+}
+
 /* nn.Conv1d/2d/3d, F.conv1d/2d/3d (`arg`: the rank). torch's padding_mode (reflect, replicate,
  * circular) pads the input first; the reference pads with zeros whatever the mode. */
 void torch_conv(alk_op *op, const void *arg) {
-    size_t rank = *(const size_t *)arg;
-    alk_trace *t = alk_op_trace(op);
-    alk_fva *x = spatial_input(op, 0, rank);
-    alk_fva *weight = torch_tensor(op, "weight", true), *bias = torch_tensor(op, "bias", false);
-    size_t kernel[ALK_NN_MAX_RANK];
-    alk_nn_window w;
-    if (x == NULL || !kernel_of(op, weight, rank, kernel) || !read_window(op, rank, kernel, &w)) {
-        return;
-    }
-    int64_t groups = alk_op_int(op, "groups", 1);
     static const char *const modes[] = {"zeros", "reflect", "replicate", "circular", NULL};
     static const alk_pad_mode pad_modes[] = {ALK_PAD_CONSTANT, ALK_PAD_REFLECT, ALK_PAD_EDGE,
                                              ALK_PAD_WRAP};
+    alk_trace *t = alk_op_trace(op);
+    conv_call c;
     int mode = alk_op_enum(op, "padding_mode", modes, 0);
-    if (groups < 1 || alk_op_failed(op)) {
-        if (!alk_op_failed(op)) {
-            alk_op_fail(op, ALK_EINVAL, "groups must be at least 1");
-        }
+    if (!read_conv(op, *(const size_t *)arg, &c)) {
         return;
     }
-    w.groups = (size_t)groups;
     if (mode != 0) {
         size_t pads[ALK_NN_MAX_RANK][2];
-        mode_pads(&w, pads);
-        x = alk_nn_pad_spatial(t, x, true, (const size_t(*)[2])pads, pad_modes[mode], 0);
-        w.padding = ALK_NN_PAD_VALID;
+        mode_pads(&c.w, pads);
+        c.x = alk_nn_pad_spatial(t, c.x, true, (const size_t(*)[2])pads, pad_modes[mode], 0);
+        c.w.padding = ALK_NN_PAD_VALID;
     }
-    alk_op_out(op, alk_nn_conv(t, x, &w, alk_nn_torch_kernel(t, weight), bias));
+    alk_op_out(op, alk_nn_conv(t, c.x, &c.w, alk_nn_torch_kernel(t, c.weight), c.bias));
 }
 
 /* nn.ConvTranspose1d/2d/3d, F.conv_transpose1d/2d/3d (`arg`: the rank). */
 void torch_conv_transpose(alk_op *op, const void *arg) {
+    static const char *const modes[] = {"zeros", NULL}; /* torch itself accepts only zeros */
     size_t rank = *(const size_t *)arg;
     alk_trace *t = alk_op_trace(op);
-    alk_fva *x = spatial_input(op, 0, rank);
-    alk_fva *weight = torch_tensor(op, "weight", true), *bias = torch_tensor(op, "bias", false);
-    size_t kernel[ALK_NN_MAX_RANK];
-    alk_nn_window w;
-    if (x == NULL || !kernel_of(op, weight, rank, kernel) || !read_window(op, rank, kernel, &w) ||
-        !sizes(op, "output_padding", rank, 0, 0, w.output_padding)) {
+    conv_call c;
+    (void)alk_op_enum(op, "padding_mode", modes, 0);
+    if (!read_conv(op, rank, &c) || !sizes(op, "output_padding", rank, 0, 0, c.w.output_padding)) {
         return;
     }
-    if (w.padding != ALK_NN_PAD_EXPLICIT) {
+    if (c.w.padding != ALK_NN_PAD_EXPLICIT) {
         alk_op_fail(op, ALK_EINVAL, "padding must be ints for a transposed convolution");
         return;
     }
-    static const char *const modes[] = {"zeros", NULL};
-    int64_t groups = alk_op_int(op, "groups", 1);
-    (void)alk_op_enum(op, "padding_mode", modes, 0); /* torch itself accepts only zeros */
-    if (groups < 1 || alk_op_failed(op)) {
-        if (!alk_op_failed(op)) {
-            alk_op_fail(op, ALK_EINVAL, "groups must be at least 1");
-        }
-        return;
-    }
-    w.groups = (size_t)groups;
-    w.has_output_padding = true;
-    alk_op_out(op, alk_nn_conv_transpose(t, x, &w, alk_nn_torch_kernel(t, weight), bias));
+    c.w.has_output_padding = true;
+    alk_op_out(op, alk_nn_conv_transpose(t, c.x, &c.w, alk_nn_torch_kernel(t, c.weight), c.bias));
 }
 
 /* ---- Batch norm ----------------------------------------------------------------------------- */
