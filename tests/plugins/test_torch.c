@@ -5,7 +5,9 @@
  * tabulated by round, a tuple index with slices, a reduction with keepdim, a tuple output — checked
  * against hand-computed values through the ALIR interpreter; the same conversion with every
  * allocation failing in turn (a clean ENOMEM or success, never a crash or a leak under ASAN);
- * and the plugin's own checks of a graph whose walk order is broken.
+ * the plugin's own checks of a graph whose walk order is broken; and a module and a function of a
+ * third-party package served by a second-level alkaid_torch plugin (mock_torchpkg.c), loaded on
+ * demand, one of them delegating to the tracer's own ReLU row.
  *
  * The conversions against torch itself, and every module and function, are in tests/torch/.
  */
@@ -16,20 +18,35 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static alk_generation *generation;
 static alk_arena arena;
 
+/* The build tree's plugins plus the mock alkaid_torch plugin "torchpkg". */
 static void setup(void) {
+    static char manifest_dir[] = "/tmp/alk-torch-XXXXXX";
+    cr_assert_not_null(mkdtemp(manifest_dir));
+    char path[256];
+    (void)snprintf(path, sizeof(path), "%s/torchpkg.plugin", manifest_dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "group = alkaid_torch\nname = torchpkg\nlibrary = %s/libmock_torchpkg.so\nabi = 2\n",
+            getenv("ALK_MOCK_DIR"));
+    fclose(f);
     char **dirs;
     size_t n;
-    cr_assert_eq(alk_plugin_search_path(NULL, 0, &dirs, &n), ALK_OK);
+    const char *extra[] = {manifest_dir};
+    cr_assert_eq(alk_plugin_search_path(extra, 1, &dirs, &n), ALK_OK);
     alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n};
     alk_diag diag = {{0}};
     cr_assert_eq(alk_generation_build(&config, NULL, &generation, &diag), ALK_OK, "%s",
                  diag.message);
     alk_plugin_dirs_free(dirs, n);
+    (void)unlink(path);
+    (void)rmdir(manifest_dir);
     alk_arena_init(&arena, 0);
 }
 
@@ -155,5 +172,48 @@ Test(torch_tracer, a_reference_must_name_an_earlier_node) {
     cr_assert(strstr(diag.message, "node sigmoid (call_method sigmoid): refers to node 'mul', "
                                    "which comes after it") != NULL,
               "%s", diag.message);
+    alk_convert_result_fini(&result);
+}
+
+Test(torch_tracer, a_second_level_plugin_serves_its_package) {
+    const char *graph =
+        "{\"version\": 1, \"tensors\": {}, \"modules\": {\"d\": {\"type\": "
+        "\"torchpkg.layers.Double\", \"attrs\": {}, \"params\": {}}}, \"graph\": {\"nodes\": ["
+        "{\"name\": \"x\", \"op\": \"placeholder\", \"target\": \"x\", \"args\": [], "
+        "\"kwargs\": {}},"
+        "{\"name\": \"y\", \"op\": \"placeholder\", \"target\": \"y\", \"args\": [], "
+        "\"kwargs\": {}},"
+        "{\"name\": \"d\", \"op\": \"call_module\", \"target\": \"d\", "
+        "\"args\": [{\"$node\": \"x\"}], \"kwargs\": {}},"
+        "{\"name\": \"add_n\", \"op\": \"call_function\", \"target\": \"torchpkg.ops.add_n\", "
+        "\"args\": [{\"$node\": \"d\"}], \"kwargs\": {\"n\": 0.5}},"
+        "{\"name\": \"output\", \"op\": \"output\", \"target\": \"output\", "
+        "\"args\": [{\"$node\": \"add_n\"}], \"kwargs\": {}}]}}";
+    alk_convert_result result = {0};
+    alk_diag diag = {{0}};
+    cr_assert_eq(convert(json(graph), &result, &diag), ALK_OK, "%s", diag.message);
+    alk_interp *interp = NULL;
+    cr_assert_eq(alk_interp_new(result.program, &interp, &diag), ALK_OK, "%s", diag.message);
+    /* y is not used: the program reads x only. */
+    const double x[4] = {1.25, -0.5, 3.75, -4.0};
+    double out[4];
+    cr_assert_eq(alk_interp_run(interp, x, 1, out, &diag), ALK_OK, "%s", diag.message);
+    for (size_t j = 0; j < 4; j++) {
+        double want = (x[j] > 0 ? 2 * x[j] : 0) + 0.5;
+        cr_assert_eq(out[j], want, "x[%zu]: %g != %g", j, out[j], want);
+    }
+    alk_interp_free(interp);
+    alk_convert_result_fini(&result);
+
+    /* A package without a plugin is named. */
+    char other[2048];
+    (void)snprintf(other, sizeof(other), "%s", graph);
+    memcpy(strstr(other, "torchpkg.ops"), "otherpkg.ops", 12);
+    cr_assert_eq(convert(json(other), &result, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "unsupported function otherpkg.ops.add_n at node add_n: ") !=
+                  NULL,
+              "%s", diag.message);
+    cr_assert(strstr(diag.message, "no alkaid_torch plugin named 'otherpkg'") != NULL, "%s",
+              diag.message);
     alk_convert_result_fini(&result);
 }
