@@ -152,10 +152,13 @@ def setUpModule():
 
 def tearDownModule():
     daemon = _state.get("daemon")
-    if daemon is not None:
-        daemon.stop()
-    if "tmp" in _state:
-        _state["tmp"].cleanup()
+    try:
+        # A clean exit: no crash, and under the sanitizers no leak or error report.
+        if daemon is not None and daemon.stop() != 0:
+            raise AssertionError("alkaidd did not exit cleanly:\n" + daemon.log_text()[-4000:])
+    finally:
+        if "tmp" in _state:
+            _state["tmp"].cleanup()
 
 
 def _table_rows():
@@ -339,6 +342,31 @@ class Refusals(unittest.TestCase):
                     with self.assertRaises(AlkaidError) as e:
                         client.convert(message=refusal.message, timeout=TIMEOUT)
                     self.assertIn(refusal.expect, str(e.exception))
+
+    def test_random_breakage_gets_an_answer(self):
+        """Randomly broken graphs: every request is answered (a result or a structured error)
+        and the daemon stays up; a few go through alkaidc --local too."""
+        messages = [r["prepared"].message for r in _state["results"][::7]]
+        broken = tracer_cases.mutations(messages, 400)
+        answered = errors = 0
+        with _state["daemon"].client(timeout=TIMEOUT) as client:
+            for m in broken:
+                try:
+                    client.convert(message=m, timeout=TIMEOUT)
+                except AlkaidError as e:
+                    self.assertIn(e.name, ("EINVAL", "ENOTSUP", "ELIMIT", "EPROTO"), e.message)
+                    errors += 1
+                answered += 1
+            client.ping()
+        self.assertEqual(answered, len(broken))
+        self.assertGreater(errors, len(broken) // 2)
+        tmp = _state["tmp"].name
+        for i, m in enumerate(broken[:20]):
+            path = os.path.join(tmp, f"broken{i}.msgpack")
+            with open(path, "wb") as f:
+                f.write(pack(m))
+            r = _run([ALKAIDC, "convert", path, "--local", "-o", path + ".json"])
+            self.assertIn(r.returncode, (0, 1, 4), r.stderr)  # ok, refused, over a limit
 
     def test_locally(self):
         tmp = _state["tmp"].name

@@ -374,3 +374,44 @@ def refusals():
                      _message(_wrap(lambda x, y: x / y, 2), [(4,), (4,)]),
                      "division of array by array is not supported"))
     return r
+
+
+def mutations(messages, count, seed=0):
+    """`count` graph messages made by breaking the given ones at random, as a careless or hostile
+    client might: an argument, keyword or attribute replaced by a value of another kind, a target
+    swapped for another name of the table, a node's field dropped, a tensor's shape changed.
+    Deterministic for a seed."""
+    import random
+
+    from alkaid_client import _schema
+    rng = random.Random(seed)
+    functions = list(_schema.PAYLOADS["torch"]["functions"])
+    odd = [None, 0, -1, 2 ** 40, 1.5, float("inf"), "x", [], [1, 2, 3], {},
+           {"$node": "nowhere"}, {"$tuple": []}, {"$tuple": [0, None]},
+           {"$slice": [None, None, 0]}, {"$slice": [1]}, {"$ellipsis": True},
+           {"$dtype": "torch.complex64"}, {"$dtype": "torch.int8"}, {"$unknown": 1},
+           {"$tensor": "w"}, {"$node": "x0", "$tuple": []}]
+    out = []
+    for _ in range(count):
+        m = copy.deepcopy(rng.choice(messages))
+        nodes = m["model"]["graph"]["nodes"]
+        node = rng.choice(nodes)
+        kind = rng.randrange(6)
+        if kind == 0 and node["args"]:
+            node["args"][rng.randrange(len(node["args"]))] = rng.choice(odd)
+        elif kind == 1:
+            node["kwargs"][rng.choice(list(node["kwargs"]) or ["dim"])] = rng.choice(odd)
+        elif kind == 2 and node["op"] == "call_function":
+            node["target"] = rng.choice(functions)
+        elif kind == 3:
+            node.pop(rng.choice(["name", "op", "target", "args", "kwargs"]))
+        elif kind == 4 and m["model"]["modules"]:
+            attrs = rng.choice(list(m["model"]["modules"].values()))["attrs"]
+            attrs[rng.choice(list(attrs) or ["stride"])] = rng.choice(odd)
+        elif m["model"]["tensors"]:
+            tensor = rng.choice(list(m["model"]["tensors"].values()))
+            tensor["shape"] = [rng.choice([0, 1, 2, 3, 7, 2 ** 31]) for _ in tensor["shape"]]
+        else:
+            node["args"].append(rng.choice(odd))
+        out.append(m)
+    return out
