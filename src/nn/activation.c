@@ -38,28 +38,20 @@ static alk_fva *hard_tanh(alk_trace *t, const alk_fva *x) {
     return clip(t, x, -1, 1);
 }
 
-static alk_fva *absolute(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_ABSOLUTE, x);
-}
-static alk_fva *sign(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_SIGN, x);
-}
-static alk_fva *round_even(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_ROUND, x);
-}
-static alk_fva *floor_(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_FLOOR, x);
-}
-static alk_fva *ceil_(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_CEIL, x);
-}
-static alk_fva *negative(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_NEGATIVE, x);
-}
-/* x * x with the same object twice: a square (non-negative interval), as torch's map writes it. */
-static alk_fva *square(alk_trace *t, const alk_fva *x) {
-    return alk_fva_unary(t, ALK_SQUARE, x);
-}
+/* The element-wise operations of the array API, one lowering function each. ALK_SQUARE is x * x
+ * with the same object twice (a non-negative interval), as torch's map writes it. */
+#define UNARY(name, op)                                                                            \
+    static alk_fva *name(alk_trace *t, const alk_fva *x) {                                         \
+        return alk_fva_unary(t, op, x);                                                            \
+    }
+UNARY(absolute, ALK_ABSOLUTE)
+UNARY(sign, ALK_SIGN)
+UNARY(round_even, ALK_ROUND)
+UNARY(floor_, ALK_FLOOR)
+UNARY(ceil_, ALK_CEIL)
+UNARY(negative, ALK_NEGATIVE)
+UNARY(square, ALK_SQUARE)
+#undef UNARY
 static alk_fva *flatten(alk_trace *t, const alk_fva *x) {
     return alk_fva_ravel(t, x);
 }
@@ -233,9 +225,8 @@ static bool slopes_all_zero(const alk_nn_relu *spec) {
  * grid 2^-f: the reference's construction, which is x <= th whenever th is on the grid. */
 static alk_fva *at_or_below(alk_trace *t, const alk_fva *x, double th) {
     size_t n = alk_fva_size(x);
-    double *c = alk_malloc((n ? n : 1) * sizeof(double));
+    double *c = alk__nn_alloc(t, n, sizeof(double));
     if (c == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory for a ReLU threshold");
         return NULL;
     }
     for (size_t j = 0; j < n; j++) {

@@ -24,49 +24,58 @@
 
 /* ---- Config ------------------------------------------------------------------------------ */
 
+/* A config string and the enumerator it names. */
+typedef struct named {
+    const char *name;
+    int value;
+} named;
+
+static const named q_types[] = {{"kbi", ALK_HGQ_KBI}, {"kif", ALK_HGQ_KIF}};
+static const named round_modes[] = {{"TRN", ALK_TRN}, {"RND", ALK_RND}, {"RND_CONV", ALK_RND_CONV}};
+static const named overflow_modes[] = {
+    {"WRAP", ALK_WRAP}, {"SAT", ALK_SAT}, {"SAT_SYM", ALK_SAT_SYM}};
+
+/* HGQ2 lower-cases q_type and upper-cases the modes: names compare without case. */
+static bool find_named(const named *table, size_t n, const char *name, int *ret) {
+    for (size_t j = 0; name != NULL && j < n; j++) {
+        if (strcasecmp(table[j].name, name) == 0) {
+            *ret = table[j].value;
+            return true;
+        }
+    }
+    return false;
+}
+
 int alk_hgq_init(alk_trace *t, alk_hgq_quantizer *q, const char *q_type, const char *round_mode,
                  const char *overflow_mode) {
     memset(q, 0, sizeof(*q));
     if (!alk__nn_ok(t)) {
         return alk_trace_error(t);
     }
-    const char *type = q_type != NULL ? q_type : "(none)";
-    if (strcasecmp(type, "kbi") == 0) {
-        q->kind = ALK_HGQ_KBI;
-    } else if (strcasecmp(type, "kif") == 0) {
-        q->kind = ALK_HGQ_KIF;
-    } else {
+    int kind, round, overflow;
+    if (!find_named(q_types, 2, q_type, &kind)) {
         return alk_trace_fail(t, ALK_EINVAL,
                               "quantizer type '%s' is not supported: only fixed-point (kbi, kif) "
                               "quantizers can be traced",
-                              type);
+                              q_type != NULL ? q_type : "(none)");
     }
-    /* HGQ2 upper-cases both modes; an S_ prefix is stochastic rounding in training only. */
-    const char *rnd = round_mode != NULL ? round_mode : "(none)";
-    const char *plain = strncasecmp(rnd, "S_", 2) == 0 ? rnd + 2 : rnd;
-    if (strcasecmp(plain, "TRN") == 0) {
-        q->round = ALK_TRN;
-    } else if (strcasecmp(plain, "RND") == 0) {
-        q->round = ALK_RND;
-    } else if (strcasecmp(plain, "RND_CONV") == 0) {
-        q->round = ALK_RND_CONV;
-    } else {
+    /* An S_ prefix is stochastic rounding, in training only. */
+    const char *plain =
+        round_mode != NULL && strncasecmp(round_mode, "S_", 2) == 0 ? round_mode + 2 : round_mode;
+    if (!find_named(round_modes, 3, plain, &round)) {
         return alk_trace_fail(t, ALK_EINVAL,
                               "round_mode '%s' is not supported (TRN, RND, RND_CONV and their S_ "
                               "forms are)",
-                              rnd);
+                              round_mode != NULL ? round_mode : "(none)");
     }
-    const char *ovf = overflow_mode != NULL ? overflow_mode : "(none)";
-    if (strcasecmp(ovf, "WRAP") == 0) {
-        q->overflow = ALK_WRAP;
-    } else if (strcasecmp(ovf, "SAT") == 0) {
-        q->overflow = ALK_SAT;
-    } else if (strcasecmp(ovf, "SAT_SYM") == 0) {
-        q->overflow = ALK_SAT_SYM;
-    } else {
+    if (!find_named(overflow_modes, 3, overflow_mode, &overflow)) {
         return alk_trace_fail(t, ALK_EINVAL,
-                              "overflow_mode '%s' is not supported (WRAP, SAT, SAT_SYM are)", ovf);
+                              "overflow_mode '%s' is not supported (WRAP, SAT, SAT_SYM are)",
+                              overflow_mode != NULL ? overflow_mode : "(none)");
     }
+    q->kind = (alk_hgq_kind)kind;
+    q->round = (alk_round)round;
+    q->overflow = (alk_overflow)overflow;
     return ALK_OK;
 }
 
@@ -306,11 +315,8 @@ alk_fva *alk_hgq_quantize_weight(alk_trace *t, const alk_hgq_quantizer *q, const
         goto done;
     }
     x = alk__nn_read_floats(t, w, "weight");
-    out = alk_malloc((n ? n : 1) * sizeof(float));
-    if (x == NULL || out == NULL) {
-        if (out == NULL) {
-            alk_trace_fail(t, ALK_ENOMEM, "out of memory quantizing a weight");
-        }
+    out = x != NULL ? alk__nn_alloc(t, n, sizeof(float)) : NULL;
+    if (out == NULL) {
         goto done;
     }
     /* Python floats meeting float32 tensors are rounded to float32 (Keras's weak types). */
@@ -348,9 +354,8 @@ static alk_fva *to_float32(alk_trace *t, const alk_fva *a) {
         return NULL;
     }
     size_t n = alk_fva_size(a);
-    float *v = alk_malloc((n ? n : 1) * sizeof(float));
+    float *v = alk__nn_alloc(t, n, sizeof(float));
     if (v == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory for a fused weight");
         return NULL;
     }
     for (size_t j = 0; j < n; j++) {
@@ -387,11 +392,8 @@ static float *bn_scaler(alk_trace *t, const alk_fva *gamma, const alk_fva *var, 
         goto done;
     }
     v = alk__nn_read_floats(t, var, "moving_variance");
-    s = v != NULL ? alk_malloc((n ? n : 1) * sizeof(float)) : NULL;
+    s = v != NULL ? alk__nn_alloc(t, n, sizeof(float)) : NULL;
     if (s == NULL) {
-        if (v != NULL) {
-            alk_trace_fail(t, ALK_ENOMEM, "out of memory for a batch-norm scale");
-        }
         goto done;
     }
     alk__nn_fold_f32(n, g, NULL, 0.0f, NULL, v, eps, s, NULL);
@@ -424,10 +426,9 @@ int alk_hgq_fold_dense_bn(alk_trace *t, const alk_hgq_quantizer *kq, const alk_h
     float *m = alk__nn_read_floats(t, mean, "moving_mean");
     float *b = alk__nn_read_floats(t, bias, "bias");
     size_t n_kernel = cin * units;
-    float *fk = alk_malloc((n_kernel ? n_kernel : 1) * sizeof(float));
-    float *fb = alk_malloc((units ? units : 1) * sizeof(float));
+    float *fk = alk__nn_alloc(t, n_kernel, sizeof(float));
+    float *fb = alk__nn_alloc(t, units, sizeof(float));
     if (s == NULL || k == NULL || m == NULL || b == NULL || fk == NULL || fb == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory folding QBatchNormDense");
         goto done;
     }
     for (size_t c = 0; c < cin; c++) {
@@ -515,10 +516,9 @@ int alk_hgq_fold_einsum_bn(alk_trace *t, const alk_hgq_quantizer *kq, const alk_
     float *s = bn_scaler(t, gamma, var, (float)1e-7, n);
     float *k = alk__nn_read_floats(t, kernel, "kernel");
     float *m = alk__nn_read_floats(t, mean, "moving_mean");
-    float *fk = alk_malloc((nk ? nk : 1) * sizeof(float));
-    float *offset = alk_malloc((n ? n : 1) * sizeof(float));
+    float *fk = alk__nn_alloc(t, nk, sizeof(float));
+    float *offset = alk__nn_alloc(t, n, sizeof(float));
     if (s == NULL || k == NULL || m == NULL || fk == NULL || offset == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory folding QEinsumDenseBatchnorm");
         goto done;
     }
     for (size_t j = 0; j < nk; j++) {

@@ -86,6 +86,43 @@ alk_fva *alk_nn_dense(alk_trace *t, const alk_fva *x, const alk_fva *kernel, con
     return alk_nn_einsum_dense(t, "...c,cC->...C", x, kernel, bias);
 }
 
+alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int axis0, int axis1) {
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if (!alk__nn_ok(t) || a == NULL || b == NULL) {
+        return NULL;
+    }
+    size_t r0 = alk_fva_ndim(a), r1 = alk_fva_ndim(b);
+    if (r0 < 1 || r1 < 1 || r0 + r1 - 1 > sizeof(letters) - 1) {
+        alk_trace_fail(t, ALK_EINVAL, "Dot of inputs with %zu and %zu axes", r0, r1);
+        return NULL;
+    }
+    /* Python's %: the axes count from the end when negative. */
+    size_t i0 = (size_t)(((axis0 % (int)r0) + (int)r0) % (int)r0);
+    size_t i1 = (size_t)(((axis1 % (int)r1) + (int)r1) % (int)r1);
+    char sub0[64], sub1[64], out[128], equation[64 + 64 + 128 + 8];
+    memcpy(sub0, letters, r0);
+    sub0[r0] = '\0';
+    sub1[0] = sub0[0];
+    memcpy(sub1 + 1, letters + r0, r1 - 1);
+    char contracted = sub0[i0];
+    sub1[i1] = contracted;
+    sub1[r1] = '\0';
+    size_t n = 0;
+    for (size_t j = 0; j < r0; j++) {
+        if (sub0[j] != contracted) {
+            out[n++] = sub0[j];
+        }
+    }
+    for (size_t j = 1; j < r1; j++) {
+        if (sub1[j] != contracted) {
+            out[n++] = sub1[j];
+        }
+    }
+    out[n] = '\0';
+    snprintf(equation, sizeof(equation), "%s,%s->%s", sub0, sub1, out);
+    return alk_fva_einsum(t, equation, a, b);
+}
+
 alk_fva *alk_nn_linear(alk_trace *t, const alk_fva *x, const alk_fva *weight, const alk_fva *bias) {
     if (!alk__nn_ok(t) || x == NULL || weight == NULL) {
         return NULL;
@@ -156,8 +193,7 @@ static alk_fva *contract(alk_trace *t, alk_fva *patches, const alk_nn_window *w,
     return alk__nn_restore_layout(t, add_bias(t, y, bias), w->channels_first);
 }
 
-/* Checks the kernel against the window and the channels: `kernel` has rank + 2 axes, the kernel
- * sizes of the window, and `cin_axis`/`cout_axis` sizes (per group) consistent with `cin`. */
+/* Checks the kernel against the window: numeric, rank + 2 axes, the window's kernel sizes. */
 static bool check_kernel(alk_trace *t, const alk_fva *kernel, const alk_nn_window *w) {
     if (!alk__nn_require_numeric(t, kernel, "kernel")) {
         return false;
@@ -187,9 +223,13 @@ static size_t kernel_volume(const alk_nn_window *w) {
     return v;
 }
 
-/* The forward convolution with `groups` explicit (depthwise passes its own). */
-static alk_fva *conv_grouped(alk_trace *t, const alk_fva *x, const alk_nn_window *w, size_t groups,
-                             const alk_fva *kernel, const alk_fva *bias) {
+/*
+ * Every convolution: the kernel (*K, A, B) is (*K, Cin/g, Cout) forward and (*K, Cout/g, Cin)
+ * transposed; both views (K_vol, A, g, B/g) are permuted to (K_vol, g, Cin/g, Cout/g) and
+ * contracted with the patches.
+ */
+static alk_fva *convolve(alk_trace *t, const alk_fva *x, const alk_nn_window *w, size_t groups,
+                         const alk_fva *kernel, const alk_fva *bias, bool transposed) {
     if (!check_kernel(t, kernel, w)) {
         return NULL;
     }
@@ -199,26 +239,28 @@ static alk_fva *conv_grouped(alk_trace *t, const alk_fva *x, const alk_nn_window
         return NULL;
     }
     const size_t *ks = alk_fva_shape(kernel);
-    size_t cin_per_g = ks[w->rank], cout = ks[w->rank + 1];
-    if (groups < 1 || cin_per_g * groups != cin || cout % groups != 0) {
+    size_t a = ks[w->rank], b = ks[w->rank + 1];
+    bool fits = groups >= 1 && b % groups == 0 && (transposed ? b == cin : a * groups == cin);
+    if (!fits) {
         alk_trace_fail(t, ALK_EINVAL,
-                       "kernel (..., %zu, %zu) with %zu groups does not fit %zu input channels",
-                       cin_per_g, cout, groups, cin);
+                       "kernel (..., %zu, %zu) with %zu groups does not fit %zu input channels", a,
+                       b, groups, cin);
         return NULL;
     }
     alk_nn_geometry g;
-    if (alk_nn_window_resolve(t, w, in, false, &g) != ALK_OK) {
+    if (alk_nn_window_resolve(t, w, in, transposed, &g) != ALK_OK) {
         return NULL;
     }
     alk_patch_spec spec;
-    alk__nn_patch_spec(w, &g, false, &spec);
-    alk_fva *patches = alk_fva_patches(t, xl, &spec, 0.0);
-    /* (*K, Cin/g, Cout) -> (K_vol, Cin/g, g, Cout/g) -> (K_vol, g, Cin/g, Cout/g) */
-    int64_t k4[4] = {(int64_t)kernel_volume(w), (int64_t)cin_per_g, (int64_t)groups,
-                     (int64_t)(cout / groups)};
-    static const int swap_gc[4] = {0, 2, 1, 3};
-    alk_fva *kernel4 = alk_fva_transpose(t, alk_fva_reshape(t, kernel, 4, k4), swap_gc);
-    return contract(t, patches, w, groups, cin_per_g, kernel4, bias);
+    alk__nn_patch_spec(w, &g, transposed, &spec);
+    alk_fva *patches = transposed ? alk_fva_patches_transposed(t, xl, &spec, 0.0)
+                                  : alk_fva_patches(t, xl, &spec, 0.0);
+    int64_t k4[4] = {(int64_t)kernel_volume(w), (int64_t)a, (int64_t)groups, (int64_t)(b / groups)};
+    /* (K_vol, Cin/g, g, Cout/g) forward, (K_vol, Cout/g, g, Cin/g) transposed. */
+    static const int forward_order[4] = {0, 2, 1, 3}, transposed_order[4] = {0, 2, 3, 1};
+    alk_fva *kernel4 = alk_fva_transpose(t, alk_fva_reshape(t, kernel, 4, k4),
+                                         transposed ? transposed_order : forward_order);
+    return contract(t, patches, w, groups, transposed ? b / groups : a, kernel4, bias);
 }
 
 alk_fva *alk_nn_conv(alk_trace *t, const alk_fva *x, const alk_nn_window *w, const alk_fva *kernel,
@@ -226,7 +268,7 @@ alk_fva *alk_nn_conv(alk_trace *t, const alk_fva *x, const alk_nn_window *w, con
     if (!alk__nn_ok(t) || x == NULL || w == NULL || kernel == NULL) {
         return NULL;
     }
-    return conv_grouped(t, x, w, w->groups, kernel, bias);
+    return convolve(t, x, w, w->groups, kernel, bias, false);
 }
 
 alk_fva *alk_nn_depthwise_conv(alk_trace *t, const alk_fva *x, const alk_nn_window *w,
@@ -250,7 +292,7 @@ alk_fva *alk_nn_depthwise_conv(alk_trace *t, const alk_fva *x, const alk_nn_wind
     if (grouped == NULL) {
         return NULL;
     }
-    return conv_grouped(t, x, w, cin, grouped, bias);
+    return convolve(t, x, w, cin, grouped, bias, false);
 }
 
 alk_fva *alk_nn_conv_transpose(alk_trace *t, const alk_fva *x, const alk_nn_window *w,
@@ -258,33 +300,5 @@ alk_fva *alk_nn_conv_transpose(alk_trace *t, const alk_fva *x, const alk_nn_wind
     if (!alk__nn_ok(t) || x == NULL || w == NULL || kernel == NULL) {
         return NULL;
     }
-    if (!check_kernel(t, kernel, w)) {
-        return NULL;
-    }
-    size_t cin, in[ALK_NN_MAX_RANK];
-    alk_fva *xl = conv_input(t, x, w, &cin, in);
-    if (xl == NULL) {
-        return NULL;
-    }
-    const size_t *ks = alk_fva_shape(kernel);
-    size_t cout_per_g = ks[w->rank], kcin = ks[w->rank + 1], groups = w->groups;
-    if (groups < 1 || kcin != cin || cin % groups != 0) {
-        alk_trace_fail(t, ALK_EINVAL,
-                       "kernel (..., %zu, %zu) with %zu groups does not fit %zu input channels",
-                       cout_per_g, kcin, groups, cin);
-        return NULL;
-    }
-    alk_nn_geometry g;
-    if (alk_nn_window_resolve(t, w, in, true, &g) != ALK_OK) {
-        return NULL;
-    }
-    alk_patch_spec spec;
-    alk__nn_patch_spec(w, &g, true, &spec);
-    alk_fva *patches = alk_fva_patches_transposed(t, xl, &spec, 0.0);
-    /* (*K, Cout/g, Cin) -> (K_vol, Cout/g, g, Cin/g) -> (K_vol, g, Cin/g, Cout/g) */
-    int64_t k4[4] = {(int64_t)kernel_volume(w), (int64_t)cout_per_g, (int64_t)groups,
-                     (int64_t)(cin / groups)};
-    static const int to_gco[4] = {0, 2, 3, 1};
-    alk_fva *kernel4 = alk_fva_transpose(t, alk_fva_reshape(t, kernel, 4, k4), to_gco);
-    return contract(t, patches, w, groups, cin / groups, kernel4, bias);
+    return convolve(t, x, w, w->groups, kernel, bias, true);
 }

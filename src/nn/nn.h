@@ -121,6 +121,15 @@ alk_fva *alk_nn_dense(alk_trace *t, const alk_fva *x, const alk_fva *kernel, con
 /* Keras EinsumDense: einsum(equation, x, kernel) + bias with the bias broadcast as stored. */
 alk_fva *alk_nn_einsum_dense(alk_trace *t, const char *equation, const alk_fva *x,
                              const alk_fva *kernel, const alk_fva *bias);
+/*
+ * Keras's Dot layer (and HGQ2's QDot): einsum of the two inputs with the equation the reference
+ * builds: letters a.. for a (rank r0), b shares a's first (batch) letter and takes fresh ones for
+ * the rest, the contracted axes (axis0 mod r0, axis1 mod r1) share a's letter; the output is a's
+ * letters without it, then b's non-batch letters without it ((B,4,3), (B,4,5), axes 1:
+ * 'abc,abe->ace'). Keras's `normalize` is not applied (a cosine similarity is not exact):
+ * frontends should refuse normalize=True.
+ */
+alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int axis0, int axis1);
 /* torch Linear / F.linear: x @ weight.T + bias (weight (out, in)). */
 alk_fva *alk_nn_linear(alk_trace *t, const alk_fva *x, const alk_fva *weight, const alk_fva *bias);
 

@@ -29,9 +29,14 @@ static inline bool alk__nn_ok(alk_trace *t) {
 /* Fails unless `a` is a numeric array; `what` names it ("kernel", "bias"). */
 bool alk__nn_require_numeric(alk_trace *t, const alk_fva *a, const char *what);
 
-/* The elements of numeric `a` in C order, in a buffer the caller frees with alk_free; NULL
- * (ENOMEM or EINVAL recorded, naming `what`) on failure (norm.c). */
-double *alk__nn_read_numbers(alk_trace *t, const alk_fva *a, const char *what);
+/* Scratch for n elements of `size` bytes (at least one), zeroed, freed with alk_free; NULL with
+ * ENOMEM recorded when the allocation fails (norm.c). */
+void *alk__nn_alloc(alk_trace *t, size_t n, size_t size);
+
+/* The first spatial axis and the rank of a (B, *S, C) or (B, C, *S) array; false (EINVAL naming
+ * the number of axes) unless it has 1 to 3 spatial axes (spatial.c). */
+bool alk__nn_spatial_axes(alk_trace *t, const alk_fva *x, bool channels_first, size_t *ret_first,
+                          size_t *ret_rank);
 
 /* A numeric array of `ndim`/`shape` from `n` floats, widened exactly (norm.c). */
 alk_fva *alk__nn_from_floats(alk_trace *t, size_t ndim, const size_t *shape, const float *values);

@@ -28,20 +28,12 @@ bool alk__nn_require_numeric(alk_trace *t, const alk_fva *a, const char *what) {
     return true;
 }
 
-double *alk__nn_read_numbers(alk_trace *t, const alk_fva *a, const char *what) {
-    if (!alk__nn_require_numeric(t, a, what)) {
-        return NULL;
+void *alk__nn_alloc(alk_trace *t, size_t n, size_t size) {
+    void *p = alk_calloc(n ? n : 1, size);
+    if (p == NULL) {
+        alk_trace_fail(t, ALK_ENOMEM, "out of memory in a layer kernel");
     }
-    size_t n = alk_fva_size(a);
-    double *values = alk_malloc((n ? n : 1) * sizeof(double));
-    if (values == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory reading %s", what);
-        return NULL;
-    }
-    for (size_t j = 0; j < n; j++) {
-        values[j] = alk_fva_num_at(a, j);
-    }
-    return values;
+    return p;
 }
 
 float *alk__nn_read_floats(alk_trace *t, const alk_fva *a, const char *what) {
@@ -49,12 +41,8 @@ float *alk__nn_read_floats(alk_trace *t, const alk_fva *a, const char *what) {
         return NULL;
     }
     size_t n = alk_fva_size(a);
-    float *values = alk_malloc((n ? n : 1) * sizeof(float));
-    if (values == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory reading %s", what);
-        return NULL;
-    }
-    for (size_t j = 0; j < n; j++) {
+    float *values = alk__nn_alloc(t, n, sizeof(float));
+    for (size_t j = 0; values != NULL && j < n; j++) {
         double v = alk_fva_num_at(a, j);
         values[j] = (float)v;
         if ((double)values[j] != v) {
@@ -74,9 +62,8 @@ alk_fva *alk__nn_from_floats(alk_trace *t, size_t ndim, const size_t *shape, con
     for (size_t d = 0; d < ndim; d++) {
         n *= shape[d];
     }
-    double *wide = alk_malloc((n ? n : 1) * sizeof(double));
+    double *wide = alk__nn_alloc(t, n, sizeof(double));
     if (wide == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory for a folded constant");
         return NULL;
     }
     for (size_t j = 0; j < n; j++) {
@@ -190,22 +177,49 @@ void alk__nn_fold_f32(size_t n, const float *gamma, const float *beta, float bet
     }
 }
 
-int alk__nn_fold(alk_trace *t, const alk_fva *gamma, const alk_fva *beta, float beta0,
-                 const alk_fva *mean, const alk_fva *var, double eps, alk_fva **ret_scale,
-                 alk_fva **ret_offset) {
+/* Keras's Normalization in float32: std = max(sqrt(var), 1e-7), then (std, mean) to invert or
+ * (1/std, -mean * (1/std)). */
+static void normalization_f32(const fold_inputs *in, bool invert, float *scale, float *offset) {
+    /* Keras's backend epsilon, a Python float against float32: rounded to float32. */
+    const float eps = (float)1e-7;
+    for (size_t j = 0; j < in->n; j++) {
+        float root = sqrtf(in->var[j]);
+        /* np.maximum: the NaN of a negative variance propagates, as numpy's does. */
+        float std = (root < eps) ? eps : root;
+        if (invert) {
+            scale[j] = std;
+            offset[j] = in->mean[j];
+        } else {
+            float inv = 1.0f / std;
+            scale[j] = inv;
+            offset[j] = -in->mean[j] * inv;
+        }
+    }
+}
+
+typedef enum fold_kind { FOLD_BATCHNORM, FOLD_NORMALIZE, FOLD_DENORMALIZE } fold_kind;
+
+/* Reads the vectors, folds them in float32 and returns the two numeric arrays (mean's shape). */
+static int fold(alk_trace *t, fold_kind kind, const alk_fva *gamma, const alk_fva *beta,
+                float beta0, const alk_fva *mean, const alk_fva *var, double eps,
+                alk_fva **ret_scale, alk_fva **ret_offset) {
     fold_inputs in;
     float *scale = NULL, *offset = NULL;
     if (!read_fold_inputs(t, gamma, beta, mean, var, &in)) {
         goto done;
     }
-    scale = alk_malloc((in.n ? in.n : 1) * sizeof(float));
-    offset = alk_malloc((in.n ? in.n : 1) * sizeof(float));
+    scale = alk__nn_alloc(t, in.n, sizeof(float));
+    offset = alk__nn_alloc(t, in.n, sizeof(float));
     if (scale == NULL || offset == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory folding a batch norm");
         goto done;
     }
-    /* A Python float meeting float32 arrays is rounded to float32 first (numpy and Keras). */
-    alk__nn_fold_f32(in.n, in.gamma, in.beta, beta0, in.mean, in.var, (float)eps, scale, offset);
+    if (kind == FOLD_BATCHNORM) {
+        /* A Python float meeting float32 arrays is rounded to float32 first (numpy and Keras). */
+        alk__nn_fold_f32(in.n, in.gamma, in.beta, beta0, in.mean, in.var, (float)eps, scale,
+                         offset);
+    } else {
+        normalization_f32(&in, kind == FOLD_DENORMALIZE, scale, offset);
+    }
     alk_fva *s = alk__nn_from_floats(t, alk_fva_ndim(mean), alk_fva_shape(mean), scale);
     alk_fva *o = alk__nn_from_floats(t, alk_fva_ndim(mean), alk_fva_shape(mean), offset);
     if (s != NULL && o != NULL) {
@@ -217,6 +231,12 @@ done:
     alk_free(scale);
     alk_free(offset);
     return alk_trace_error(t);
+}
+
+int alk__nn_fold(alk_trace *t, const alk_fva *gamma, const alk_fva *beta, float beta0,
+                 const alk_fva *mean, const alk_fva *var, double eps, alk_fva **ret_scale,
+                 alk_fva **ret_offset) {
+    return fold(t, FOLD_BATCHNORM, gamma, beta, beta0, mean, var, eps, ret_scale, ret_offset);
 }
 
 int alk_nn_batchnorm_fold(alk_trace *t, const alk_fva *gamma, const alk_fva *beta,
@@ -239,41 +259,6 @@ int alk_nn_normalization_fold(alk_trace *t, const alk_fva *mean, const alk_fva *
     if (mean == NULL || var == NULL) {
         return alk_trace_fail(t, ALK_EINVAL, "Normalization without mean/variance");
     }
-    fold_inputs in;
-    float *scale = NULL, *offset = NULL;
-    if (!read_fold_inputs(t, NULL, NULL, mean, var, &in)) {
-        goto done;
-    }
-    scale = alk_malloc((in.n ? in.n : 1) * sizeof(float));
-    offset = alk_malloc((in.n ? in.n : 1) * sizeof(float));
-    if (scale == NULL || offset == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory folding a Normalization");
-        goto done;
-    }
-    /* Keras's backend epsilon (1e-7), a Python float against float32: rounded to float32. */
-    const float eps = (float)1e-7;
-    for (size_t j = 0; j < in.n; j++) {
-        float root = sqrtf(in.var[j]);
-        /* np.maximum: the NaN of a negative variance propagates, as numpy's does. */
-        float std = (root < eps) ? eps : root;
-        if (invert) {
-            scale[j] = std;
-            offset[j] = in.mean[j];
-        } else {
-            float inv = 1.0f / std;
-            scale[j] = inv;
-            offset[j] = -in.mean[j] * inv;
-        }
-    }
-    alk_fva *s = alk__nn_from_floats(t, alk_fva_ndim(mean), alk_fva_shape(mean), scale);
-    alk_fva *o = alk__nn_from_floats(t, alk_fva_ndim(mean), alk_fva_shape(mean), offset);
-    if (s != NULL && o != NULL) {
-        *ret_scale = s;
-        *ret_offset = o;
-    }
-done:
-    fold_inputs_free(&in);
-    alk_free(scale);
-    alk_free(offset);
-    return alk_trace_error(t);
+    return fold(t, invert ? FOLD_DENORMALIZE : FOLD_NORMALIZE, NULL, NULL, 0.0f, mean, var, 0.0,
+                ret_scale, ret_offset);
 }

@@ -38,9 +38,8 @@ static alk_fva *reciprocal_divisors(alk_trace *t, const alk_nn_pool *pool,
     for (size_t d = 0; d < w->rank; d++) {
         n *= g->out[d];
     }
-    double *values = alk_malloc((n ? n : 1) * sizeof(double));
+    double *values = alk__nn_alloc(t, n, sizeof(double));
     if (values == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory for the pool divisors");
         return NULL;
     }
     size_t pos[ALK_NN_MAX_RANK] = {0};
@@ -145,13 +144,11 @@ alk_fva *alk_nn_global_pool(alk_trace *t, const alk_fva *x, alk_nn_pool_kind kin
     if (!alk__nn_ok(t) || x == NULL) {
         return NULL;
     }
-    size_t ndim = alk_fva_ndim(x);
-    if (ndim < 3 || ndim > ALK_NN_MAX_RANK + 2) {
-        alk_trace_fail(t, ALK_EINVAL,
-                       "input of %zu axes: a global pool needs (batch, 1 to 3 spatial, channels)",
-                       ndim);
+    size_t first, rank;
+    if (!alk__nn_spatial_axes(t, x, channels_first, &first, &rank)) {
         return NULL;
     }
+    size_t ndim = rank + 2;
     alk_fva *xl = alk__nn_channels_last(t, x, channels_first);
     if (xl == NULL) {
         return NULL;

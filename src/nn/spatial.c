@@ -15,9 +15,8 @@
 #include <math.h>
 #include <string.h>
 
-/* The first spatial axis and the rank of a (B, *S, C) or (B, C, *S) array. */
-static bool spatial_axes(alk_trace *t, const alk_fva *x, bool channels_first, size_t *ret_first,
-                         size_t *ret_rank) {
+bool alk__nn_spatial_axes(alk_trace *t, const alk_fva *x, bool channels_first, size_t *ret_first,
+                          size_t *ret_rank) {
     size_t ndim = alk_fva_ndim(x);
     if (ndim < 3 || ndim > ALK_NN_MAX_RANK + 2) {
         alk_trace_fail(t, ALK_EINVAL,
@@ -33,7 +32,7 @@ static bool spatial_axes(alk_trace *t, const alk_fva *x, bool channels_first, si
 alk_fva *alk_nn_pad_spatial(alk_trace *t, const alk_fva *x, bool channels_first,
                             const size_t (*pads)[2], alk_pad_mode mode, double value) {
     size_t first, rank;
-    if (!alk__nn_ok(t) || x == NULL || !spatial_axes(t, x, channels_first, &first, &rank)) {
+    if (!alk__nn_ok(t) || x == NULL || !alk__nn_spatial_axes(t, x, channels_first, &first, &rank)) {
         return NULL;
     }
     int64_t all[ALK_NN_MAX_RANK + 2][2];
@@ -48,7 +47,7 @@ alk_fva *alk_nn_pad_spatial(alk_trace *t, const alk_fva *x, bool channels_first,
 alk_fva *alk_nn_crop_spatial(alk_trace *t, const alk_fva *x, bool channels_first,
                              const size_t (*crops)[2]) {
     size_t first, rank;
-    if (!alk__nn_ok(t) || x == NULL || !spatial_axes(t, x, channels_first, &first, &rank)) {
+    if (!alk__nn_ok(t) || x == NULL || !alk__nn_spatial_axes(t, x, channels_first, &first, &rank)) {
         return NULL;
     }
     alk_index index[ALK_NN_MAX_RANK + 2];
@@ -73,7 +72,7 @@ alk_fva *alk_nn_crop_spatial(alk_trace *t, const alk_fva *x, bool channels_first
 alk_fva *alk_nn_upsample_nearest(alk_trace *t, const alk_fva *x, bool channels_first,
                                  const size_t *scale) {
     size_t first, rank;
-    if (!alk__nn_ok(t) || x == NULL || !spatial_axes(t, x, channels_first, &first, &rank)) {
+    if (!alk__nn_ok(t) || x == NULL || !alk__nn_spatial_axes(t, x, channels_first, &first, &rank)) {
         return NULL;
     }
     alk_fva *y = (alk_fva *)x;
@@ -103,7 +102,7 @@ static size_t shuffled_channels(alk_trace *t, const alk_fva *x, size_t r, size_t
 
 alk_fva *alk_nn_pixel_shuffle(alk_trace *t, const alk_fva *x, size_t r) {
     size_t first, rank;
-    if (!alk__nn_ok(t) || x == NULL || !spatial_axes(t, x, true, &first, &rank)) {
+    if (!alk__nn_ok(t) || x == NULL || !alk__nn_spatial_axes(t, x, true, &first, &rank)) {
         return NULL;
     }
     size_t c_out = shuffled_channels(t, x, r, rank);
@@ -132,7 +131,7 @@ alk_fva *alk_nn_pixel_shuffle(alk_trace *t, const alk_fva *x, size_t r) {
 
 alk_fva *alk_nn_pixel_unshuffle(alk_trace *t, const alk_fva *x, size_t r) {
     size_t first, rank;
-    if (!alk__nn_ok(t) || x == NULL || !spatial_axes(t, x, true, &first, &rank)) {
+    if (!alk__nn_ok(t) || x == NULL || !alk__nn_spatial_axes(t, x, true, &first, &rank)) {
         return NULL;
     }
     const size_t *shape = alk_fva_shape(x);
@@ -199,11 +198,10 @@ alk_fva *alk_nn_embedding(alk_trace *t, const alk_fva *x, const alk_fva *table) 
     }
     size_t v = alk_fva_shape(table)[0], dims = alk_fva_shape(table)[1];
     /* Columns in one buffer, column-major, so each lookup reads one contiguous column. */
-    double *columns = alk_malloc(v * dims * sizeof(double));
-    alk_fva **stacked = alk_calloc(dims, sizeof(alk_fva *));
+    double *columns = alk__nn_alloc(t, alk_fva_size(table), sizeof(double));
+    alk_fva **stacked = alk__nn_alloc(t, dims, sizeof(alk_fva *));
     alk_fva *y = NULL;
     if (columns == NULL || stacked == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory for an embedding table");
         goto done;
     }
     for (size_t row = 0; row < v; row++) {
@@ -235,9 +233,8 @@ alk_fva *alk_nn_category_encoding(alk_trace *t, const alk_fva *x, size_t num_tok
         alk_trace_fail(t, ALK_EINVAL, "num_tokens %zu out of range", num_tokens);
         return NULL;
     }
-    alk_fva **hot = alk_calloc(num_tokens, sizeof(alk_fva *));
+    alk_fva **hot = alk__nn_alloc(t, num_tokens, sizeof(alk_fva *));
     if (hot == NULL) {
-        alk_trace_fail(t, ALK_ENOMEM, "out of memory for %zu tokens", num_tokens);
         return NULL;
     }
     for (size_t c = 0; c < num_tokens; c++) {

@@ -1,18 +1,14 @@
 /*
- * Arrays of symbolic variables, part 2 of 5 (see fva_int.h): element-wise operations (binary
+ * Arrays of symbolic variables, part 2 of 7 (see fva_int.h): element-wise operations (binary
  * operators with numpy broadcasting, unary operators, relu, power, quantize, floor/round/ceil,
- * where, clip) and unary functions applied as lookup tables (spec trace-alir.md §2.2, §2.3,
- * §2.10).
+ * where, clip) and the float quantizer that table functions end with (spec trace-alir.md §2.2,
+ * §2.3, §2.10). On a pending array each operation either composes into the element functions
+ * (fva_pending.c) or fails naming the function.
  *
  * Design. Element-wise operations visit output elements in C order, which is the order numpy's
  * object loops call the reference's operators in, so node creation order (and with it, affine
  * term order) matches the reference. Each element dispatches as Python would: to the variable's
  * operator, or to the reflected operator when the number comes first.
- *
- * Unary functions are evaluated with libm. numpy's float64 sin/cos/exp/... may differ from glibc
- * in the last ulp; a table entry can only differ when a value lies within an ulp of a rounding
- * boundary of its quantization (spec §6.3.2). The example model's table reproduces the
- * reference's SHA-256 name, which pins its 8192 entries.
  *
  * Memory: arena only (see fva_int.h). Thread rule: the thread that owns the trace context.
  */
@@ -714,66 +710,4 @@ double alk_quantize_float(double x, int k, int i, int f, alk_overflow overflow, 
         x = py_fmod(x + half, ldexp(1.0, ii + k)) - half;
     }
     return x;
-}
-
-/* fn followed by the quantizer, as one function to tabulate: the table holds quantized values. */
-typedef struct quantized_fn {
-    alk_float_fn fn;
-    void *user;
-    int k, i, f;
-    alk_overflow overflow;
-    alk_round round;
-} quantized_fn;
-
-static double eval_quantized(double x, void *user) {
-    const quantized_fn *q = user;
-    return alk_quantize_float(q->fn(x, q->user), q->k, q->i, q->f, q->overflow, q->round);
-}
-
-alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user, bool quantized,
-                        int k, int i, int f, alk_overflow overflow, alk_round round) {
-    if (failed(t) || a == NULL) {
-        return NULL;
-    }
-    if (a->numeric) {
-        alk__trace_set_error(t, ALK_EINVAL, "table functions need an array of variables");
-        return NULL;
-    }
-    if (!alk__fva_plain(t, a, "map_fn")) {
-        return NULL;
-    }
-    quantized_fn q = {fn, user, k, i, f, overflow, round};
-    alk_float_fn eval = quantized ? eval_quantized : fn;
-    void *eval_user = quantized ? (void *)&q : user;
-    alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
-    /* Tables made in this call, keyed by interval (one call uses one format). */
-    alk_qint *keys = alk__trace_alloc(t, (a->size ? a->size : 1) * sizeof(alk_qint));
-    alk_ftable **tables = alk__trace_alloc(t, (a->size ? a->size : 1) * sizeof(alk_ftable *));
-    if (r == NULL || keys == NULL || tables == NULL) {
-        return NULL;
-    }
-    /* Elements with equal intervals share one table, so a layer makes one table per distinct
-     * input format rather than one per element. */
-    size_t n_tables = 0;
-    for (size_t j = 0; j < a->size && !failed(t); j++) {
-        alk_fvar *v = get(a, j).v;
-        alk_qint qv = alk__fv_qint(v);
-        if (v->factor < 0) {
-            qv = (alk_qint){qv.max, qv.min, qv.step};
-        }
-        alk_ftable *table = NULL;
-        for (size_t q2 = 0; q2 < n_tables; q2++) {
-            if (keys[q2].min == qv.min && keys[q2].max == qv.max && keys[q2].step == qv.step) {
-                table = tables[q2];
-                break;
-            }
-        }
-        if (table == NULL) {
-            table = alk_ftable_from_fn(t, eval, eval_user, qv);
-            keys[n_tables] = qv;
-            tables[n_tables++] = table;
-        }
-        r->vars[j] = alk_fv_lookup(t, v, table, NULL);
-    }
-    return done(t, r);
 }

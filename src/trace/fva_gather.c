@@ -1,6 +1,6 @@
 /*
- * Arrays of symbolic variables, part 7 (see fva_int.h): gathers. np.pad, np.take, np.tile and the
- * image patch helpers (spec trace-alir.md §2.11, §2.12; frontends §2.2).
+ * Arrays of symbolic variables, part 7 of 7 (see fva_int.h): gathers. np.pad, np.take, np.tile and
+ * the image patch helpers (spec trace-alir.md §2.11, §2.12; frontends §2.2).
  *
  * Design. Every operation here is "output element j is input element src(j), or the fill value":
  * one gather loop does the copying, and each operation only supplies its index map. None creates

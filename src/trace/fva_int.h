@@ -3,7 +3,7 @@
  * see alk_fva only as an opaque type (fvarray.h); nothing outside the fva files includes this.
  *
  *   fvarray.c          making arrays, properties, views and structure, naming, tracing
- *   fva_elementwise.c  binary/unary operations, quantize, where, clip, unary functions as tables
+ *   fva_elementwise.c  binary/unary operations, quantize, where, clip, the float quantizer
  *   fva_reduce.c       reductions in the reference's heap order, argmax/argmin
  *   fva_product.c      matmul/dot (CMVM for constant matrices) and einsum
  *   fva_sort.c         sorting networks and histograms

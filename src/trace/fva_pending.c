@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 6 (see fva_int.h): pending arrays, the reference's
+ * Arrays of symbolic variables, part 6 of 7 (see fva_int.h): pending arrays, the reference's
  * RetardedFVArray (spec trace-alir.md §2.10, frontends §2.3).
  *
  * Applying a table function records it instead of tracing it: each element keeps its variable
@@ -16,7 +16,12 @@
  * reproduces the reference's per-call cache key (qint, kif) when all elements share a function.
  *
  * The float functions are the formulas the reference hands numpy, operation for operation (e.g.
- * elu uses exp(x) - 1, not expm1), evaluated with libm; see fva_elementwise.c about ulps.
+ * elu uses exp(x) - 1, not expm1), evaluated with libm. numpy's float64 sin/exp/... (SIMD code on
+ * some machines) may differ from glibc in the last ulp; a table entry can only differ when a
+ * value lies within an ulp of a rounding boundary of its quantization (spec §6.3.2). The example
+ * model's table reproduces the reference's SHA-256 name, which pins its 8192 entries.
+ *
+ * alk_fva_map_fn, the direct path, is a custom function tabulated at once.
  *
  * Memory: steps, tables and scratch live in the trace's arena. A custom function's `user` pointer
  * is borrowed until the trace is freed. Thread rule: the thread that owns the trace context.
@@ -695,4 +700,25 @@ alk_fva *alk__pend_tabulate(alk_trace *t, const alk_fva *a, const int *k, const 
         r->vars[j] = alk_fv_lookup(t, e.v, slot->table, NULL);
     }
     return done(t, r);
+}
+
+/* The direct path is a custom function tabulated at once: the same tables, shared the same way,
+ * and the same lookups in the same order as a pending array quantized in the same call. */
+alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user, bool quantized,
+                        int k, int i, int f, alk_overflow overflow, alk_round round) {
+    if (failed(t) || a == NULL) {
+        return NULL;
+    }
+    if (a->numeric) {
+        alk__trace_set_error(t, ALK_EINVAL, "table functions need an array of variables");
+        return NULL;
+    }
+    if (!alk__fva_plain(t, a, "map_fn")) {
+        return NULL;
+    }
+    alk_fva *p = alk_fva_apply_custom(t, a, fn, user);
+    if (!quantized) {
+        return alk__pend_tabulate(t, p, NULL, NULL, NULL, overflow, round);
+    }
+    return alk_fva_quantize(t, p, k, i, f, overflow, round);
 }

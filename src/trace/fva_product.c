@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 4 of 5 (see fva_int.h): matrix products and einsum (spec
+ * Arrays of symbolic variables, part 4 of 7 (see fva_int.h): matrix products and einsum (spec
  * trace-alir.md §2.5, §2.6; cmvm.md §8.2).
  *
  * Design. A product of variables by a constant matrix is the reason this library exists: it is

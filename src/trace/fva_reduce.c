@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 3 of 5 (see fva_int.h): reductions (sum, prod, max, min,
+ * Arrays of symbolic variables, part 3 of 7 (see fva_int.h): reductions (sum, prod, max, min,
  * all, any, count_nonzero, mean) and argmax/argmin (spec trace-alir.md §2.4).
  *
  * Design. The reference reduces variables through CPython's heapq, ordered by Packet comparison

@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 5 of 5 (see fva_int.h): sorting networks (sort, argsort
+ * Arrays of symbolic variables, part 5 of 7 (see fva_int.h): sorting networks (sort, argsort
  * through sort_by) and histograms (spec trace-alir.md §2.8, §2.9).
  *
  * Design. A trace cannot branch on data, so sorting is a fixed network of compare-and-swap

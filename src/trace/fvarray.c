@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables (spec trace-alir.md §2), part 1 of 5 (see fva_int.h for the map):
+ * Arrays of symbolic variables (spec trace-alir.md §2), part 1 of 7 (see fva_int.h for the map):
  * making arrays, their properties, views and structural operations (index, reshape, transpose,
  * broadcast, concatenate, stack, repeat), naming arrays for the trace dump, and tracing arrays
  * into an ALIR program.
