@@ -182,6 +182,24 @@ alk_fva *alk_fva_scalar(alk_trace *t, double value) {
     return alk_fva_numbers(t, 0, NULL, &value);
 }
 
+alk_fva *alk_fva_to_vars(alk_trace *t, const alk_fva *a) {
+    if (failed(t) || a == NULL) {
+        return NULL;
+    }
+    if (!a->numeric) {
+        return new_view(t, a);
+    }
+    alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
+    if (r == NULL) {
+        return NULL;
+    }
+    /* put() makes each number a constant the FVArray constructor's way (num_var). */
+    for (size_t j = 0; j < a->size; j++) {
+        put(t, r, j, get(a, j));
+    }
+    return done(t, r);
+}
+
 /* Accessors read through the view (offset and strides), so they work on any array; the element
  * accessors answer NULL or 0 out of range rather than fail, as they take no context. */
 size_t alk_fva_ndim(const alk_fva *a) {

@@ -61,6 +61,11 @@ alk_fva *alk_fva_from_vars(alk_trace *t, size_t ndim, const size_t *shape, alk_f
 alk_fva *alk_fva_numbers(alk_trace *t, size_t ndim, const size_t *shape, const double *values);
 /* A 0-d numeric array. */
 alk_fva *alk_fva_scalar(alk_trace *t, double value);
+/* FVArray(a): a numeric array's numbers as new constant variables with factor 1 (one per element,
+ * C order), as every number placed among variables becomes (quirk §1.6) — not alk_fv_const, whose
+ * factor is 2^lsb(c); the values agree, the emitted program does not. A variable or pending
+ * array is returned as it is. */
+alk_fva *alk_fva_to_vars(alk_trace *t, const alk_fva *a);
 
 /* ---- Properties and element access ---------------------------------------------------------- */
 

@@ -140,6 +140,13 @@ Test(trace_fvarray, pad_value_is_a_constant_variable_with_factor_1) {
     cr_expect_eq(alk_fv_step(c0), ldexp(1.0, -27));
     cr_expect_neq(c0, c3, "each padded element is its own constant");
     cr_expect_eq(alk_fv_factor(alk_fv_const(t, 0.1)), ldexp(1.0, -27));
+    /* alk_fva_to_vars makes numbers into the same kind of constant. */
+    double c[2] = {0.1, 12};
+    alk_fva *cv = alk_fva_to_vars(t, alk_fva_numbers(t, 1, (size_t[]){2}, c));
+    cr_assert_not_null(cv);
+    cr_expect(!alk_fva_is_numeric(cv));
+    cr_expect(alk_fv_factor(alk_fva_at(cv, 0)) == 1.0 && alk_fv_factor(alk_fva_at(cv, 1)) == 1.0);
+    cr_expect(alk_fv_step(alk_fva_at(cv, 1)) == 4.0 && alk_fv_low(alk_fva_at(cv, 1)) == 12);
     /* Numbers stay numbers. */
     double w[2] = {1, 2};
     alk_fva *n = alk_fva_pad(t, alk_fva_numbers(t, 1, (size_t[]){2}, w),
