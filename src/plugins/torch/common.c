@@ -9,6 +9,13 @@
 
 #include <inttypes.h>
 
+int64_t torch_required_int(alk_op *op, const char *key) {
+    if (!alk_op_has(op, key) && !alk_op_failed(op)) {
+        alk_op_fail(op, ALK_EINVAL, "%s: missing (expected an int)", key);
+    }
+    return alk_op_int(op, key, 0);
+}
+
 bool torch_axis(alk_op *op, const char *what, int64_t dim, size_t ndim, size_t *ret_axis) {
     /* torch lets a 0-d tensor be reduced along dim 0 or -1, as if it had one axis. */
     int64_t n = ndim > 0 ? (int64_t)ndim : 1;

@@ -39,6 +39,9 @@ int torch_apply_model(void *state, alk_trace *trace, const alk_host *host, const
 
 /* ---- Readers shared by the families (common.c) ---------------------------------------------- */
 
+/* Parameter `key` as an int that must be given (by position, keyword or module attribute). */
+int64_t torch_required_int(alk_op *op, const char *key);
+
 /* `dim` normalised against `ndim` axes (torch's wrap rule: -ndim <= dim < ndim). Fails the op
  * and returns false when it is out of range; `what` names the parameter in the message. */
 bool torch_axis(alk_op *op, const char *what, int64_t dim, size_t ndim, size_t *ret_axis);
@@ -81,12 +84,16 @@ alk_fva *torch_reshape(alk_op *op, const alk_fva *x, size_t n, const int64_t *sh
 
 /* ---- Families (one function per operation family; `arg` is the row's constant) -------------- */
 
-/* shape.c: structure, indexing, attributes, constants. */
-alk_op_fn torch_identity, torch_reshape_op, torch_flatten, torch_unflatten, torch_permute,
-    torch_transpose, torch_t, torch_unsqueeze, torch_squeeze, torch_expand, torch_expand_as,
-    torch_tile, torch_repeat_interleave, torch_moveaxis, torch_size, torch_cat, torch_stack,
-    torch_split, torch_chunk, torch_getitem, torch_getattr, torch_fill, torch_fill_like, torch_to,
-    torch_dropout;
+/* shape.c: structure, sizes and attributes. */
+alk_op_fn torch_identity, torch_dropout, torch_reshape_op, torch_flatten, torch_unflatten,
+    torch_permute, torch_transpose, torch_t, torch_unsqueeze, torch_squeeze, torch_expand,
+    torch_expand_as, torch_tile, torch_repeat_interleave, torch_moveaxis, torch_size, torch_getattr;
+
+/* index.c: joins, splits and indexing. */
+alk_op_fn torch_cat, torch_stack, torch_split, torch_chunk, torch_getitem;
+
+/* dtype.c: constants and casts (`arg` of int/long: the dtype name). */
+alk_op_fn torch_fill, torch_fill_like, torch_to;
 
 /* arith.c: element-wise arithmetic, comparisons, bitwise operations, Python numbers. */
 alk_op_fn torch_binary, torch_divide, torch_floor_divide, torch_remainder, torch_negate,
