@@ -223,33 +223,38 @@ static int input_specs(const alk__loaded *tracer, const alk_convert_request *req
 }
 
 /* Makes the symbolic input of `spec`: auto-width, or one format for every element. */
-static alk_fva *make_input(alk_trace *t, const alk_input_spec *spec, size_t index, alk_diag *diag) {
+static int make_input(alk_trace *t, const alk_input_spec *spec, size_t index, alk_fva **ret_input,
+                      alk_diag *diag) {
     size_t shape[ALK_MAX_DIMS];
     size_t size = 1;
     for (size_t d = 0; d < spec->n_dims; d++) {
         if (spec->dims[d] <= 0 || !alk_mul_size(size, (size_t)spec->dims[d], &size) ||
             size > ALK_FVA_MAX_ELEMENTS) {
-            alk_diag_set(diag, ALK_EINVAL, "input %zu: bad or too large shape", index);
-            return NULL;
+            return alk_diag_set(diag, ALK_EINVAL, "input %zu: bad or too large shape", index);
         }
         shape[d] = (size_t)spec->dims[d];
     }
+    alk_fva *a = NULL;
     if (!spec->has_kif) {
-        return alk_fva_input(t, spec->n_dims, shape);
+        a = alk_fva_input(t, spec->n_dims, shape);
+    } else {
+        int *kif = alk_calloc(3 * size, sizeof(int));
+        if (kif == NULL) {
+            return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+        }
+        for (size_t e = 0; e < size; e++) {
+            kif[e] = spec->kif[0];
+            kif[size + e] = spec->kif[1];
+            kif[2 * size + e] = spec->kif[2];
+        }
+        a = alk_fva_from_kif(t, spec->n_dims, shape, kif, kif + size, kif + 2 * size);
+        alk_free(kif);
     }
-    int *kif = alk_calloc(3 * size, sizeof(int));
-    if (kif == NULL) {
-        alk_diag_set(diag, ALK_ENOMEM, "out of memory");
-        return NULL;
+    if (a == NULL) {
+        return alk_diag_set(diag, alk_trace_error(t), "input %zu: %s", index, alk_trace_message(t));
     }
-    for (size_t e = 0; e < size; e++) {
-        kif[e] = spec->kif[0];
-        kif[size + e] = spec->kif[1];
-        kif[2 * size + e] = spec->kif[2];
-    }
-    alk_fva *a = alk_fva_from_kif(t, spec->n_dims, shape, kif, kif + size, kif + 2 * size);
-    alk_free(kif);
-    return a;
+    *ret_input = a;
+    return ALK_OK;
 }
 
 /* The model outputs named by the tracer, flattened in order. */
@@ -298,6 +303,14 @@ static int trace_dump(alk_trace *t, const alk__trace_map *map, alk_fva *const *i
             return ALK_ENOMEM;
         }
         result->n_dump++;
+        /* A layer's table function may still wait for the quantizer of a later layer (a torch
+         * sigmoid before `* 16` and round): its dump shows the function's float values. */
+        for (size_t j = 0; j < e->n_arrays; j++) {
+            if (alk_fva_is_pending(e->arrays[j])) {
+                e->arrays[j] =
+                    alk_fva_quantize_each(t, e->arrays[j], NULL, NULL, NULL, ALK_WRAP, ALK_TRN);
+            }
+        }
         int rv = alk_fva_trace(t, inputs, n_inputs, e->arrays, e->n_arrays, true, &named->program);
         if (rv != ALK_OK) {
             return rv;
@@ -321,13 +334,7 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     size_t n_inputs = 0;
     int rv = input_specs(tracer, request, specs, &n_inputs, diag);
     for (size_t i = 0; rv == ALK_OK && i < n_inputs; i++) {
-        inputs[i] = make_input(t, &specs[i], i, diag);
-        if (inputs[i] == NULL) {
-            rv = alk_trace_error(t) != ALK_OK
-                     ? alk_diag_set(diag, alk_trace_error(t), "input %zu: %s", i,
-                                    alk_trace_message(t))
-                     : ALK_EINVAL;
-        }
+        rv = make_input(t, &specs[i], i, &inputs[i], diag);
     }
     if (rv != ALK_OK) {
         return rv;

@@ -1,0 +1,417 @@
+"""Models for the torch tracer's conversion tests beyond torch_models.py, and broken or
+unsupported graphs with the message the tracer must give.
+
+`differences()`: where the reference computes another value than torch (a [quirk] of spec
+frontends.md §4) or fails on something torch defines, a model on which torch's own forward pass is
+the oracle; each Case's `target` names the difference (README "Differences from the reference").
+`extras()`: forms of the table's rows the reference's models never use (keyword and positional
+spellings, one-sided clamps, full reductions, every Tensor method of the unary map...), so that
+every row of the tracer's table is exercised by a model.
+`refusals()`: graphs that must fail, each with the text its message must contain.
+"""
+import collections
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from torch_models import Case, _wrap
+
+
+def _table(x):
+    return torch.round(x * 16)
+
+
+class _Buffer(nn.Module):
+    """x op a float buffer read by get_attr."""
+
+    def __init__(self, fn, values):
+        super().__init__()
+        self.register_buffer("w", torch.tensor(values, dtype=torch.float32))
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x, self.w)
+
+
+class _ConstantColumn(nn.Module):
+    """A Linear layer whose input has constant columns (zeros padded in), which trips the
+    reference's CMVM assertion."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc(F.pad(x, (1, 1)))
+
+
+class _PaddingIdx(nn.Module):
+    """Embedding with padding_idx whose row is not zero: torch does not zero it at inference."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(8, 4, padding_idx=2)
+        with torch.no_grad():
+            w = np.random.default_rng(5).standard_normal((8, 4)).astype(np.float32)
+            self.emb.weight.copy_(torch.tensor(np.round(w * 4) / 4))
+
+    def forward(self, x):
+        return self.emb(x.to(torch.long))
+
+
+class _Table(nn.Module):
+    """round(act(x) * 16) for an activation module built with its own parameters."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.act = act
+
+    def forward(self, x):
+        return _table(self.act(x))
+
+
+def _integers(seed, shape=(3,), high=8):
+    return lambda n: [np.random.default_rng(seed).integers(0, high, size=(n,) + shape)
+                      .astype(np.float32)]
+
+
+def differences():
+    """One model per deliberate difference from the reference (torch is the oracle)."""
+    half, pos = (1, 2, 4), (0, 2, 4)
+    c = []
+
+    def add(name, make, shapes, kif=half, **kw):
+        c.append(Case(name, "differences", make, shapes, kif, target=name, **kw))
+
+    add("AvgPool2d counts the padding by default",
+        lambda: _wrap(nn.AvgPool2d(2, padding=1)), [(3, 4, 4)], kif=(1, 4, 4))
+    add("AvgPool1d counts the padding by default",
+        lambda: _wrap(nn.AvgPool1d(2, stride=1, padding=1)), [(2, 6)], kif=(1, 4, 4))
+    add("torch.chunk sizes (6 in 4 chunks: 2, 2, 2)",
+        lambda: _wrap(lambda x: torch.chunk(x, 4, -1)[0] - torch.chunk(x, 4, -1)[2]), [(6,)])
+    add("Embedding padding_idx row kept", _PaddingIdx, [(3,)], kif=(0, 3, 0), perturb=False,
+        data=_integers(6), n=256)
+    add("mean keepdim", lambda: _wrap(lambda x: x - x.mean(-1, keepdim=True)), [(4, 8)],
+        kif=(1, 2, 2))
+    add("torch.mean keepdim", lambda: _wrap(lambda x: x - torch.mean(x, dim=-1, keepdim=True)),
+        [(4, 8)], kif=(1, 2, 2))
+    add("AdaptiveAvgPool2d keeps its axes",
+        lambda: _wrap(lambda x: nn.functional.adaptive_avg_pool2d(x, 1).squeeze(-1).squeeze(-1)),
+        [(2, 4, 4)], kif=(1, 2, 2))
+    add("torch.max(a, b)", lambda: _wrap(lambda x, y: torch.max(x, y), 2), [(8,), (8,)])
+    add("torch.min(a, b)", lambda: _wrap(lambda x, y: torch.min(x, y), 2), [(8,), (8,)])
+    add("x.max(dim)[0] and [1]",
+        lambda: _wrap(lambda x: x.max(-1)[0] + x.max(-1)[1] + torch.min(x, -1)[1]), [(4, 8)],
+        kif=(1, 2, 2))
+    add("positional keepdim of methods", lambda: _wrap(lambda x: x - x.sum(-1, True)), [(4, 8)],
+        kif=(1, 2, 2))
+    add("Linear on constant columns", _ConstantColumn, [(4,)])
+    add("Hardtanh module bounds", lambda: _wrap(nn.Hardtanh(-2.0, 2.0)), [(8,)], perturb=False)
+    add("ELU module alpha", lambda: _Table(nn.ELU(alpha=0.5)), [(8,)], perturb=False)
+    add("GELU tanh approximation", lambda: _Table(nn.GELU(approximate="tanh")), [(8,)],
+        perturb=False)
+    add("Softplus beta and threshold", lambda: _Table(nn.Softplus(beta=2, threshold=1)), [(8,)],
+        perturb=False)
+    add("F.softplus beta", lambda: _wrap(lambda x: _table(F.softplus(x, beta=0.5))), [(8,)])
+    for mode in ("reflect", "replicate", "circular"):
+        add(f"Conv2d padding_mode {mode}",
+            lambda mode=mode: _wrap(nn.Conv2d(3, 4, 3, padding=1, padding_mode=mode)),
+            [(3, 6, 6)], kif=(1, 4, 4))
+    add("Conv1d same circular",
+        lambda: _wrap(nn.Conv1d(2, 3, 4, padding="same", padding_mode="circular")), [(2, 8)],
+        kif=(1, 4, 4))
+    add("MaxPool2d ceil_mode", lambda: _wrap(nn.MaxPool2d(2, ceil_mode=True)), [(3, 5, 5)],
+        kif=(1, 4, 4))
+    add("AvgPool2d ceil_mode with padding",
+        lambda: _wrap(nn.AvgPool2d(2, padding=1, ceil_mode=True)), [(3, 6, 6)], kif=(1, 4, 4))
+    add("AvgPool2d ceil_mode valid count",
+        lambda: _wrap(nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False)), [(3, 5, 5)],
+        kif=(1, 4, 4))
+    add("AvgPool2d divisor_override", lambda: _wrap(nn.AvgPool2d(2, divisor_override=2)),
+        [(3, 4, 4)], kif=(1, 4, 4))
+    add("AdaptiveAvgPool2d to 2", lambda: _wrap(nn.AdaptiveAvgPool2d(2)), [(2, 4, 4)],
+        kif=(1, 4, 4))
+    add("AdaptiveMaxPool1d to 3", lambda: _wrap(nn.AdaptiveMaxPool1d(3)), [(2, 6)],
+        kif=(1, 4, 4))
+    add("AdaptiveAvgPool2d to (None, 2)", lambda: _wrap(nn.AdaptiveAvgPool2d((None, 2))),
+        [(2, 3, 4)], kif=(1, 4, 4))
+    add("Upsample scale 1.5", lambda: _wrap(nn.Upsample(scale_factor=1.5)), [(2, 4, 4)])
+    add("Upsample size (6, 10)", lambda: _wrap(nn.Upsample(size=(6, 10))), [(2, 4, 4)])
+    add("interpolate scale 2.5 recomputed",
+        lambda: _wrap(lambda x: F.interpolate(x, scale_factor=2.5, recompute_scale_factor=True)),
+        [(2, 3)])
+    add("F.pad negative crops", lambda: _wrap(lambda x: F.pad(x, (-1, 2, 1, -2))), [(4, 6)])
+    add("x.T reverses every axis", lambda: _wrap(lambda x: x.T), [(2, 3)], per_sample=True)
+    add("squeeze of a longer axis is a no-op", lambda: _wrap(lambda x: x.squeeze(1)), [(4,)])
+    add("expand adds leading axes", lambda: _wrap(lambda x: x.expand(3, -1, -1)), [(4,)],
+        per_sample=True)
+    add("operator.pos on a tensor", lambda: _wrap(lambda x: +x), [(8,)])
+    add("~ of an integer tensor", lambda: _wrap(lambda x: ~x.to(torch.int8)), [(8,)],
+        kif=(1, 3, 0))
+    add("floor_divide by 3", lambda: _wrap(lambda x: torch.floor_divide(x, 3)), [(8,)])
+    add("remainder by 3", lambda: _wrap(lambda x: torch.remainder(x, 3)), [(8,)])
+    add("floor_divide by -2", lambda: _wrap(lambda x: x // -2), [(8,)])
+    add("remainder by -0.5", lambda: _wrap(lambda x: x % -0.5), [(8,)])
+    add("div rounding_mode floor", lambda: _wrap(lambda x: torch.div(x, 3, rounding_mode="floor")),
+        [(8,)])
+    add("div rounding_mode trunc", lambda: _wrap(lambda x: torch.div(x, 2, rounding_mode="trunc")),
+        [(8,)])
+    add("number / tensor", lambda: _wrap(lambda x: torch.round(4 / (x + 1) * 16)), [(8,)],
+        kif=pos)
+    return c
+
+
+def extras():
+    """Spellings and forms of the table's rows that the reference's models leave out."""
+    half = (1, 2, 4)
+    c = []
+
+    def add(name, make, shapes, kif=half, target=None, **kw):
+        c.append(Case(name, "extras", make, shapes, kif, target=target or name, **kw))
+
+    add("torch.add alpha", lambda: _wrap(lambda x, y: torch.add(x, y, alpha=2), 2), [(8,), (8,)])
+    add("torch.sub alpha", lambda: _wrap(lambda x, y: torch.sub(x, y, alpha=0.5), 2),
+        [(8,), (8,)])
+    add("2 - x", lambda: _wrap(lambda x: 2 - x), [(8,)])
+    add("clamp min only", lambda: _wrap(lambda x: torch.clamp(x, min=-1.0)), [(8,)])
+    add("clamp max tensor", lambda: _wrap(lambda x, y: x.clamp(max=y), 2), [(8,), (8,)])
+    add("argmax flattened", lambda: _wrap(lambda x: torch.argmax(x)), [(4, 8)], per_sample=True)
+    add("x.max() full", lambda: _wrap(lambda x: x.max()), [(4, 8)], per_sample=True)
+    add("repeat_interleave without dim", lambda: _wrap(lambda x: torch.repeat_interleave(x, 2)),
+        [(2, 3)], per_sample=True)
+    add("moveaxis tuples", lambda: _wrap(lambda x: torch.moveaxis(x, (1, 2), (3, 1))),
+        [(2, 3, 4)])
+    add("split pieces and shapes",
+        lambda: _wrap(lambda x: torch.split(x, 2, -1)[-1] * x.shape[-1]), [(5,)])
+    add("where with a number", lambda: _wrap(lambda x: torch.where(x > 0, x, 0.5)), [(8,)])
+    # Divisors that are powers of two: x / c multiplies by the reciprocal, as the reference.
+    add("x / buffer", lambda: _Buffer(lambda x, w: x / w, [2.0, -4.0, 0.5, 1.0]), [(4,)],
+        perturb=False)
+    add("buffer - x", lambda: _Buffer(lambda x, w: w - x, [2.0, -4.0, 0.5, 1.0]), [(4,)])
+    add("outputs as a tuple", lambda: _wrap(lambda x: (x + 1, x * 2)), [(4,)])
+    add("x.view((2, -1))", lambda: _wrap(lambda x: x.view((2, -1))), [(2, 4)])
+    add("x.permute((1, 0, 2))", lambda: _wrap(lambda x: x.permute((1, 0, 2))), [(2, 4)],
+        per_sample=True)
+    add("x.repeat((1, 2))", lambda: _wrap(lambda x: x.repeat((1, 2))), [(4,)])
+    add("stack dim -1", lambda: _wrap(lambda x, y: torch.stack((x, y), -1), 2), [(4,), (4,)])
+    add("count_nonzero all", lambda: _wrap(lambda x: torch.count_nonzero(x)), [(4, 6)],
+        kif=(1, 2, 0), per_sample=True)
+    add("x.round()", lambda: _wrap(lambda x: x.round()), [(8,)])
+    add("Tensor arithmetic methods", lambda: _wrap(
+        lambda x, y: (x.add(y, alpha=2).sub(y).mul(y).maximum(x).minimum(y) + x.div(4)
+                      + x.floor_divide(2) + x.remainder(2) + x.eq(y) + x.ne(y) + x.gt(y)
+                      + x.ge(y) + x.lt(y) + x.le(y)), 2), [(8,), (8,)])
+    add("Tensor.matmul", lambda: _wrap(lambda x, y: x.matmul(y), 2), [(4, 3), (3, 2)])
+    add("Tensor.bitwise_not", lambda: _wrap(lambda x: (x > 0).bitwise_not()), [(8,)])
+    for name in ("relu", "abs", "absolute", "sign", "floor", "ceil", "square", "neg",
+                 "negative"):
+        add(f"Tensor.{name}", lambda name=name: _wrap(lambda x: getattr(x, name)()), [(8,)],
+            target=f"call_method:{name}")
+    # The table functions of the unary map as Tensor methods, inputs moved into their domains.
+    shifted = {"log": 1, "log1p": 1, "log2": 1, "log10": 1, "sqrt": 1, "rsqrt": 1,
+               "reciprocal": 1, "arccosh": 1, "acosh": 1}
+    scaled = {"tan": 4, "arcsin": 8, "asin": 8, "arccos": 8, "acos": 8, "arctanh": 8, "atanh": 8}
+    for name in ("sigmoid", "tanh", "sinh", "cosh", "exp", "expm1", "sin", "cos", "arctan", "atan",
+                 "arcsinh", "asinh", *shifted, *scaled):
+        def make(name=name):
+            def fn(x):
+                x = x + shifted[name] if name in shifted else x / scaled.get(name, 1)
+                return _table(getattr(x, name)())
+            return _wrap(fn)
+        add(f"Tensor.{name}", make, [(8,)], kif=(0, 2, 4) if name in shifted else half,
+            target=f"call_method:{name}")
+    return c
+
+
+def _respell(message, op, target, new_op, new_target):
+    """The message with its `op`/`target` nodes recorded as `new_op`/`new_target`."""
+    for node in message["model"]["graph"]["nodes"]:
+        if node["op"] == op and node["target"] == target:
+            node["op"], node["target"] = new_op, new_target
+    return message
+
+
+def respellings():
+    """(Case, edit) pairs: names of the function table that fx never records with torch 1.13
+    (F.upsample and F.upsample_nearest call F.interpolate, F.sigmoid and F.tanh the methods), but
+    that another torch version may send; `edit(message)` gives the message such a client sends."""
+    half = (1, 2, 4)
+    interpolate = ("call_function", "torch.nn.functional.interpolate")
+    return [
+        (Case("F.upsample as sent", "extras",
+              lambda: _wrap(lambda x: F.interpolate(x, scale_factor=2, mode="nearest")),
+              [(3, 4, 4)], target="call_function:torch.nn.functional.upsample"),
+         lambda m: _respell(m, *interpolate, "call_function", "torch.nn.functional.upsample")),
+        (Case("F.upsample_nearest as sent", "extras",
+              lambda: _wrap(lambda x: F.interpolate(x, size=(8, 12), mode="nearest")),
+              [(3, 4, 4)], target="call_function:torch.nn.functional.upsample_nearest"),
+         lambda m: _respell(m, *interpolate, "call_function",
+                            "torch.nn.functional.upsample_nearest")),
+        (Case("F.sigmoid as sent", "extras", lambda: _wrap(lambda x: _table(x.sigmoid())),
+              [(8,)], half, False, target="call_function:torch.nn.functional.sigmoid"),
+         lambda m: _respell(m, "call_method", "sigmoid", "call_function",
+                            "torch.nn.functional.sigmoid")),
+        (Case("F.tanh as sent", "extras", lambda: _wrap(lambda x: _table(x.tanh())),
+              [(8,)], half, False, target="call_function:torch.nn.functional.tanh"),
+         lambda m: _respell(m, "call_method", "tanh", "call_function",
+                            "torch.nn.functional.tanh")),
+    ]
+
+
+Refusal = collections.namedtuple("Refusal", "name message expect")
+# message: a graph message (dict) to send; expect: text the error message must contain.
+
+
+def _message(module, shapes, kif=(1, 4, 4), train=False, **kw):
+    from alkaid_client.torch import export
+    return export(module.train(train), [(1,) + tuple(s) for s in shapes], kif, **kw)
+
+
+def _node(message, op, target=None):
+    for n in message["model"]["graph"]["nodes"]:
+        if n["op"] == op and (target is None or n["target"] == target):
+            return n
+    raise KeyError(op)
+
+
+class Foo(nn.Module):
+    """A third-party layer: its module names a package no plugin serves."""
+
+    __module__ = "mypkg.layers"
+
+    def forward(self, x):
+        return x * 2
+
+
+def refusals():
+    lin = _message(_wrap(nn.Linear(4, 2)), [(4,)])
+    r = []
+
+    def broken(name, expect, edit, base=lin):
+        m = copy.deepcopy(base)
+        edit(m)
+        r.append(Refusal(name, m, expect))
+
+    def relu_of(ref):
+        def edit(m):
+            _node(m, "call_module")["args"] = [{"$node": ref}]
+        return edit
+
+    broken("dangling node reference", "refers to node 'nowhere', which is not in the graph",
+           relu_of("nowhere"))
+    broken("reference to itself", "refers to itself", relu_of("_fn"))
+
+    def forward(m):
+        nodes = m["model"]["graph"]["nodes"]
+        nodes[1]["args"] = [{"$node": "output"}]
+    broken("forward reference", "refers to node 'output', which comes after it", forward)
+
+    two = _message(_wrap(lambda x: torch.relu(x) + 1), [(4,)])
+
+    def cycle(m):
+        nodes = m["model"]["graph"]["nodes"]
+        relu, add = nodes[1], nodes[2]
+        relu["args"] = [{"$node": add["name"]}]
+    broken("cycle", "which comes after it (a forward reference or a cycle)", cycle, two)
+
+    def short_bytes(m):
+        t = m["model"]["tensors"]["_fn.weight"]
+        t["data"] = t["data"][:-4]
+    broken("tensor bytes do not match its shape", "_fn.weight", short_bytes)
+
+    def bad_dtype(m):
+        m["model"]["tensors"]["_fn.bias"]["dtype"] = "f3"
+    broken("tensor with an unknown dtype", "_fn.bias", bad_dtype)
+    broken("missing module entry", "module '_fn' is not in model.modules",
+           lambda m: m["model"]["modules"].pop("_fn"))
+    broken("missing tensor entry", "names tensor '_fn.weight', which is not in model.tensors",
+           lambda m: m["model"]["tensors"].pop("_fn.weight"))
+
+    def get_attr_missing(m):
+        m["model"]["tensors"].pop("w")
+    broken("missing get_attr tensor", "tensor 'w' is not in model.tensors", get_attr_missing,
+           _message(_Buffer(lambda x, w: x * w, [1.0, 2.0, 3.0, 4.0]), [(4,)]))
+    broken("payload version", "model.version is 2", lambda m: m["model"].update(version=2))
+    broken("placeholders and inputs", "the graph has 1 placeholder (model inputs) but 2 inputs",
+           lambda m: m["inputs"].append({"shape": [1, 4]}))
+
+    def duplicate(m):
+        nodes = m["model"]["graph"]["nodes"]
+        nodes[1]["name"] = nodes[0]["name"]
+    broken("duplicate node names", "node name 'x0' is used twice", duplicate)
+
+    def output_first(m):
+        nodes = m["model"]["graph"]["nodes"]
+        nodes.insert(0, nodes.pop())
+    broken("output not last", "the output node must be the last node", output_first)
+    broken("no inputs", "inputs must be provided", lambda m: m.pop("inputs"))
+
+    r.append(Refusal("unsupported module",
+                     _message(_wrap(nn.Softmax(dim=-1)), [(4,)]),
+                     "unsupported module torch.nn.modules.activation.Softmax at _fn"))
+    r.append(Refusal("unsupported torch function",
+                     _message(_wrap(lambda x: torch.erf(x)), [(4,)]),
+                     "unsupported function torch.erf at node erf"))
+    r.append(Refusal("unsupported operator",
+                     _message(_wrap(lambda x: x.to(torch.int32) << 1), [(4,)]),
+                     "unsupported function operator.lshift at node lshift"))
+    r.append(Refusal("unsupported method",
+                     _message(_wrap(lambda x: x.cumsum(0)), [(4,)]),
+                     "unsupported method Tensor.cumsum at node cumsum"))
+    r.append(Refusal("module of a package without plugin",
+                     _message(_wrap(Foo()), [(4,)], leaf_modules=(Foo,)),
+                     "unsupported module mypkg.layers.Foo at _fn: "))
+    r.append(Refusal("dropout in training mode",
+                     _message(_wrap(nn.Dropout(0.5)), [(4,)], train=True),
+                     "dropout in training mode is not supported"))
+    r.append(Refusal("F.dropout with its default training=True",
+                     _message(_wrap(lambda x: F.dropout(x, 0.5)), [(4,)]),
+                     "dropout in training mode is not supported"))
+    r.append(Refusal("division by a traced tensor",
+                     _message(_wrap(lambda x, y: x / y, 2), [(4,), (4,)]),
+                     "division of array by array is not supported"))
+    return r
+
+
+def mutations(messages, count, seed=0):
+    """`count` graph messages made by breaking the given ones at random, as a careless or hostile
+    client might: an argument, keyword or attribute replaced by a value of another kind, a target
+    swapped for another name of the table, a node's field dropped, a tensor's shape changed.
+    Deterministic for a seed."""
+    import random
+
+    from alkaid_client import _schema
+    rng = random.Random(seed)
+    functions = list(_schema.PAYLOADS["torch"]["functions"])
+    odd = [None, 0, -1, 2 ** 40, 1.5, float("inf"), "x", [], [1, 2, 3], {},
+           {"$node": "nowhere"}, {"$tuple": []}, {"$tuple": [0, None]},
+           {"$slice": [None, None, 0]}, {"$slice": [1]}, {"$ellipsis": True},
+           {"$dtype": "torch.complex64"}, {"$dtype": "torch.int8"}, {"$unknown": 1},
+           {"$tensor": "w"}, {"$node": "x0", "$tuple": []}]
+    out = []
+    for _ in range(count):
+        m = copy.deepcopy(rng.choice(messages))
+        nodes = m["model"]["graph"]["nodes"]
+        node = rng.choice(nodes)
+        kind = rng.randrange(6)
+        if kind == 0 and node["args"]:
+            node["args"][rng.randrange(len(node["args"]))] = rng.choice(odd)
+        elif kind == 1:
+            node["kwargs"][rng.choice(list(node["kwargs"]) or ["dim"])] = rng.choice(odd)
+        elif kind == 2 and node["op"] == "call_function":
+            node["target"] = rng.choice(functions)
+        elif kind == 3:
+            node.pop(rng.choice(["name", "op", "target", "args", "kwargs"]))
+        elif kind == 4 and m["model"]["modules"]:
+            attrs = rng.choice(list(m["model"]["modules"].values()))["attrs"]
+            attrs[rng.choice(list(attrs) or ["stride"])] = rng.choice(odd)
+        elif m["model"]["tensors"]:
+            tensor = rng.choice(list(m["model"]["tensors"].values()))
+            tensor["shape"] = [rng.choice([0, 1, 2, 3, 7, 2 ** 31]) for _ in tensor["shape"]]
+        else:
+            node["args"].append(rng.choice(odd))
+        out.append(m)
+    return out
