@@ -72,13 +72,23 @@ typedef struct alk_rpc_convert_options {
 
 /*
  * Builds the conversion request of a validated `convert` request (borrowed), checking the model
- * payload against `limits` (tensor elements and dims, graph nodes, inputs). Strings and values
- * point into the request's tree; arrays are allocated in `arena` (borrowed). The framework is
- * the request's `framework`, else the first dotted component of `module`, else NULL.
+ * payload against `limits` (tensor elements and dims, graph nodes, inputs), the hwconf (no zero
+ * sizes, a finite cutoff) and the solver options (alk_rpc_solver_options), so that every value
+ * a conversion reads is refused here, naming its field, before the request is queued. Strings
+ * and values point into the request's tree; arrays are allocated in `arena` (borrowed). The
+ * framework key is resolved here (alk_convert_framework: `framework`, else `module`).
  */
 int alk_rpc_convert_request(const alk_rpc_request *request, const alk_rpc_limits *limits,
                             alk_arena *arena, alk_convert_request *ret_request,
                             alk_rpc_convert_options *ret_options, alk_rpc_error *err);
+
+/*
+ * Reads a `solver_options` map (borrowed) over `options` (owned by the caller, initialised with
+ * its defaults): every key must be a known option of the right type and range, else ALK_EINVAL
+ * with `where` = "solver_options.KEY" and a message naming the option or value. On failure
+ * `options` is unchanged.
+ */
+int alk_rpc_solver_options(const alk_value *map, alk_solver_options *options, alk_rpc_error *err);
 
 /* Times a reply reports, in milliseconds. */
 typedef struct alk_rpc_timings {

@@ -29,14 +29,8 @@
 
 void alk_solver_options_init(alk_solver_options *options) {
     memset(options, 0, sizeof(*options));
-    /* The solver's binding defaults (cmvm.md §1.3), filled here rather than through
-     * alk_cmvm_options_init so that the tracer works before the solver library lands. */
-    options->cmvm.method0 = ALK_CMVM_WMC;
-    options->cmvm.method1 = ALK_CMVM_AUTO;
-    options->cmvm.hard_dc = -1;
-    options->cmvm.decompose_dc = -2;
-    options->cmvm.search_all_decompose_dc = true;
-    options->cmvm.mode = ALK_CMVM_COMPAT;
+    alk_cmvm_options_init(&options->cmvm);
+    options->cmvm.mode = ALK_SOLVER_DEFAULT_MODE;
     /* A tracing job already runs on a worker of its own; the search stays on it. */
     options->cmvm.threads = 1;
     options->binary_lut = true;
@@ -51,7 +45,7 @@ void alk_trace_set_offload(alk_trace *trace, alk_offload_fn offload, void *ctx) 
 
 void alk_trace_config_init(alk_trace_config *config) {
     memset(config, 0, sizeof(*config));
-    config->hwconf = (alk_hwconf){1, 1, -1.0};
+    config->hwconf = ALK_HWCONF_DEFAULT;
     alk_solver_options_init(&config->solver);
 }
 
@@ -60,6 +54,13 @@ int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace) {
     if (config == NULL) {
         alk_trace_config_init(&defaults);
         config = &defaults;
+    }
+    /* The one door of every trace: sizes that would divide by zero in the latency estimates, or
+     * tables of more than 2^16 entries, are refused here whoever builds the configuration (a
+     * request's values are refused by name when it is decoded). */
+    if (config->hwconf.adder_size == 0 || config->hwconf.carry_size == 0 ||
+        config->solver.binary_lut_width > ALK_BINARY_LUT_MAX_WIDTH) {
+        return ALK_EINVAL;
     }
     alk_trace *t = alk_calloc(1, sizeof(*t));
     if (t == NULL) {
