@@ -259,29 +259,23 @@ static int put_kif(alk_buf *out, const char *text) {
 /* Encodes the convert request: the message's own fields, then the options. */
 static int build_request(const options *o, const alk_value *message, bool gzip, alk_buf *out) {
     const alk_value *solver = alk_value_get(message, "solver_options");
-    size_t n_fields = 1; /* alir_encoding */
-    for (size_t i = 0; i < message->as.map.len; i++) {
-        n_fields += !overridden(o, message->as.map.pairs[i].key->as.str.bytes);
-    }
-    n_fields += (o->framework != NULL) + (o->n_input_shapes > 0) +
-                (o->input_kif != NULL && o->n_input_shapes == 0) + (o->hwconf != NULL) +
-                (o->n_solver_options > 0) + (o->dump != NULL) + (o->timeout_s > 0);
-    cli_request_begin(out, "convert", n_fields);
+    alk_mp_map_writer request;
+    cli_request_open(&request, out, "convert");
     for (size_t i = 0; i < message->as.map.len; i++) {
         const alk_value_pair *p = &message->as.map.pairs[i];
         if (!overridden(o, p->key->as.str.bytes)) {
-            alk_mp_value(out, p->key);
+            alk_mp_keyn(&request, p->key->as.str.bytes, p->key->as.str.len);
             alk_mp_value(out, p->value);
         }
     }
-    alk_mp_str(out, "alir_encoding");
+    alk_mp_key(&request, "alir_encoding");
     alk_mp_str(out, gzip ? "gzip" : "json");
     if (o->framework != NULL) {
-        alk_mp_str(out, "framework");
+        alk_mp_key(&request, "framework");
         alk_mp_str(out, o->framework);
     }
     if (o->n_input_shapes > 0) {
-        alk_mp_str(out, "inputs");
+        alk_mp_key(&request, "inputs");
         alk_mp_array(out, (uint32_t)o->n_input_shapes);
         for (size_t i = 0; i < o->n_input_shapes; i++) {
             int64_t dims[ALK_MAX_DIMS];
@@ -292,7 +286,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
                                        "'%s'",
                                        ALK_MAX_DIMS, o->input_shapes[i]);
             }
-            alk_mp_map(out, 2);
+            alk_mp_map(out, 2); /* shape, kif */
             alk_mp_str(out, "shape");
             alk_mp_array(out, (uint32_t)n);
             for (int d = 0; d < n; d++) {
@@ -309,7 +303,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
             }
         }
     } else if (o->input_kif != NULL) {
-        alk_mp_str(out, "inputs_kif");
+        alk_mp_key(&request, "inputs_kif");
         int rv = put_kif(out, o->input_kif);
         if (rv != EXIT_OK) {
             return rv;
@@ -320,7 +314,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
         if (parse_ints(o->hwconf, hw, 3) != 3) {
             return cli_usage_error("convert", "--hwconf takes A,C,L, not '%s'", o->hwconf);
         }
-        alk_mp_str(out, "hwconf");
+        alk_mp_key(&request, "hwconf");
         alk_mp_array(out, 3);
         for (int i = 0; i < 3; i++) {
             alk_mp_int(out, hw[i]);
@@ -328,19 +322,10 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
     }
     if (o->n_solver_options > 0) {
         /* The message's options, minus those given again, then the command line's. */
-        size_t kept = 0;
         size_t n_old = solver != NULL && solver->kind == ALK_VALUE_MAP ? solver->as.map.len : 0;
-        for (size_t i = 0; i < n_old; i++) {
-            bool again = false;
-            const char *key = solver->as.map.pairs[i].key->as.str.bytes;
-            for (size_t k = 0; k < o->n_solver_options && !again; k++) {
-                size_t len = (size_t)(strchr(o->solver_options[k], '=') - o->solver_options[k]);
-                again = strlen(key) == len && strncmp(key, o->solver_options[k], len) == 0;
-            }
-            kept += !again;
-        }
-        alk_mp_str(out, "solver_options");
-        alk_mp_map(out, (uint32_t)(kept + o->n_solver_options));
+        alk_mp_key(&request, "solver_options");
+        alk_mp_map_writer solver_map;
+        alk_mp_map_open(&solver_map, out);
         for (size_t i = 0; i < n_old; i++) {
             const alk_value_pair *p = &solver->as.map.pairs[i];
             bool again = false;
@@ -350,24 +335,26 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
                         strncmp(p->key->as.str.bytes, o->solver_options[k], len) == 0;
             }
             if (!again) {
-                alk_mp_value(out, p->key);
+                alk_mp_keyn(&solver_map, p->key->as.str.bytes, p->key->as.str.len);
                 alk_mp_value(out, p->value);
             }
         }
         for (size_t k = 0; k < o->n_solver_options; k++) {
             const char *eq = strchr(o->solver_options[k], '=');
-            alk_mp_strn(out, o->solver_options[k], (size_t)(eq - o->solver_options[k]));
+            alk_mp_keyn(&solver_map, o->solver_options[k], (size_t)(eq - o->solver_options[k]));
             put_option_value(out, eq + 1);
         }
+        alk_mp_map_close(&solver_map);
     }
     if (o->dump != NULL) {
-        alk_mp_str(out, "dump");
+        alk_mp_key(&request, "dump");
         alk_mp_bool(out, true);
     }
     if (o->timeout_s > 0) {
-        alk_mp_str(out, "timeout_ms");
+        alk_mp_key(&request, "timeout_ms");
         alk_mp_uint(out, (uint64_t)ceil(o->timeout_s * 1000.0));
     }
+    alk_mp_map_close(&request);
     return EXIT_OK;
 }
 

@@ -167,7 +167,7 @@ int cmd_ping(int argc, char **argv) {
     }
     alk_buf request;
     alk_buf_init(&request);
-    cli_request_begin(&request, "ping", 0);
+    cli_request_simple(&request, "ping", NULL, NULL);
     alk_arena arena;
     alk_arena_init(&arena, 0);
     const alk_value *reply = NULL;
@@ -263,7 +263,7 @@ int cli_plugins_remote(int *argc, char **argv) {
     }
     alk_buf request;
     alk_buf_init(&request);
-    cli_request_begin(&request, "plugins", 0);
+    cli_request_simple(&request, "plugins", NULL, NULL);
     alk_arena arena;
     alk_arena_init(&arena, 0);
     const alk_value *reply = NULL;
@@ -416,19 +416,16 @@ static int control_command(const command_spec *spec, int argc, char **argv) {
             alk_buf_fini(&request);
             return errno == ENOENT ? EXIT_IO : EXIT_INPUT;
         }
-        cli_request_begin(&request, "load", 1);
-        alk_mp_str(&request, "path");
-        alk_mp_str(&request, path);
+        alk_value text = {.kind = ALK_VALUE_STR, .as.str = {path, strlen(path)}};
+        cli_request_simple(&request, "load", "path", &text);
     } else if (strcmp(spec->name, "drain") == 0 && o.resume) {
-        cli_request_begin(&request, "drain", 1);
-        alk_mp_str(&request, "resume");
-        alk_mp_bool(&request, true);
+        alk_value yes = {.kind = ALK_VALUE_BOOL, .as.boolean = true};
+        cli_request_simple(&request, "drain", "resume", &yes);
     } else if (o.positional != NULL) {
-        cli_request_begin(&request, spec->name, 1);
-        alk_mp_str(&request, "name");
-        alk_mp_str(&request, o.positional);
+        alk_value name = {.kind = ALK_VALUE_STR, .as.str = {o.positional, strlen(o.positional)}};
+        cli_request_simple(&request, spec->name, "name", &name);
     } else {
-        cli_request_begin(&request, spec->name, 0);
+        cli_request_simple(&request, spec->name, NULL, NULL);
     }
     alk_arena arena;
     alk_arena_init(&arena, 0);

@@ -120,16 +120,26 @@ void cli_conn_close(cli_conn *conn) {
     }
 }
 
-void cli_request_begin(alk_buf *out, const char *method, size_t n_fields) {
+void cli_request_open(alk_mp_map_writer *request, alk_buf *out, const char *method) {
     /* Ids only need to differ between different requests of this process (docs/protocol.md). */
     static uint64_t counter;
-    alk_mp_map(out, (uint32_t)(3 + n_fields));
-    alk_mp_str(out, "v");
+    alk_mp_map_open(request, out);
+    alk_mp_key(request, "v");
     alk_mp_uint(out, ALK_RPC_PROTOCOL);
-    alk_mp_str(out, "id");
+    alk_mp_key(request, "id");
     alk_mp_uint(out, ((uint64_t)getpid() << 32) | ++counter);
-    alk_mp_str(out, "method");
+    alk_mp_key(request, "method");
     alk_mp_str(out, method);
+}
+
+void cli_request_simple(alk_buf *out, const char *method, const char *key, const alk_value *value) {
+    alk_mp_map_writer request;
+    cli_request_open(&request, out, method);
+    if (key != NULL) {
+        alk_mp_key(&request, key);
+        alk_mp_value(out, value);
+    }
+    alk_mp_map_close(&request);
 }
 
 typedef struct waiter {

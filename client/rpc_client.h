@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/vec.h"
 #include "graph/value.h"
+#include "rpc/wire.h"
 
 #include <nng/nng.h>
 #include <stdbool.h>
@@ -47,8 +48,12 @@ int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, si
 
 void cli_conn_close(cli_conn *conn);
 
-/* Appends the header of a request map with `n_fields` fields besides v, id and method. */
-void cli_request_begin(alk_buf *out, const char *method, size_t n_fields);
+/* Opens a request map in `out` with its v, id and method; the caller adds its fields (alk_mp_key,
+ * then the value) and closes it (alk_mp_map_close). */
+void cli_request_open(alk_mp_map_writer *request, alk_buf *out, const char *method);
+
+/* A whole request of `method` with at most one field, `key` (NULL: none) = `value` (borrowed). */
+void cli_request_simple(alk_buf *out, const char *method, const char *key, const alk_value *value);
 
 /*
  * Sends `request` (borrowed) and waits up to `timeout_s` seconds (0: forever) for the reply,

@@ -52,11 +52,13 @@ static void run_sleep(job *j) {
         encode_failure(j, ALK_ECANCELED, NULL, "the job was cancelled");
         return;
     }
-    alk_rpc_reply_begin(&j->reply, j->request.id, 2);
-    alk_mp_str(&j->reply, "slept_ms");
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, &j->reply, j->request.id);
+    alk_mp_key(&reply, "slept_ms");
     alk_mp_float(&j->reply, elapsed_ms(j->started, uv_hrtime()));
-    alk_mp_str(&j->reply, "generation");
+    alk_mp_key(&reply, "generation");
     alk_mp_uint(&j->reply, j->generation_id);
+    alk_mp_map_close(&reply);
     j->result = alk_buf_error(&j->reply);
 }
 
@@ -208,8 +210,8 @@ static void on_deadline(uv_timer_t *timer) {
     }
 }
 
-int alkd__job_start(alkd_server *server, slot *s, alk_arena *arena, const alk_rpc_request *request,
-                    uint64_t hash, size_t len, alk_rpc_error *err) {
+int alkd__job_start(alkd_server *server, slot *s, job_kind kind, alk_arena *arena,
+                    const alk_rpc_request *request, uint64_t hash, size_t len, alk_rpc_error *err) {
     const alk_rpc_limits *limits = &server->config->limits;
     job *j = alk_calloc(1, sizeof(*j));
     if (j == NULL) {
@@ -224,12 +226,11 @@ int alkd__job_start(alkd_server *server, slot *s, alk_arena *arena, const alk_rp
     uint64_t timeout_ms = 0;
     bool hold_generation = true;
     int rv = ALK_OK;
-    if (strcmp(request->method->name, "convert") == 0) {
-        j->kind = JOB_CONVERT;
+    j->kind = kind;
+    if (kind == JOB_CONVERT) {
         rv = alk_rpc_convert_request(request, limits, arena, &j->convert, &j->options, err);
         timeout_ms = j->options.timeout_ms;
     } else {
-        j->kind = JOB_SLEEP;
         const alk_value *ms = alk_value_get(request->body, "ms");
         const alk_value *timeout = alk_value_get(request->body, "timeout_ms");
         const alk_value *hold = alk_value_get(request->body, "hold_generation");
@@ -274,8 +275,7 @@ int alkd__job_start(alkd_server *server, slot *s, alk_arena *arena, const alk_rp
     }
     *arena = (alk_arena){0};
     j->cache = (request->method->flags & ALK_RPC_METHOD_CACHEABLE)
-                   ? alkd_cache_begin(&server->cache, hash, len, j,
-                                      (size_t)(request->method - alk_rpc_methods))
+                   ? alkd_cache_begin(&server->cache, hash, len, j, request->method->id)
                    : NULL;
     uint64_t elapsed = (alkd__now() - s->received) / 1000000;
     (void)uv_timer_start(&j->deadline, on_deadline, timeout_ms > elapsed ? timeout_ms - elapsed : 0,

@@ -199,10 +199,6 @@ void alkd__send_error(alkd_server *server, slot *s, const alk_rpc_error *err) {
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
-static size_t method_index(const alk_rpc_method *method) {
-    return method != NULL ? (size_t)(method - alk_rpc_methods) : alk_rpc_n_methods;
-}
-
 static void handle_request(alkd_server *server, slot *s) {
     nng_msg *msg = nng_aio_get_msg(s->aio);
     nng_aio_set_msg(s->aio, NULL);
@@ -255,10 +251,11 @@ static void handle_request(alkd_server *server, slot *s) {
         alk_arena_fini(&arena);
         return;
     }
-    server->stats.requests_by_method[method_index(request.method)]++;
+    server->stats.requests_by_method[request.method->id]++;
 
-    if (request.method->flags & ALK_RPC_METHOD_QUEUED) {
-        rv = alkd__job_start(server, s, &arena, &request, hash, len, &err);
+    const alkd_method *method = alkd__method(request.method);
+    if (method->job != JOB_NONE) {
+        rv = alkd__job_start(server, s, method->job, &arena, &request, hash, len, &err);
         if (rv != ALK_OK) {
             alkd__send_error(server, s, &err);
             alk_arena_fini(&arena);
@@ -269,7 +266,13 @@ static void handle_request(alkd_server *server, slot *s) {
     alk_buf reply;
     alk_buf_init(&reply);
     int code = ALK_OK;
-    if (alkd__handle_method(server, s, &arena, &request, &reply, &code)) {
+    bool answered = true;
+    if (method->reply != NULL) {
+        code = method->reply(server, s, &request, &reply);
+    } else {
+        answered = method->deferred(server, s, &arena, &request, &reply, &code);
+    }
+    if (answered) {
         if (alk_buf_error(&reply) != ALK_OK) {
             alk_rpc_error_set(&err, ALK_ENOMEM, NULL, "out of memory while encoding the reply");
             err.id = request.id;
@@ -278,15 +281,15 @@ static void handle_request(alkd_server *server, slot *s) {
             if (code != ALK_OK) {
                 alkd__count_error(server, code);
             } else if (request.method->flags & ALK_RPC_METHOD_CACHEABLE) {
-                alkd_cache_store(&server->cache, hash, len, method_index(request.method),
-                                 reply.data, reply.len, now);
+                alkd_cache_store(&server->cache, hash, len, request.method->id, reply.data,
+                                 reply.len, now);
             }
             alkd__send_reply(server, s, reply.data, reply.len);
         }
         alk_arena_fini(&arena);
     }
     alk_buf_fini(&reply);
-    if (strcmp(request.method->name, "shutdown") == 0 && code == ALK_OK) {
+    if (method->stops && code == ALK_OK) {
         alkd__begin_stop(server, 0);
     }
 }
@@ -559,13 +562,17 @@ static int open_listeners(alkd_server *server, alk_diag *diag) {
 static int server_start(alkd_server *server, alk_diag *diag) {
     alkd_config *config = server->config;
     server->started = alkd__now();
+    int rv = alkd__methods_check(diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
     server->stats.requests_by_method =
         alk_calloc(alk_rpc_n_methods + 1, sizeof(*server->stats.requests_by_method));
     if (server->stats.requests_by_method == NULL) {
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     }
-    int rv = alkd_cache_init(&server->cache, config->reply_cache_ttl_ms * 1000000,
-                             (size_t)config->reply_cache_bytes, 65536);
+    rv = alkd_cache_init(&server->cache, config->reply_cache_ttl_ms * 1000000,
+                         (size_t)config->reply_cache_bytes, 65536);
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "cannot create the reply cache");
     }

@@ -63,7 +63,7 @@ struct listener {
     slot *idle;
 };
 
-typedef enum job_kind { JOB_CONVERT, JOB_SLEEP } job_kind;
+typedef enum job_kind { JOB_NONE, JOB_CONVERT, JOB_SLEEP } job_kind;
 
 struct job {
     alkd_pool_item item; /* first: the pool hands back this pointer */
@@ -171,21 +171,32 @@ void alkd__maybe_finish(alkd_server *server);
 void alkd__update_receivers(alkd_server *server);
 
 /* jobs.c: starts a queued method; on success takes `arena` over (and zeroes it). */
-int alkd__job_start(alkd_server *server, slot *s, alk_arena *arena, const alk_rpc_request *request,
-                    uint64_t hash, size_t len, alk_rpc_error *err);
+int alkd__job_start(alkd_server *server, slot *s, job_kind kind, alk_arena *arena,
+                    const alk_rpc_request *request, uint64_t hash, size_t len, alk_rpc_error *err);
 void alkd__job_run(alkd_pool_item *item);
 void alkd__job_done(alkd_pool_item *item);
 
 /* methods.c */
+
+/* How the daemon answers one method of the schemas (exactly one of the three ways). */
+typedef struct alkd_method {
+    /* At once on the loop thread: writes the reply (or an error reply) to `out` and returns its
+     * code (ALK_OK for a result). */
+    int (*reply)(alkd_server *server, const slot *s, const alk_rpc_request *request, alk_buf *out);
+    /* Either fills `out` (and *ret_code) and returns true, or takes `s` and `arena` over for a
+     * later reply and returns false. */
+    bool (*deferred)(alkd_server *server, slot *s, alk_arena *arena, const alk_rpc_request *request,
+                     alk_buf *out, int *ret_code);
+    job_kind job; /* a queued method: the job it becomes */
+    bool stops;   /* a successful reply stops the daemon (shutdown) */
+} alkd_method;
+
+/* The daemon's way of answering `method` (an entry of alk_rpc_methods). */
+const alkd_method *alkd__method(const alk_rpc_method *method);
+/* ALK_EINTERNAL naming the first method of the schemas the daemon has no single handler for. */
+int alkd__methods_check(alk_diag *diag);
 /* Builds the first plugin generation (non-strict: a refused plugin is listed, not fatal). */
 int alkd__generation_init(alkd_server *server, alk_diag *diag);
-/*
- * Answers a method that does not run on a worker (listings and control). Either fills `reply`
- * and returns true, or takes `s` and `arena` over for a later reply (drain) and returns false.
- * *ret_code is the reply's error code (ALK_OK for a result).
- */
-bool alkd__handle_method(alkd_server *server, slot *s, alk_arena *arena,
-                         const alk_rpc_request *request, alk_buf *reply, int *ret_code);
 /* SIGHUP: reload from the config file and rebuild the generation; logs the outcome. */
 void alkd__reload_from_signal(alkd_server *server);
 /* Answers pending drains when nothing is in flight on the service sockets. */

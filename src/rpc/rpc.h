@@ -54,10 +54,11 @@ int alk_rpc_validate(const alk_rpc_method *method, const alk_value *body, alk_rp
 int alk_rpc_encode_error(const alk_rpc_error *err, alk_buf *out);
 
 /*
- * Appends the header of a success reply to `out`: a map of 3 + n_fields entries and its `v`,
- * `id` (borrowed; nil when NULL) and `ok: true`. The caller appends the n_fields pairs.
+ * Opens a success reply in `out`: a map holding `v`, `id` (borrowed; nil when NULL) and
+ * `ok: true`. The caller adds its fields (alk_mp_key, then the value) and closes it with
+ * alk_mp_map_close, which writes the count.
  */
-void alk_rpc_reply_begin(alk_buf *out, const alk_value *id, uint32_t n_fields);
+void alk_rpc_reply_open(alk_mp_map_writer *reply, alk_buf *out, const alk_value *id);
 
 /* Protocol versions accepted in `v`, for `info` and EVERSION replies. */
 size_t alk_rpc_accepted_versions(const uint64_t **ret_versions);

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 def main():
     clang, output = sys.argv[1], sys.argv[2]
     split = sys.argv.index("--")
-    cflags, sources = sys.argv[3:split], sys.argv[split + 1:]
+    cflags = sys.argv[3:split]
+    sources = [s for s in sys.argv[split + 1:] if s.endswith(".c")]  # not the generated header
     objdir = output + ".objs"
     os.makedirs(objdir, exist_ok=True)
     base = [clang, "-c", "-g", "-O1", "-std=gnu11", "-fsanitize=fuzzer-no-link,address,undefined",

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,44 @@ Test(wire, decodes_every_type_like_msgpack_c) {
     alk_buf_fini(&out);
     alk_arena_fini(&arena);
     msgpack_sbuffer_destroy(&p.sbuf);
+}
+
+Test(wire, map_writer_counts_the_pairs_it_wrote) {
+    alk_buf out;
+    alk_buf_init(&out);
+    alk_mp_map_writer outer;
+    alk_mp_map_open(&outer, &out);
+    alk_mp_key(&outer, "a");
+    alk_mp_uint(&out, 1);
+    alk_mp_key(&outer, "inner");
+    alk_mp_map_writer inner;
+    alk_mp_map_open(&inner, &out);
+    for (int i = 0; i < 300; i++) { /* past fixmap and map16 counts */
+        char key[16];
+        (void)snprintf(key, sizeof(key), "k%d", i);
+        alk_mp_key(&inner, key);
+        alk_mp_int(&out, -i);
+    }
+    alk_mp_map_close(&inner);
+    alk_mp_keyn(&outer, "empty!", 5);
+    alk_mp_map_writer empty;
+    alk_mp_map_open(&empty, &out);
+    alk_mp_map_close(&empty);
+    alk_mp_map_close(&outer);
+    cr_assert_eq(alk_buf_error(&out), ALK_OK);
+    /* msgpack-c, an independent decoder, reads the counts. */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    cr_assert_eq(msgpack_unpack_next(&u, out.data, out.len, NULL), MSGPACK_UNPACK_SUCCESS);
+    msgpack_object top = u.data;
+    cr_assert_eq(top.type, MSGPACK_OBJECT_MAP);
+    cr_assert_eq(top.via.map.size, 3);
+    cr_assert_eq(top.via.map.ptr[1].val.via.map.size, 300);
+    cr_assert_eq(top.via.map.ptr[1].val.via.map.ptr[299].val.via.i64, -299);
+    cr_assert_eq(top.via.map.ptr[2].key.via.str.size, 5);
+    cr_assert_eq(top.via.map.ptr[2].val.via.map.size, 0);
+    msgpack_unpacked_destroy(&u);
+    alk_buf_fini(&out);
 }
 
 Test(wire, every_truncation_is_a_clean_eproto) {
