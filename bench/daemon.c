@@ -234,8 +234,8 @@ static result in_process(double seconds) {
         alk_buf_reset(&reply);
         build_request(&request, "convert", n + 1);
         alk_rpc_error err;
-        int rv =
-            alk_rpc_convert_local(generation, request.data, request.len, &limits, &reply, &err);
+        alk_rpc_local how = {.limits = &limits, .generation = alk_generation_id(generation)};
+        int rv = alk_rpc_convert_local(generation, request.data, request.len, &how, &reply, &err);
         if (rv != ALK_OK) {
             (void)snprintf(r.error, sizeof(r.error), "%.200s", err.diag.message);
             r.errors++;

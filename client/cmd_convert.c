@@ -23,6 +23,8 @@
 #include "rpc/wire.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -441,6 +443,82 @@ static int read_model(const options *o, alk_arena *arena, const alk_value **ret_
 /* ---- in-process conversion --------------------------------------------------------------- */
 
 /*
+ * --timeout in process: a watchdog thread raises the conversion's cancel flag at the deadline
+ * (the tracer and the solvers poll it and stop), and if a plugin does not return within
+ * KILL_GRACE_S more, ends the process with the "try again" exit code: a plugin stuck in a loop
+ * cannot keep the command alive past its deadline.
+ */
+enum { KILL_GRACE_S = 2 };
+
+typedef struct watchdog {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    double timeout_s;
+    bool done;  /* the conversion returned; guarded by lock */
+    bool fired; /* the deadline passed; guarded by lock */
+    atomic_bool cancel;
+} watchdog;
+
+static void *watchdog_main(void *arg) {
+    watchdog *w = arg;
+    struct timespec at;
+    (void)clock_gettime(CLOCK_REALTIME, &at);
+    double whole = floor(w->timeout_s);
+    at.tv_sec += (time_t)whole;
+    at.tv_nsec += (long)((w->timeout_s - whole) * 1e9);
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    int rv = 0;
+    while (!w->done && rv != ETIMEDOUT) {
+        rv = pthread_cond_timedwait(&w->wake, &w->lock, &at);
+    }
+    if (!w->done) {
+        w->fired = true;
+        atomic_store(&w->cancel, true);
+        at.tv_sec += KILL_GRACE_S;
+        rv = 0;
+        while (!w->done && rv != ETIMEDOUT) {
+            rv = pthread_cond_timedwait(&w->wake, &w->lock, &at);
+        }
+        if (!w->done) {
+            static const char message[] =
+                "alkaidc: the conversion did not stop at its --timeout deadline; giving up\n";
+            (void)!write(2, message, sizeof(message) - 1);
+            _exit(EXIT_RETRY);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Starts the watchdog when a timeout is set; false when it could not start. */
+static bool watchdog_start(watchdog *w, double timeout_s) {
+    *w = (watchdog){.timeout_s = timeout_s};
+    atomic_init(&w->cancel, false);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    return timeout_s <= 0 || pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
+}
+
+/* Stops the watchdog; returns whether the deadline passed. */
+static bool watchdog_stop(watchdog *w) {
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (w->timeout_s > 0) {
+        (void)pthread_join(w->thread, NULL);
+    }
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    return w->fired;
+}
+
+/*
  * Runs `request` through the daemon's own path (alk_rpc_convert_local) with a generation of the
  * plugins on the search path. `reply` receives the reply bytes, or the error reply.
  */
@@ -460,8 +538,23 @@ static int convert_in_process(const options *o, const alk_buf *request, alk_buf 
         alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n_dirs};
         rv = alk_generation_build(&config, NULL, &generation, &err.diag);
     }
+    watchdog dog;
+    if (rv == ALK_OK && !watchdog_start(&dog, o->timeout_s)) {
+        rv = alk_diag_set(&err.diag, ALK_EINTERNAL, "cannot start the --timeout watchdog");
+    }
     if (rv == ALK_OK) {
-        rv = alk_rpc_convert_local(generation, request->data, request->len, &limits, reply, &err);
+        alk_rpc_local how = {
+            .limits = &limits,
+            .generation = alk_generation_id(generation),
+            .cancel = &dog.cancel,
+        };
+        rv = alk_rpc_convert_local(generation, request->data, request->len, &how, reply, &err);
+        if (watchdog_stop(&dog) && rv == ALK_ECANCELED) {
+            alk_buf_reset(reply);
+            alk_rpc_error_set(&err, ALK_ETIMEDOUT, NULL,
+                              "the conversion took longer than --timeout %g s", o->timeout_s);
+            (void)alk_rpc_encode_error(&err, reply);
+        }
     } else {
         if (err.diag.message[0] == '\0') {
             (void)alk_diag_set(&err.diag, rv, "%s", alk_strerror(rv));

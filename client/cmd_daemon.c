@@ -340,8 +340,8 @@ static void print_stats_prometheus(const alk_value *reply) {
         const char *field;
     } fields[] = {
         {"generation", "gauge", "Id of the plugin generation in use.", "generation"},
-        {"workers", "gauge", "Worker threads.", "workers"},
-        {"busy_workers", "gauge", "Workers running a job.", "busy_workers"},
+        {"workers", "gauge", "Worker processes of the current generation.", "workers"},
+        {"busy_workers", "gauge", "Worker processes running a job.", "busy_workers"},
         {"queued_jobs", "gauge", "Jobs waiting for a worker.", "queued"},
         {"queue_capacity", "gauge", "Capacity of the job queue.", "queue"},
         {"inflight_requests", "gauge", "Requests received and not yet answered.", "inflight"},
@@ -351,6 +351,12 @@ static void print_stats_prometheus(const alk_value *reply) {
         {"reloads_total", "counter", "Plugin generations built after the first.", "reloads"},
         {"reload_failures_total", "counter", "Plugin reloads refused.", "reload_failures"},
         {"abandoned_jobs_total", "counter", "Jobs answered ETIMEDOUT while running.", "abandoned"},
+        {"worker_jobs_total", "counter", "Jobs handed to a worker process.", "worker_jobs"},
+        {"worker_starts_total", "counter", "Worker processes started.", "worker_starts"},
+        {"worker_crashes_total", "counter", "Jobs lost to a worker's death.", "worker_crashes"},
+        {"worker_kills_total", "counter", "Workers killed (memory ceiling, deadline).",
+         "worker_kills"},
+        {"poison_hits_total", "counter", "Requests answered from the poison list.", "poison_hits"},
         {"resident_memory_bytes", "gauge", "Resident set size.", "rss_bytes"},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

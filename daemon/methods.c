@@ -55,12 +55,15 @@ static int build_generation(alkd_server *server, bool strict, alk_diag *diag) {
     }
     alk_generation *generation = NULL;
     rv = alk_generation_build(&config, server->generation, &generation, diag);
-    alk_plugin_dirs_free(dirs, n_dirs);
     if (rv == ALK_OK) {
         alk_generation *old = server->generation;
+        bool changed = old == NULL || !alk_generation_same_plugins(old, generation);
         server->generation = generation;
         alk_generation_unref(old);
         alkd_cache_flush_done(&server->cache);
+        if (alkd__jobs_generation(server, (const char *const *)dirs, n_dirs, changed) != ALK_OK) {
+            alkd_error("out of memory while starting the workers of a new generation");
+        }
         if (old != NULL) {
             server->stats.reloads++;
         }
@@ -72,6 +75,7 @@ static int build_generation(alkd_server *server, bool strict, alk_diag *diag) {
         alkd_warn("plugin reload refused, generation %" PRIu64 " stays: %s", generation_id(server),
                   diag->message);
     }
+    alk_plugin_dirs_free(dirs, n_dirs);
     if (strict) {
         (void)sd_notify(0, "READY=1");
         alkd__notify_status(server);
@@ -205,7 +209,7 @@ static double uptime_s(const alkd_server *server) {
 }
 
 static size_t worker_count(alkd_server *server) {
-    return server->pool.n_workers;
+    return server->workers.config.n;
 }
 
 /* ---- listing methods ----------------------------------------------------------------------- */
@@ -336,9 +340,9 @@ static int reply_stats(alkd_server *server, const slot *s, const alk_rpc_request
     alk_mp_key(&reply, "workers");
     alk_mp_uint(out, worker_count(server));
     alk_mp_key(&reply, "busy_workers");
-    alk_mp_uint(out, alkd_pool_running(&server->pool));
+    alk_mp_uint(out, alkd_workers_busy(&server->workers));
     alk_mp_key(&reply, "queued");
-    alk_mp_uint(out, alkd_pool_queued(&server->pool));
+    alk_mp_uint(out, server->queue.n);
     alk_mp_key(&reply, "queue");
     alk_mp_uint(out, server->config->queue);
     alk_mp_key(&reply, "inflight");
@@ -359,6 +363,16 @@ static int reply_stats(alkd_server *server, const slot *s, const alk_rpc_request
     alk_mp_uint(out, st->reload_failures);
     alk_mp_key(&reply, "abandoned");
     alk_mp_uint(out, st->abandoned);
+    alk_mp_key(&reply, "worker_jobs");
+    alk_mp_uint(out, st->worker_jobs);
+    alk_mp_key(&reply, "worker_starts");
+    alk_mp_uint(out, server->workers.started);
+    alk_mp_key(&reply, "worker_crashes");
+    alk_mp_uint(out, server->workers.crashed);
+    alk_mp_key(&reply, "worker_kills");
+    alk_mp_uint(out, server->workers.killed);
+    alk_mp_key(&reply, "poison_hits");
+    alk_mp_uint(out, st->poison_hits);
     alk_mp_key(&reply, "rss_bytes");
     alk_mp_uint(out, rss_bytes());
     alk_mp_key(&reply, "job_ms");
@@ -560,8 +574,7 @@ static void reply_drain_state(const alk_rpc_request *request, const char *state,
 }
 
 void alkd__drains_check(alkd_server *server) {
-    if (server->drains == NULL || server->service_inflight > 0 ||
-        alkd_pool_pending(&server->pool) > 0) {
+    if (server->drains == NULL || server->service_inflight > 0 || server->n_jobs > 0) {
         return;
     }
     pending_reply *p = server->drains;
@@ -648,8 +661,8 @@ static int reply_shutdown(alkd_server *server, const slot *s, const alk_rpc_requ
  * every method has exactly one way.
  */
 static const alkd_method methods[ALK_RPC_N_METHODS] = {
-    [ALK_RPC_METHOD_CONVERT] = {.job = JOB_CONVERT},
-    [ALK_RPC_METHOD_TEST_SLEEP] = {.job = JOB_SLEEP},
+    [ALK_RPC_METHOD_CONVERT] = {.job = ALKD_JOB_CONVERT},
+    [ALK_RPC_METHOD_TEST_SLEEP] = {.job = ALKD_JOB_SLEEP},
     [ALK_RPC_METHOD_PING] = {.reply = reply_ping},
     [ALK_RPC_METHOD_INFO] = {.reply = reply_info},
     [ALK_RPC_METHOD_PLUGINS] = {.reply = reply_plugins},
@@ -669,8 +682,8 @@ int alkd__methods_check(alk_diag *diag) {
     for (size_t i = 0; i < alk_rpc_n_methods; i++) {
         const alkd_method *m = &methods[i];
         bool queued = (alk_rpc_methods[i].flags & ALK_RPC_METHOD_QUEUED) != 0;
-        int ways = (m->reply != NULL) + (m->deferred != NULL) + (m->job != JOB_NONE);
-        if (ways != 1 || queued != (m->job != JOB_NONE)) {
+        int ways = (m->reply != NULL) + (m->deferred != NULL) + (m->job != ALKD_JOB_NONE);
+        if (ways != 1 || queued != (m->job != ALKD_JOB_NONE)) {
             return alk_diag_set(diag, ALK_EINTERNAL,
                                 "method '%s' has no single handler in the daemon's table",
                                 alk_rpc_methods[i].name);

@@ -6,17 +6,16 @@
  * few contexts ("slots") receiving; when one receives, the loop arms another, so there is one
  * context per request in flight and nng spreads the requests of all connections over them.
  * nng's aio callbacks run on nng's threads and do nothing but hand the slot to the loop (a
- * mutex-protected inbox and a uv_async); all request state lives on the loop thread. A request is
- * decoded and validated there: a bad one is answered at once, a listing or control method is
- * answered on the loop, a conversion becomes a job on the worker pool (jobs.c). Every request
- * gets exactly one reply, sent from the loop thread; a slot returns to receiving when its send
- * completes.
+ * mutex-protected inbox and a uv_async); all request state lives on the loop thread. A request
+ * goes to requests.c, which decodes and validates it (a large one on a decode thread) and answers
+ * it or makes it a job for the worker processes (jobs.c). Every request gets exactly one reply,
+ * sent from the loop thread; a slot returns to receiving when its send completes.
  *
- * Stopping (SIGTERM, SIGINT, `shutdown`): the service sockets stop receiving (requests not yet
- * taken stay in nng and a REQ client resends them elsewhere when we close), every request taken
- * is finished and answered, then after a short linger (so that the last replies leave the
- * process) the sockets close and the loop ends with exit code 0. A second SIGTERM/SIGINT exits at
- * once with 1.
+ * Stopping (SIGTERM, SIGINT, `shutdown`): a request that arrives on a service socket is answered
+ * EBUSY at once (the client may send it again, to another daemon of a farm), every request taken
+ * before is finished and answered, then after a short linger (so that the last replies leave the
+ * process) the workers end, the sockets close and the loop ends with exit code 0. A second
+ * SIGTERM/SIGINT exits at once with 1.
  *
  * Thread rule: loop thread only, except slot_aio_cb (nng threads), which touches only the inbox
  * under `inbox_lock` and the slot's aio_result before handing it over.
@@ -94,12 +93,13 @@ static slot *slot_new(listener *l) {
     return s;
 }
 
+/* Whether `l` receives: while stopping, service sockets receive to answer EBUSY at once. */
 static bool accepting(const listener *l) {
     const alkd_server *server = l->server;
     if (server->closing) {
         return false;
     }
-    return l->control || server->state == STATE_SERVING;
+    return l->control || server->state != STATE_DRAINING;
 }
 
 static void ensure_receivers(listener *l) {
@@ -197,103 +197,6 @@ void alkd__send_error(alkd_server *server, slot *s, const alk_rpc_error *err) {
     alk_buf_fini(&out);
 }
 
-/* ---- requests ------------------------------------------------------------------------------ */
-
-static void handle_request(alkd_server *server, slot *s) {
-    nng_msg *msg = nng_aio_get_msg(s->aio);
-    nng_aio_set_msg(s->aio, NULL);
-    s->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
-    const void *bytes = nng_msg_body(msg);
-    size_t len = nng_msg_len(msg);
-    uint64_t now = alkd__now();
-
-    /* A resend, or an identical request: attach to the one in flight or reuse its reply. */
-    uint64_t hash = alkd_cache_hash(&server->cache, bytes, len);
-    alkd_cache_entry *hit = alkd_cache_find(&server->cache, hash, len, now);
-    if (hit != NULL) {
-        server->stats.cache_hits++;
-        server->stats.requests_by_method[hit->tag]++;
-        nng_msg_free(msg);
-        if (hit->owner != NULL) {
-            /* A resend on the same connection supersedes the earlier copy: the client waits
-             * for one reply per request, and a second one would only be discarded. */
-            job *j = hit->owner;
-            for (slot **link = &j->requesters; *link != NULL;) {
-                slot *r = *link;
-                if (r->pipe == s->pipe) {
-                    *link = r->next;
-                    alkd__abandon(server, r);
-                } else {
-                    link = &r->next;
-                }
-            }
-            s->next = j->requesters;
-            j->requesters = s;
-        } else {
-            alkd__send_reply(server, s, hit->reply, hit->reply_len);
-        }
-        return;
-    }
-
-    alk_arena arena;
-    alk_arena_init(&arena, 0);
-    alk_rpc_request request;
-    alk_rpc_error err;
-    uint32_t socket_kind = s->owner->control ? ALK_RPC_SOCKET_CONTROL : ALK_RPC_SOCKET_SERVICE;
-    int rv = alk_rpc_decode_request(bytes, len, socket_kind, server->config->test_hooks,
-                                    &server->config->limits, &arena, &request, &err);
-    nng_msg_free(msg);
-    if (rv != ALK_OK) {
-        server->stats.requests_by_method[alk_rpc_n_methods]++;
-        alkd_debug("refused a request on %s: %s %s", s->owner->url, alk_err_name(err.code),
-                   err.diag.message);
-        alkd__send_error(server, s, &err);
-        alk_arena_fini(&arena);
-        return;
-    }
-    server->stats.requests_by_method[request.method->id]++;
-
-    const alkd_method *method = alkd__method(request.method);
-    if (method->job != JOB_NONE) {
-        rv = alkd__job_start(server, s, method->job, &arena, &request, hash, len, &err);
-        if (rv != ALK_OK) {
-            alkd__send_error(server, s, &err);
-            alk_arena_fini(&arena);
-        }
-        return;
-    }
-
-    alk_buf reply;
-    alk_buf_init(&reply);
-    int code = ALK_OK;
-    bool answered = true;
-    if (method->reply != NULL) {
-        code = method->reply(server, s, &request, &reply);
-    } else {
-        answered = method->deferred(server, s, &arena, &request, &reply, &code);
-    }
-    if (answered) {
-        if (alk_buf_error(&reply) != ALK_OK) {
-            alk_rpc_error_set(&err, ALK_ENOMEM, NULL, "out of memory while encoding the reply");
-            err.id = request.id;
-            alkd__send_error(server, s, &err);
-        } else {
-            if (code != ALK_OK) {
-                alkd__count_error(server, code);
-            } else if (request.method->flags & ALK_RPC_METHOD_CACHEABLE) {
-                alkd_cache_store(&server->cache, hash, len, request.method->id, reply.data,
-                                 reply.len, now);
-            }
-            alkd__send_reply(server, s, reply.data, reply.len);
-        }
-        alk_arena_fini(&arena);
-    }
-    alk_buf_fini(&reply);
-    if (method->stops && code == ALK_OK) {
-        alkd__begin_stop(server, 0);
-    }
-}
-
 static void handle_completion(alkd_server *server, slot *s) {
     listener *l = s->owner;
     if (s->state == SLOT_RECEIVING) {
@@ -314,7 +217,9 @@ static void handle_completion(alkd_server *server, slot *s) {
             server->service_inflight++;
         }
         ensure_receivers(l);
-        handle_request(server, s);
+        nng_msg *msg = nng_aio_get_msg(s->aio);
+        nng_aio_set_msg(s->aio, NULL);
+        alkd__request_received(server, s, msg);
     } else if (s->state == SLOT_SENDING) {
         server->sending--;
         if (s->aio_result != 0) {
@@ -436,12 +341,20 @@ static void close_handle(uv_handle_t *handle) {
     }
 }
 
+static void on_workers_stopped(void *ctx) {
+    alkd_server *server = ctx;
+    server->workers_started = false;
+}
+
 static void final_close(alkd_server *server) {
     alkd_info("stopped: %llu replies sent", (unsigned long long)server->stats.replies);
     listeners_close(server);
-    if (server->pool_started) {
-        alkd_pool_stop(&server->pool);
-        server->pool_started = false;
+    if (server->workers_started) {
+        alkd__jobs_stop(server, on_workers_stopped);
+    }
+    if (server->decoders_started) {
+        alkd_pool_stop(&server->decoders);
+        server->decoders_started = false;
     }
     close_handle((uv_handle_t *)&server->inbox_async);
     close_handle((uv_handle_t *)&server->sig_hup);
@@ -459,12 +372,20 @@ void alkd__maybe_finish(alkd_server *server) {
     if (server->state != STATE_STOPPING || server->closing) {
         return;
     }
-    if (server->inflight > 0 || (server->pool_started && alkd_pool_pending(&server->pool) > 0)) {
+    if (server->inflight > 0 || server->n_jobs > 0) {
         return;
     }
     server->closing = true;
     alkd__update_receivers(server); /* the control socket stops receiving too */
     (void)uv_timer_start(&server->linger, on_linger, server->config->shutdown_linger_ms, 0);
+}
+
+/* The jobs still running when --stop-timeout has passed are cancelled, so that a stop always
+ * ends (a stuck plugin's worker is killed after the grace time). */
+static void on_stop_timeout(uv_timer_t *timer) {
+    alkd_server *server = timer->data;
+    alkd_warn("stop timeout: cancelling the %zu jobs still running", server->running);
+    alkd__jobs_cancel_all(server);
 }
 
 void alkd__begin_stop(alkd_server *server, int exit_code) {
@@ -477,6 +398,8 @@ void alkd__begin_stop(alkd_server *server, int exit_code) {
     alkd_info("stopping: finishing %zu requests in flight", server->inflight);
     alkd__drains_cancel(server);
     alkd__update_receivers(server);
+    /* The same timer later lingers after the last reply (alkd__maybe_finish). */
+    (void)uv_timer_start(&server->linger, on_stop_timeout, server->config->stop_timeout_ms, 0);
     alkd__maybe_finish(server);
 }
 
@@ -594,13 +517,13 @@ static int server_start(alkd_server *server, alk_diag *diag) {
         uv_timer_init(server->loop, &server->linger) != 0) {
         return alk_diag_set(diag, ALK_EINTERNAL, "cannot create the loop's handles");
     }
-    size_t workers = config->workers > 0 ? (size_t)config->workers : uv_available_parallelism();
-    rv = alkd_pool_init(&server->pool, server->loop, workers, (size_t)config->queue, alkd__job_run,
-                        alkd__job_done);
-    if (rv != ALK_OK) {
-        return alk_diag_set(diag, rv, "cannot start %zu worker threads", workers);
+    rv = alkd__jobs_init(server, diag);
+    if (rv == ALK_OK) {
+        rv = alkd__requests_init(server, diag);
     }
-    server->pool_started = true;
+    if (rv != ALK_OK) {
+        return rv;
+    }
     rv = alkd__generation_init(server, diag);
     if (rv != ALK_OK) {
         return rv;
@@ -623,8 +546,8 @@ static int server_start(alkd_server *server, alk_diag *diag) {
     }
     (void)uv_timer_start(&server->housekeeping, on_housekeeping, tick, tick);
     alkd__update_receivers(server);
-    alkd_info("serving with %zu workers, queue %llu, plugin generation %llu", workers,
-              (unsigned long long)config->queue,
+    alkd_info("serving with %zu workers, queue %llu, plugin generation %llu",
+              server->workers.config.n, (unsigned long long)config->queue,
               (unsigned long long)(server->generation != NULL
                                        ? alk_generation_id(server->generation)
                                        : 0));
@@ -664,6 +587,7 @@ int alkd_server_run(alkd_config *config) {
     alkd_strings_fini(&server.plugin_dirs);
     alkd_strings_fini(&server.disabled);
     alkd_cache_fini(&server.cache);
+    alkd_poison_fini(&server.poison);
     alk_free(server.stats.requests_by_method);
     if (server.inbox_ready) {
         uv_mutex_destroy(&server.inbox_lock);

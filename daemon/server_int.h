@@ -4,21 +4,23 @@
  *
  * Ownership of a request, end to end: an nng context with its aio ("slot") receives a message;
  * the aio callback (an nng thread) only records the result and queues the slot in the inbox; the
- * loop thread takes it from there — decodes, answers at once or creates a job; the job runs on a
- * worker and comes back through the pool's completion handle; the loop sends the reply on the
- * slot (and on every duplicate attached to the job) and re-arms the slot to receive.
+ * loop thread takes it from there — decodes, answers at once or creates a job; the job runs in a
+ * worker process and its result comes back on the worker's socket; the loop sends the reply on
+ * the slot (and on every duplicate attached to the job) and re-arms the slot to receive.
  *
  * Thread rule: every field here is touched by the loop thread only, except where a comment says
- * otherwise (the inbox under `inbox_lock`, a job's worker-side fields between submission and
- * completion, `cancel`).
+ * otherwise (the inbox under `inbox_lock`).
  */
 #ifndef ALKD_SERVER_INT_H
 #define ALKD_SERVER_INT_H
 
 #include "cache.h"
 #include "config.h"
+#include "poison.h"
 #include "pool.h"
+#include "queue.h"
 #include "server.h"
+#include "workers.h"
 
 #include "core/arena.h"
 #include "core/vec.h"
@@ -27,7 +29,6 @@
 #include "rpc/rpc.h"
 
 #include <nng/nng.h>
-#include <stdatomic.h>
 #include <uv.h>
 
 typedef struct listener listener;
@@ -49,6 +50,7 @@ typedef struct slot {
     struct slot *next; /* inbox, free list, or a job's list of requesters */
     uint64_t received; /* uv_hrtime() at receipt */
     uint32_t pipe;     /* id of the connection the request came on */
+    uint64_t peer;     /* the process or host at its other end (queue.h) */
 } slot;
 
 struct listener {
@@ -63,31 +65,40 @@ struct listener {
     slot *idle;
 };
 
-typedef enum job_kind { JOB_NONE, JOB_CONVERT, JOB_SLEEP } job_kind;
-
 struct job {
-    alkd_pool_item item; /* first: the pool hands back this pointer */
+    alkd_queue_item item; /* while waiting for a worker */
+    job *prev;            /* the server's list of live jobs */
+    job *next;
     alkd_server *server;
-    job_kind kind;
+    alkd_job_kind kind;
     slot *requesters; /* the first requester, then attached duplicates */
     alk_arena arena;  /* the decoded request */
     alk_rpc_request request;
-    alk_convert_request convert;
+    alk_convert_request convert; /* a conversion's decoded options (its framework, for errors) */
     alk_rpc_convert_options options;
-    uint64_t sleep_ms;
-    alk_generation *generation; /* referenced; dropped on the loop thread */
+    nng_msg *msg; /* the request's bytes, until a worker takes them */
+    uint64_t peer;
+    bool hold_generation;
+    alk_generation *generation; /* referenced from dispatch on; dropped on release */
     uint64_t generation_id;
     alkd_cache_entry *cache; /* in-flight entry, or NULL */
-    atomic_bool cancel;      /* set by the loop on deadline; read by the worker */
+    alkd_worker *worker;     /* while a worker has the job */
     bool replied;
     uv_timer_t deadline;
     uint64_t received;
-    /* Written by the worker, read by the loop after completion. */
-    uint64_t started;
-    uint64_t finished;
-    int result;    /* ALK_OK, or the code of the error reply in `reply` */
-    alk_buf reply; /* the encoded reply */
 };
+
+/* A request decoded and validated (on the loop, or on a decode thread for a large one). */
+typedef struct alkd_decoded {
+    int rv; /* ALK_OK, or the error in `err` */
+    alk_rpc_error err;
+    alk_arena arena;              /* the tree and everything decoded from it */
+    const alk_rpc_method *method; /* NULL when not even the method could be read */
+    alk_rpc_request request;
+    alk_convert_request convert; /* a conversion's request and options */
+    alk_rpc_convert_options options;
+    uint64_t hash; /* the reply cache's hash of the bytes */
+} alkd_decoded;
 
 /* A control request answered later (drain). */
 typedef struct pending_reply {
@@ -109,6 +120,8 @@ typedef struct stats {
     uint64_t reloads;
     uint64_t reload_failures;
     uint64_t abandoned;
+    uint64_t poison_hits;
+    uint64_t worker_jobs;
     uint64_t job_count;
     double job_ms_sum;
     uint64_t job_buckets[6]; /* <= 1, 10, 100, 1000, 10000 ms, +inf */
@@ -131,8 +144,15 @@ struct alkd_server {
     slot *inbox_tail;
     uv_async_t inbox_async;
 
-    alkd_pool pool;
-    bool pool_started;
+    alkd_pool decoders; /* decode threads for large requests (requests.c) */
+    bool decoders_started;
+    alkd_workers workers;
+    bool workers_started;
+    alkd_queue queue; /* jobs waiting for a worker */
+    size_t running;   /* jobs a worker has */
+    job *jobs;        /* jobs not yet freed: waiting, running, or cancelled and finishing */
+    size_t n_jobs;
+    alkd_poison poison;
     alkd_cache cache;
     size_t inflight;         /* requests received and not yet answered (all sockets) */
     size_t service_inflight; /* the same, service sockets only */
@@ -170,11 +190,32 @@ void alkd__maybe_finish(alkd_server *server);
 /* Cancels or re-arms the receives of the service sockets after a state change. */
 void alkd__update_receivers(alkd_server *server);
 
-/* jobs.c: starts a queued method; on success takes `arena` over (and zeroes it). */
-int alkd__job_start(alkd_server *server, slot *s, job_kind kind, alk_arena *arena,
-                    const alk_rpc_request *request, uint64_t hash, size_t len, alk_rpc_error *err);
-void alkd__job_run(alkd_pool_item *item);
-void alkd__job_done(alkd_pool_item *item);
+/* requests.c */
+/* Starts the decode thread. */
+int alkd__requests_init(alkd_server *server, alk_diag *diag);
+/* A request arrived on `s` (WORKING): decodes it and answers it or makes it a job; takes `msg`. */
+void alkd__request_received(alkd_server *server, slot *s, nng_msg *msg);
+
+/* jobs.c */
+/* Prepares the worker processes, the queue and the poison list (no worker starts yet). */
+int alkd__jobs_init(alkd_server *server, alk_diag *diag);
+/* The generation in server->generation is current: when its plugins `changed`, start its
+ * workers with the plugin search path `dirs` (borrowed), retire the others and forget the poison
+ * list; else the running workers serve it as they are. */
+int alkd__jobs_generation(alkd_server *server, const char *const *dirs, size_t n_dirs,
+                          bool changed);
+/*
+ * Starts a queued method of `kind` whose request (decoded and validated in `d`, bytes in `msg`)
+ * arrived on `s`. On success takes d's arena (zeroed) and `msg` over and answers the request
+ * itself; on failure the caller keeps both and sends the error in `err`.
+ */
+int alkd__job_start(alkd_server *server, slot *s, alkd_job_kind kind, alkd_decoded *d, nng_msg *msg,
+                    alk_rpc_error *err);
+/* Answers every job not yet answered ECANCELED (the daemon is stopping) and cancels the
+ * running ones. */
+void alkd__jobs_cancel_all(alkd_server *server);
+/* Ends the worker processes; `stopped(server)` runs when they are gone. */
+void alkd__jobs_stop(alkd_server *server, void (*stopped)(void *ctx));
 
 /* methods.c */
 
@@ -187,8 +228,8 @@ typedef struct alkd_method {
      * later reply and returns false. */
     bool (*deferred)(alkd_server *server, slot *s, alk_arena *arena, const alk_rpc_request *request,
                      alk_buf *out, int *ret_code);
-    job_kind job; /* a queued method: the job it becomes */
-    bool stops;   /* a successful reply stops the daemon (shutdown) */
+    alkd_job_kind job; /* a queued method: the job it becomes */
+    bool stops;        /* a successful reply stops the daemon (shutdown) */
 } alkd_method;
 
 /* The daemon's way of answering `method` (an entry of alk_rpc_methods). */

@@ -287,7 +287,12 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     }
     alk__trace_map map;
     alk__trace_map_init(&map);
-    alk_host host = {.generation = generation, .map = &map};
+    alk_host host = {
+        .generation = generation,
+        .map = &map,
+        .on_trace = request->on_trace,
+        .on_trace_ctx = request->on_trace_ctx,
+    };
     alk_vec outputs;
     alk_vec_init(&outputs, sizeof(alk_fva *));
     alk_diag inner = {{0}};

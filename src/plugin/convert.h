@@ -52,6 +52,10 @@ typedef struct alk_convert_request {
     /* Polled while tracing and solving; once it reads true the conversion stops with
      * ALK_ECANCELED and frees its thread. NULL: never. Borrowed for the call. */
     const atomic_bool *cancel;
+    /* Called on the converting thread with each name the tracer records ("/dense/final"), so
+     * that a crash report can name the last layer traced. NULL: none. */
+    void (*on_trace)(void *ctx, const char *name);
+    void *on_trace_ctx;
 } alk_convert_request;
 
 /* Fills `request` (owned by the caller) with an empty request, ALK_HWCONF_DEFAULT and the

@@ -110,6 +110,8 @@ typedef struct alk__trace_map {
 struct alk_host {
     const alk_generation *generation;
     alk__trace_map *map;
+    void (*on_trace)(void *ctx, const char *name); /* the request's progress hook, or NULL */
+    void *on_trace_ctx;
 };
 
 void alk__trace_map_init(alk__trace_map *map);

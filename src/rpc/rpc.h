@@ -106,14 +106,24 @@ int alk_rpc_encode_convert_reply(const alk_value *id, const alk_convert_result *
                                  const alk_rpc_convert_options *options, uint64_t generation,
                                  const alk_rpc_timings *timings, alk_buf *out, alk_rpc_error *err);
 
+/* How alk_rpc_convert_local runs (every pointer borrowed for the call). */
+typedef struct alk_rpc_local {
+    const alk_rpc_limits *limits;
+    uint64_t generation;                           /* reported in the reply */
+    double queue_ms;                               /* reported in the reply's timings */
+    const atomic_bool *cancel;                     /* see alk_convert_request.cancel; NULL: never */
+    void (*on_trace)(void *ctx, const char *name); /* see alk_convert_request.on_trace */
+    void *on_trace_ctx;
+} alk_rpc_local;
+
 /*
- * Handles one `convert` request in process, as the daemon's worker does: decodes and validates
- * `bytes` (len bytes, borrowed) against `limits`, converts with `generation` (borrowed), and
- * writes the reply, or the error reply, to `reply` (reset first on error). Returns the
- * conversion's result (ALK_OK, or the code also in err->code, with err->diag saying why), or
- * ALK_ENOMEM when not even a reply could be written.
+ * Handles one `convert` request in process, as the daemon's worker processes do: decodes and
+ * validates `bytes` (len bytes, borrowed), converts with `generation` (borrowed), and writes the
+ * reply, or the error reply, to `reply` (reset first on error). Returns the conversion's result
+ * (ALK_OK, or the code also in err->code, with err->diag saying why), or ALK_ENOMEM when not
+ * even a reply could be written.
  */
 int alk_rpc_convert_local(const alk_generation *generation, const void *bytes, size_t len,
-                          const alk_rpc_limits *limits, alk_buf *reply, alk_rpc_error *err);
+                          const alk_rpc_local *how, alk_buf *reply, alk_rpc_error *err);
 
 #endif

@@ -112,20 +112,24 @@ class Jobs(unittest.TestCase):
 
     def test_sigterm_with_20_jobs_in_flight(self):
         with Daemon(self.dir, name="term", workers=2, queue=32) as d, d.client() as c:
-            threads, results = in_threads(20, lambda i: sleep_call(c, 150))
+            # 400 ms each: all 20 must have arrived before the first ones end.
+            threads, results = in_threads(20, lambda i: sleep_call(c, 400))
             wait_for(lambda: d.stats()["inflight"] == 20, what="20 jobs in flight")
             d.signal(signal.SIGTERM)
             wait_for(lambda: d.stats()["state"] == "stopping", what="the daemon stopping")
-            # New requests are no longer taken while stopping.
-            with Client(d.url, timeout=0.3) as late:
+            # A new request is answered EBUSY at once while stopping, not left to time out.
+            with Client(d.url, timeout=5) as late:
+                start = time.monotonic()
                 with self.assertRaises(AlkaidError) as e:
                     late.ping()
-                self.assertEqual(e.exception.name, "ETIMEDOUT")
+                self.assertEqual(e.exception.name, "EBUSY")
+                self.assertIn("stopping", e.exception.message)
+                self.assertLess(time.monotonic() - start, 0.5)
             join(threads)
             for i, r in enumerate(results):
                 self.assertIsInstance(r, dict, f"job {i}: {r!r}")
                 self.assertTrue(r["ok"], f"job {i}")
-                self.assertGreaterEqual(r["slept_ms"], 140)
+                self.assertGreaterEqual(r["slept_ms"], 390)
             self.assertEqual(d.wait(30), 0, d.log_text())
             self.assertIn("stopped: ", d.log_text())
 
