@@ -357,6 +357,8 @@ static void print_stats_prometheus(const alk_value *reply) {
         {"worker_kills_total", "counter", "Workers killed (memory ceiling, deadline).",
          "worker_kills"},
         {"poison_hits_total", "counter", "Requests answered from the poison list.", "poison_hits"},
+        {"listener_restarts_total", "counter", "ipc listeners re-created after a wedge.",
+         "listener_restarts"},
         {"resident_memory_bytes", "gauge", "Resident set size.", "rss_bytes"},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

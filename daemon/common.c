@@ -7,10 +7,12 @@
 
 #include "core/err.h"
 
+#include <errno.h>
 #include <nng/nng.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int alkd_err_from_nng(int nng_err) {
@@ -73,10 +75,36 @@ bool alkd_runtime_dir(char *ret_dir, size_t cap) {
     return n > 0 && (size_t)n < cap;
 }
 
+bool alkd_private_dir_ok(const char *dir, unsigned uid, alk_diag *diag) {
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        (void)alk_diag_set(diag, ALK_EIO, "%s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        (void)alk_diag_set(diag, ALK_EIO, "%s is not a directory", dir);
+        return false;
+    }
+    if (st.st_uid != uid || (st.st_mode & 0022) != 0) {
+        (void)alk_diag_set(diag, ALK_EIO,
+                           "refusing %s: it must belong to uid %u and be writable by it alone "
+                           "(owner %u, mode %04o)",
+                           dir, uid, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
+/* The fallback directory is in the shared /tmp: only a private one of ours is used. */
+static bool runtime_dir_usable(const char *dir) {
+    alk_diag diag = {{0}};
+    return strncmp(dir, "/tmp/", 5) != 0 || alkd_private_dir_ok(dir, (unsigned)geteuid(), &diag);
+}
+
 size_t alkd_default_urls(const char *name, char *urls, size_t max, size_t cap) {
     size_t count = 0;
     char dir[512] = "";
-    if (count < max && alkd_runtime_dir(dir, sizeof(dir))) {
+    if (count < max && alkd_runtime_dir(dir, sizeof(dir)) && runtime_dir_usable(dir)) {
         int n = snprintf(urls + count * cap, cap, "ipc://%s/%s", dir, name);
         count += n > 0 && (size_t)n < cap;
     }

@@ -7,6 +7,8 @@
 #ifndef ALKD_COMMON_H
 #define ALKD_COMMON_H
 
+#include "core/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,6 +21,13 @@ int alkd_err_from_nng(int nng_err);
  * `cap` bytes into `ret_dir`; false when it does not fit.
  */
 bool alkd_runtime_dir(char *ret_dir, size_t cap);
+
+/*
+ * Whether `dir` is safe for the default sockets when it is the shared-/tmp fallback
+ * (/tmp/alkaid-UID): a real directory owned by `uid` that nobody else may write to. Otherwise a
+ * user who created it first could plant sockets there. False with the reason in `diag`.
+ */
+bool alkd_private_dir_ok(const char *dir, unsigned uid, alk_diag *diag);
 
 /* File names of the default sockets inside the runtime directory. */
 #define ALKD_SERVICE_SOCKET "alkaidd.sock"

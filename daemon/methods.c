@@ -373,6 +373,8 @@ static int reply_stats(alkd_server *server, const slot *s, const alk_rpc_request
     alk_mp_uint(out, server->workers.killed);
     alk_mp_key(&reply, "poison_hits");
     alk_mp_uint(out, st->poison_hits);
+    alk_mp_key(&reply, "listener_restarts");
+    alk_mp_uint(out, st->listener_restarts);
     alk_mp_key(&reply, "rss_bytes");
     alk_mp_uint(out, rss_bytes());
     alk_mp_key(&reply, "job_ms");

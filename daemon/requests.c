@@ -40,8 +40,8 @@ typedef struct decode_task {
 
 /* The process (ipc) or host (tcp) at the other end of `pipe`, for the fair queue. */
 static uint64_t peer_of(nng_pipe pipe) {
-    int pid;
-    if (nng_pipe_get_int(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0) {
+    uint64_t pid; /* nng 1.5 reports it as a uint64 */
+    if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0) {
         return ((uint64_t)1 << 32) | (uint32_t)pid;
     }
     nng_sockaddr addr;

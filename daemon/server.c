@@ -41,6 +41,10 @@ enum {
     CONTROL_RECEIVERS = 1,
     SEND_TIMEOUT_MS = 30000, /* a client that does not read its reply loses it */
     HOUSEKEEPING_MS = 1000,
+    /* The ipc listeners' probes (ipc_guard.h): a wedged listener is found and re-created within
+     * PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS. */
+    PROBE_INTERVAL_MS = 200,
+    PROBE_TIMEOUT_MS = 300,
 };
 
 uint64_t alkd__now(void) {
@@ -248,6 +252,110 @@ static void on_inbox(uv_async_t *handle) {
 
 /* ---- listeners ----------------------------------------------------------------------------- */
 
+/* Creates and starts the nng listener of `l` on its socket (again, after a wedge). */
+static int start_listening(listener *l, alk_diag *diag) {
+    alkd_server *server = l->server;
+    int rv = nng_listener_create(&l->nng_listener, l->socket, l->url);
+    if (rv == 0 && l->ipc) {
+        rv = nng_listener_set_int(l->nng_listener, NNG_OPT_IPC_PERMISSIONS,
+                                  l->control ? 0600 : (int)server->config->socket_mode);
+    }
+    if (rv == 0) {
+        /* The socket file must never exist with looser permissions, even for an instant. */
+        mode_t old_mask = umask(l->control ? 0177 : 0);
+        rv = nng_listener_start(l->nng_listener, 0);
+        (void)umask(old_mask);
+    }
+    if (rv != 0) {
+        return alk_diag_set(diag, alkd_err_from_nng(rv), "cannot listen on %s: %s", l->url,
+                            nng_strerror(rv));
+    }
+    return ALK_OK;
+}
+
+/* Replaces the nng listener of `l`, which no longer hands connections to its socket. */
+static void recreate_listener(listener *l, const char *why) {
+    alkd_server *server = l->server;
+    alkd_warn("%s %s: re-creating the listener", l->url, why);
+    server->stats.listener_restarts++;
+    (void)nng_listener_close(l->nng_listener);
+    alk_diag diag = {{0}};
+    if (start_listening(l, &diag) != ALK_OK) {
+        /* The watchdog lapses (on_housekeeping) and systemd restarts the daemon. */
+        alkd_error("%s", diag.message);
+    }
+}
+
+static void on_probe(alkd_ipc_probe *probe, bool ok) {
+    listener *l = probe->data;
+    if (ok) {
+        l->last_probe_ok = alkd__now();
+    } else if (!l->server->closing) {
+        recreate_listener(l, "did not hand a connection to its socket (nng 1.5.2 stops after "
+                             "a connection closes during the SP handshake)");
+    }
+}
+
+static void on_probe_tick(uv_timer_t *timer) {
+    alkd_server *server = timer->data;
+    if (server->closing) {
+        return;
+    }
+    for (size_t i = 0; i < server->n_listeners; i++) {
+        listener *l = server->listeners[i];
+        if (l->probing) {
+            alkd_ipc_probe_start(&l->probe, PROBE_TIMEOUT_MS);
+        }
+    }
+}
+
+/* nng thread: counts the pipes of the daemon's own process (its probes) that reach the socket. */
+static void on_pipe_added(nng_pipe pipe, nng_pipe_ev event, void *arg) {
+    listener *l = arg;
+    uint64_t pid;
+    (void)event;
+    if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+        pid == (uint64_t)l->server->pid) {
+        atomic_fetch_add(&l->handed_over, 1);
+    }
+}
+
+/* Sets up the lock and the self-probe of an ipc listener (ipc_guard.h). */
+static int guard_ipc(listener *l, alk_diag *diag) {
+    const char *path = l->url + strlen("ipc://");
+    int rv = alkd_ipc_lock(path, &l->lock_fd, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    l->probe.data = l;
+    atomic_init(&l->handed_over, 0);
+    if (alkd_ipc_probe_init(&l->probe, l->server->loop, path, &l->handed_over, on_probe) ==
+        ALK_OK) {
+        l->probing = true;
+        l->last_probe_ok = alkd__now();
+    }
+    return ALK_OK;
+}
+
+static void listener_release(listener *l) {
+    alk_free(l->url);
+    alk_free(l);
+}
+
+static void on_probe_closed(alkd_ipc_probe *probe) {
+    listener_release(probe->data);
+}
+
+/* Frees `l` once its probe's handles are closed. */
+static void listener_free(listener *l) {
+    alkd_ipc_unlock(l->lock_fd);
+    if (l->probing) {
+        alkd_ipc_probe_close(&l->probe, on_probe_closed);
+    } else {
+        listener_release(l);
+    }
+}
+
 static int listener_open(alkd_server *server, const char *url, bool control, alk_diag *diag) {
     bool ipc = strncmp(url, "ipc://", 6) == 0;
     bool tcp = strncmp(url, "tcp://", 6) == 0;
@@ -271,35 +379,33 @@ static int listener_open(alkd_server *server, const char *url, bool control, alk
     server->listeners = all;
     l->server = server;
     l->control = control;
+    l->ipc = ipc;
     l->url = url_copy;
+    l->lock_fd = -1;
 
-    int rv = nng_rep0_open(&l->socket);
-    if (rv == 0) {
-        rv = nng_socket_set_size(l->socket, NNG_OPT_RECVMAXSZ,
-                                 (size_t)server->config->limits.max_message_bytes);
+    int rv = ipc ? guard_ipc(l, diag) : ALK_OK;
+    if (rv != ALK_OK) {
+        listener_free(l);
+        return rv;
     }
-    bool socket_open = rv == 0;
-    if (rv == 0) {
-        rv = nng_listener_create(&l->nng_listener, l->socket, url);
+    int nng_rv = nng_rep0_open(&l->socket);
+    if (nng_rv == 0) {
+        nng_rv = nng_socket_set_size(l->socket, NNG_OPT_RECVMAXSZ,
+                                     (size_t)server->config->limits.max_message_bytes);
     }
-    if (rv == 0 && ipc) {
-        rv = nng_listener_set_int(l->nng_listener, NNG_OPT_IPC_PERMISSIONS,
-                                  control ? 0600 : (int)server->config->socket_mode);
+    if (nng_rv == 0 && l->probing) {
+        nng_rv = nng_pipe_notify(l->socket, NNG_PIPE_EV_ADD_POST, on_pipe_added, l);
     }
-    if (rv == 0) {
-        /* The socket file must never exist with looser permissions, even for an instant. */
-        mode_t old_mask = umask(control ? 0177 : 0);
-        rv = nng_listener_start(l->nng_listener, 0);
-        (void)umask(old_mask);
+    if (nng_rv != 0) {
+        listener_free(l);
+        return alk_diag_set(diag, alkd_err_from_nng(nng_rv), "cannot open a socket for %s: %s",
+                            url, nng_strerror(nng_rv));
     }
-    if (rv != 0) {
-        int err = alkd_err_from_nng(rv);
-        if (socket_open) {
-            (void)nng_close(l->socket);
-        }
-        alk_free(l->url);
-        alk_free(l);
-        return alk_diag_set(diag, err, "cannot listen on %s: %s", url, nng_strerror(rv));
+    rv = start_listening(l, diag);
+    if (rv != ALK_OK) {
+        (void)nng_close(l->socket);
+        listener_free(l);
+        return rv;
     }
     server->listeners[server->n_listeners++] = l;
     alkd_info("listening on %s%s", url, control ? " (control)" : "");
@@ -318,8 +424,7 @@ static void listeners_close(alkd_server *server) {
             alk_free(l->slots[k]);
         }
         alk_free(l->slots);
-        alk_free(l->url);
-        alk_free(l);
+        listener_free(l);
     }
     alk_free(server->listeners);
     server->listeners = NULL;
@@ -361,6 +466,7 @@ static void final_close(alkd_server *server) {
     close_handle((uv_handle_t *)&server->sig_term);
     close_handle((uv_handle_t *)&server->sig_int);
     close_handle((uv_handle_t *)&server->housekeeping);
+    close_handle((uv_handle_t *)&server->probes);
     close_handle((uv_handle_t *)&server->linger);
 }
 
@@ -417,11 +523,22 @@ static void on_signal(uv_signal_t *handle, int signum) {
     alkd__begin_stop(server, 0);
 }
 
+/* Whether every ipc listener passed a probe lately: the systemd watchdog is fed only then. */
+static bool listeners_healthy(const alkd_server *server, uint64_t now) {
+    for (size_t i = 0; i < server->n_listeners; i++) {
+        const listener *l = server->listeners[i];
+        if (l->probing && now - l->last_probe_ok > (uint64_t)10 * PROBE_TIMEOUT_MS * 1000000) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void on_housekeeping(uv_timer_t *timer) {
     alkd_server *server = timer->data;
     uint64_t now = alkd__now();
     alkd_cache_sweep(&server->cache, now);
-    if (server->watchdog_usec > 0 &&
+    if (server->watchdog_usec > 0 && listeners_healthy(server, now) &&
         now - server->last_watchdog >= server->watchdog_usec * 1000 / 2) {
         (void)sd_notify(0, "WATCHDOG=1");
         server->last_watchdog = now;
@@ -434,22 +551,24 @@ static void on_housekeeping(uv_timer_t *timer) {
 
 /* ---- running ------------------------------------------------------------------------------- */
 
-/* Creates the directory of a default ipc socket (0700 when we create it). */
-static void make_socket_dir(const char *url) {
+/* Creates the directory of a default ipc socket (0700 when we create it); the shared-/tmp
+ * fallback must then be ours alone (common.h). */
+static int make_socket_dir(const char *url, alk_diag *diag) {
     const char *path = url + strlen("ipc://");
     const char *slash = strrchr(path, '/');
-    if (slash == NULL || slash == path) {
-        return;
-    }
     char dir[512];
-    if ((size_t)(slash - path) >= sizeof(dir)) {
-        return;
+    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir)) {
+        return ALK_OK;
     }
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         alkd_warn("cannot create %s: %s", dir, strerror(errno));
     }
+    if (strncmp(dir, "/tmp/", 5) == 0 && !alkd_private_dir_ok(dir, (unsigned)geteuid(), diag)) {
+        return ALK_EIO;
+    }
+    return ALK_OK;
 }
 
 static int open_listeners(alkd_server *server, alk_diag *diag) {
@@ -463,8 +582,10 @@ static int open_listeners(alkd_server *server, alk_diag *diag) {
             return alk_diag_set(diag, ALK_EINVAL, "no --listen URL and no runtime directory");
         }
         (void)snprintf(url, sizeof(url), "ipc://%s/%s", dir, ALKD_SERVICE_SOCKET);
-        make_socket_dir(url);
-        rv = listener_open(server, url, false, diag);
+        rv = make_socket_dir(url, diag);
+        if (rv == ALK_OK) {
+            rv = listener_open(server, url, false, diag);
+        }
     }
     for (size_t i = 0; rv == ALK_OK && i < config->listen.len; i++) {
         rv = listener_open(server, config->listen.items[i], false, diag);
@@ -476,8 +597,10 @@ static int open_listeners(alkd_server *server, alk_diag *diag) {
             return alk_diag_set(diag, ALK_EINVAL, "no --control URL and no runtime directory");
         }
         (void)snprintf(url, sizeof(url), "ipc://%s/%s", dir, ALKD_CONTROL_SOCKET);
-        make_socket_dir(url);
-        rv = listener_open(server, url, true, diag);
+        rv = make_socket_dir(url, diag);
+        if (rv == ALK_OK) {
+            rv = listener_open(server, url, true, diag);
+        }
     }
     return rv;
 }
@@ -508,27 +631,29 @@ static int server_start(alkd_server *server, alk_diag *diag) {
     server->sig_term.data = server;
     server->sig_int.data = server;
     server->housekeeping.data = server;
+    server->probes.data = server;
     server->linger.data = server;
     if (uv_async_init(server->loop, &server->inbox_async, on_inbox) != 0 ||
         uv_signal_init(server->loop, &server->sig_hup) != 0 ||
         uv_signal_init(server->loop, &server->sig_term) != 0 ||
         uv_signal_init(server->loop, &server->sig_int) != 0 ||
         uv_timer_init(server->loop, &server->housekeeping) != 0 ||
+        uv_timer_init(server->loop, &server->probes) != 0 ||
         uv_timer_init(server->loop, &server->linger) != 0) {
         return alk_diag_set(diag, ALK_EINTERNAL, "cannot create the loop's handles");
     }
-    rv = alkd__jobs_init(server, diag);
+    /* The sockets first: their locks keep a second daemon from starting anything. They take
+     * no request before alkd__update_receivers below. */
+    rv = open_listeners(server, diag);
+    if (rv == ALK_OK) {
+        rv = alkd__jobs_init(server, diag);
+    }
     if (rv == ALK_OK) {
         rv = alkd__requests_init(server, diag);
     }
-    if (rv != ALK_OK) {
-        return rv;
+    if (rv == ALK_OK) {
+        rv = alkd__generation_init(server, diag);
     }
-    rv = alkd__generation_init(server, diag);
-    if (rv != ALK_OK) {
-        return rv;
-    }
-    rv = open_listeners(server, diag);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -545,6 +670,7 @@ static int server_start(alkd_server *server, alk_diag *diag) {
         tick = server->watchdog_usec / 4000 > 0 ? server->watchdog_usec / 4000 : 1;
     }
     (void)uv_timer_start(&server->housekeeping, on_housekeeping, tick, tick);
+    (void)uv_timer_start(&server->probes, on_probe_tick, PROBE_INTERVAL_MS, PROBE_INTERVAL_MS);
     alkd__update_receivers(server);
     alkd_info("serving with %zu workers, queue %llu, plugin generation %llu",
               server->workers.config.n, (unsigned long long)config->queue,
@@ -569,7 +695,7 @@ int alkd_server_run(alkd_config *config) {
         alkd_error("cannot create the event loop");
         return 1;
     }
-    alkd_server server = {.config = config, .loop = &loop};
+    alkd_server server = {.config = config, .loop = &loop, .pid = (int)getpid()};
     alk_diag diag = {{0}};
     int rv = server_start(&server, &diag);
     if (rv != ALK_OK) {

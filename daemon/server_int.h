@@ -9,13 +9,14 @@
  * the slot (and on every duplicate attached to the job) and re-arms the slot to receive.
  *
  * Thread rule: every field here is touched by the loop thread only, except where a comment says
- * otherwise (the inbox under `inbox_lock`).
+ * otherwise (the inbox under `inbox_lock`, a listener's atomic `handed_over`).
  */
 #ifndef ALKD_SERVER_INT_H
 #define ALKD_SERVER_INT_H
 
 #include "cache.h"
 #include "config.h"
+#include "ipc_guard.h"
 #include "poison.h"
 #include "pool.h"
 #include "queue.h"
@@ -29,6 +30,7 @@
 #include "rpc/rpc.h"
 
 #include <nng/nng.h>
+#include <stdatomic.h>
 #include <uv.h>
 
 typedef struct listener listener;
@@ -59,6 +61,12 @@ struct listener {
     nng_listener nng_listener;
     char *url;
     bool control;
+    bool ipc;
+    int lock_fd;             /* ipc: the socket's lock (ipc_guard.h), else -1 */
+    alkd_ipc_probe probe;    /* ipc: the self-probe */
+    bool probing;            /* the probe was set up (its handles need closing) */
+    uint64_t last_probe_ok;  /* alkd__now() of the last probe that passed */
+    atomic_uint_fast64_t handed_over; /* probe pipes that reached the socket (nng threads) */
     size_t n_receiving;
     slot **slots; /* every slot, for shutdown */
     size_t n_slots;
@@ -121,6 +129,7 @@ typedef struct stats {
     uint64_t reload_failures;
     uint64_t abandoned;
     uint64_t poison_hits;
+    uint64_t listener_restarts;
     uint64_t worker_jobs;
     uint64_t job_count;
     double job_ms_sum;
@@ -131,6 +140,7 @@ struct alkd_server {
     alkd_config *config;
     uv_loop_t *loop;
     uint64_t started; /* uv_hrtime() */
+    int pid;
     server_state state;
     bool closing; /* the final close has begun */
     int exit_code;
@@ -167,6 +177,7 @@ struct alkd_server {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     uv_timer_t housekeeping; /* cache sweep, watchdog, status */
+    uv_timer_t probes;       /* the ipc listeners' self-probes */
     uv_timer_t linger;
     uint64_t watchdog_usec;
     uint64_t last_watchdog;

@@ -1,6 +1,7 @@
 /* alkaidd's parts that need no socket: the reply cache, the decode thread pool, the fair job
  * queue, the poison list and the config parser. */
 #include "daemon/cache.h"
+#include "daemon/common.h"
 #include "daemon/config.h"
 #include "daemon/poison.h"
 #include "daemon/pool.h"
@@ -12,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- reply cache --------------------------------------------------------------------------- */
@@ -231,6 +233,26 @@ Test(poison, content_key_ignores_id_and_timeout) {
     cr_assert_null(alkd_poison_find(&p, a, 0));
     alkd_poison_fini(&p);
     alk_arena_fini(&arena);
+}
+
+/* ---- the shared-/tmp runtime directory ------------------------------------------------------ */
+
+Test(common, private_dir_must_be_ours_and_closed) {
+    char dir[] = "/tmp/alkaid-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    alk_diag diag = {{0}};
+    cr_assert(alkd_private_dir_ok(dir, (unsigned)geteuid(), &diag), "%s", diag.message);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    cr_assert(!alkd_private_dir_ok(dir, (unsigned)geteuid(), &diag));
+    cr_assert(strstr(diag.message, "mode 0777") != NULL, "%s", diag.message);
+    cr_assert_eq(chmod(dir, 0700), 0);
+    cr_assert(!alkd_private_dir_ok(dir, (unsigned)geteuid() + 1, &diag), "another user's");
+    char link[64];
+    (void)snprintf(link, sizeof(link), "%s.link", dir);
+    cr_assert_eq(symlink(dir, link), 0);
+    cr_assert(!alkd_private_dir_ok(link, (unsigned)geteuid(), &diag), "a symlink is refused");
+    cr_assert_eq(unlink(link), 0);
+    cr_assert_eq(rmdir(dir), 0);
 }
 
 /* ---- config -------------------------------------------------------------------------------- */

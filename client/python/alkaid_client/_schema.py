@@ -432,6 +432,11 @@ METHODS = {
                 "type": "uint"
             },
             {
+                "name": "listener_restarts",
+                "required": True,
+                "type": "uint"
+            },
+            {
                 "name": "rss_bytes",
                 "required": True,
                 "type": "uint"
