@@ -38,8 +38,8 @@ int alkd_ipc_lock(const char *path, int *ret_fd, alk_diag *diag) {
         (void)close(fd);
         if (err == EWOULDBLOCK) {
             return alk_diag_set(diag, ALK_EBUSY,
-                                "ipc://%s is served by another alkaidd (pid %s, holding %s)",
-                                path, pid[0] != '\0' ? pid : "unknown", lock_path);
+                                "ipc://%s is served by another alkaidd (pid %s, holding %s)", path,
+                                pid[0] != '\0' ? pid : "unknown", lock_path);
         }
         return alk_diag_set(diag, ALK_EIO, "cannot lock %s: %s", lock_path, strerror(err));
     }

@@ -56,9 +56,9 @@ struct alkd_ipc_probe {
     const atomic_uint_fast64_t *handed_over; /* the daemon's count of its own pipes */
     uint_fast64_t expected;                  /* the count once this probe's pipe is in */
     uint64_t deadline;                       /* uv_now() by which it must be */
-    bool busy;    /* a probe runs (or its pipe is still closing) */
-    bool settled; /* the outcome of the current probe is known */
-    int closing;  /* handles still closing after alkd_ipc_probe_close */
+    bool busy;                               /* a probe runs (or its pipe is still closing) */
+    bool settled;                            /* the outcome of the current probe is known */
+    int closing;                             /* handles still closing after alkd_ipc_probe_close */
     void (*closed)(alkd_ipc_probe *probe);
 };
 

@@ -398,8 +398,8 @@ static int listener_open(alkd_server *server, const char *url, bool control, alk
     }
     if (nng_rv != 0) {
         listener_free(l);
-        return alk_diag_set(diag, alkd_err_from_nng(nng_rv), "cannot open a socket for %s: %s",
-                            url, nng_strerror(nng_rv));
+        return alk_diag_set(diag, alkd_err_from_nng(nng_rv), "cannot open a socket for %s: %s", url,
+                            nng_strerror(nng_rv));
     }
     rv = start_listening(l, diag);
     if (rv != ALK_OK) {

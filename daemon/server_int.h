@@ -62,10 +62,10 @@ struct listener {
     char *url;
     bool control;
     bool ipc;
-    int lock_fd;             /* ipc: the socket's lock (ipc_guard.h), else -1 */
-    alkd_ipc_probe probe;    /* ipc: the self-probe */
-    bool probing;            /* the probe was set up (its handles need closing) */
-    uint64_t last_probe_ok;  /* alkd__now() of the last probe that passed */
+    int lock_fd;                      /* ipc: the socket's lock (ipc_guard.h), else -1 */
+    alkd_ipc_probe probe;             /* ipc: the self-probe */
+    bool probing;                     /* the probe was set up (its handles need closing) */
+    uint64_t last_probe_ok;           /* alkd__now() of the last probe that passed */
     atomic_uint_fast64_t handed_over; /* probe pipes that reached the socket (nng threads) */
     size_t n_receiving;
     slot **slots; /* every slot, for shutdown */
