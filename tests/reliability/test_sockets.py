@@ -16,13 +16,15 @@ from harness import ALKAIDD, EXAMPLE, Client, Daemon, temp_dir
 
 def poke(path, payload=b""):
     """Connects to `path`, sends `payload`, closes. While the daemon re-creates a wedged listener
-    the socket file is briefly absent: such a connection is simply not made."""
+    the socket file is briefly absent, and a slow daemon's backlog may be full: such a
+    connection is simply not made."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1.0)
     try:
         s.connect(path)
         if payload:
             s.sendall(payload)
-    except (ConnectionRefusedError, FileNotFoundError):
+    except (ConnectionRefusedError, FileNotFoundError, BlockingIOError, socket.timeout):
         pass
     finally:
         s.close()
