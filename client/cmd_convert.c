@@ -33,7 +33,18 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_URLS = 16, MAX_INPUTS = 64, MAX_OPTIONS = 64, MAX_DIRS = 16 };
+enum {
+    MAX_URLS = 16,
+    MAX_INPUTS = 64,
+    MAX_OPTIONS = 64,
+    MAX_DIRS = 16,
+    CHECK_SIZE_ABOVE = 1 << 20, /* larger requests are checked against the daemon's limit */
+};
+
+/* Without --timeout the daemon's own deadline applies (alkaidd --timeout, 300 s by default);
+ * alkaidc waits for its reply at most this long (the daemon's --max-timeout-ms default), and
+ * gives up within CLI_LOST_AFTER_S when it loses the daemon. */
+#define DEFAULT_WAIT_S 3600.0
 
 typedef struct options {
     const char *model_path;
@@ -74,10 +85,11 @@ static void usage(FILE *to) {
         "  --hwconf A,C,L            adder size, carry size, latency cutoff (default 1,1,-1)\n"
         "  --solver-option KEY=VAL   a CMVM solver option (repeatable)\n"
         "  --dump FILE               also write the named intermediate traces (JSON)\n"
-        "  --timeout S               give up after S seconds (also the daemon's deadline)\n"
+        "  --timeout S               give up after S seconds (also the daemon's deadline;\n"
+        "                            default: the daemon's, 300 s unless it says otherwise)\n"
         "  --resend S                resend a request unanswered after S seconds (default 10)\n"
         "  --plugin-dir DIR          with --local: also load plugins from DIR\n"
-        "The output names are printed on stdout, one per line.\n");
+        "The output names are printed on stdout, one per line (on stderr with -o -).\n");
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -410,23 +422,30 @@ static int read_model(const options *o, alk_arena *arena, const alk_value **ret_
             message = root;
         }
     } else {
-        size_t i = 0;
+        /* A UTF-8 byte-order mark before JSON text is allowed (RFC 8259 §8.1) and skipped. */
+        size_t i = bytes.len >= 3 && memcmp(bytes.data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        size_t start = i;
         while (i < bytes.len && strchr(" \t\r\n", bytes.data[i]) != NULL) {
             i++;
         }
-        if (i < bytes.len && bytes.data[i] == '{') {
-            rv = alk_value_from_json(bytes.data, bytes.len, &limits, arena, &message, diag);
+        if (i < bytes.len && (bytes.data[i] == '{' || bytes.data[i] == '[')) {
+            rv = alk_value_from_json(bytes.data + start, bytes.len - start, &limits, arena,
+                                     &message, diag);
+        } else if (bytes.len == 0) {
+            rv = alk_diag_set(diag, ALK_EINVAL, "the file is empty");
         } else {
             alk_rpc_error err;
             alk_rpc_error_clear(&err);
             rv = alk_value_from_msgpack(bytes.data, bytes.len, &limits, arena, &message, &err);
             if (rv != ALK_OK) {
+                /* Malformed input is the user's file, not a protocol failure (exit 1). */
+                rv = rv == ALK_EPROTO ? ALK_EINVAL : rv;
                 (void)alk_diag_set(diag, rv, "not a JSON or msgpack graph message: %s",
                                    err.diag.message);
             }
         }
         if (rv == ALK_OK && message->kind != ALK_VALUE_MAP) {
-            rv = alk_diag_set(diag, ALK_EINVAL, "a graph message is a map, not a %s",
+            rv = alk_diag_set(diag, ALK_EINVAL, "a graph message must be a map (the file holds %s)",
                               alk_value_kind_name(message->kind));
         }
         if (rv != ALK_OK) {
@@ -631,12 +650,14 @@ static int write_result(const options *o, const alk_value *reply, alk_diag *diag
     if (rv == ALK_OK && o->dump != NULL) {
         rv = write_dump(o->dump, alk_value_get(reply, "dump"), diag);
     }
-    if (rv == ALK_OK && strcmp(o->output, "-") != 0) {
+    if (rv == ALK_OK) {
+        /* With `-o -` the program fills stdout: the names go to stderr then. */
+        FILE *to = strcmp(o->output, "-") == 0 ? stderr : stdout;
         const alk_value *names = alk_value_get(reply, "output_names");
         for (size_t i = 0;
              names != NULL && names->kind == ALK_VALUE_ARRAY && i < names->as.array.len; i++) {
             if (names->as.array.items[i]->kind == ALK_VALUE_STR) {
-                printf("%s\n", names->as.array.items[i]->as.str.bytes);
+                fprintf(to, "%s\n", names->as.array.items[i]->as.str.bytes);
             }
         }
     }
@@ -687,8 +708,16 @@ int cmd_convert(int argc, char **argv) {
             remote = true;
         }
     }
+    if (remote && request.len > CHECK_SIZE_ABOVE) {
+        rv = cli_conn_check_size(&conn, request.len, &diag);
+        if (rv != ALK_OK) {
+            code = cli_conn_fail(&conn, rv, &diag);
+            goto done;
+        }
+    }
     if (remote) {
-        double wait = o.timeout_s > 0 ? o.timeout_s + 5.0 : 0.0;
+        /* The daemon answers ETIMEDOUT at the deadline; the margin lets that reply arrive. */
+        double wait = o.timeout_s > 0 ? o.timeout_s + 1.0 : DEFAULT_WAIT_S;
         rv = cli_conn_call(&conn, &request, wait, true, &arena, &reply, &diag);
         if (rv != ALK_OK) {
             code = cli_conn_fail(&conn, rv, &diag);

@@ -5,7 +5,8 @@
  * a URL that fails is dialed again in the background (nng retries it), so that a farm with one
  * daemon down still works. The reply is awaited with an aio whose callback signals a condition
  * variable: the main thread can then show progress without cancelling the request (a timed-out
- * nng_recv on a REQ socket would abandon it).
+ * nng_recv on a REQ socket would abandon it), and notice when no connection to any daemon is
+ * left (nng's pipe notifications count them): nng would wait for one to come back forever.
  *
  * Thread rule: one connection per thread; the aio callback touches only the waiter.
  */
@@ -39,6 +40,13 @@ bool cli_url_push(const char **urls, size_t *n, size_t cap, const char *url) {
 static bool ipc_path_exists(const char *url) {
     struct stat st;
     return strncmp(url, "ipc://", 6) == 0 && stat(url + 6, &st) == 0;
+}
+
+/* nng thread: one connection to a daemon more or less. */
+static void on_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg) {
+    cli_conn *conn = arg;
+    (void)pipe;
+    atomic_fetch_add(&conn->pipes, event == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 }
 
 int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, size_t n,
@@ -82,6 +90,9 @@ int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, si
                             nng_strerror(rv));
     }
     conn->open = true;
+    atomic_init(&conn->pipes, 0);
+    (void)nng_pipe_notify(conn->socket, NNG_PIPE_EV_ADD_POST, on_pipe_event, conn);
+    (void)nng_pipe_notify(conn->socket, NNG_PIPE_EV_REM_POST, on_pipe_event, conn);
     nng_duration resend = resend_s > 0 ? (nng_duration)(resend_s * 1000.0) : NNG_DURATION_INFINITE;
     (void)nng_socket_set_ms(conn->socket, NNG_OPT_REQ_RESENDTIME, resend);
     /* nng 1.5 reads messages of any size by default: bound what a peer can make us allocate. */
@@ -162,8 +173,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Runs one aio operation to completion, showing progress; returns nng's result. */
-static int wait_aio(nng_aio *aio, waiter *w, bool progress, double start, const char *what) {
+/* Runs one aio operation to completion, showing progress; returns nng's result, or
+ * NNG_ECONNSHUT when no connection to a daemon was left for CLI_LOST_AFTER_S. */
+static int wait_aio(cli_conn *conn, nng_aio *aio, waiter *w, bool progress, double start,
+                    const char *what) {
+    double lost_since = 0.0;
+    bool lost = false;
     pthread_mutex_lock(&w->lock);
     while (!w->done) {
         struct timespec until;
@@ -177,10 +192,21 @@ static int wait_aio(nng_aio *aio, waiter *w, bool progress, double start, const 
         if (!w->done && progress) {
             fprintf(stderr, "\ralkaidc: %s... %.1f s ", what, now_s() - start);
         }
+        double now = now_s();
+        if (w->done || atomic_load(&conn->pipes) > 0) {
+            lost_since = 0.0;
+        } else if (lost_since == 0.0) {
+            lost_since = now;
+        } else if (now - lost_since > CLI_LOST_AFTER_S && !lost) {
+            lost = true;
+            pthread_mutex_unlock(&w->lock);
+            nng_aio_cancel(aio); /* the callback runs and sets done */
+            pthread_mutex_lock(&w->lock);
+        }
     }
     w->done = false;
     pthread_mutex_unlock(&w->lock);
-    return nng_aio_result(aio);
+    return lost ? NNG_ECONNSHUT : nng_aio_result(aio);
 }
 
 int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
@@ -204,16 +230,23 @@ int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool
     nng_aio_set_msg(aio, msg);
     nng_aio_set_timeout(aio, timeout);
     nng_send_aio(conn->socket, aio);
-    rv = wait_aio(aio, &w, progress, start, "sending");
+    rv = wait_aio(conn, aio, &w, progress, start, "sending");
     if (rv != 0) {
         nng_msg_free(nng_aio_get_msg(aio));
     } else {
         nng_aio_set_timeout(aio, timeout);
         nng_recv_aio(conn->socket, aio);
-        rv = wait_aio(aio, &w, progress, start, "waiting for the daemon");
+        rv = wait_aio(conn, aio, &w, progress, start, "waiting for the daemon");
     }
     if (progress) {
         fprintf(stderr, "\r\033[K");
+    }
+    if (rv == NNG_ECONNSHUT) {
+        nng_aio_free(aio);
+        conn->unreachable = true;
+        return alk_diag_set(diag, ALK_EIO,
+                            "lost the daemon at %s: no connection for %.0f s (it stopped or died)",
+                            conn->url, CLI_LOST_AFTER_S);
     }
     if (rv != 0) {
         nng_aio_free(aio);
@@ -252,6 +285,31 @@ int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool
     }
     *ret_reply = reply;
     return ALK_OK;
+}
+
+int cli_conn_check_size(cli_conn *conn, size_t request_len, alk_diag *diag) {
+    alk_buf request;
+    alk_buf_init(&request);
+    cli_request_simple(&request, "info", NULL, NULL);
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    const alk_value *reply = NULL;
+    int rv = alk_buf_error(&request);
+    if (rv == ALK_OK) {
+        rv = cli_conn_call(conn, &request, 30.0, false, &arena, &reply, diag);
+    }
+    if (rv == ALK_OK) {
+        uint64_t limit = cli_get_uint(alk_value_get(reply, "limits"), "max_message_bytes");
+        if (limit > 0 && request_len > limit) {
+            rv = alk_diag_set(diag, ALK_ELIMIT,
+                              "the request has %zu bytes; the daemon at %s accepts at most "
+                              "%" PRIu64 " (max_message_bytes)",
+                              request_len, conn->url, limit);
+        }
+    }
+    alk_arena_fini(&arena);
+    alk_buf_fini(&request);
+    return rv;
 }
 
 int cli_conn_fail(const cli_conn *conn, int err, const alk_diag *diag) {

@@ -58,6 +58,11 @@ int alkd_err_from_nng(int nng_err) {
     }
 }
 
+const char *alkd_system_runtime_dir(void) {
+    const char *dir = getenv("ALKAID_SYSTEM_RUNTIME_DIR");
+    return dir != NULL && dir[0] == '/' ? dir : "/run/alkaid";
+}
+
 bool alkd_runtime_dir(char *ret_dir, size_t cap) {
     const char *systemd = getenv("RUNTIME_DIRECTORY");
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -68,7 +73,7 @@ bool alkd_runtime_dir(char *ret_dir, size_t cap) {
     } else if (xdg != NULL && xdg[0] == '/') {
         n = snprintf(ret_dir, cap, "%s/alkaid", xdg);
     } else if (geteuid() == 0) {
-        n = snprintf(ret_dir, cap, "/run/alkaid");
+        n = snprintf(ret_dir, cap, "%s", alkd_system_runtime_dir());
     } else {
         n = snprintf(ret_dir, cap, "/tmp/alkaid-%u", (unsigned)geteuid());
     }
@@ -108,8 +113,9 @@ size_t alkd_default_urls(const char *name, char *urls, size_t max, size_t cap) {
         int n = snprintf(urls + count * cap, cap, "ipc://%s/%s", dir, name);
         count += n > 0 && (size_t)n < cap;
     }
-    if (count < max && strcmp(dir, "/run/alkaid") != 0) {
-        int n = snprintf(urls + count * cap, cap, "ipc:///run/alkaid/%s", name);
+    const char *system = alkd_system_runtime_dir();
+    if (count < max && strcmp(dir, system) != 0) {
+        int n = snprintf(urls + count * cap, cap, "ipc://%s/%s", system, name);
         count += n > 0 && (size_t)n < cap;
     }
     return count;

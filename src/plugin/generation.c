@@ -299,6 +299,17 @@ bool alk_generation_same_plugins(const alk_generation *a, const alk_generation *
     return true;
 }
 
+bool alk_generation_has_tracer(const alk_generation *generation, const char *name) {
+    for (size_t i = 0; i < generation->n_entries; i++) {
+        const alk__entry *e = &generation->entries[i];
+        if (e->info.state == ALK_PLUGIN_LOADED && strcmp(e->info.group, ALK_GROUP_TRACER) == 0 &&
+            strcmp(e->info.name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t alk_generation_n_refused(const alk_generation *generation) {
     size_t n = 0;
     for (size_t i = 0; i < generation->n_entries; i++) {

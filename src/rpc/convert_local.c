@@ -9,6 +9,7 @@
 
 #include "plugin/registry.h"
 
+#include <stdio.h>
 #include <time.h>
 
 static double now_ms(void) {
@@ -38,6 +39,16 @@ int alk_rpc_convert_local(const alk_generation *generation, const void *bytes, s
         creq.on_trace_ctx = how->on_trace_ctx;
         rv = alk_convert(generation, &creq, &result, &err->diag);
         err->code = rv;
+        if (rv == ALK_EINVAL || rv == ALK_ENOTSUP || rv == ALK_ELIMIT || rv == ALK_ENOENT ||
+            rv == ALK_EPLUGIN) {
+            /* The culprit: the framework key when no such tracer is loaded, else the payload
+             * the tracer was converting (its message names the layer). */
+            bool named = alk_value_get(req.body, "framework") != NULL;
+            (void)snprintf(err->where, sizeof(err->where), "%s",
+                           alk_generation_has_tracer(generation, creq.framework) ? "model"
+                           : named                                               ? "framework"
+                                                                                 : "module");
+        }
     }
     if (rv == ALK_OK) {
         alk_rpc_timings timings = {.queue_ms = how->queue_ms, .run_ms = now_ms() - start};
