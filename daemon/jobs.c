@@ -2,12 +2,14 @@
  * Jobs: the requests that run in a worker process (`convert`, and the `test.sleep` hook).
  *
  * A job is created when its request has been decoded and validated, so that a bad request is
- * answered at once and never reaches a worker. It owns the decoded request (its arena), the
- * request's bytes (until a worker has them), a deadline timer and the list of slots to answer
- * (the first requester and any duplicate that arrived while it was in flight). It waits in the
- * fair queue (queue.h) until a worker of the current generation is idle, then takes a reference
- * on the daemon's plugin generation and runs there (workers.h). The reply is sent exactly once,
- * by whichever comes first:
+ * answered at once and never reaches a worker. Jobs of requests above ALKD_HEAVY_BYTES are heavy:
+ * they wait in a queue of their own, run at a lower CPU priority, and while small requests keep
+ * coming one worker stays free for those, so that one client's big messages cost that client. It
+ * owns the decoded request (its arena), the request's bytes (until a worker has them), a deadline
+ * timer and the list of slots to answer (the first requester and any duplicate that arrived while
+ * it was in flight). It waits in the fair queue (queue.h) until a worker of the current generation
+ * is idle, then takes a reference on the daemon's plugin generation and runs there (workers.h). The
+ * reply is sent exactly once, by whichever comes first:
  *  - the worker's result: to every requester and, unless it is a transient error, into the reply
  *    cache;
  *  - the worker's death: the error names the signal or exit status, the framework and the last
@@ -29,6 +31,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* How long light jobs count as present for the worker kept free for them (heavy_may_run). */
+#define LIGHT_LATELY_NS ((uint64_t)2000000000)
 
 static double elapsed_ms(uint64_t from, uint64_t to) {
     return to > from ? (double)(to - from) / 1e6 : 0.0;
@@ -176,14 +181,39 @@ static void run(job *j) {
         job_release(j);
         return;
     }
+    if (j->heavy) {
+        alkd_workers_lower_priority(j->worker);
+        server->running_heavy++;
+    }
     server->running++;
     server->stats.worker_jobs++;
 }
 
-/* Gives waiting jobs to idle workers, each peer in turn. */
+/* The queue `j` waits in. */
+static alkd_queue *queue_of(alkd_server *server, const job *j) {
+    return j->heavy ? &server->heavy_queue : &server->queue;
+}
+
+/* Whether a heavy job may take a worker now: while light jobs came lately, one worker stays
+ * theirs (with two workers or more), so that a flood of big requests cannot hold them all. */
+static bool heavy_may_run(const alkd_server *server) {
+    size_t n = server->workers.config.n;
+    bool light_lately = alkd__now() - server->last_light < LIGHT_LATELY_NS;
+    return server->running_heavy < (n >= 2 && light_lately ? n - 1 : n);
+}
+
+/* Gives waiting jobs to idle workers: each queue serves its peers in turn, and the two queues
+ * alternate while both have runnable jobs. */
 static void dispatch(alkd_server *server) {
-    while (server->queue.n > 0 && alkd_workers_idle(&server->workers) > 0) {
-        run((job *)alkd_queue_pop(&server->queue));
+    while (alkd_workers_idle(&server->workers) > 0) {
+        bool light = server->queue.n > 0;
+        bool heavy = server->heavy_queue.n > 0 && heavy_may_run(server);
+        if (!light && !heavy) {
+            return;
+        }
+        bool take_heavy = heavy && (!light || server->heavy_turn);
+        server->heavy_turn = !take_heavy;
+        run((job *)alkd_queue_pop(take_heavy ? &server->heavy_queue : &server->queue));
     }
 }
 
@@ -191,6 +221,7 @@ static void dispatch(alkd_server *server) {
 static void finished(job *j) {
     j->worker = NULL;
     j->server->running--;
+    j->server->running_heavy -= j->heavy;
     job_release(j);
 }
 
@@ -237,10 +268,13 @@ static void on_lost(void *ctx, void *job_ptr, int code, const char *what, const 
 static void on_unavailable(void *ctx, const char *why) {
     alkd_server *server = ctx;
     alkd_error("no worker process can start: %s", why);
-    job *j;
-    while ((j = (job *)alkd_queue_pop(&server->queue)) != NULL) {
-        reply_error(j, ALK_EINTERNAL, NULL, "no worker process can start: %s", why);
-        job_release(j);
+    alkd_queue *queues[] = {&server->queue, &server->heavy_queue};
+    for (size_t q = 0; q < 2; q++) {
+        job *j;
+        while ((j = (job *)alkd_queue_pop(queues[q])) != NULL) {
+            reply_error(j, ALK_EINTERNAL, NULL, "no worker process can start: %s", why);
+            job_release(j);
+        }
     }
 }
 
@@ -250,7 +284,7 @@ static void on_deadline(uv_timer_t *timer) {
     if (j->replied) {
         return;
     }
-    bool waiting = alkd_queue_remove(&server->queue, &j->item);
+    bool waiting = alkd_queue_remove(queue_of(server, j), &j->item);
     if (!waiting && j->worker != NULL) {
         alkd_workers_cancel(j->worker); /* the worker stops it, or is killed */
         server->stats.abandoned++;
@@ -287,6 +321,7 @@ int alkd__jobs_init(alkd_server *server, alk_diag *diag) {
     }
     server->workers_started = true;
     alkd_queue_init(&server->queue);
+    alkd_queue_init(&server->heavy_queue);
     rv = alkd_poison_init(&server->poison, config->poison_ttl_ms);
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "out of memory");
@@ -367,19 +402,24 @@ static int poisoned(alkd_server *server, const alk_rpc_request *request, alk_rpc
  * most gives its place (answered EBUSY), unless that peer is `j`'s own: then `j` is refused. */
 static int admit(alkd_server *server, job *j, alk_rpc_error *err) {
     size_t room = server->workers.config.n + (size_t)server->config->queue;
-    if (server->running + server->queue.n >= room) {
-        job *victim = (job *)alkd_queue_evict(&server->queue, j->peer);
+    size_t waiting = server->queue.n + server->heavy_queue.n;
+    if (server->running + waiting >= room) {
+        /* The newest job of the peer holding the most gives its place, heavy ones first. */
+        job *victim = (job *)alkd_queue_evict(&server->heavy_queue, j->peer);
+        if (victim == NULL) {
+            victim = (job *)alkd_queue_evict(&server->queue, j->peer);
+        }
         if (victim == NULL) {
             return alk_rpc_error_set(err, ALK_EBUSY, NULL,
                                      "the job queue is full (%zu workers busy, %zu jobs "
                                      "waiting); retry later",
-                                     alkd_workers_busy(&server->workers), server->queue.n);
+                                     alkd_workers_busy(&server->workers), waiting);
         }
         reply_error(victim, ALK_EBUSY, NULL,
                     "the job queue is full and this client holds most of it; retry later");
         job_release(victim);
     }
-    int rv = alkd_queue_push(&server->queue, &j->item, j->peer);
+    int rv = alkd_queue_push(queue_of(server, j), &j->item, j->peer);
     return rv == ALK_OK ? ALK_OK : alk_rpc_error_set(err, rv, NULL, "out of memory for a job");
 }
 
@@ -397,6 +437,7 @@ int alkd__job_start(alkd_server *server, slot *s, alkd_job_kind kind, alkd_decod
     j->request = *request;
     j->received = s->received;
     j->peer = s->peer;
+    j->heavy = nng_msg_len(msg) > ALKD_HEAVY_BYTES;
     j->hold_generation = true;
     uint64_t timeout_ms = 0;
     int rv = ALK_OK;
@@ -408,7 +449,11 @@ int alkd__job_start(alkd_server *server, slot *s, alkd_job_kind kind, alkd_decod
     } else {
         timeout_ms = sleep_options(request, &j->hold_generation);
     }
-    if (rv == ALK_OK && alkd_workers_idle(&server->workers) == 0) {
+    if (!j->heavy) {
+        server->last_light = alkd__now();
+    }
+    bool runs_now = alkd_workers_idle(&server->workers) > 0 && (!j->heavy || heavy_may_run(server));
+    if (rv == ALK_OK && !runs_now) {
         rv = admit(server, j, err);
     }
     if (rv != ALK_OK) {
@@ -443,8 +488,8 @@ int alkd__job_start(alkd_server *server, slot *s, alkd_job_kind kind, alkd_decod
     uint64_t elapsed = (alkd__now() - s->received) / 1000000;
     (void)uv_timer_start(&j->deadline, on_deadline, timeout_ms > elapsed ? timeout_ms - elapsed : 0,
                          0);
-    if (j->item.peer == NULL) {
-        run(j); /* an idle worker was there */
+    if (runs_now) {
+        run(j);
     }
     return ALK_OK;
 }
@@ -456,7 +501,7 @@ void alkd__jobs_cancel_all(alkd_server *server) {
         if (j->replied) {
             continue;
         }
-        bool waiting = alkd_queue_remove(&server->queue, &j->item);
+        bool waiting = alkd_queue_remove(queue_of(server, j), &j->item);
         if (!waiting && j->worker != NULL) {
             alkd_workers_cancel(j->worker);
         }
@@ -469,5 +514,6 @@ void alkd__jobs_cancel_all(alkd_server *server) {
 
 void alkd__jobs_stop(alkd_server *server, void (*stopped)(void *ctx)) {
     alkd_queue_fini(&server->queue);
+    alkd_queue_fini(&server->heavy_queue);
     alkd_workers_stop(&server->workers, stopped);
 }

@@ -342,7 +342,7 @@ static int reply_stats(alkd_server *server, const slot *s, const alk_rpc_request
     alk_mp_key(&reply, "busy_workers");
     alk_mp_uint(out, alkd_workers_busy(&server->workers));
     alk_mp_key(&reply, "queued");
-    alk_mp_uint(out, server->queue.n);
+    alk_mp_uint(out, server->queue.n + server->heavy_queue.n);
     alk_mp_key(&reply, "queue");
     alk_mp_uint(out, server->config->queue);
     alk_mp_key(&reply, "inflight");

@@ -2,11 +2,12 @@
  * A request from its receipt to its handler: the reply cache, decoding and validation, dispatch.
  *
  * Decoding is where one client's heavy messages could cost everyone: a 4 MB message of a million
- * small arrays takes tens of milliseconds to decode and check. So a message larger than
- * INLINE_BYTES is decoded on a decode thread (pool.h), and only the decoded request comes back to
- * the loop; small messages, the common case, are decoded inline. Either way the request is
- * validated completely here (schema, limits, a conversion's hwconf and solver options), so that a
- * bad request is answered at once and never queued for a worker.
+ * small arrays takes a large fraction of a second to decode and check. So a message larger than
+ * ALKD_HEAVY_BYTES is decoded on a decode thread (pool.h) running at a lower priority (nice
+ * DECODE_NICE), and only the decoded request comes back to the loop; small messages, the common
+ * case, are decoded inline. (Its job then runs in a worker at the same lower priority: jobs.c.)
+ * Either way the request is validated completely here (schema, limits, a conversion's hwconf and
+ * solver options), so that a bad request is answered at once and never queued for a worker.
  *
  * Order for a small message: the reply cache first (a resend or an identical request attaches
  * to the one in flight or reuses its reply), then decoding. For a large one the decode thread
@@ -15,6 +16,7 @@
  * Thread rule: loop thread, except decode_run on a decode thread, which reads only the message,
  * the constant configuration and the cache's constant key, and writes only its task.
  */
+#define _GNU_SOURCE /* gettid */
 #include "server_int.h"
 
 #include "log.h"
@@ -22,11 +24,13 @@
 #include "core/alloc.h"
 
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 enum {
-    INLINE_BYTES = 64 * 1024, /* larger messages are decoded on a decode thread */
-    DECODE_THREADS = 1,       /* a flood of large messages takes at most one core here */
-    DECODE_QUEUE = 8,         /* large messages waiting to be decoded; beyond, EBUSY */
+    DECODE_THREADS = 1, /* a flood of large messages takes at most one core here */
+    DECODE_QUEUE = 8,   /* large messages waiting to be decoded; beyond, EBUSY */
+    DECODE_NICE = 10,   /* the decode thread yields the CPU to the loop and to small jobs */
 };
 
 /* A large request on its way through a decode thread. */
@@ -174,6 +178,12 @@ static void dispatch(alkd_server *server, slot *s, nng_msg *msg, alkd_decoded *d
 /* ---- the decode threads ---------------------------------------------------------------------- */
 
 static void decode_run(alkd_pool_item *item) {
+    static _Thread_local bool niced;
+    if (!niced) {
+        /* This thread only: Linux applies a thread id's nice value to that thread alone. */
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), DECODE_NICE);
+        niced = true;
+    }
     decode_task *t = (decode_task *)item;
     const void *bytes = nng_msg_body(t->msg);
     size_t len = nng_msg_len(t->msg);
@@ -233,7 +243,7 @@ void alkd__request_received(alkd_server *server, slot *s, nng_msg *msg) {
     }
     const void *bytes = nng_msg_body(msg);
     size_t len = nng_msg_len(msg);
-    if (len > INLINE_BYTES) {
+    if (len > ALKD_HEAVY_BYTES) {
         decode_task *t = alk_calloc(1, sizeof(*t));
         int rv = t != NULL ? ALK_OK : ALK_ENOMEM;
         if (rv == ALK_OK) {

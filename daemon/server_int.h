@@ -86,6 +86,7 @@ struct job {
     alk_rpc_convert_options options;
     nng_msg *msg; /* the request's bytes, until a worker takes them */
     uint64_t peer;
+    bool heavy; /* a request above ALKD_HEAVY_BYTES: the heavy queue, a lower priority */
     bool hold_generation;
     alk_generation *generation; /* referenced from dispatch on; dropped on release */
     uint64_t generation_id;
@@ -95,6 +96,10 @@ struct job {
     uv_timer_t deadline;
     uint64_t received;
 };
+
+/* Requests larger than this are heavy: decoded on the decode thread and run at a lower CPU
+ * priority, so that one client's flood of big messages costs that client, not everyone. */
+enum { ALKD_HEAVY_BYTES = 64 * 1024 };
 
 /* A request decoded and validated (on the loop, or on a decode thread for a large one). */
 typedef struct alkd_decoded {
@@ -158,9 +163,13 @@ struct alkd_server {
     bool decoders_started;
     alkd_workers workers;
     bool workers_started;
-    alkd_queue queue; /* jobs waiting for a worker */
-    size_t running;   /* jobs a worker has */
-    job *jobs;        /* jobs not yet freed: waiting, running, or cancelled and finishing */
+    alkd_queue queue;       /* light jobs waiting for a worker */
+    alkd_queue heavy_queue; /* heavy jobs waiting for a worker */
+    bool heavy_turn;        /* the heavy queue is served next when both can be */
+    uint64_t last_light;    /* alkd__now() when the last light job arrived */
+    size_t running;         /* jobs a worker has */
+    size_t running_heavy;
+    job *jobs; /* jobs not yet freed: waiting, running, or cancelled and finishing */
     size_t n_jobs;
     alkd_poison poison;
     alkd_cache cache;

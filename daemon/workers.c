@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 enum {
@@ -69,6 +70,7 @@ struct alkd_worker {
     void *job;
     uint64_t seq;
     bool cancelled;
+    bool niced; /* runs a heavy job at a lower priority: replaced after it */
     bool killed_for_memory;
     bool exited;
     bool eof;
@@ -264,12 +266,13 @@ static void on_result(alkd_worker *w, const alkd_frame *frame, const char *paylo
     void *job = w->job;
     w->job = NULL;
     w->cancelled = false;
-    /* After ENOMEM the worker exits by itself, returning the memory. */
-    bool keep = current(w) && frame->code != ALK_ENOMEM;
+    /* After ENOMEM the worker exits by itself, returning the memory; a niced one is replaced by
+     * one at the normal priority. */
+    bool keep = current(w) && frame->code != ALK_ENOMEM && !w->niced;
     if (keep) {
         w->state = W_IDLE;
     } else {
-        w->retired = !current(w);
+        w->retired = !current(w) || w->niced;
         end_worker(w);
     }
     pool->events.result(pool->events.ctx, job, (int)frame->code, payload, frame->length);
@@ -608,6 +611,13 @@ bool alkd_workers_run(alkd_workers *pool, void *job, const alkd_frame *frame, co
     }
     *ret_worker = w;
     return true;
+}
+
+void alkd_workers_lower_priority(alkd_worker *w) {
+    if (w->state == W_BUSY && !w->exited &&
+        setpriority(PRIO_PROCESS, (id_t)w->process.pid, ALKD_WORKER_HEAVY_NICE) == 0) {
+        w->niced = true;
+    }
 }
 
 static void on_grace(uv_timer_t *timer) {

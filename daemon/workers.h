@@ -32,6 +32,8 @@
 
 typedef struct alkd_worker alkd_worker;
 
+enum { ALKD_WORKER_HEAVY_NICE = 10 };
+
 /* What the pool reports to its owner (jobs.c). `job` is the owner's pointer given to
  * alkd_workers_run. */
 typedef struct alkd_workers_events {
@@ -97,6 +99,11 @@ int alkd_workers_generation(alkd_workers *pool, uint64_t id, const alk_buf *init
 bool alkd_workers_run(alkd_workers *pool, void *job, const alkd_frame *frame, const void *bytes,
                       size_t len, void (*release)(void *owner), void *owner,
                       alkd_worker **ret_worker);
+
+/* Lowers the CPU priority of `worker` for the job it runs (a heavy request: nice
+ * ALKD_WORKER_HEAVY_NICE); the worker is replaced after the job, since an unprivileged daemon
+ * cannot raise it again. */
+void alkd_workers_lower_priority(alkd_worker *worker);
 
 /* The job on `worker` is no longer wanted (its deadline passed): asks the worker to stop it and
  * kills the worker if it has not answered after the grace time. */
