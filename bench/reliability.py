@@ -6,10 +6,11 @@ starts its own daemons (the build's alkaidd, temporary ipc sockets) and prints i
       "Done when" 4: one client floods 4 MB messages of a million small arrays (K in flight on
       one socket); another converts the example model one request at a time. Prints the second
       client's conversions/s and p50/p99 latency alone and beside the flood.
-  reloads [--conversions N] [--reloads R] [--clients C]
+  reloads [--conversions N] [--reloads R] [--clients C] [--changing]
       "Done when" 5: C clients convert the example model N times in all while the plugins are
       reloaded R times; every reply is compared with `alkaidc convert --local`. Prints lost and
-      wrong replies and the rate.
+      wrong replies and the rate. With --changing, the built-in plugin's file is touched before
+      each reload, so that every reload starts new worker processes and retires the old ones.
   sockets
       "Done when" 3: 1,000 raw connect+close on the service socket and a second alkaidd on the
       same path; prints how long a fresh client's ping and conversion then take.
@@ -159,8 +160,11 @@ def reloads(args, harness):
         for t in threads:
             t.start()
         generations = set()
+        plugin = os.path.join(args.build, "src", "plugins", "libalkaid_example.so")
         with d.control() as ctl:
             for i in range(args.reloads):
+                if args.changing:
+                    os.utime(plugin)
                 generations.add(ctl.reload()["generation"])
                 target = (i + 1) * per_client * args.clients // (args.reloads + 1)
                 while done[0] < target and any(t.is_alive() for t in threads):
@@ -285,6 +289,7 @@ def main():
     r.add_argument("--reloads", type=int, default=100)
     r.add_argument("--clients", type=int, default=8)
     r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--changing", action="store_true")
     sub.add_parser("sockets")
     m = sub.add_parser("memory")
     m.add_argument("--requests", type=int, default=1000)
