@@ -248,11 +248,7 @@ def memory(args, harness):
 def poison(args, harness):
     from alkaid_client import AlkaidError, Client
     directory = harness.temp_dir()
-    plugins = os.path.join(directory, "plugins")
-    os.mkdir(plugins)
-    mock = os.path.join(args.build, "tests", "plugins", "libmock_crash.so")
-    with open(os.path.join(plugins, "crashy.plugin"), "w") as f:
-        f.write(f"group = alir_tracer.plugins\nname = crashy\nlibrary = {mock}\nabi = 1\n")
+    plugins = harness.crashy_plugin_dir(directory, os.path.join(args.build, "tests", "plugins"))
     daemons = [harness.Daemon(directory, name=f"farm{i}", workers=2, test_hooks=False,
                               args=["--plugin-dir", plugins]) for i in range(2)]
     try:

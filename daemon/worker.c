@@ -113,37 +113,28 @@ static int install_signals(void) {
 
 /* ---- frames -------------------------------------------------------------------------------- */
 
-/* Reads exactly `len` bytes; false on EOF or error. */
-static bool read_full(int fd, void *bytes, size_t len) {
-    char *p = bytes;
+/* Reads (`writing` false) or writes exactly `len` bytes; false on EOF or an error. */
+static bool transfer(int fd, bool writing, char *bytes, size_t len) {
     while (len > 0) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n = writing ? write(fd, bytes, len) : read(fd, bytes, len);
         if (n < 0 && errno == EINTR) {
-            continue;
+            continue; /* SIGUSR1 (a cancel) arrived between jobs */
         }
         if (n <= 0) {
             return false;
         }
-        p += n;
+        bytes += n;
         len -= (size_t)n;
     }
     return true;
 }
 
+static bool read_full(int fd, void *bytes, size_t len) {
+    return transfer(fd, false, bytes, len);
+}
+
 static bool write_full(int fd, const void *bytes, size_t len) {
-    const char *p = bytes;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
+    return transfer(fd, true, (char *)bytes, len);
 }
 
 static bool send_frame(int fd, alkd_frame *frame, const void *payload, size_t len) {

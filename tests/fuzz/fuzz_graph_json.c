@@ -7,20 +7,9 @@
  */
 #include "graph_checks.h"
 
-#include <stdint.h>
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    alk_value_limits limits;
-    fuzz_graph_limits(&limits);
-    alk_arena arena;
-    alk_arena_init(&arena, 0);
-    const alk_value *message = NULL;
-    alk_diag diag = {{0}};
-    if (alk_value_from_json((const char *)data, size, &limits, &arena, &message, &diag) == ALK_OK) {
-        fuzz_check_graph(message);
-    }
-    alk_arena_fini(&arena);
+    fuzz_graph_input(data, size, true);
     return 0;
 }

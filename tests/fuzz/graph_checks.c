@@ -13,15 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fuzz_graph_limits(alk_value_limits *ret_limits) {
-    *ret_limits = (alk_value_limits){
-        .max_depth = 32,
-        .max_items = 4096,
-        .max_total = 65536,
-        .max_string = 1 << 20,
-    };
-}
-
 /* msgpack of `value` decodes to a value whose msgpack is the same bytes. */
 static void check_round_trip(const alk_value *value, alk_arena *arena) {
     alk_buf first;
@@ -48,10 +39,8 @@ static void check_round_trip(const alk_value *value, alk_arena *arena) {
     alk_buf_fini(&second);
 }
 
-void fuzz_check_graph(const alk_value *message) {
-    alk_arena arena;
-    alk_arena_init(&arena, 0);
-    check_round_trip(message, &arena);
+static void check_graph(const alk_value *message, alk_arena *arena) {
+    check_round_trip(message, arena);
     const alk_rpc_method *convert = alk_rpc_method_find("convert");
     alk_rpc_error err;
     alk_rpc_error_clear(&err);
@@ -63,7 +52,7 @@ void fuzz_check_graph(const alk_value *message) {
         alk_convert_request creq;
         alk_rpc_convert_options options;
         alk_rpc_error_clear(&err);
-        if (alk_rpc_convert_request(&request, &limits, &arena, &creq, &options, &err) == ALK_OK &&
+        if (alk_rpc_convert_request(&request, &limits, arena, &creq, &options, &err) == ALK_OK &&
             creq.framework == NULL) {
             abort(); /* a request that passes its checks names a framework */
         }
@@ -71,6 +60,26 @@ void fuzz_check_graph(const alk_value *message) {
         alk_buf_init(&reply);
         (void)alk_rpc_encode_error(&err, &reply);
         alk_buf_fini(&reply);
+    }
+}
+
+void fuzz_graph_input(const uint8_t *data, size_t size, bool json) {
+    alk_value_limits limits = {
+        .max_depth = 32,
+        .max_items = 4096,
+        .max_total = 65536,
+        .max_string = 1 << 20,
+    };
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    const alk_value *message = NULL;
+    alk_rpc_error err;
+    alk_rpc_error_clear(&err);
+    int rv =
+        json ? alk_value_from_json((const char *)data, size, &limits, &arena, &message, &err.diag)
+             : alk_value_from_msgpack(data, size, &limits, &arena, &message, &err);
+    if (rv == ALK_OK) {
+        check_graph(message, &arena);
     }
     alk_arena_fini(&arena);
 }

@@ -6,14 +6,17 @@
 
 #include "graph/value.h"
 
-/* The limits both decoders run with: small, so that each input is quick. */
-void fuzz_graph_limits(alk_value_limits *ret_limits);
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /*
- * The path a decoded graph message (borrowed) takes next: it must re-encode to msgpack that
- * decodes to the same encoding, and, when it is a map, go through the `convert` request's checks
- * (schema, sizes, hwconf, solver options, framework) without crashing; aborts on a mismatch.
+ * Decodes `data` as a graph message in JSON (`json`) or msgpack, with small limits so that each
+ * input is quick, and takes it down the path a decoded message takes next: it must re-encode to
+ * msgpack that decodes to the same encoding, and, when it is a map, go through the `convert`
+ * request's checks (schema, sizes, hwconf, solver options, framework) without crashing; aborts
+ * on a mismatch.
  */
-void fuzz_check_graph(const alk_value *message);
+void fuzz_graph_input(const uint8_t *data, size_t size, bool json);
 
 #endif

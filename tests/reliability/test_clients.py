@@ -9,9 +9,8 @@ import sys
 import time
 import unittest
 
-from harness import ALKAIDC, EXAMPLE, AlkaidError, Client, Daemon, temp_dir
+from harness import ALKAIDC, EXAMPLE, AlkaidError, Client, Daemon, crashy_plugin_dir, temp_dir
 
-MOCK_DIR = os.environ["ALK_MOCK_DIR"]
 EXIT_OK, EXIT_INPUT, EXIT_RESOURCE, EXIT_UNAVAILABLE, EXIT_RETRY = 0, 1, 4, 6, 7
 
 
@@ -23,11 +22,7 @@ class Clients(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = temp_dir()
-        cls.plugins = os.path.join(cls.dir, "plugins")
-        os.mkdir(cls.plugins)
-        with open(os.path.join(cls.plugins, "crashy.plugin"), "w") as f:
-            f.write(f"group = alir_tracer.plugins\nname = crashy\n"
-                    f"library = {MOCK_DIR}/libmock_crash.so\nabi = 1\n")
+        cls.plugins = crashy_plugin_dir(cls.dir)
         cls.env = {"ALKAID_CONNECT": "", "XDG_RUNTIME_DIR": cls.dir + "/nowhere"}
 
     def write(self, name, content):

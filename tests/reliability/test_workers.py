@@ -12,11 +12,11 @@ The misbehaving tracer is tests/plugins/mock_crash.c ("crashy"); the well-behave
 import os
 import signal
 import sys
-import threading
 import time
 import unittest
 
-from harness import EXAMPLE, AlkaidError, Client, Daemon, run_alkaidc, temp_dir
+from harness import (EXAMPLE, AlkaidError, Client, Daemon, crashy_plugin_dir, in_threads,
+                     join, run_alkaidc, temp_dir, wait_for)
 
 MOCK_DIR = os.environ["ALK_MOCK_DIR"]
 
@@ -25,49 +25,11 @@ def crashy(what, **extra):
     return {"framework": "crashy", "model": {"do": what}, **extra}
 
 
-def write_crashy_manifest(directory):
-    with open(os.path.join(directory, "crashy.plugin"), "w") as f:
-        f.write(f"group = alir_tracer.plugins\nname = crashy\n"
-                f"library = {MOCK_DIR}/libmock_crash.so\nabi = 1\n")
-
-
-def in_threads(n, fn):
-    results = [None] * n
-
-    def run(i):
-        try:
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 - collected for the assertions
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    return threads, results
-
-
-def join(threads, timeout=60):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive(), "a client thread hung"
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Workers(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = temp_dir()
-        cls.plugins = os.path.join(cls.dir, "plugins")
-        os.mkdir(cls.plugins)
-        write_crashy_manifest(cls.plugins)
+        cls.plugins = crashy_plugin_dir(cls.dir)
         example = os.path.join(cls.dir, "example.json")
         with open(example, "w") as f:
             import json

@@ -5,48 +5,16 @@ once. The jobs are the daemon's `test.sleep` hook (--test-hooks), which runs thr
 queue, deadline, cache and reply path as `convert`."""
 import signal
 import sys
-import threading
 import time
 import unittest
 
 import msgpack
 
-from harness import AlkaidError, Client, Daemon, temp_dir
+from harness import AlkaidError, Client, Daemon, in_threads, join, temp_dir, wait_for
 
 
 def sleep_call(client, ms, **fields):
     return client.call("test.sleep", ms=ms, **fields)
-
-
-def in_threads(n, fn):
-    """Runs fn(i) on n threads; returns the results (or exceptions) in order."""
-    results = [None] * n
-
-    def run(i):
-        try:
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 - collected for the assertions
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    return threads, results
-
-
-def join(threads, timeout=60):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive(), "a client thread hung"
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Jobs(unittest.TestCase):
