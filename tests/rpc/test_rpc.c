@@ -356,6 +356,19 @@ Test(wire, allocation_failures_are_clean) {
 
 /* ---- requests ------------------------------------------------------------------------------- */
 
+/* Decodes the convert request packed in `p` and builds its conversion request, with the default
+ * limits; both must succeed. */
+static void decode_convert(packer *p, alk_arena *arena, alk_convert_request *ret_request,
+                           alk_rpc_convert_options *ret_options) {
+    alk_rpc_request req;
+    alk_rpc_error err;
+    cr_assert_eq(decode_request(p, arena, &req, &err), ALK_OK, "%s", err.diag.message);
+    alk_rpc_limits limits;
+    alk_rpc_limits_default(&limits);
+    cr_assert_eq(alk_rpc_convert_request(&req, &limits, arena, ret_request, ret_options, &err),
+                 ALK_OK, "%s", err.diag.message);
+}
+
 Test(request, valid_convert_request) {
     packer p;
     packer_init(&p);
@@ -423,15 +436,9 @@ Test(request, solver_options_become_typed_options_at_decode) {
     pack_str(&p, "improved");
     alk_arena arena;
     alk_arena_init(&arena, 0);
-    alk_rpc_request req;
-    alk_rpc_error err;
-    cr_assert_eq(decode_request(&p, &arena, &req, &err), ALK_OK, "%s", err.diag.message);
-    alk_rpc_limits limits;
-    alk_rpc_limits_default(&limits);
     alk_convert_request creq;
     alk_rpc_convert_options opts;
-    cr_assert_eq(alk_rpc_convert_request(&req, &limits, &arena, &creq, &opts, &err), ALK_OK, "%s",
-                 err.diag.message);
+    decode_convert(&p, &arena, &creq, &opts);
     cr_assert_str_eq(creq.framework, "alkaid");
     cr_assert_eq(creq.hwconf.adder_size, -1);
     cr_assert_eq(creq.hwconf.carry_size, 3);
@@ -872,15 +879,9 @@ Test(request, framework_inferred_from_module_and_options) {
     pack_str(&p, "gzip");
     alk_arena arena;
     alk_arena_init(&arena, 0);
-    alk_rpc_request req;
-    alk_rpc_error err;
-    cr_assert_eq(decode_request(&p, &arena, &req, &err), ALK_OK, "%s", err.diag.message);
-    alk_rpc_limits limits;
-    alk_rpc_limits_default(&limits);
     alk_convert_request creq;
     alk_rpc_convert_options opts;
-    cr_assert_eq(alk_rpc_convert_request(&req, &limits, &arena, &creq, &opts, &err), ALK_OK, "%s",
-                 err.diag.message);
+    decode_convert(&p, &arena, &creq, &opts);
     cr_assert_str_eq(creq.framework, "keras");
     cr_assert_eq(creq.hwconf.adder_size, 2);
     cr_assert_eq(creq.hwconf.carry_size, 3);
