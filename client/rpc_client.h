@@ -29,6 +29,8 @@
 /* How long a call waits without a connection to any daemon before it gives up (the daemon
  * stopped or died; a restarting one is back sooner). */
 #define CLI_LOST_AFTER_S 5.0
+/* Requests above this size are checked against the daemon's max_message_bytes first. */
+#define CLI_CHECK_SIZE_ABOVE ((size_t)1 << 20)
 
 /* The largest reply accepted (NNG_OPT_RECVMAXSZ of the client's socket). */
 #define CLI_MAX_REPLY_BYTES ((size_t)1 << 30)
@@ -62,12 +64,13 @@ void cli_request_open(alk_mp_map_writer *request, alk_buf *out, const char *meth
 void cli_request_simple(alk_buf *out, const char *method, const char *key, const alk_value *value);
 
 /*
- * Sends `request` (borrowed) and waits up to `timeout_s` seconds for the reply, showing the
- * elapsed time on stderr when `progress` and stderr is a terminal; a call with no connection to
- * any daemon for CLI_LOST_AFTER_S fails at once. On success *ret_reply is the reply map,
- * allocated in `arena`. An error reply returns its code with the daemon's message in `diag`
- * ("EINVAL at inputs[0].shape: ..."); a transport failure returns ALK_EIO or ALK_ETIMEDOUT with
- * conn->unreachable set.
+ * Sends `request` (borrowed) and waits up to `timeout_s` seconds (0: forever) for the reply,
+ * showing the elapsed time on stderr when `progress` and stderr is a terminal; a call with no
+ * connection to any daemon for CLI_LOST_AFTER_S fails at once. On success *ret_reply is the
+ * reply map, allocated in `arena`. An error reply returns its code with the daemon's message in
+ * `diag` ("EINVAL at inputs[0].shape: ..."); a transport failure returns ALK_EIO or ALK_ETIMEDOUT
+ * with conn->unreachable set. A request over CLI_CHECK_SIZE_ABOVE bytes is first checked against
+ * the daemon's `info.limits.max_message_bytes` (ALK_ELIMIT).
  */
 int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
                   alk_arena *arena, const alk_value **ret_reply, alk_diag *diag);
@@ -75,12 +78,6 @@ int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool
 /* The exit code for a failure of a remote command: EXIT_UNAVAILABLE when the daemon could not
  * be reached, else the code cli_fail gives. Prints the message. */
 int cli_conn_fail(const cli_conn *conn, int err, const alk_diag *diag);
-
-/*
- * Before a large request: asks the daemon's `info` for max_message_bytes and fails with ALK_ELIMIT
- * (naming both sizes) when `request_len` is above it, instead of sending bytes the daemon drops.
- */
-int cli_conn_check_size(cli_conn *conn, size_t request_len, alk_diag *diag);
 
 /* Reads repeatable URL options into `urls`, for commands: returns false when full. */
 bool cli_url_push(const char **urls, size_t *n, size_t cap, const char *url);

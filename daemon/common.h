@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The alk_err for an nng error code (NNG_ETIMEDOUT -> ALK_ETIMEDOUT, ...). */
 int alkd_err_from_nng(int nng_err);
@@ -31,6 +32,21 @@ bool alkd_runtime_dir(char *ret_dir, size_t cap);
  * user who created it first could plant sockets there. False with the reason in `diag`.
  */
 bool alkd_private_dir_ok(const char *dir, unsigned uid, alk_diag *diag);
+
+/*
+ * Room for the SP header in nng's receive limit (NNG_OPT_RECVMAXSZ counts it): a REQ's
+ * backtrace of 4 bytes per hop, at most 16 entries. The daemon checks max_message_bytes on the
+ * message body itself, so a message of exactly the limit is read and one a little over gets an
+ * ELIMIT reply instead of a closed connection.
+ */
+#define ALKD_SP_HEADER_ROOM 64
+
+/* NNG_OPT_RECVMAXSZ for a daemon whose max_message_bytes is `max_message_bytes` (saturating). */
+static inline size_t alkd_recv_limit(uint64_t max_message_bytes) {
+    return max_message_bytes > SIZE_MAX - ALKD_SP_HEADER_ROOM
+               ? SIZE_MAX
+               : (size_t)max_message_bytes + ALKD_SP_HEADER_ROOM;
+}
 
 /* File names of the default sockets inside the runtime directory. */
 #define ALKD_SERVICE_SOCKET "alkaidd.sock"

@@ -391,7 +391,7 @@ static int listener_open(alkd_server *server, const char *url, bool control, alk
     int nng_rv = nng_rep0_open(&l->socket);
     if (nng_rv == 0) {
         nng_rv = nng_socket_set_size(l->socket, NNG_OPT_RECVMAXSZ,
-                                     (size_t)server->config->limits.max_message_bytes);
+                                     alkd_recv_limit(server->config->limits.max_message_bytes));
     }
     if (nng_rv == 0 && l->probing) {
         nng_rv = nng_pipe_notify(l->socket, NNG_PIPE_EV_ADD_POST, on_pipe_added, l);

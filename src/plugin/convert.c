@@ -289,6 +289,7 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     alk__trace_map_init(&map);
     alk_host host = {
         .generation = generation,
+        .tracer = tracer,
         .map = &map,
         .on_trace = request->on_trace,
         .on_trace_ctx = request->on_trace_ctx,

@@ -3,11 +3,12 @@
 # temporary directory, never into the source tree). A crash's reproducer is kept in
 # $FUZZ_ARTIFACTS (default: fuzz-artifacts/ in the directory the script was started from, the
 # build directory under meson) and its path printed.
-# Usage: run_libfuzzer.sh FUZZER CORPUS [SECONDS]
+# Usage: run_libfuzzer.sh FUZZER CORPUS [SECONDS [LIBFUZZER OPTION...]]
 set -eu
 fuzzer=$(realpath "$1")
 corpus=$(realpath "$2")
 seconds=${3:-20}
+shift $(( $# < 3 ? $# : 3 ))
 artifacts=${FUZZ_ARTIFACTS:-$(pwd)/fuzz-artifacts}
 mkdir -p "$artifacts"
 artifacts=$(realpath "$artifacts")
@@ -16,7 +17,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 status=0
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$artifacts/$(basename "$fuzzer")-" -print_final_stats=1 \
+    -artifact_prefix="$artifacts/$(basename "$fuzzer")-" -print_final_stats=1 "$@" \
     "$work" "$corpus" || status=$?
 if [ "$status" -ne 0 ]; then
     echo "run_libfuzzer.sh: $(basename "$fuzzer") failed; reproducers in $artifacts:" >&2

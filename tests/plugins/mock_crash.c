@@ -4,7 +4,7 @@
  *
  * Its model is {"do": WHAT} with one input of shape [2]. apply_model first records the trace
  * "/victim/final" (so that a crash report can name the last trace), then does WHAT: "ok"
- * (returns that trace as the output), "segv" (writes through a bad pointer), "abort", "exit"
+ * (returns its input as the output "final"), "segv" (writes through a bad pointer), "abort", "exit"
  * (exit(3)), "fpe" (an integer division by zero), "hang" (sleeps forever, ignoring the
  * cancellation a deadline asks for), "alloc" (allocates and touches 64 MiB blocks until malloc
  * fails, then aborts, as a C++ library does on bad_alloc).
@@ -62,18 +62,14 @@ static void misbehave(const char *what) {
 static int apply_model(void *state, alk_trace *trace, const alk_host *host, const alk_value *model,
                        alk_fva *const *inputs, size_t n_inputs, alk_diag *diag) {
     (void)state;
-    (void)trace;
     const alk_value *what = alk_value_get(model, "do");
     if (what == NULL || what->kind != ALK_VALUE_STR) {
         return alk_diag_set(diag, ALK_EINVAL, "model.do must be a string");
     }
-    int rv = alk_host_dump(host, "/victim/final", inputs, n_inputs);
-    if (rv != ALK_OK) {
-        return rv;
-    }
+    alk_scope *scope = alk_scope_new(host, trace, ALK_SCOPE_KERAS, "/");
+    alk_scope_dump(scope, "victim/final", inputs, n_inputs);
     misbehave(what->as.str.bytes);
-    const char *outputs[] = {"/victim/final"};
-    return alk_host_set_outputs(host, outputs, 1);
+    return alk_scope_finish(scope, "final", inputs, n_inputs, diag);
 }
 
 static const alk_plugin_descriptor descriptor = {

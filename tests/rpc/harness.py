@@ -209,5 +209,5 @@ def crashy_plugin_dir(directory, mock_dir=None):
     os.makedirs(plugins, exist_ok=True)
     with open(os.path.join(plugins, "crashy.plugin"), "w") as f:
         f.write(f"group = alir_tracer.plugins\nname = crashy\n"
-                f"library = {mock_dir}/libmock_crash.so\nabi = 1\n")
+                f"library = {mock_dir}/libmock_crash.so\nabi = 2\n")
     return plugins
