@@ -12,6 +12,10 @@ shift $(( $# < 3 ? $# : 3 ))
 artifacts=${FUZZ_ARTIFACTS:-$(pwd)/fuzz-artifacts}
 mkdir -p "$artifacts"
 artifacts=$(realpath "$artifacts")
+# A 16 MB quarantine (ASan's default is 256 MB) and 5-frame allocation stacks: with the
+# default, every allocation of the JSON readers (one per number) lands on a fresh page and the
+# ALIR harness runs at a third of the speed; use-after-free is still caught within 16 MB.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16:malloc_context_size=5}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
