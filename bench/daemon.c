@@ -51,24 +51,25 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Builds a request for `method` ("ping" or "convert" of the example model). */
 static void build_request(alk_buf *out, const char *method, uint64_t id) {
-    bool convert = strcmp(method, "convert") == 0;
-    alk_mp_map(out, convert ? 5 : 3);
-    alk_mp_str(out, "v");
+    alk_mp_map_writer request;
+    alk_mp_map_open(&request, out);
+    alk_mp_key(&request, "v");
     alk_mp_uint(out, 1);
-    alk_mp_str(out, "id");
+    alk_mp_key(&request, "id");
     alk_mp_uint(out, id);
-    alk_mp_str(out, "method");
+    alk_mp_key(&request, "method");
     alk_mp_str(out, method);
-    if (convert) {
-        alk_mp_str(out, "framework");
+    if (strcmp(method, "convert") == 0) {
+        alk_mp_key(&request, "framework");
         alk_mp_str(out, "alkaid");
-        alk_mp_str(out, "model");
+        alk_mp_key(&request, "model");
         alk_mp_map(out, 1);
         alk_mp_str(out, "input_shape");
         alk_mp_array(out, 2);
         alk_mp_uint(out, 4);
         alk_mp_uint(out, 5);
     }
+    alk_mp_map_close(&request);
 }
 
 typedef struct client {
@@ -233,8 +234,8 @@ static result in_process(double seconds) {
         alk_buf_reset(&reply);
         build_request(&request, "convert", n + 1);
         alk_rpc_error err;
-        int rv =
-            alk_rpc_convert_local(generation, request.data, request.len, &limits, &reply, &err);
+        alk_rpc_local how = {.limits = &limits, .generation = alk_generation_id(generation)};
+        int rv = alk_rpc_convert_local(generation, request.data, request.len, &how, &reply, &err);
         if (rv != ALK_OK) {
             (void)snprintf(r.error, sizeof(r.error), "%.200s", err.diag.message);
             r.errors++;

@@ -117,17 +117,6 @@ static void print_summary(float cost, size_t adders, float latency, double elaps
            elapsed_ms);
 }
 
-static bool parse_mode(const char *text, alk_cmvm_mode *ret_mode) {
-    if (strcmp(text, "compat") == 0) {
-        *ret_mode = ALK_CMVM_COMPAT;
-    } else if (strcmp(text, "improved") == 0) {
-        *ret_mode = ALK_CMVM_IMPROVED;
-    } else {
-        return false;
-    }
-    return true;
-}
-
 static double program_latency(const alk_program *p) {
     double lo, hi;
     alk_program_latency(p, &lo, &hi);
@@ -171,8 +160,9 @@ int cmd_cmvm(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
         switch (c) {
         case OPT_MODE:
-            if (!parse_mode(optarg, &options.mode)) {
-                return cli_usage_error("cmvm", "--mode is compat or improved, not '%s'", optarg);
+            if (alk_cmvm_mode_parse(optarg, &options.mode) != ALK_OK) {
+                return cli_usage_error("cmvm", "--mode is one of" ALK_CMVM_MODE_NAMES ", not '%s'",
+                                       optarg);
             }
             break;
         case OPT_METHOD0:
@@ -314,8 +304,9 @@ int cmd_scm(int argc, char **argv) {
             }
             break;
         case 'm':
-            if (!parse_mode(optarg, &options.mode)) {
-                return cli_usage_error("scm", "--mode is compat or improved, not '%s'", optarg);
+            if (alk_cmvm_mode_parse(optarg, &options.mode) != ALK_OK) {
+                return cli_usage_error("scm", "--mode is one of" ALK_CMVM_MODE_NAMES ", not '%s'",
+                                       optarg);
             }
             break;
         case 'q':

@@ -26,6 +26,8 @@
 #include "rpc/wire.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,7 +37,17 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_URLS = 16, MAX_INPUTS = 64, MAX_OPTIONS = 64, MAX_DIRS = 16 };
+enum {
+    MAX_URLS = 16,
+    MAX_INPUTS = 64,
+    MAX_OPTIONS = 64,
+    MAX_DIRS = 16,
+};
+
+/* Without --timeout the daemon's own deadline applies (alkaidd --timeout, 300 s by default);
+ * alkaidc waits for its reply at most this long (the daemon's --max-timeout-ms default), and
+ * gives up within CLI_LOST_AFTER_S when it loses the daemon. */
+#define DEFAULT_WAIT_S 3600.0
 
 typedef struct options {
     const char *model_path;
@@ -88,10 +100,11 @@ static void usage(FILE *to) {
         "  --hwconf A,C,L            adder size, carry size, latency cutoff (default 1,1,-1)\n"
         "  --solver-option KEY=VAL   a CMVM solver option (repeatable)\n"
         "  --dump FILE               also write the named intermediate traces (JSON)\n"
-        "  --timeout S               give up after S seconds (also the daemon's deadline)\n"
+        "  --timeout S               give up after S seconds (also the daemon's deadline;\n"
+        "                            default: the daemon's, 300 s unless it says otherwise)\n"
         "  --resend S                resend a request unanswered after S seconds (default 10)\n"
         "  --plugin-dir DIR          with --local: also load plugins from DIR\n"
-        "The output names are printed on stdout, one per line.\n");
+        "The output names are printed on stdout, one per line (on stderr with -o -).\n");
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -290,71 +303,59 @@ static int put_kif(alk_buf *out, const char *option, const char *text) {
 /* Writes the message's `model` map with the precision options merged into its `precision` map
  * (model.precision.weight_kif, .layer_output_kif; the options replace those keys). */
 static int put_model(const options *o, const alk_value *model, alk_buf *out) {
-    const alk_value *precision = alk_value_get(model, "precision");
-    size_t n_model = 1;
-    for (size_t i = 0; i < model->as.map.len; i++) {
-        n_model += strcmp(model->as.map.pairs[i].key->as.str.bytes, "precision") != 0;
-    }
-    alk_mp_map(out, (uint32_t)n_model);
-    for (size_t i = 0; i < model->as.map.len; i++) {
-        const alk_value_pair *p = &model->as.map.pairs[i];
-        if (strcmp(p->key->as.str.bytes, "precision") != 0) {
-            alk_mp_value(out, p->key);
-            alk_mp_value(out, p->value);
-        }
-    }
     const char *keys[2] = {"weight_kif", "layer_output_kif"};
     const char *given[2] = {o->weight_kif, o->layer_output_kif};
     const char *names[2] = {"--weight-kif", "--layer-output-kif"};
+    alk_mp_map_writer model_map;
+    alk_mp_map_open(&model_map, out);
+    for (size_t i = 0; i < model->as.map.len; i++) {
+        const alk_value_pair *p = &model->as.map.pairs[i];
+        if (strcmp(p->key->as.str.bytes, "precision") != 0) {
+            alk_mp_keyn(&model_map, p->key->as.str.bytes, p->key->as.str.len);
+            alk_mp_value(out, p->value);
+        }
+    }
+    const alk_value *precision = alk_value_get(model, "precision");
     size_t n_old =
         precision != NULL && precision->kind == ALK_VALUE_MAP ? precision->as.map.len : 0;
-    size_t kept = 0;
-    for (size_t i = 0; i < n_old; i++) {
-        const char *key = precision->as.map.pairs[i].key->as.str.bytes;
-        kept += !((given[0] != NULL && !strcmp(key, keys[0])) ||
-                  (given[1] != NULL && !strcmp(key, keys[1])));
-    }
-    alk_mp_str(out, "precision");
-    alk_mp_map(out, (uint32_t)(kept + (given[0] != NULL) + (given[1] != NULL)));
+    alk_mp_key(&model_map, "precision");
+    alk_mp_map_writer precision_map;
+    alk_mp_map_open(&precision_map, out);
     for (size_t i = 0; i < n_old; i++) {
         const alk_value_pair *p = &precision->as.map.pairs[i];
         const char *key = p->key->as.str.bytes;
         if (!((given[0] != NULL && !strcmp(key, keys[0])) ||
               (given[1] != NULL && !strcmp(key, keys[1])))) {
-            alk_mp_value(out, p->key);
+            alk_mp_keyn(&precision_map, key, p->key->as.str.len);
             alk_mp_value(out, p->value);
         }
     }
     for (int k = 0; k < 2; k++) {
         if (given[k] != NULL) {
-            alk_mp_str(out, keys[k]);
+            alk_mp_key(&precision_map, keys[k]);
             int rv = put_kif(out, names[k], given[k]);
             if (rv != EXIT_OK) {
                 return rv;
             }
         }
     }
+    alk_mp_map_close(&precision_map);
+    alk_mp_map_close(&model_map);
     return EXIT_OK;
 }
 
 /* Encodes the convert request: the message's own fields, then the options. */
 static int build_request(const options *o, const alk_value *message, bool gzip, alk_buf *out) {
     const alk_value *solver = alk_value_get(message, "solver_options");
-    size_t n_fields = 1; /* alir_encoding */
-    for (size_t i = 0; i < message->as.map.len; i++) {
-        n_fields += !overridden(o, message->as.map.pairs[i].key->as.str.bytes);
-    }
-    n_fields += (o->framework != NULL) + (o->n_input_shapes > 0) +
-                (o->input_kif != NULL && o->n_input_shapes == 0) + (o->hwconf != NULL) +
-                (o->n_solver_options > 0) + (o->dump != NULL) + (o->timeout_s > 0);
-    cli_request_begin(out, "convert", n_fields);
+    alk_mp_map_writer request;
+    cli_request_open(&request, out, "convert");
     bool precision = o->weight_kif != NULL || o->layer_output_kif != NULL;
     for (size_t i = 0; i < message->as.map.len; i++) {
         const alk_value_pair *p = &message->as.map.pairs[i];
         if (overridden(o, p->key->as.str.bytes)) {
             continue;
         }
-        alk_mp_value(out, p->key);
+        alk_mp_keyn(&request, p->key->as.str.bytes, p->key->as.str.len);
         if (precision && strcmp(p->key->as.str.bytes, "model") == 0 &&
             p->value->kind == ALK_VALUE_MAP) {
             int rv = put_model(o, p->value, out);
@@ -365,14 +366,14 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
             alk_mp_value(out, p->value);
         }
     }
-    alk_mp_str(out, "alir_encoding");
+    alk_mp_key(&request, "alir_encoding");
     alk_mp_str(out, gzip ? "gzip" : "json");
     if (o->framework != NULL) {
-        alk_mp_str(out, "framework");
+        alk_mp_key(&request, "framework");
         alk_mp_str(out, o->framework);
     }
     if (o->n_input_shapes > 0) {
-        alk_mp_str(out, "inputs");
+        alk_mp_key(&request, "inputs");
         alk_mp_array(out, (uint32_t)o->n_input_shapes);
         for (size_t i = 0; i < o->n_input_shapes; i++) {
             int64_t dims[ALK_MAX_DIMS];
@@ -383,7 +384,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
                                        "'%s'",
                                        ALK_MAX_DIMS, o->input_shapes[i]);
             }
-            alk_mp_map(out, 2);
+            alk_mp_map(out, 2); /* shape, kif */
             alk_mp_str(out, "shape");
             alk_mp_array(out, (uint32_t)n);
             for (int d = 0; d < n; d++) {
@@ -400,7 +401,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
             }
         }
     } else if (o->input_kif != NULL) {
-        alk_mp_str(out, "inputs_kif");
+        alk_mp_key(&request, "inputs_kif");
         int rv = put_kif(out, "--input-kif", o->input_kif);
         if (rv != EXIT_OK) {
             return rv;
@@ -411,7 +412,7 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
         if (parse_ints(o->hwconf, hw, 3) != 3) {
             return cli_usage_error("convert", "--hwconf takes A,C,L, not '%s'", o->hwconf);
         }
-        alk_mp_str(out, "hwconf");
+        alk_mp_key(&request, "hwconf");
         alk_mp_array(out, 3);
         for (int i = 0; i < 3; i++) {
             alk_mp_int(out, hw[i]);
@@ -419,19 +420,10 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
     }
     if (o->n_solver_options > 0) {
         /* The message's options, minus those given again, then the command line's. */
-        size_t kept = 0;
         size_t n_old = solver != NULL && solver->kind == ALK_VALUE_MAP ? solver->as.map.len : 0;
-        for (size_t i = 0; i < n_old; i++) {
-            bool again = false;
-            const char *key = solver->as.map.pairs[i].key->as.str.bytes;
-            for (size_t k = 0; k < o->n_solver_options && !again; k++) {
-                size_t len = (size_t)(strchr(o->solver_options[k], '=') - o->solver_options[k]);
-                again = strlen(key) == len && strncmp(key, o->solver_options[k], len) == 0;
-            }
-            kept += !again;
-        }
-        alk_mp_str(out, "solver_options");
-        alk_mp_map(out, (uint32_t)(kept + o->n_solver_options));
+        alk_mp_key(&request, "solver_options");
+        alk_mp_map_writer solver_map;
+        alk_mp_map_open(&solver_map, out);
         for (size_t i = 0; i < n_old; i++) {
             const alk_value_pair *p = &solver->as.map.pairs[i];
             bool again = false;
@@ -441,24 +433,26 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
                         strncmp(p->key->as.str.bytes, o->solver_options[k], len) == 0;
             }
             if (!again) {
-                alk_mp_value(out, p->key);
+                alk_mp_keyn(&solver_map, p->key->as.str.bytes, p->key->as.str.len);
                 alk_mp_value(out, p->value);
             }
         }
         for (size_t k = 0; k < o->n_solver_options; k++) {
             const char *eq = strchr(o->solver_options[k], '=');
-            alk_mp_strn(out, o->solver_options[k], (size_t)(eq - o->solver_options[k]));
+            alk_mp_keyn(&solver_map, o->solver_options[k], (size_t)(eq - o->solver_options[k]));
             put_option_value(out, eq + 1);
         }
+        alk_mp_map_close(&solver_map);
     }
     if (o->dump != NULL) {
-        alk_mp_str(out, "dump");
+        alk_mp_key(&request, "dump");
         alk_mp_bool(out, true);
     }
     if (o->timeout_s > 0) {
-        alk_mp_str(out, "timeout_ms");
+        alk_mp_key(&request, "timeout_ms");
         alk_mp_uint(out, (uint64_t)ceil(o->timeout_s * 1000.0));
     }
+    alk_mp_map_close(&request);
     return EXIT_OK;
 }
 
@@ -527,28 +521,36 @@ static int graph_message(const options *o, const alk_buf *bytes, alk_arena *aren
     alk_value_limits limits;
     alk_value_limits_default(&limits);
     const alk_value *message = NULL;
-    size_t i = 0;
+    /* A UTF-8 byte-order mark before JSON text is allowed (RFC 8259 §8.1) and skipped. */
+    size_t start = bytes->len >= 3 && memcmp(bytes->data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    size_t i = start;
     while (i < bytes->len && strchr(" \t\r\n", bytes->data[i]) != NULL) {
         i++;
     }
     int rv;
-    if (i < bytes->len && bytes->data[i] == '{') {
-        rv = alk_value_from_python_json(bytes->data, bytes->len, &limits, arena, &message, diag);
-        if (rv == ALK_OK && alk_value_get(message, "model") == NULL &&
+    if (i < bytes->len && (bytes->data[i] == '{' || bytes->data[i] == '[')) {
+        rv = alk_value_from_python_json(bytes->data + start, bytes->len - start, &limits, arena,
+                                        &message, diag);
+        if (rv == ALK_OK && message->kind == ALK_VALUE_MAP &&
+            alk_value_get(message, "model") == NULL &&
             alk_value_get(message, "framework") == NULL) {
             return keras_message(o, bytes, NULL, arena, ret_message, diag);
         }
+    } else if (bytes->len == 0) {
+        rv = alk_diag_set(diag, ALK_EINVAL, "the file is empty");
     } else {
         alk_rpc_error err;
         alk_rpc_error_clear(&err);
         rv = alk_value_from_msgpack(bytes->data, bytes->len, &limits, arena, &message, &err);
         if (rv != ALK_OK) {
+            /* Malformed input is the user's file, not a protocol failure (exit 1). */
+            rv = rv == ALK_EPROTO ? ALK_EINVAL : rv;
             (void)alk_diag_set(diag, rv, "not a JSON or msgpack graph message: %s",
                                err.diag.message);
         }
     }
     if (rv == ALK_OK && message->kind != ALK_VALUE_MAP) {
-        rv = alk_diag_set(diag, ALK_EINVAL, "a graph message is a map, not a %s",
+        rv = alk_diag_set(diag, ALK_EINVAL, "a graph message must be a map (the file holds %s)",
                           alk_value_kind_name(message->kind));
     }
     if (rv != ALK_OK) {
@@ -598,6 +600,82 @@ static int read_model(const options *o, alk_buf *model, alk_buf *weights, alk_ar
 /* ---- in-process conversion --------------------------------------------------------------- */
 
 /*
+ * --timeout in process: a watchdog thread raises the conversion's cancel flag at the deadline
+ * (the tracer and the solvers poll it and stop), and if a plugin does not return within
+ * KILL_GRACE_S more, ends the process with the "try again" exit code: a plugin stuck in a loop
+ * cannot keep the command alive past its deadline.
+ */
+enum { KILL_GRACE_S = 2 };
+
+typedef struct watchdog {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    double timeout_s;
+    bool done;  /* the conversion returned; guarded by lock */
+    bool fired; /* the deadline passed; guarded by lock */
+    atomic_bool cancel;
+} watchdog;
+
+static void *watchdog_main(void *arg) {
+    watchdog *w = arg;
+    struct timespec at;
+    (void)clock_gettime(CLOCK_REALTIME, &at);
+    double whole = floor(w->timeout_s);
+    at.tv_sec += (time_t)whole;
+    at.tv_nsec += (long)((w->timeout_s - whole) * 1e9);
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    int rv = 0;
+    while (!w->done && rv != ETIMEDOUT) {
+        rv = pthread_cond_timedwait(&w->wake, &w->lock, &at);
+    }
+    if (!w->done) {
+        w->fired = true;
+        atomic_store(&w->cancel, true);
+        at.tv_sec += KILL_GRACE_S;
+        rv = 0;
+        while (!w->done && rv != ETIMEDOUT) {
+            rv = pthread_cond_timedwait(&w->wake, &w->lock, &at);
+        }
+        if (!w->done) {
+            static const char message[] =
+                "alkaidc: the conversion did not stop at its --timeout deadline; giving up\n";
+            (void)!write(2, message, sizeof(message) - 1);
+            _exit(EXIT_RETRY);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Starts the watchdog when a timeout is set; false when it could not start. */
+static bool watchdog_start(watchdog *w, double timeout_s) {
+    *w = (watchdog){.timeout_s = timeout_s};
+    atomic_init(&w->cancel, false);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    return timeout_s <= 0 || pthread_create(&w->thread, NULL, watchdog_main, w) == 0;
+}
+
+/* Stops the watchdog; returns whether the deadline passed. */
+static bool watchdog_stop(watchdog *w) {
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (w->timeout_s > 0) {
+        (void)pthread_join(w->thread, NULL);
+    }
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    return w->fired;
+}
+
+/*
  * Runs `request` through the daemon's own path (alk_rpc_convert_local) with a generation of the
  * plugins on the search path. `reply` receives the reply bytes, or the error reply.
  */
@@ -617,8 +695,23 @@ static int convert_in_process(const options *o, const alk_buf *request, alk_buf 
         alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n_dirs};
         rv = alk_generation_build(&config, NULL, &generation, &err.diag);
     }
+    watchdog dog;
+    if (rv == ALK_OK && !watchdog_start(&dog, o->timeout_s)) {
+        rv = alk_diag_set(&err.diag, ALK_EINTERNAL, "cannot start the --timeout watchdog");
+    }
     if (rv == ALK_OK) {
-        rv = alk_rpc_convert_local(generation, request->data, request->len, &limits, reply, &err);
+        alk_rpc_local how = {
+            .limits = &limits,
+            .generation = alk_generation_id(generation),
+            .cancel = &dog.cancel,
+        };
+        rv = alk_rpc_convert_local(generation, request->data, request->len, &how, reply, &err);
+        if (watchdog_stop(&dog) && rv == ALK_ECANCELED) {
+            alk_buf_reset(reply);
+            alk_rpc_error_set(&err, ALK_ETIMEDOUT, NULL,
+                              "the conversion took longer than --timeout %g s", o->timeout_s);
+            (void)alk_rpc_encode_error(&err, reply);
+        }
     } else {
         if (err.diag.message[0] == '\0') {
             (void)alk_diag_set(&err.diag, rv, "%s", alk_strerror(rv));
@@ -695,12 +788,14 @@ static int write_result(const options *o, const alk_value *reply, alk_diag *diag
     if (rv == ALK_OK && o->dump != NULL) {
         rv = write_dump(o->dump, alk_value_get(reply, "dump"), diag);
     }
-    if (rv == ALK_OK && strcmp(o->output, "-") != 0) {
+    if (rv == ALK_OK) {
+        /* With `-o -` the program fills stdout: the names go to stderr then. */
+        FILE *to = strcmp(o->output, "-") == 0 ? stderr : stdout;
         const alk_value *names = alk_value_get(reply, "output_names");
         for (size_t i = 0;
              names != NULL && names->kind == ALK_VALUE_ARRAY && i < names->as.array.len; i++) {
             if (names->as.array.items[i]->kind == ALK_VALUE_STR) {
-                printf("%s\n", names->as.array.items[i]->as.str.bytes);
+                fprintf(to, "%s\n", names->as.array.items[i]->as.str.bytes);
             }
         }
     }
@@ -756,7 +851,8 @@ int cmd_convert(int argc, char **argv) {
         }
     }
     if (remote) {
-        double wait = o.timeout_s > 0 ? o.timeout_s + 5.0 : 0.0;
+        /* The daemon answers ETIMEDOUT at the deadline; the margin lets that reply arrive. */
+        double wait = o.timeout_s > 0 ? o.timeout_s + 1.0 : DEFAULT_WAIT_S;
         rv = cli_conn_call(&conn, &request, wait, true, &arena, &reply, &diag);
         if (rv != ALK_OK) {
             code = cli_conn_fail(&conn, rv, &diag);

@@ -167,7 +167,7 @@ int cmd_ping(int argc, char **argv) {
     }
     alk_buf request;
     alk_buf_init(&request);
-    cli_request_begin(&request, "ping", 0);
+    cli_request_simple(&request, "ping", NULL, NULL);
     alk_arena arena;
     alk_arena_init(&arena, 0);
     const alk_value *reply = NULL;
@@ -263,7 +263,7 @@ int cli_plugins_remote(int *argc, char **argv) {
     }
     alk_buf request;
     alk_buf_init(&request);
-    cli_request_begin(&request, "plugins", 0);
+    cli_request_simple(&request, "plugins", NULL, NULL);
     alk_arena arena;
     alk_arena_init(&arena, 0);
     const alk_value *reply = NULL;
@@ -340,8 +340,8 @@ static void print_stats_prometheus(const alk_value *reply) {
         const char *field;
     } fields[] = {
         {"generation", "gauge", "Id of the plugin generation in use.", "generation"},
-        {"workers", "gauge", "Worker threads.", "workers"},
-        {"busy_workers", "gauge", "Workers running a job.", "busy_workers"},
+        {"workers", "gauge", "Worker processes of the current generation.", "workers"},
+        {"busy_workers", "gauge", "Worker processes running a job.", "busy_workers"},
         {"queued_jobs", "gauge", "Jobs waiting for a worker.", "queued"},
         {"queue_capacity", "gauge", "Capacity of the job queue.", "queue"},
         {"inflight_requests", "gauge", "Requests received and not yet answered.", "inflight"},
@@ -351,6 +351,14 @@ static void print_stats_prometheus(const alk_value *reply) {
         {"reloads_total", "counter", "Plugin generations built after the first.", "reloads"},
         {"reload_failures_total", "counter", "Plugin reloads refused.", "reload_failures"},
         {"abandoned_jobs_total", "counter", "Jobs answered ETIMEDOUT while running.", "abandoned"},
+        {"worker_jobs_total", "counter", "Jobs handed to a worker process.", "worker_jobs"},
+        {"worker_starts_total", "counter", "Worker processes started.", "worker_starts"},
+        {"worker_crashes_total", "counter", "Jobs lost to a worker's death.", "worker_crashes"},
+        {"worker_kills_total", "counter", "Workers killed (memory ceiling, deadline).",
+         "worker_kills"},
+        {"poison_hits_total", "counter", "Requests answered from the poison list.", "poison_hits"},
+        {"listener_restarts_total", "counter", "ipc listeners re-created after a wedge.",
+         "listener_restarts"},
         {"resident_memory_bytes", "gauge", "Resident set size.", "rss_bytes"},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -416,19 +424,16 @@ static int control_command(const command_spec *spec, int argc, char **argv) {
             alk_buf_fini(&request);
             return errno == ENOENT ? EXIT_IO : EXIT_INPUT;
         }
-        cli_request_begin(&request, "load", 1);
-        alk_mp_str(&request, "path");
-        alk_mp_str(&request, path);
+        alk_value text = {.kind = ALK_VALUE_STR, .as.str = {path, strlen(path)}};
+        cli_request_simple(&request, "load", "path", &text);
     } else if (strcmp(spec->name, "drain") == 0 && o.resume) {
-        cli_request_begin(&request, "drain", 1);
-        alk_mp_str(&request, "resume");
-        alk_mp_bool(&request, true);
+        alk_value yes = {.kind = ALK_VALUE_BOOL, .as.boolean = true};
+        cli_request_simple(&request, "drain", "resume", &yes);
     } else if (o.positional != NULL) {
-        cli_request_begin(&request, spec->name, 1);
-        alk_mp_str(&request, "name");
-        alk_mp_str(&request, o.positional);
+        alk_value name = {.kind = ALK_VALUE_STR, .as.str = {o.positional, strlen(o.positional)}};
+        cli_request_simple(&request, spec->name, "name", &name);
     } else {
-        cli_request_begin(&request, spec->name, 0);
+        cli_request_simple(&request, spec->name, NULL, NULL);
     }
     alk_arena arena;
     alk_arena_init(&arena, 0);

@@ -14,16 +14,17 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: alkaidc trace-example --shape R,C [-o FILE] [--mode compat|improved]\n"
-                "\n"
-                "Traces the example model operation(x) on an R x C input and writes ALIR JSON.\n"
-                "  --shape R,C     input shape, each 2..4096 (the reference tests 16,4)\n"
-                "  -o, --output F  output file (default: standard output; .gz compresses)\n"
-                "  --mode M        solver mode for constant products: compat (default,\n"
-                "                  bit-exact with the reference) or improved\n");
+    fprintf(to,
+            "usage: alkaidc trace-example --shape R,C [-o FILE] [--mode compat|improved]\n"
+            "\n"
+            "Traces the example model operation(x) on an R x C input and writes ALIR JSON.\n"
+            "  --shape R,C     input shape, each 2..4096 (the reference tests 16,4)\n"
+            "  -o, --output F  output file (default: standard output; .gz compresses)\n"
+            "  --mode M        solver mode for constant products (default %s; compat is\n"
+            "                  bit-exact with the reference)\n",
+            alk_cmvm_mode_name(ALK_SOLVER_DEFAULT_MODE));
 }
 
 static bool parse_shape(const char *text, size_t shape[2]) {
@@ -73,12 +74,9 @@ int cmd_trace_example(int argc, char **argv) {
             output = optarg;
             break;
         case 'm':
-            if (strcmp(optarg, "compat") == 0) {
-                config.solver.cmvm.mode = ALK_CMVM_COMPAT;
-            } else if (strcmp(optarg, "improved") == 0) {
-                config.solver.cmvm.mode = ALK_CMVM_IMPROVED;
-            } else {
-                return cli_usage_error("trace-example", "unknown --mode '%s'", optarg);
+            if (alk_cmvm_mode_parse(optarg, &config.solver.cmvm.mode) != ALK_OK) {
+                return cli_usage_error("trace-example",
+                                       "--mode is one of" ALK_CMVM_MODE_NAMES ", not '%s'", optarg);
             }
             break;
         case 'h':

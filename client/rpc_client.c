@@ -5,7 +5,8 @@
  * a URL that fails is dialed again in the background (nng retries it), so that a farm with one
  * daemon down still works. The reply is awaited with an aio whose callback signals a condition
  * variable: the main thread can then show progress without cancelling the request (a timed-out
- * nng_recv on a REQ socket would abandon it).
+ * nng_recv on a REQ socket would abandon it), and notice when no connection to any daemon is
+ * left (nng's pipe notifications count them): nng would wait for one to come back forever.
  *
  * Thread rule: one connection per thread; the aio callback touches only the waiter.
  */
@@ -39,6 +40,13 @@ bool cli_url_push(const char **urls, size_t *n, size_t cap, const char *url) {
 static bool ipc_path_exists(const char *url) {
     struct stat st;
     return strncmp(url, "ipc://", 6) == 0 && stat(url + 6, &st) == 0;
+}
+
+/* nng thread: one connection to a daemon more or less. */
+static void on_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg) {
+    cli_conn *conn = arg;
+    (void)pipe;
+    atomic_fetch_add(&conn->pipes, event == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 }
 
 int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, size_t n,
@@ -82,6 +90,9 @@ int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, si
                             nng_strerror(rv));
     }
     conn->open = true;
+    atomic_init(&conn->pipes, 0);
+    (void)nng_pipe_notify(conn->socket, NNG_PIPE_EV_ADD_POST, on_pipe_event, conn);
+    (void)nng_pipe_notify(conn->socket, NNG_PIPE_EV_REM_POST, on_pipe_event, conn);
     nng_duration resend = resend_s > 0 ? (nng_duration)(resend_s * 1000.0) : NNG_DURATION_INFINITE;
     (void)nng_socket_set_ms(conn->socket, NNG_OPT_REQ_RESENDTIME, resend);
     /* nng 1.5 reads messages of any size by default: bound what a peer can make us allocate. */
@@ -120,16 +131,26 @@ void cli_conn_close(cli_conn *conn) {
     }
 }
 
-void cli_request_begin(alk_buf *out, const char *method, size_t n_fields) {
+void cli_request_open(alk_mp_map_writer *request, alk_buf *out, const char *method) {
     /* Ids only need to differ between different requests of this process (docs/protocol.md). */
     static uint64_t counter;
-    alk_mp_map(out, (uint32_t)(3 + n_fields));
-    alk_mp_str(out, "v");
+    alk_mp_map_open(request, out);
+    alk_mp_key(request, "v");
     alk_mp_uint(out, ALK_RPC_PROTOCOL);
-    alk_mp_str(out, "id");
+    alk_mp_key(request, "id");
     alk_mp_uint(out, ((uint64_t)getpid() << 32) | ++counter);
-    alk_mp_str(out, "method");
+    alk_mp_key(request, "method");
     alk_mp_str(out, method);
+}
+
+void cli_request_simple(alk_buf *out, const char *method, const char *key, const alk_value *value) {
+    alk_mp_map_writer request;
+    cli_request_open(&request, out, method);
+    if (key != NULL) {
+        alk_mp_key(&request, key);
+        alk_mp_value(out, value);
+    }
+    alk_mp_map_close(&request);
 }
 
 typedef struct waiter {
@@ -152,8 +173,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Runs one aio operation to completion, showing progress; returns nng's result. */
-static int wait_aio(nng_aio *aio, waiter *w, bool progress, double start, const char *what) {
+/* Runs one aio operation to completion, showing progress; returns nng's result, or
+ * NNG_ECONNSHUT when no connection to a daemon was left for CLI_LOST_AFTER_S. */
+static int wait_aio(cli_conn *conn, nng_aio *aio, waiter *w, bool progress, double start,
+                    const char *what) {
+    double lost_since = 0.0;
+    bool lost = false;
     pthread_mutex_lock(&w->lock);
     while (!w->done) {
         struct timespec until;
@@ -167,10 +192,21 @@ static int wait_aio(nng_aio *aio, waiter *w, bool progress, double start, const 
         if (!w->done && progress) {
             fprintf(stderr, "\ralkaidc: %s... %.1f s ", what, now_s() - start);
         }
+        double now = now_s();
+        if (w->done || atomic_load(&conn->pipes) > 0) {
+            lost_since = 0.0;
+        } else if (lost_since == 0.0) {
+            lost_since = now;
+        } else if (now - lost_since > CLI_LOST_AFTER_S && !lost) {
+            lost = true;
+            pthread_mutex_unlock(&w->lock);
+            nng_aio_cancel(aio); /* the callback runs and sets done */
+            pthread_mutex_lock(&w->lock);
+        }
     }
     w->done = false;
     pthread_mutex_unlock(&w->lock);
-    return nng_aio_result(aio);
+    return lost ? NNG_ECONNSHUT : nng_aio_result(aio);
 }
 
 /* One request and its reply (see cli_conn_call). */
@@ -195,16 +231,23 @@ static int round_trip(cli_conn *conn, const alk_buf *request, double timeout_s, 
     nng_aio_set_msg(aio, msg);
     nng_aio_set_timeout(aio, timeout);
     nng_send_aio(conn->socket, aio);
-    rv = wait_aio(aio, &w, progress, start, "sending");
+    rv = wait_aio(conn, aio, &w, progress, start, "sending");
     if (rv != 0) {
         nng_msg_free(nng_aio_get_msg(aio));
     } else {
         nng_aio_set_timeout(aio, timeout);
         nng_recv_aio(conn->socket, aio);
-        rv = wait_aio(aio, &w, progress, start, "waiting for the daemon");
+        rv = wait_aio(conn, aio, &w, progress, start, "waiting for the daemon");
     }
     if (progress) {
         fprintf(stderr, "\r\033[K");
+    }
+    if (rv == NNG_ECONNSHUT) {
+        nng_aio_free(aio);
+        conn->unreachable = true;
+        return alk_diag_set(diag, ALK_EIO,
+                            "lost the daemon at %s: no connection for %.0f s (it stopped or died)",
+                            conn->url, CLI_LOST_AFTER_S);
     }
     if (rv != 0) {
         nng_aio_free(aio);
@@ -253,7 +296,7 @@ static int check_size(cli_conn *conn, size_t len, double timeout_s, alk_arena *a
                       alk_diag *diag) {
     alk_buf info;
     alk_buf_init(&info);
-    cli_request_begin(&info, "info", 0);
+    cli_request_simple(&info, "info", NULL, NULL);
     const alk_value *reply = NULL;
     int rv = alk_buf_error(&info);
     if (rv == ALK_OK) {

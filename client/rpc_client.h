@@ -16,14 +16,19 @@
 #include "core/err.h"
 #include "core/vec.h"
 #include "graph/value.h"
+#include "rpc/wire.h"
 
 #include <nng/nng.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 /* Default seconds after which nng resends a request that got no reply (docs/protocol.md). */
 #define CLI_DEFAULT_RESEND_S 10.0
 
+/* How long a call waits without a connection to any daemon before it gives up (the daemon
+ * stopped or died; a restarting one is back sooner). */
+#define CLI_LOST_AFTER_S 5.0
 /* Requests above this size are checked against the daemon's max_message_bytes first. */
 #define CLI_CHECK_SIZE_ABOVE ((size_t)1 << 20)
 
@@ -35,6 +40,7 @@ typedef struct cli_conn {
     bool open;
     bool unreachable; /* the failure was reaching the daemon, not the request */
     char url[512];    /* the first URL, for messages */
+    atomic_int pipes; /* connections to daemons now (nng's pipe notifications) */
 } cli_conn;
 
 typedef enum cli_target { CLI_SERVICE, CLI_CONTROL } cli_target;
@@ -50,16 +56,21 @@ int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, si
 
 void cli_conn_close(cli_conn *conn);
 
-/* Appends the header of a request map with `n_fields` fields besides v, id and method. */
-void cli_request_begin(alk_buf *out, const char *method, size_t n_fields);
+/* Opens a request map in `out` with its v, id and method; the caller adds its fields (alk_mp_key,
+ * then the value) and closes it (alk_mp_map_close). */
+void cli_request_open(alk_mp_map_writer *request, alk_buf *out, const char *method);
+
+/* A whole request of `method` with at most one field, `key` (NULL: none) = `value` (borrowed). */
+void cli_request_simple(alk_buf *out, const char *method, const char *key, const alk_value *value);
 
 /*
  * Sends `request` (borrowed) and waits up to `timeout_s` seconds (0: forever) for the reply,
- * showing the elapsed time on stderr when `progress` and stderr is a terminal. On success
- * *ret_reply is the reply map, allocated in `arena`. An error reply returns its code with the
- * daemon's message in `diag` ("EINVAL at inputs[0].shape: ..."); a transport failure returns
- * ALK_EIO or ALK_ETIMEDOUT with conn->unreachable set. A request over CLI_CHECK_SIZE_ABOVE bytes
- * is first checked against the daemon's `info.limits.max_message_bytes` (ALK_ELIMIT).
+ * showing the elapsed time on stderr when `progress` and stderr is a terminal; a call with no
+ * connection to any daemon for CLI_LOST_AFTER_S fails at once. On success *ret_reply is the
+ * reply map, allocated in `arena`. An error reply returns its code with the daemon's message in
+ * `diag` ("EINVAL at inputs[0].shape: ..."); a transport failure returns ALK_EIO or ALK_ETIMEDOUT
+ * with conn->unreachable set. A request over CLI_CHECK_SIZE_ABOVE bytes is first checked against
+ * the daemon's `info.limits.max_message_bytes` (ALK_ELIMIT).
  */
 int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
                   alk_arena *arena, const alk_value **ret_reply, alk_diag *diag);

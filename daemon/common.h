@@ -7,6 +7,8 @@
 #ifndef ALKD_COMMON_H
 #define ALKD_COMMON_H
 
+#include "core/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,12 +16,22 @@
 /* The alk_err for an nng error code (NNG_ETIMEDOUT -> ALK_ETIMEDOUT, ...). */
 int alkd_err_from_nng(int nng_err);
 
+/* The system daemon's socket directory: $ALKAID_SYSTEM_RUNTIME_DIR, else /run/alkaid. */
+const char *alkd_system_runtime_dir(void);
+
 /*
  * The directory of the default sockets: $RUNTIME_DIRECTORY (set by systemd's RuntimeDirectory=),
- * else $XDG_RUNTIME_DIR/alkaid, else /run/alkaid as root, else /tmp/alkaid-UID. Writes at most
- * `cap` bytes into `ret_dir`; false when it does not fit.
+ * else $XDG_RUNTIME_DIR/alkaid, else the system directory as root, else /tmp/alkaid-UID. Writes
+ * at most `cap` bytes into `ret_dir`; false when it does not fit.
  */
 bool alkd_runtime_dir(char *ret_dir, size_t cap);
+
+/*
+ * Whether `dir` is safe for the default sockets when it is the shared-/tmp fallback
+ * (/tmp/alkaid-UID): a real directory owned by `uid` that nobody else may write to. Otherwise a
+ * user who created it first could plant sockets there. False with the reason in `diag`.
+ */
+bool alkd_private_dir_ok(const char *dir, unsigned uid, alk_diag *diag);
 
 /*
  * Room for the SP header in nng's receive limit (NNG_OPT_RECVMAXSZ counts it): a REQ's
@@ -42,8 +54,8 @@ static inline size_t alkd_recv_limit(uint64_t max_message_bytes) {
 
 /*
  * Default URLs a client tries, in order: the user's daemon ($XDG_RUNTIME_DIR/alkaid/NAME), then
- * the system daemon (/run/alkaid/NAME). Fills up to `max` URLs of `cap` bytes each into `urls`
- * (rows of a char[max][cap] array) and returns how many were written.
+ * the system daemon (alkd_system_runtime_dir()/NAME). Fills up to `max` URLs of `cap` bytes each
+ * into `urls` (rows of a char[max][cap] array) and returns how many were written.
  */
 size_t alkd_default_urls(const char *name, char *urls, size_t max, size_t cap);
 

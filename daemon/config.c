@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int alkd_strings_push(alkd_strings *list, const char *s) {
     char *copy = alk_strdup(s);
@@ -107,7 +108,13 @@ static const key keys[] = {
      "service socket URL, ipc:// or tcp:// (repeatable; default ipc://RUNTIME_DIR/alkaidd.sock)"},
     {"control", KIND_STR, AT(control), 0, 0,
      "control socket URL, ipc:// only (default ipc://RUNTIME_DIR/alkaidd.ctl)"},
-    {"workers", KIND_UINT, AT(workers), 0, 1024, "worker threads (default: the number of cores)"},
+    {"workers", KIND_UINT, AT(workers), 0, 1024, "worker processes (default: the number of cores)"},
+    {"worker-memory-mb", KIND_UINT, AT(worker_memory_mb), 0, 0,
+     "memory ceiling of each worker, MiB; a job past it fails ENOMEM (default: half the RAM)"},
+    {"kill-grace-ms", KIND_UINT, AT(kill_grace_ms), 1, 600000,
+     "time a job past its deadline has to stop before its worker is killed (default 1000)"},
+    {"poison-ttl", KIND_SECONDS, AT(poison_ttl_ms), 0, 0,
+     "seconds a request that killed a worker is answered at once (default 600; 0: never)"},
     {"queue", KIND_UINT, AT(queue), 0, 1000000, "jobs that may wait for a worker (default 64)"},
     {"timeout", KIND_SECONDS, AT(limits.default_timeout_ms), 1, 0,
      "default deadline of a job, seconds (= default-timeout-ms / 1000)"},
@@ -121,6 +128,8 @@ static const key keys[] = {
      "byte budget of the reply cache (default 64 MiB)"},
     {"socket-mode", KIND_OCTAL, AT(socket_mode), 0, 0777,
      "permissions of ipc service sockets, octal (default 0660)"},
+    {"stop-timeout", KIND_SECONDS, AT(stop_timeout_ms), 1, 0,
+     "seconds a stop waits for jobs in flight before cancelling them (default 60)"},
     {"shutdown-linger-ms", KIND_UINT, AT(shutdown_linger_ms), 0, 60000,
      "wait after the last reply before closing the sockets (default 200)"},
     {"broker", KIND_BOOL, AT(broker), 0, 0,
@@ -129,14 +138,28 @@ static const key keys[] = {
     {"test-hooks", KIND_BOOL, AT(test_hooks), 0, 0, NULL /* hidden: tests only */},
 };
 
+/* Half the machine's memory, in MiB: one conversion may use much, but not all, of it. */
+static uint64_t default_worker_memory_mb(void) {
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page_size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) {
+        return 4096;
+    }
+    return (uint64_t)pages * (uint64_t)page_size / 2 >> 20;
+}
+
 void alkd_config_init(alkd_config *config) {
     *config = (alkd_config){
+        .worker_memory_mb = default_worker_memory_mb(),
+        .kill_grace_ms = 1000,
+        .poison_ttl_ms = 600000,
         .queue = 64,
         .log_level = ALKD_LOG_INFO,
         .reply_cache_ttl_ms = 60000,
         .reply_cache_bytes = (uint64_t)64 << 20,
         .socket_mode = 0660,
         .shutdown_linger_ms = 200,
+        .stop_timeout_ms = 60000,
     };
     alk_rpc_limits_default(&config->limits);
 }

@@ -34,12 +34,15 @@ int alkd_strings_copy(const alkd_strings *from, alkd_strings *ret_copy);
 void alkd_strings_fini(alkd_strings *list);
 
 typedef struct alkd_config {
-    char *config_path;     /* --config */
-    alkd_strings listen;   /* --listen URL (ipc:// or tcp://) */
-    char *control;         /* --control URL (ipc:// only) */
-    uint64_t workers;      /* --workers (0: the number of cores) */
-    uint64_t queue;        /* --queue */
-    alk_rpc_limits limits; /* --max-message-bytes ... --max-timeout-ms, --timeout S */
+    char *config_path;         /* --config */
+    alkd_strings listen;       /* --listen URL (ipc:// or tcp://) */
+    char *control;             /* --control URL (ipc:// only) */
+    uint64_t workers;          /* --workers (0: the number of cores) */
+    uint64_t worker_memory_mb; /* --worker-memory-mb: each worker's ceiling (0: none) */
+    uint64_t kill_grace_ms;    /* --kill-grace-ms: a cancelled job's time to stop */
+    uint64_t poison_ttl_ms;    /* --poison-ttl: how long a crashing request is remembered */
+    uint64_t queue;            /* --queue */
+    alk_rpc_limits limits;     /* --max-message-bytes ... --max-timeout-ms, --timeout S */
     alkd_strings plugin_dirs;
     alkd_strings disabled;
     alkd_log_level log_level;
@@ -47,6 +50,7 @@ typedef struct alkd_config {
     uint64_t reply_cache_bytes;
     uint64_t socket_mode;        /* permissions of ipc service sockets */
     uint64_t shutdown_linger_ms; /* wait after the last reply before closing sockets */
+    uint64_t stop_timeout_ms;    /* --stop-timeout: then jobs still running are cancelled */
     bool broker;
     alkd_strings upstream;
     bool test_hooks;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static alkd_log_level max_level = ALKD_LOG_INFO;
 static bool journal;
@@ -51,6 +52,12 @@ bool alkd_log_level_parse(const char *text, alkd_log_level *ret_level) {
     return false;
 }
 
+static const char *program = "alkaidd";
+
+void alkd_log_set_name(const char *name) {
+    program = name;
+}
+
 static const char *level_name(alkd_log_level level) {
     switch (level) {
     case ALKD_LOG_ERROR:
@@ -79,7 +86,8 @@ void alkd_log(alkd_log_level level, const char *fmt, ...) {
         (void)gmtime_r(&ts.tv_sec, &tm);
         len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
         len += (size_t)snprintf(line + len, sizeof(line) - len,
-                                ".%03ldZ alkaidd %s: ", ts.tv_nsec / 1000000, level_name(level));
+                                ".%03ldZ %s[%d] %s: ", ts.tv_nsec / 1000000, program, (int)getpid(),
+                                level_name(level));
     }
     va_list ap;
     va_start(ap, fmt);

@@ -23,6 +23,9 @@ typedef enum alkd_log_level {
 /* Sets the most verbose level written; detects the journal from the environment. */
 void alkd_log_init(alkd_log_level level);
 
+/* The program name written in each line ("alkaidd" by default; borrowed, static). */
+void alkd_log_set_name(const char *name);
+
 /* Parses "error", "warn", "info" or "debug"; returns false for anything else. */
 bool alkd_log_level_parse(const char *text, alkd_log_level *ret_level);
 

@@ -2,15 +2,22 @@
  * alkaidd: the alkaid conversion daemon (or, with --broker, a REQ/REP proxy for a farm).
  *
  * Exit codes: 0 after a graceful stop, 1 when the daemon cannot start or stops on an error,
- * 2 for a bad command line or config file.
+ * 2 for a bad command line or config file. `alkaidd --worker` is a worker process (worker.c),
+ * started by the daemon only.
  */
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "worker.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int main(int argc, char **argv) {
+    /* The daemon starts itself as its worker processes (workers.c). */
+    if (argc == 2 && strcmp(argv[1], "--worker") == 0) {
+        return alkd_worker_main();
+    }
     alkd_config config;
     alkd_config_init(&config);
     alk_diag diag = {{0}};

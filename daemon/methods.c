@@ -55,12 +55,15 @@ static int build_generation(alkd_server *server, bool strict, alk_diag *diag) {
     }
     alk_generation *generation = NULL;
     rv = alk_generation_build(&config, server->generation, &generation, diag);
-    alk_plugin_dirs_free(dirs, n_dirs);
     if (rv == ALK_OK) {
         alk_generation *old = server->generation;
+        bool changed = old == NULL || !alk_generation_same_plugins(old, generation);
         server->generation = generation;
         alk_generation_unref(old);
         alkd_cache_flush_done(&server->cache);
+        if (alkd__jobs_generation(server, (const char *const *)dirs, n_dirs, changed) != ALK_OK) {
+            alkd_error("out of memory while starting the workers of a new generation");
+        }
         if (old != NULL) {
             server->stats.reloads++;
         }
@@ -72,6 +75,7 @@ static int build_generation(alkd_server *server, bool strict, alk_diag *diag) {
         alkd_warn("plugin reload refused, generation %" PRIu64 " stays: %s", generation_id(server),
                   diag->message);
     }
+    alk_plugin_dirs_free(dirs, n_dirs);
     if (strict) {
         (void)sd_notify(0, "READY=1");
         alkd__notify_status(server);
@@ -160,25 +164,27 @@ static void put_plugins(alk_buf *out, const alkd_server *server, bool full) {
     alk_mp_array(out, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         const alk_plugin_info *p = &infos[i];
-        alk_mp_map(out, full ? 8 : 5);
-        alk_mp_str(out, "group");
+        alk_mp_map_writer plugin;
+        alk_mp_map_open(&plugin, out);
+        alk_mp_key(&plugin, "group");
         alk_mp_str(out, p->group);
-        alk_mp_str(out, "name");
+        alk_mp_key(&plugin, "name");
         alk_mp_str(out, p->name);
-        alk_mp_str(out, "abi_version");
+        alk_mp_key(&plugin, "abi_version");
         alk_mp_uint(out, p->abi_version);
-        alk_mp_str(out, "version");
+        alk_mp_key(&plugin, "version");
         alk_mp_str(out, p->version);
-        alk_mp_str(out, "state");
+        alk_mp_key(&plugin, "state");
         alk_mp_str(out, state_name(p->state));
         if (full) {
-            alk_mp_str(out, "library");
+            alk_mp_key(&plugin, "library");
             alk_mp_str(out, p->library);
-            alk_mp_str(out, "manifest");
+            alk_mp_key(&plugin, "manifest");
             alk_mp_str(out, p->manifest);
-            alk_mp_str(out, "error");
+            alk_mp_key(&plugin, "error");
             alk_mp_str(out, p->error);
         }
+        alk_mp_map_close(&plugin);
     }
     alk_free(infos);
 }
@@ -203,61 +209,74 @@ static double uptime_s(const alkd_server *server) {
 }
 
 static size_t worker_count(alkd_server *server) {
-    return server->pool.n_workers;
+    return server->workers.config.n;
 }
 
 /* ---- listing methods ----------------------------------------------------------------------- */
 
-static void reply_ping(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
-    alk_rpc_reply_begin(out, request->id, 2);
-    alk_mp_str(out, "server");
+static int reply_ping(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                      alk_buf *out) {
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "server");
     alk_mp_str(out, SERVER_NAME);
-    alk_mp_str(out, "uptime_s");
+    alk_mp_key(&reply, "uptime_s");
     alk_mp_float(out, uptime_s(server));
+    alk_mp_map_close(&reply);
+    return ALK_OK;
 }
 
-static void reply_info(alkd_server *server, const slot *s, const alk_rpc_request *request,
-                       alk_buf *out) {
+static int reply_info(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                      alk_buf *out) {
     const alk_rpc_limits *limits = &server->config->limits;
-    alk_rpc_reply_begin(out, request->id, 10);
-    alk_mp_str(out, "server");
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "server");
     alk_mp_str(out, SERVER_NAME);
-    alk_mp_str(out, "protocol");
+    alk_mp_key(&reply, "protocol");
     alk_mp_uint(out, ALK_RPC_PROTOCOL);
-    alk_mp_str(out, "accepted");
+    alk_mp_key(&reply, "accepted");
     const uint64_t *versions;
     size_t n_versions = alk_rpc_accepted_versions(&versions);
     alk_mp_array(out, (uint32_t)n_versions);
     for (size_t i = 0; i < n_versions; i++) {
         alk_mp_uint(out, versions[i]);
     }
-    alk_mp_str(out, "plugin_abi");
+    alk_mp_key(&reply, "plugin_abi");
     alk_mp_uint(out, ALK_PLUGIN_ABI_VERSION);
-    alk_mp_str(out, "methods");
+    alk_mp_key(&reply, "methods");
     put_methods(out, s->owner->control ? ALK_RPC_SOCKET_CONTROL : ALK_RPC_SOCKET_SERVICE);
-    alk_mp_str(out, "generation");
+    alk_mp_key(&reply, "generation");
     alk_mp_uint(out, generation_id(server));
-    alk_mp_str(out, "plugins");
+    alk_mp_key(&reply, "plugins");
     put_plugins(out, server, false);
-    alk_mp_str(out, "limits");
-    alk_mp_map(out, (uint32_t)alk_rpc_n_limit_fields);
+    alk_mp_key(&reply, "limits");
+    alk_mp_map_writer limit_map;
+    alk_mp_map_open(&limit_map, out);
     for (size_t i = 0; i < alk_rpc_n_limit_fields; i++) {
-        alk_mp_str(out, alk_rpc_limit_fields[i].name);
+        alk_mp_key(&limit_map, alk_rpc_limit_fields[i].name);
         alk_mp_uint(out,
                     *(const uint64_t *)((const char *)limits + alk_rpc_limit_fields[i].offset));
     }
-    alk_mp_str(out, "workers");
+    alk_mp_map_close(&limit_map);
+    alk_mp_key(&reply, "workers");
     alk_mp_uint(out, worker_count(server));
-    alk_mp_str(out, "queue");
+    alk_mp_key(&reply, "queue");
     alk_mp_uint(out, server->config->queue);
+    alk_mp_map_close(&reply);
+    return ALK_OK;
 }
 
-static void reply_plugins(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
-    alk_rpc_reply_begin(out, request->id, 2);
-    alk_mp_str(out, "generation");
+static int reply_plugins(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                         alk_buf *out) {
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "generation");
     alk_mp_uint(out, generation_id(server));
-    alk_mp_str(out, "plugins");
+    alk_mp_key(&reply, "plugins");
     put_plugins(out, server, true);
+    alk_mp_map_close(&reply);
+    return ALK_OK;
 }
 
 static uint64_t rss_bytes(void) {
@@ -285,78 +304,97 @@ static const char *server_state_name(server_state state) {
     }
 }
 
-static void reply_stats(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
-    const stats *st = &server->stats;
-    alk_rpc_reply_begin(out, request->id, 18);
-    alk_mp_str(out, "uptime_s");
-    alk_mp_float(out, uptime_s(server));
-    alk_mp_str(out, "state");
-    alk_mp_str(out, server_state_name(server->state));
-    alk_mp_str(out, "generation");
-    alk_mp_uint(out, generation_id(server));
-    alk_mp_str(out, "workers");
-    alk_mp_uint(out, worker_count(server));
-    alk_mp_str(out, "busy_workers");
-    alk_mp_uint(out, alkd_pool_running(&server->pool));
-    alk_mp_str(out, "queued");
-    alk_mp_uint(out, alkd_pool_queued(&server->pool));
-    alk_mp_str(out, "queue");
-    alk_mp_uint(out, server->config->queue);
-    alk_mp_str(out, "inflight");
-    alk_mp_uint(out, server->service_inflight);
+/* A map of counters that are not zero: name(i) -> counts[i] for i in [from, n). */
+static void put_nonzero(alk_buf *out, const uint64_t *counts, size_t from, size_t n,
+                        const char *(*name)(size_t i)) {
+    alk_mp_map_writer map;
+    alk_mp_map_open(&map, out);
+    for (size_t i = from; i < n; i++) {
+        if (counts[i] > 0) {
+            alk_mp_key(&map, name(i));
+            alk_mp_uint(out, counts[i]);
+        }
+    }
+    alk_mp_map_close(&map);
+}
 
-    uint32_t n_methods = 0;
-    for (size_t i = 0; i <= alk_rpc_n_methods; i++) {
-        n_methods += st->requests_by_method[i] > 0;
-    }
-    alk_mp_str(out, "requests");
-    alk_mp_map(out, n_methods);
-    for (size_t i = 0; i <= alk_rpc_n_methods; i++) {
-        if (st->requests_by_method[i] > 0) {
-            alk_mp_str(out, i < alk_rpc_n_methods ? alk_rpc_methods[i].name : "other");
-            alk_mp_uint(out, st->requests_by_method[i]);
-        }
-    }
-    uint32_t n_errors = 0;
-    for (size_t i = 1; i < N_ERROR_CODES; i++) {
-        n_errors += st->errors[i] > 0;
-    }
-    alk_mp_str(out, "errors");
-    alk_mp_map(out, n_errors);
-    for (size_t i = 1; i < N_ERROR_CODES; i++) {
-        if (st->errors[i] > 0) {
-            alk_mp_str(out, alk_err_name((int)i));
-            alk_mp_uint(out, st->errors[i]);
-        }
-    }
-    alk_mp_str(out, "replies");
+static const char *method_name(size_t i) {
+    return i < alk_rpc_n_methods ? alk_rpc_methods[i].name : "other";
+}
+
+static const char *error_name(size_t i) {
+    return alk_err_name((int)i);
+}
+
+static int reply_stats(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                       alk_buf *out) {
+    const stats *st = &server->stats;
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "uptime_s");
+    alk_mp_float(out, uptime_s(server));
+    alk_mp_key(&reply, "state");
+    alk_mp_str(out, server_state_name(server->state));
+    alk_mp_key(&reply, "generation");
+    alk_mp_uint(out, generation_id(server));
+    alk_mp_key(&reply, "workers");
+    alk_mp_uint(out, worker_count(server));
+    alk_mp_key(&reply, "busy_workers");
+    alk_mp_uint(out, alkd_workers_busy(&server->workers));
+    alk_mp_key(&reply, "queued");
+    alk_mp_uint(out, server->queue.n + server->heavy_queue.n);
+    alk_mp_key(&reply, "queue");
+    alk_mp_uint(out, server->config->queue);
+    alk_mp_key(&reply, "inflight");
+    alk_mp_uint(out, server->service_inflight);
+    alk_mp_key(&reply, "requests");
+    put_nonzero(out, st->requests_by_method, 0, alk_rpc_n_methods + 1, method_name);
+    alk_mp_key(&reply, "errors");
+    put_nonzero(out, st->errors, 1, N_ERROR_CODES, error_name);
+    alk_mp_key(&reply, "replies");
     alk_mp_uint(out, st->replies);
-    alk_mp_str(out, "cache_hits");
+    alk_mp_key(&reply, "cache_hits");
     alk_mp_uint(out, st->cache_hits);
-    alk_mp_str(out, "cache_entries");
+    alk_mp_key(&reply, "cache_entries");
     alk_mp_uint(out, server->cache.n_done);
-    alk_mp_str(out, "reloads");
+    alk_mp_key(&reply, "reloads");
     alk_mp_uint(out, st->reloads);
-    alk_mp_str(out, "reload_failures");
+    alk_mp_key(&reply, "reload_failures");
     alk_mp_uint(out, st->reload_failures);
-    alk_mp_str(out, "abandoned");
+    alk_mp_key(&reply, "abandoned");
     alk_mp_uint(out, st->abandoned);
-    alk_mp_str(out, "rss_bytes");
+    alk_mp_key(&reply, "worker_jobs");
+    alk_mp_uint(out, st->worker_jobs);
+    alk_mp_key(&reply, "worker_starts");
+    alk_mp_uint(out, server->workers.started);
+    alk_mp_key(&reply, "worker_crashes");
+    alk_mp_uint(out, server->workers.crashed);
+    alk_mp_key(&reply, "worker_kills");
+    alk_mp_uint(out, server->workers.killed);
+    alk_mp_key(&reply, "poison_hits");
+    alk_mp_uint(out, st->poison_hits);
+    alk_mp_key(&reply, "listener_restarts");
+    alk_mp_uint(out, st->listener_restarts);
+    alk_mp_key(&reply, "rss_bytes");
     alk_mp_uint(out, rss_bytes());
-    alk_mp_str(out, "job_ms");
-    alk_mp_map(out, 8);
-    alk_mp_str(out, "count");
+    alk_mp_key(&reply, "job_ms");
+    alk_mp_map_writer jobs;
+    alk_mp_map_open(&jobs, out);
+    alk_mp_key(&jobs, "count");
     alk_mp_uint(out, st->job_count);
-    alk_mp_str(out, "sum");
+    alk_mp_key(&jobs, "sum");
     alk_mp_float(out, st->job_ms_sum);
     static const char *const bucket_names[] = {"le_1",    "le_10",    "le_100",
                                                "le_1000", "le_10000", "le_inf"};
     uint64_t cumulative = 0;
     for (size_t b = 0; b < 6; b++) {
         cumulative += st->job_buckets[b];
-        alk_mp_str(out, bucket_names[b]);
+        alk_mp_key(&jobs, bucket_names[b]);
         alk_mp_uint(out, cumulative);
     }
+    alk_mp_map_close(&jobs);
+    alk_mp_map_close(&reply);
+    return ALK_OK;
 }
 
 /* ---- control methods ----------------------------------------------------------------------- */
@@ -383,13 +421,15 @@ static void reply_generation(alkd_server *server, const alk_rpc_request *request
         n = 0;
     }
     alk_free(infos);
-    alk_rpc_reply_begin(out, request->id, 3);
-    alk_mp_str(out, "generation");
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "generation");
     alk_mp_uint(out, generation_id(server));
-    alk_mp_str(out, "previous");
+    alk_mp_key(&reply, "previous");
     alk_mp_uint(out, previous);
-    alk_mp_str(out, "plugins");
+    alk_mp_key(&reply, "plugins");
     alk_mp_uint(out, n);
+    alk_mp_map_close(&reply);
 }
 
 /* Writes the error reply for (code, where, message) to `out`; returns code. */
@@ -437,7 +477,8 @@ static int save_plugin_config(const alkd_server *server, alkd_strings *ret_dirs,
     return ALK_OK;
 }
 
-static int control_reload(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
+static int control_reload(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                          alk_buf *out) {
     const alk_value *name = alk_value_get(request->body, "name");
     if (name != NULL && name->kind == ALK_VALUE_STR && !has_plugin(server, name->as.str.bytes)) {
         char message[200];
@@ -453,7 +494,8 @@ static int control_reload(alkd_server *server, const alk_rpc_request *request, a
     return rebuild_or_restore(server, request, &dirs, &disabled, out);
 }
 
-static int control_load(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
+static int control_load(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                        alk_buf *out) {
     const char *path = alk_value_get(request->body, "path")->as.str.bytes;
     char message[4300];
     if (path[0] != '/') {
@@ -504,7 +546,8 @@ static int control_load(alkd_server *server, const alk_rpc_request *request, alk
     return rebuild_or_restore(server, request, &dirs, &disabled, out);
 }
 
-static int control_unload(alkd_server *server, const alk_rpc_request *request, alk_buf *out) {
+static int control_unload(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                          alk_buf *out) {
     const char *name = alk_value_get(request->body, "name")->as.str.bytes;
     if (!has_plugin(server, name)) {
         char message[200];
@@ -525,14 +568,15 @@ static int control_unload(alkd_server *server, const alk_rpc_request *request, a
 }
 
 static void reply_drain_state(const alk_rpc_request *request, const char *state, alk_buf *out) {
-    alk_rpc_reply_begin(out, request->id, 1);
-    alk_mp_str(out, "state");
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "state");
     alk_mp_str(out, state);
+    alk_mp_map_close(&reply);
 }
 
 void alkd__drains_check(alkd_server *server) {
-    if (server->drains == NULL || server->service_inflight > 0 ||
-        alkd_pool_pending(&server->pool) > 0) {
+    if (server->drains == NULL || server->service_inflight > 0 || server->n_jobs > 0) {
         return;
     }
     pending_reply *p = server->drains;
@@ -602,34 +646,52 @@ static bool control_drain(alkd_server *server, slot *s, alk_arena *arena,
     return false;
 }
 
-bool alkd__handle_method(alkd_server *server, slot *s, alk_arena *arena,
-                         const alk_rpc_request *request, alk_buf *reply, int *ret_code) {
-    const char *name = request->method->name;
-    *ret_code = ALK_OK;
-    if (strcmp(name, "ping") == 0) {
-        reply_ping(server, request, reply);
-    } else if (strcmp(name, "info") == 0) {
-        reply_info(server, s, request, reply);
-    } else if (strcmp(name, "plugins") == 0) {
-        reply_plugins(server, request, reply);
-    } else if (strcmp(name, "stats") == 0) {
-        reply_stats(server, request, reply);
-    } else if (strcmp(name, "reload") == 0) {
-        *ret_code = control_reload(server, request, reply);
-    } else if (strcmp(name, "load") == 0) {
-        *ret_code = control_load(server, request, reply);
-    } else if (strcmp(name, "unload") == 0) {
-        *ret_code = control_unload(server, request, reply);
-    } else if (strcmp(name, "drain") == 0) {
-        return control_drain(server, s, arena, request, reply, ret_code);
-    } else if (strcmp(name, "shutdown") == 0) {
-        alk_rpc_reply_begin(reply, request->id, 1);
-        alk_mp_str(reply, "inflight");
-        alk_mp_uint(reply, server->service_inflight);
-    } else {
-        *ret_code = reply_error(request, ALK_ENOTSUP, "method", "method not implemented", reply);
+static int reply_shutdown(alkd_server *server, const slot *s, const alk_rpc_request *request,
+                          alk_buf *out) {
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, request->id);
+    alk_mp_key(&reply, "inflight");
+    alk_mp_uint(out, server->service_inflight);
+    alk_mp_map_close(&reply);
+    return ALK_OK;
+}
+
+/*
+ * How the daemon answers each method of the schemas, indexed by the generated method ids: at
+ * once on the loop thread (`reply`, which returns the reply's code), later (`deferred`: drain),
+ * or as a job (`job`: the schema's queued methods). alkd__methods_check proves at start-up that
+ * every method has exactly one way.
+ */
+static const alkd_method methods[ALK_RPC_N_METHODS] = {
+    [ALK_RPC_METHOD_CONVERT] = {.job = ALKD_JOB_CONVERT},
+    [ALK_RPC_METHOD_TEST_SLEEP] = {.job = ALKD_JOB_SLEEP},
+    [ALK_RPC_METHOD_PING] = {.reply = reply_ping},
+    [ALK_RPC_METHOD_INFO] = {.reply = reply_info},
+    [ALK_RPC_METHOD_PLUGINS] = {.reply = reply_plugins},
+    [ALK_RPC_METHOD_STATS] = {.reply = reply_stats},
+    [ALK_RPC_METHOD_RELOAD] = {.reply = control_reload},
+    [ALK_RPC_METHOD_LOAD] = {.reply = control_load},
+    [ALK_RPC_METHOD_UNLOAD] = {.reply = control_unload},
+    [ALK_RPC_METHOD_DRAIN] = {.deferred = control_drain},
+    [ALK_RPC_METHOD_SHUTDOWN] = {.reply = reply_shutdown, .stops = true},
+};
+
+const alkd_method *alkd__method(const alk_rpc_method *method) {
+    return &methods[method->id];
+}
+
+int alkd__methods_check(alk_diag *diag) {
+    for (size_t i = 0; i < alk_rpc_n_methods; i++) {
+        const alkd_method *m = &methods[i];
+        bool queued = (alk_rpc_methods[i].flags & ALK_RPC_METHOD_QUEUED) != 0;
+        int ways = (m->reply != NULL) + (m->deferred != NULL) + (m->job != ALKD_JOB_NONE);
+        if (ways != 1 || queued != (m->job != ALKD_JOB_NONE)) {
+            return alk_diag_set(diag, ALK_EINTERNAL,
+                                "method '%s' has no single handler in the daemon's table",
+                                alk_rpc_methods[i].name);
+        }
     }
-    return true;
+    return ALK_OK;
 }
 
 void alkd__notify_status(alkd_server *server) {

@@ -19,9 +19,6 @@ static void on_done(uv_async_t *handle) {
     uv_mutex_unlock(&pool->lock);
     while (item != NULL) {
         alkd_pool_item *next = item->next;
-        uv_mutex_lock(&pool->lock);
-        pool->n_pending--;
-        uv_mutex_unlock(&pool->lock);
         pool->done(item);
         item = next;
     }
@@ -112,53 +109,9 @@ int alkd_pool_submit(alkd_pool *pool, alkd_pool_item *item) {
     }
     pool->tail = item;
     pool->n_queued++;
-    pool->n_pending++;
     uv_cond_signal(&pool->wake);
     uv_mutex_unlock(&pool->lock);
     return ALK_OK;
-}
-
-bool alkd_pool_cancel(alkd_pool *pool, alkd_pool_item *item) {
-    bool found = false;
-    uv_mutex_lock(&pool->lock);
-    alkd_pool_item *prev = NULL;
-    for (alkd_pool_item *it = pool->head; it != NULL; prev = it, it = it->next) {
-        if (it == item) {
-            if (prev != NULL) {
-                prev->next = it->next;
-            } else {
-                pool->head = it->next;
-            }
-            if (pool->tail == it) {
-                pool->tail = prev;
-            }
-            pool->n_queued--;
-            pool->n_pending--;
-            found = true;
-            break;
-        }
-    }
-    uv_mutex_unlock(&pool->lock);
-    return found;
-}
-
-static size_t read_count(alkd_pool *pool, const size_t *field) {
-    uv_mutex_lock(&pool->lock);
-    size_t n = *field;
-    uv_mutex_unlock(&pool->lock);
-    return n;
-}
-
-size_t alkd_pool_queued(alkd_pool *pool) {
-    return read_count(pool, &pool->n_queued);
-}
-
-size_t alkd_pool_running(alkd_pool *pool) {
-    return read_count(pool, &pool->n_running);
-}
-
-size_t alkd_pool_pending(alkd_pool *pool) {
-    return read_count(pool, &pool->n_pending);
 }
 
 void alkd_pool_stop(alkd_pool *pool) {

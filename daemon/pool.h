@@ -1,14 +1,15 @@
 /*
- * The worker pool: N threads taking jobs from one bounded FIFO queue.
+ * A thread pool: N threads taking tasks from one bounded FIFO queue. The daemon decodes large
+ * requests on it (requests.c), so that decoding one client's heavy messages does not stall the
+ * loop thread that serves everyone.
  *
- * A job is submitted on the loop thread and runs on a worker; its completion is handed back to
- * the loop thread (uv_async), where the `done` callback runs. A submission beyond the capacity
- * (every worker busy and `capacity` jobs waiting) is refused at once with ALK_EBUSY, so the
- * daemon can answer EBUSY rather than let a backlog grow. A job still waiting can be taken back
- * (alkd_pool_cancel), which is how a deadline frees its queue slot.
+ * A task is submitted on the loop thread and runs on a pool thread; its completion is handed
+ * back to the loop thread (uv_async), where the `done` callback runs. A submission beyond the
+ * capacity (every thread busy and `capacity` tasks waiting) is refused at once with ALK_EBUSY,
+ * so the daemon can answer EBUSY rather than let a backlog grow.
  *
- * Thread rule: submit, cancel and the counters are for the loop thread; `run` runs on a worker,
- * `done` on the loop thread. The queue is behind the pool's one mutex.
+ * Thread rule: submit and stop are for the loop thread; `run` runs on a pool thread, `done` on
+ * the loop thread. The queue is behind the pool's one mutex.
  */
 #ifndef ALKD_POOL_H
 #define ALKD_POOL_H
@@ -30,7 +31,6 @@ typedef struct alkd_pool {
     alkd_pool_item *tail;
     size_t n_queued;
     size_t n_running;
-    size_t n_pending; /* submitted and not yet done: queued + running + finished unreported */
     size_t capacity;
     size_t n_workers;
     bool stopping;
@@ -53,14 +53,6 @@ int alkd_pool_init(alkd_pool *pool, uv_loop_t *loop, size_t n_workers, size_t ca
 /* Queues `item` (the pool borrows it until `done` runs); ALK_EBUSY when full: then `done` never
  * runs for it. */
 int alkd_pool_submit(alkd_pool *pool, alkd_pool_item *item);
-
-/* Takes `item` back if no worker has started it: true, and `done` never runs for it. */
-bool alkd_pool_cancel(alkd_pool *pool, alkd_pool_item *item);
-
-/* Jobs waiting, jobs running, and jobs not yet reported done. */
-size_t alkd_pool_queued(alkd_pool *pool);
-size_t alkd_pool_running(alkd_pool *pool);
-size_t alkd_pool_pending(alkd_pool *pool);
 
 /* Stops the workers (each finishes its current job; jobs still queued are not run) and joins
  * them, then closes the completion handle. Call on the loop thread; the loop must run once more

@@ -6,17 +6,16 @@
  * few contexts ("slots") receiving; when one receives, the loop arms another, so there is one
  * context per request in flight and nng spreads the requests of all connections over them.
  * nng's aio callbacks run on nng's threads and do nothing but hand the slot to the loop (a
- * mutex-protected inbox and a uv_async); all request state lives on the loop thread. A request is
- * decoded and validated there: a bad one is answered at once, a listing or control method is
- * answered on the loop, a conversion becomes a job on the worker pool (jobs.c). Every request
- * gets exactly one reply, sent from the loop thread; a slot returns to receiving when its send
- * completes.
+ * mutex-protected inbox and a uv_async); all request state lives on the loop thread. A request
+ * goes to requests.c, which decodes and validates it (a large one on a decode thread) and answers
+ * it or makes it a job for the worker processes (jobs.c). Every request gets exactly one reply,
+ * sent from the loop thread; a slot returns to receiving when its send completes.
  *
- * Stopping (SIGTERM, SIGINT, `shutdown`): the service sockets stop receiving (requests not yet
- * taken stay in nng and a REQ client resends them elsewhere when we close), every request taken
- * is finished and answered, then after a short linger (so that the last replies leave the
- * process) the sockets close and the loop ends with exit code 0. A second SIGTERM/SIGINT exits at
- * once with 1.
+ * Stopping (SIGTERM, SIGINT, `shutdown`): a request that arrives on a service socket is answered
+ * EBUSY at once (the client may send it again, to another daemon of a farm), every request taken
+ * before is finished and answered, then after a short linger (so that the last replies leave the
+ * process) the workers end, the sockets close and the loop ends with exit code 0. A second
+ * SIGTERM/SIGINT exits at once with 1.
  *
  * Thread rule: loop thread only, except slot_aio_cb (nng threads), which touches only the inbox
  * under `inbox_lock` and the slot's aio_result before handing it over.
@@ -42,6 +41,10 @@ enum {
     CONTROL_RECEIVERS = 1,
     SEND_TIMEOUT_MS = 30000, /* a client that does not read its reply loses it */
     HOUSEKEEPING_MS = 1000,
+    /* The ipc listeners' probes (ipc_guard.h): a wedged listener is found and re-created within
+     * PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS. */
+    PROBE_INTERVAL_MS = 200,
+    PROBE_TIMEOUT_MS = 300,
 };
 
 uint64_t alkd__now(void) {
@@ -94,12 +97,13 @@ static slot *slot_new(listener *l) {
     return s;
 }
 
+/* Whether `l` receives: while stopping, service sockets receive to answer EBUSY at once. */
 static bool accepting(const listener *l) {
     const alkd_server *server = l->server;
     if (server->closing) {
         return false;
     }
-    return l->control || server->state == STATE_SERVING;
+    return l->control || server->state != STATE_DRAINING;
 }
 
 static void ensure_receivers(listener *l) {
@@ -197,100 +201,6 @@ void alkd__send_error(alkd_server *server, slot *s, const alk_rpc_error *err) {
     alk_buf_fini(&out);
 }
 
-/* ---- requests ------------------------------------------------------------------------------ */
-
-static size_t method_index(const alk_rpc_method *method) {
-    return method != NULL ? (size_t)(method - alk_rpc_methods) : alk_rpc_n_methods;
-}
-
-static void handle_request(alkd_server *server, slot *s) {
-    nng_msg *msg = nng_aio_get_msg(s->aio);
-    nng_aio_set_msg(s->aio, NULL);
-    s->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
-    const void *bytes = nng_msg_body(msg);
-    size_t len = nng_msg_len(msg);
-    uint64_t now = alkd__now();
-
-    /* A resend, or an identical request: attach to the one in flight or reuse its reply. */
-    uint64_t hash = alkd_cache_hash(&server->cache, bytes, len);
-    alkd_cache_entry *hit = alkd_cache_find(&server->cache, hash, len, now);
-    if (hit != NULL) {
-        server->stats.cache_hits++;
-        server->stats.requests_by_method[hit->tag]++;
-        nng_msg_free(msg);
-        if (hit->owner != NULL) {
-            /* A resend on the same connection supersedes the earlier copy: the client waits
-             * for one reply per request, and a second one would only be discarded. */
-            job *j = hit->owner;
-            for (slot **link = &j->requesters; *link != NULL;) {
-                slot *r = *link;
-                if (r->pipe == s->pipe) {
-                    *link = r->next;
-                    alkd__abandon(server, r);
-                } else {
-                    link = &r->next;
-                }
-            }
-            s->next = j->requesters;
-            j->requesters = s;
-        } else {
-            alkd__send_reply(server, s, hit->reply, hit->reply_len);
-        }
-        return;
-    }
-
-    alk_arena arena;
-    alk_arena_init(&arena, 0);
-    alk_rpc_request request;
-    alk_rpc_error err;
-    uint32_t socket_kind = s->owner->control ? ALK_RPC_SOCKET_CONTROL : ALK_RPC_SOCKET_SERVICE;
-    int rv = alk_rpc_decode_request(bytes, len, socket_kind, server->config->test_hooks,
-                                    &server->config->limits, &arena, &request, &err);
-    nng_msg_free(msg);
-    if (rv != ALK_OK) {
-        server->stats.requests_by_method[alk_rpc_n_methods]++;
-        alkd_debug("refused a request on %s: %s %s", s->owner->url, alk_err_name(err.code),
-                   err.diag.message);
-        alkd__send_error(server, s, &err);
-        alk_arena_fini(&arena);
-        return;
-    }
-    server->stats.requests_by_method[method_index(request.method)]++;
-
-    if (request.method->flags & ALK_RPC_METHOD_QUEUED) {
-        rv = alkd__job_start(server, s, &arena, &request, hash, len, &err);
-        if (rv != ALK_OK) {
-            alkd__send_error(server, s, &err);
-            alk_arena_fini(&arena);
-        }
-        return;
-    }
-
-    alk_buf reply;
-    alk_buf_init(&reply);
-    int code = ALK_OK;
-    if (alkd__handle_method(server, s, &arena, &request, &reply, &code)) {
-        if (alk_buf_error(&reply) != ALK_OK) {
-            alk_rpc_error_set(&err, ALK_ENOMEM, NULL, "out of memory while encoding the reply");
-            err.id = request.id;
-            alkd__send_error(server, s, &err);
-        } else {
-            if (code != ALK_OK) {
-                alkd__count_error(server, code);
-            } else if (request.method->flags & ALK_RPC_METHOD_CACHEABLE) {
-                alkd_cache_store(&server->cache, hash, len, method_index(request.method),
-                                 reply.data, reply.len, now);
-            }
-            alkd__send_reply(server, s, reply.data, reply.len);
-        }
-        alk_arena_fini(&arena);
-    }
-    alk_buf_fini(&reply);
-    if (strcmp(request.method->name, "shutdown") == 0 && code == ALK_OK) {
-        alkd__begin_stop(server, 0);
-    }
-}
-
 static void handle_completion(alkd_server *server, slot *s) {
     listener *l = s->owner;
     if (s->state == SLOT_RECEIVING) {
@@ -311,7 +221,9 @@ static void handle_completion(alkd_server *server, slot *s) {
             server->service_inflight++;
         }
         ensure_receivers(l);
-        handle_request(server, s);
+        nng_msg *msg = nng_aio_get_msg(s->aio);
+        nng_aio_set_msg(s->aio, NULL);
+        alkd__request_received(server, s, msg);
     } else if (s->state == SLOT_SENDING) {
         server->sending--;
         if (s->aio_result != 0) {
@@ -340,6 +252,110 @@ static void on_inbox(uv_async_t *handle) {
 
 /* ---- listeners ----------------------------------------------------------------------------- */
 
+/* Creates and starts the nng listener of `l` on its socket (again, after a wedge). */
+static int start_listening(listener *l, alk_diag *diag) {
+    alkd_server *server = l->server;
+    int rv = nng_listener_create(&l->nng_listener, l->socket, l->url);
+    if (rv == 0 && l->ipc) {
+        rv = nng_listener_set_int(l->nng_listener, NNG_OPT_IPC_PERMISSIONS,
+                                  l->control ? 0600 : (int)server->config->socket_mode);
+    }
+    if (rv == 0) {
+        /* The socket file must never exist with looser permissions, even for an instant. */
+        mode_t old_mask = umask(l->control ? 0177 : 0);
+        rv = nng_listener_start(l->nng_listener, 0);
+        (void)umask(old_mask);
+    }
+    if (rv != 0) {
+        return alk_diag_set(diag, alkd_err_from_nng(rv), "cannot listen on %s: %s", l->url,
+                            nng_strerror(rv));
+    }
+    return ALK_OK;
+}
+
+/* Replaces the nng listener of `l`, which no longer hands connections to its socket. */
+static void recreate_listener(listener *l, const char *why) {
+    alkd_server *server = l->server;
+    alkd_warn("%s %s: re-creating the listener", l->url, why);
+    server->stats.listener_restarts++;
+    (void)nng_listener_close(l->nng_listener);
+    alk_diag diag = {{0}};
+    if (start_listening(l, &diag) != ALK_OK) {
+        /* The watchdog lapses (on_housekeeping) and systemd restarts the daemon. */
+        alkd_error("%s", diag.message);
+    }
+}
+
+static void on_probe(alkd_ipc_probe *probe, bool ok) {
+    listener *l = probe->data;
+    if (ok) {
+        l->last_probe_ok = alkd__now();
+    } else if (!l->server->closing) {
+        recreate_listener(l, "did not hand a connection to its socket (nng 1.5.2 stops after "
+                             "a connection closes during the SP handshake)");
+    }
+}
+
+static void on_probe_tick(uv_timer_t *timer) {
+    alkd_server *server = timer->data;
+    if (server->closing) {
+        return;
+    }
+    for (size_t i = 0; i < server->n_listeners; i++) {
+        listener *l = server->listeners[i];
+        if (l->probing) {
+            alkd_ipc_probe_start(&l->probe, PROBE_TIMEOUT_MS);
+        }
+    }
+}
+
+/* nng thread: counts the pipes of the daemon's own process (its probes) that reach the socket. */
+static void on_pipe_added(nng_pipe pipe, nng_pipe_ev event, void *arg) {
+    listener *l = arg;
+    uint64_t pid;
+    (void)event;
+    if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+        pid == (uint64_t)l->server->pid) {
+        atomic_fetch_add(&l->handed_over, 1);
+    }
+}
+
+/* Sets up the lock and the self-probe of an ipc listener (ipc_guard.h). */
+static int guard_ipc(listener *l, alk_diag *diag) {
+    const char *path = l->url + strlen("ipc://");
+    int rv = alkd_ipc_lock(path, &l->lock_fd, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    l->probe.data = l;
+    atomic_init(&l->handed_over, 0);
+    if (alkd_ipc_probe_init(&l->probe, l->server->loop, path, &l->handed_over, on_probe) ==
+        ALK_OK) {
+        l->probing = true;
+        l->last_probe_ok = alkd__now();
+    }
+    return ALK_OK;
+}
+
+static void listener_release(listener *l) {
+    alk_free(l->url);
+    alk_free(l);
+}
+
+static void on_probe_closed(alkd_ipc_probe *probe) {
+    listener_release(probe->data);
+}
+
+/* Frees `l` once its probe's handles are closed. */
+static void listener_free(listener *l) {
+    alkd_ipc_unlock(l->lock_fd);
+    if (l->probing) {
+        alkd_ipc_probe_close(&l->probe, on_probe_closed);
+    } else {
+        listener_release(l);
+    }
+}
+
 static int listener_open(alkd_server *server, const char *url, bool control, alk_diag *diag) {
     bool ipc = strncmp(url, "ipc://", 6) == 0;
     bool tcp = strncmp(url, "tcp://", 6) == 0;
@@ -363,35 +379,33 @@ static int listener_open(alkd_server *server, const char *url, bool control, alk
     server->listeners = all;
     l->server = server;
     l->control = control;
+    l->ipc = ipc;
     l->url = url_copy;
+    l->lock_fd = -1;
 
-    int rv = nng_rep0_open(&l->socket);
-    if (rv == 0) {
-        rv = nng_socket_set_size(l->socket, NNG_OPT_RECVMAXSZ,
-                                 alkd_recv_limit(server->config->limits.max_message_bytes));
+    int rv = ipc ? guard_ipc(l, diag) : ALK_OK;
+    if (rv != ALK_OK) {
+        listener_free(l);
+        return rv;
     }
-    bool socket_open = rv == 0;
-    if (rv == 0) {
-        rv = nng_listener_create(&l->nng_listener, l->socket, url);
+    int nng_rv = nng_rep0_open(&l->socket);
+    if (nng_rv == 0) {
+        nng_rv = nng_socket_set_size(l->socket, NNG_OPT_RECVMAXSZ,
+                                     alkd_recv_limit(server->config->limits.max_message_bytes));
     }
-    if (rv == 0 && ipc) {
-        rv = nng_listener_set_int(l->nng_listener, NNG_OPT_IPC_PERMISSIONS,
-                                  control ? 0600 : (int)server->config->socket_mode);
+    if (nng_rv == 0 && l->probing) {
+        nng_rv = nng_pipe_notify(l->socket, NNG_PIPE_EV_ADD_POST, on_pipe_added, l);
     }
-    if (rv == 0) {
-        /* The socket file must never exist with looser permissions, even for an instant. */
-        mode_t old_mask = umask(control ? 0177 : 0);
-        rv = nng_listener_start(l->nng_listener, 0);
-        (void)umask(old_mask);
+    if (nng_rv != 0) {
+        listener_free(l);
+        return alk_diag_set(diag, alkd_err_from_nng(nng_rv), "cannot open a socket for %s: %s", url,
+                            nng_strerror(nng_rv));
     }
-    if (rv != 0) {
-        int err = alkd_err_from_nng(rv);
-        if (socket_open) {
-            (void)nng_close(l->socket);
-        }
-        alk_free(l->url);
-        alk_free(l);
-        return alk_diag_set(diag, err, "cannot listen on %s: %s", url, nng_strerror(rv));
+    rv = start_listening(l, diag);
+    if (rv != ALK_OK) {
+        (void)nng_close(l->socket);
+        listener_free(l);
+        return rv;
     }
     server->listeners[server->n_listeners++] = l;
     alkd_info("listening on %s%s", url, control ? " (control)" : "");
@@ -410,8 +424,7 @@ static void listeners_close(alkd_server *server) {
             alk_free(l->slots[k]);
         }
         alk_free(l->slots);
-        alk_free(l->url);
-        alk_free(l);
+        listener_free(l);
     }
     alk_free(server->listeners);
     server->listeners = NULL;
@@ -433,18 +446,27 @@ static void close_handle(uv_handle_t *handle) {
     }
 }
 
+static void on_workers_stopped(void *ctx) {
+    alkd_server *server = ctx;
+    server->workers_started = false;
+}
+
 static void final_close(alkd_server *server) {
     alkd_info("stopped: %llu replies sent", (unsigned long long)server->stats.replies);
     listeners_close(server);
-    if (server->pool_started) {
-        alkd_pool_stop(&server->pool);
-        server->pool_started = false;
+    if (server->workers_started) {
+        alkd__jobs_stop(server, on_workers_stopped);
+    }
+    if (server->decoders_started) {
+        alkd_pool_stop(&server->decoders);
+        server->decoders_started = false;
     }
     close_handle((uv_handle_t *)&server->inbox_async);
     close_handle((uv_handle_t *)&server->sig_hup);
     close_handle((uv_handle_t *)&server->sig_term);
     close_handle((uv_handle_t *)&server->sig_int);
     close_handle((uv_handle_t *)&server->housekeeping);
+    close_handle((uv_handle_t *)&server->probes);
     close_handle((uv_handle_t *)&server->linger);
 }
 
@@ -456,12 +478,20 @@ void alkd__maybe_finish(alkd_server *server) {
     if (server->state != STATE_STOPPING || server->closing) {
         return;
     }
-    if (server->inflight > 0 || (server->pool_started && alkd_pool_pending(&server->pool) > 0)) {
+    if (server->inflight > 0 || server->n_jobs > 0) {
         return;
     }
     server->closing = true;
     alkd__update_receivers(server); /* the control socket stops receiving too */
     (void)uv_timer_start(&server->linger, on_linger, server->config->shutdown_linger_ms, 0);
+}
+
+/* The jobs still running when --stop-timeout has passed are cancelled, so that a stop always
+ * ends (a stuck plugin's worker is killed after the grace time). */
+static void on_stop_timeout(uv_timer_t *timer) {
+    alkd_server *server = timer->data;
+    alkd_warn("stop timeout: cancelling the %zu jobs still running", server->running);
+    alkd__jobs_cancel_all(server);
 }
 
 void alkd__begin_stop(alkd_server *server, int exit_code) {
@@ -474,6 +504,8 @@ void alkd__begin_stop(alkd_server *server, int exit_code) {
     alkd_info("stopping: finishing %zu requests in flight", server->inflight);
     alkd__drains_cancel(server);
     alkd__update_receivers(server);
+    /* The same timer later lingers after the last reply (alkd__maybe_finish). */
+    (void)uv_timer_start(&server->linger, on_stop_timeout, server->config->stop_timeout_ms, 0);
     alkd__maybe_finish(server);
 }
 
@@ -491,11 +523,22 @@ static void on_signal(uv_signal_t *handle, int signum) {
     alkd__begin_stop(server, 0);
 }
 
+/* Whether every ipc listener passed a probe lately: the systemd watchdog is fed only then. */
+static bool listeners_healthy(const alkd_server *server, uint64_t now) {
+    for (size_t i = 0; i < server->n_listeners; i++) {
+        const listener *l = server->listeners[i];
+        if (l->probing && now - l->last_probe_ok > (uint64_t)10 * PROBE_TIMEOUT_MS * 1000000) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void on_housekeeping(uv_timer_t *timer) {
     alkd_server *server = timer->data;
     uint64_t now = alkd__now();
     alkd_cache_sweep(&server->cache, now);
-    if (server->watchdog_usec > 0 &&
+    if (server->watchdog_usec > 0 && listeners_healthy(server, now) &&
         now - server->last_watchdog >= server->watchdog_usec * 1000 / 2) {
         (void)sd_notify(0, "WATCHDOG=1");
         server->last_watchdog = now;
@@ -508,22 +551,24 @@ static void on_housekeeping(uv_timer_t *timer) {
 
 /* ---- running ------------------------------------------------------------------------------- */
 
-/* Creates the directory of a default ipc socket (0700 when we create it). */
-static void make_socket_dir(const char *url) {
+/* Creates the directory of a default ipc socket (0700 when we create it); the shared-/tmp
+ * fallback must then be ours alone (common.h). */
+static int make_socket_dir(const char *url, alk_diag *diag) {
     const char *path = url + strlen("ipc://");
     const char *slash = strrchr(path, '/');
-    if (slash == NULL || slash == path) {
-        return;
-    }
     char dir[512];
-    if ((size_t)(slash - path) >= sizeof(dir)) {
-        return;
+    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir)) {
+        return ALK_OK;
     }
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         alkd_warn("cannot create %s: %s", dir, strerror(errno));
     }
+    if (strncmp(dir, "/tmp/", 5) == 0 && !alkd_private_dir_ok(dir, (unsigned)geteuid(), diag)) {
+        return ALK_EIO;
+    }
+    return ALK_OK;
 }
 
 static int open_listeners(alkd_server *server, alk_diag *diag) {
@@ -537,8 +582,10 @@ static int open_listeners(alkd_server *server, alk_diag *diag) {
             return alk_diag_set(diag, ALK_EINVAL, "no --listen URL and no runtime directory");
         }
         (void)snprintf(url, sizeof(url), "ipc://%s/%s", dir, ALKD_SERVICE_SOCKET);
-        make_socket_dir(url);
-        rv = listener_open(server, url, false, diag);
+        rv = make_socket_dir(url, diag);
+        if (rv == ALK_OK) {
+            rv = listener_open(server, url, false, diag);
+        }
     }
     for (size_t i = 0; rv == ALK_OK && i < config->listen.len; i++) {
         rv = listener_open(server, config->listen.items[i], false, diag);
@@ -550,8 +597,10 @@ static int open_listeners(alkd_server *server, alk_diag *diag) {
             return alk_diag_set(diag, ALK_EINVAL, "no --control URL and no runtime directory");
         }
         (void)snprintf(url, sizeof(url), "ipc://%s/%s", dir, ALKD_CONTROL_SOCKET);
-        make_socket_dir(url);
-        rv = listener_open(server, url, true, diag);
+        rv = make_socket_dir(url, diag);
+        if (rv == ALK_OK) {
+            rv = listener_open(server, url, true, diag);
+        }
     }
     return rv;
 }
@@ -559,13 +608,17 @@ static int open_listeners(alkd_server *server, alk_diag *diag) {
 static int server_start(alkd_server *server, alk_diag *diag) {
     alkd_config *config = server->config;
     server->started = alkd__now();
+    int rv = alkd__methods_check(diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
     server->stats.requests_by_method =
         alk_calloc(alk_rpc_n_methods + 1, sizeof(*server->stats.requests_by_method));
     if (server->stats.requests_by_method == NULL) {
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     }
-    int rv = alkd_cache_init(&server->cache, config->reply_cache_ttl_ms * 1000000,
-                             (size_t)config->reply_cache_bytes, 65536);
+    rv = alkd_cache_init(&server->cache, config->reply_cache_ttl_ms * 1000000,
+                         (size_t)config->reply_cache_bytes, 65536);
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "cannot create the reply cache");
     }
@@ -578,27 +631,29 @@ static int server_start(alkd_server *server, alk_diag *diag) {
     server->sig_term.data = server;
     server->sig_int.data = server;
     server->housekeeping.data = server;
+    server->probes.data = server;
     server->linger.data = server;
     if (uv_async_init(server->loop, &server->inbox_async, on_inbox) != 0 ||
         uv_signal_init(server->loop, &server->sig_hup) != 0 ||
         uv_signal_init(server->loop, &server->sig_term) != 0 ||
         uv_signal_init(server->loop, &server->sig_int) != 0 ||
         uv_timer_init(server->loop, &server->housekeeping) != 0 ||
+        uv_timer_init(server->loop, &server->probes) != 0 ||
         uv_timer_init(server->loop, &server->linger) != 0) {
         return alk_diag_set(diag, ALK_EINTERNAL, "cannot create the loop's handles");
     }
-    size_t workers = config->workers > 0 ? (size_t)config->workers : uv_available_parallelism();
-    rv = alkd_pool_init(&server->pool, server->loop, workers, (size_t)config->queue, alkd__job_run,
-                        alkd__job_done);
-    if (rv != ALK_OK) {
-        return alk_diag_set(diag, rv, "cannot start %zu worker threads", workers);
-    }
-    server->pool_started = true;
-    rv = alkd__generation_init(server, diag);
-    if (rv != ALK_OK) {
-        return rv;
-    }
+    /* The sockets first: their locks keep a second daemon from starting anything. They take
+     * no request before alkd__update_receivers below. */
     rv = open_listeners(server, diag);
+    if (rv == ALK_OK) {
+        rv = alkd__jobs_init(server, diag);
+    }
+    if (rv == ALK_OK) {
+        rv = alkd__requests_init(server, diag);
+    }
+    if (rv == ALK_OK) {
+        rv = alkd__generation_init(server, diag);
+    }
     if (rv != ALK_OK) {
         return rv;
     }
@@ -615,9 +670,10 @@ static int server_start(alkd_server *server, alk_diag *diag) {
         tick = server->watchdog_usec / 4000 > 0 ? server->watchdog_usec / 4000 : 1;
     }
     (void)uv_timer_start(&server->housekeeping, on_housekeeping, tick, tick);
+    (void)uv_timer_start(&server->probes, on_probe_tick, PROBE_INTERVAL_MS, PROBE_INTERVAL_MS);
     alkd__update_receivers(server);
-    alkd_info("serving with %zu workers, queue %llu, plugin generation %llu", workers,
-              (unsigned long long)config->queue,
+    alkd_info("serving with %zu workers, queue %llu, plugin generation %llu",
+              server->workers.config.n, (unsigned long long)config->queue,
               (unsigned long long)(server->generation != NULL
                                        ? alk_generation_id(server->generation)
                                        : 0));
@@ -639,7 +695,7 @@ int alkd_server_run(alkd_config *config) {
         alkd_error("cannot create the event loop");
         return 1;
     }
-    alkd_server server = {.config = config, .loop = &loop};
+    alkd_server server = {.config = config, .loop = &loop, .pid = (int)getpid()};
     alk_diag diag = {{0}};
     int rv = server_start(&server, &diag);
     if (rv != ALK_OK) {
@@ -657,6 +713,7 @@ int alkd_server_run(alkd_config *config) {
     alkd_strings_fini(&server.plugin_dirs);
     alkd_strings_fini(&server.disabled);
     alkd_cache_fini(&server.cache);
+    alkd_poison_fini(&server.poison);
     alk_free(server.stats.requests_by_method);
     if (server.inbox_ready) {
         uv_mutex_destroy(&server.inbox_lock);

@@ -4,21 +4,24 @@
  *
  * Ownership of a request, end to end: an nng context with its aio ("slot") receives a message;
  * the aio callback (an nng thread) only records the result and queues the slot in the inbox; the
- * loop thread takes it from there — decodes, answers at once or creates a job; the job runs on a
- * worker and comes back through the pool's completion handle; the loop sends the reply on the
- * slot (and on every duplicate attached to the job) and re-arms the slot to receive.
+ * loop thread takes it from there — decodes, answers at once or creates a job; the job runs in a
+ * worker process and its result comes back on the worker's socket; the loop sends the reply on
+ * the slot (and on every duplicate attached to the job) and re-arms the slot to receive.
  *
  * Thread rule: every field here is touched by the loop thread only, except where a comment says
- * otherwise (the inbox under `inbox_lock`, a job's worker-side fields between submission and
- * completion, `cancel`).
+ * otherwise (the inbox under `inbox_lock`, a listener's atomic `handed_over`).
  */
 #ifndef ALKD_SERVER_INT_H
 #define ALKD_SERVER_INT_H
 
 #include "cache.h"
 #include "config.h"
+#include "ipc_guard.h"
+#include "poison.h"
 #include "pool.h"
+#include "queue.h"
 #include "server.h"
+#include "workers.h"
 
 #include "core/arena.h"
 #include "core/vec.h"
@@ -49,6 +52,7 @@ typedef struct slot {
     struct slot *next; /* inbox, free list, or a job's list of requesters */
     uint64_t received; /* uv_hrtime() at receipt */
     uint32_t pipe;     /* id of the connection the request came on */
+    uint64_t peer;     /* the process or host at its other end (queue.h) */
 } slot;
 
 struct listener {
@@ -57,37 +61,57 @@ struct listener {
     nng_listener nng_listener;
     char *url;
     bool control;
+    bool ipc;
+    int lock_fd;                      /* ipc: the socket's lock (ipc_guard.h), else -1 */
+    alkd_ipc_probe probe;             /* ipc: the self-probe */
+    bool probing;                     /* the probe was set up (its handles need closing) */
+    uint64_t last_probe_ok;           /* alkd__now() of the last probe that passed */
+    atomic_uint_fast64_t handed_over; /* probe pipes that reached the socket (nng threads) */
     size_t n_receiving;
     slot **slots; /* every slot, for shutdown */
     size_t n_slots;
     slot *idle;
 };
 
-typedef enum job_kind { JOB_CONVERT, JOB_SLEEP } job_kind;
-
 struct job {
-    alkd_pool_item item; /* first: the pool hands back this pointer */
+    alkd_queue_item item; /* while waiting for a worker */
+    job *prev;            /* the server's list of live jobs */
+    job *next;
     alkd_server *server;
-    job_kind kind;
+    alkd_job_kind kind;
     slot *requesters; /* the first requester, then attached duplicates */
     alk_arena arena;  /* the decoded request */
     alk_rpc_request request;
-    alk_convert_request convert;
+    alk_convert_request convert; /* a conversion's decoded options (its framework, for errors) */
     alk_rpc_convert_options options;
-    uint64_t sleep_ms;
-    alk_generation *generation; /* referenced; dropped on the loop thread */
+    nng_msg *msg; /* the request's bytes, until a worker takes them */
+    uint64_t peer;
+    bool heavy; /* a request above ALKD_HEAVY_BYTES: the heavy queue, a lower priority */
+    bool hold_generation;
+    alk_generation *generation; /* referenced from dispatch on; dropped on release */
     uint64_t generation_id;
     alkd_cache_entry *cache; /* in-flight entry, or NULL */
-    atomic_bool cancel;      /* set by the loop on deadline; read by the worker */
+    alkd_worker *worker;     /* while a worker has the job */
     bool replied;
     uv_timer_t deadline;
     uint64_t received;
-    /* Written by the worker, read by the loop after completion. */
-    uint64_t started;
-    uint64_t finished;
-    int result;    /* ALK_OK, or the code of the error reply in `reply` */
-    alk_buf reply; /* the encoded reply */
 };
+
+/* Requests larger than this are heavy: decoded on the decode thread and run at a lower CPU
+ * priority, so that one client's flood of big messages costs that client, not everyone. */
+enum { ALKD_HEAVY_BYTES = 64 * 1024 };
+
+/* A request decoded and validated (on the loop, or on a decode thread for a large one). */
+typedef struct alkd_decoded {
+    int rv; /* ALK_OK, or the error in `err` */
+    alk_rpc_error err;
+    alk_arena arena;              /* the tree and everything decoded from it */
+    const alk_rpc_method *method; /* NULL when not even the method could be read */
+    alk_rpc_request request;
+    alk_convert_request convert; /* a conversion's request and options */
+    alk_rpc_convert_options options;
+    uint64_t hash; /* the reply cache's hash of the bytes */
+} alkd_decoded;
 
 /* A control request answered later (drain). */
 typedef struct pending_reply {
@@ -109,6 +133,9 @@ typedef struct stats {
     uint64_t reloads;
     uint64_t reload_failures;
     uint64_t abandoned;
+    uint64_t poison_hits;
+    uint64_t listener_restarts;
+    uint64_t worker_jobs;
     uint64_t job_count;
     double job_ms_sum;
     uint64_t job_buckets[6]; /* <= 1, 10, 100, 1000, 10000 ms, +inf */
@@ -118,6 +145,7 @@ struct alkd_server {
     alkd_config *config;
     uv_loop_t *loop;
     uint64_t started; /* uv_hrtime() */
+    int pid;
     server_state state;
     bool closing; /* the final close has begun */
     int exit_code;
@@ -131,8 +159,19 @@ struct alkd_server {
     slot *inbox_tail;
     uv_async_t inbox_async;
 
-    alkd_pool pool;
-    bool pool_started;
+    alkd_pool decoders; /* decode threads for large requests (requests.c) */
+    bool decoders_started;
+    alkd_workers workers;
+    bool workers_started;
+    alkd_queue queue;       /* light jobs waiting for a worker */
+    alkd_queue heavy_queue; /* heavy jobs waiting for a worker */
+    bool heavy_turn;        /* the heavy queue is served next when both can be */
+    uint64_t last_light;    /* alkd__now() when the last light job arrived */
+    size_t running;         /* jobs a worker has */
+    size_t running_heavy;
+    job *jobs; /* jobs not yet freed: waiting, running, or cancelled and finishing */
+    size_t n_jobs;
+    alkd_poison poison;
     alkd_cache cache;
     size_t inflight;         /* requests received and not yet answered (all sockets) */
     size_t service_inflight; /* the same, service sockets only */
@@ -147,6 +186,7 @@ struct alkd_server {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     uv_timer_t housekeeping; /* cache sweep, watchdog, status */
+    uv_timer_t probes;       /* the ipc listeners' self-probes */
     uv_timer_t linger;
     uint64_t watchdog_usec;
     uint64_t last_watchdog;
@@ -170,22 +210,54 @@ void alkd__maybe_finish(alkd_server *server);
 /* Cancels or re-arms the receives of the service sockets after a state change. */
 void alkd__update_receivers(alkd_server *server);
 
-/* jobs.c: starts a queued method; on success takes `arena` over (and zeroes it). */
-int alkd__job_start(alkd_server *server, slot *s, alk_arena *arena, const alk_rpc_request *request,
-                    uint64_t hash, size_t len, alk_rpc_error *err);
-void alkd__job_run(alkd_pool_item *item);
-void alkd__job_done(alkd_pool_item *item);
+/* requests.c */
+/* Starts the decode thread. */
+int alkd__requests_init(alkd_server *server, alk_diag *diag);
+/* A request arrived on `s` (WORKING): decodes it and answers it or makes it a job; takes `msg`. */
+void alkd__request_received(alkd_server *server, slot *s, nng_msg *msg);
+
+/* jobs.c */
+/* Prepares the worker processes, the queue and the poison list (no worker starts yet). */
+int alkd__jobs_init(alkd_server *server, alk_diag *diag);
+/* The generation in server->generation is current: when its plugins `changed`, start its
+ * workers with the plugin search path `dirs` (borrowed), retire the others and forget the poison
+ * list; else the running workers serve it as they are. */
+int alkd__jobs_generation(alkd_server *server, const char *const *dirs, size_t n_dirs,
+                          bool changed);
+/*
+ * Starts a queued method of `kind` whose request (decoded and validated in `d`, bytes in `msg`)
+ * arrived on `s`. On success takes d's arena (zeroed) and `msg` over and answers the request
+ * itself; on failure the caller keeps both and sends the error in `err`.
+ */
+int alkd__job_start(alkd_server *server, slot *s, alkd_job_kind kind, alkd_decoded *d, nng_msg *msg,
+                    alk_rpc_error *err);
+/* Answers every job not yet answered ECANCELED (the daemon is stopping) and cancels the
+ * running ones. */
+void alkd__jobs_cancel_all(alkd_server *server);
+/* Ends the worker processes; `stopped(server)` runs when they are gone. */
+void alkd__jobs_stop(alkd_server *server, void (*stopped)(void *ctx));
 
 /* methods.c */
+
+/* How the daemon answers one method of the schemas (exactly one of the three ways). */
+typedef struct alkd_method {
+    /* At once on the loop thread: writes the reply (or an error reply) to `out` and returns its
+     * code (ALK_OK for a result). */
+    int (*reply)(alkd_server *server, const slot *s, const alk_rpc_request *request, alk_buf *out);
+    /* Either fills `out` (and *ret_code) and returns true, or takes `s` and `arena` over for a
+     * later reply and returns false. */
+    bool (*deferred)(alkd_server *server, slot *s, alk_arena *arena, const alk_rpc_request *request,
+                     alk_buf *out, int *ret_code);
+    alkd_job_kind job; /* a queued method: the job it becomes */
+    bool stops;        /* a successful reply stops the daemon (shutdown) */
+} alkd_method;
+
+/* The daemon's way of answering `method` (an entry of alk_rpc_methods). */
+const alkd_method *alkd__method(const alk_rpc_method *method);
+/* ALK_EINTERNAL naming the first method of the schemas the daemon has no single handler for. */
+int alkd__methods_check(alk_diag *diag);
 /* Builds the first plugin generation (non-strict: a refused plugin is listed, not fatal). */
 int alkd__generation_init(alkd_server *server, alk_diag *diag);
-/*
- * Answers a method that does not run on a worker (listings and control). Either fills `reply`
- * and returns true, or takes `s` and `arena` over for a later reply (drain) and returns false.
- * *ret_code is the reply's error code (ALK_OK for a result).
- */
-bool alkd__handle_method(alkd_server *server, slot *s, alk_arena *arena,
-                         const alk_rpc_request *request, alk_buf *reply, int *ret_code);
 /* SIGHUP: reload from the config file and rebuild the generation; logs the outcome. */
 void alkd__reload_from_signal(alkd_server *server);
 /* Answers pending drains when nothing is in flight on the service sockets. */

@@ -152,11 +152,15 @@ int64_t alk_program_add_table(alk_program *program, const char *hash, alk_qint o
 int alk_program_error(const alk_program *program);
 
 /* The operands and payload of op `i`. The pointers stay valid until the program changes. */
+/* A program without addresses or data has NULL pools: offsets into them are then not applied
+ * (NULL + 0 is undefined in C), and an op's empty list is an empty array. */
 static inline const uint32_t *alk_alir_op_addr(const alk_program *program, const alk_alir_op *op) {
-    return program->addr_pool + op->addr_offset;
+    static const uint32_t none[1];
+    return program->addr_pool != NULL ? program->addr_pool + op->addr_offset : none;
 }
 static inline const int64_t *alk_alir_op_data(const alk_program *program, const alk_alir_op *op) {
-    return program->data_pool + op->data_offset;
+    static const int64_t none[1];
+    return program->data_pool != NULL ? program->data_pool + op->data_offset : none;
 }
 
 /* Whether two programs are equal field by field (numbers, int/float kinds, tables). */

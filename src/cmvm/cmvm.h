@@ -31,31 +31,52 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* CSE selection methods (spec §5.4). AUTO is valid for method1 only (spec §7 step 1). */
+/*
+ * The solver's names, one table each for every parser and printer (the rpc's solver_options,
+ * `alkaidc cmvm/scm/trace-example`): X(ENUM, "name"), in enum order.
+ *
+ * CSE selection methods (spec §5.4). AUTO is valid for method1 only (spec §7 step 1). DUMMY_DC,
+ * "dummy-dc", is what the reference derives from dummy with hard_dc = 0; it is refused as an
+ * unknown method as soon as a stage has a pattern occurring twice (spec §7 step 1), so no parser
+ * offers it to users.
+ */
+#define ALK_CMVM_METHOD_MAP(X)                                                                     \
+    X(MC, "mc")                                                                                    \
+    X(MC_DC, "mc-dc")                                                                              \
+    X(MC_PDC, "mc-pdc")                                                                            \
+    X(WMC, "wmc")                                                                                  \
+    X(WMC_DC, "wmc-dc")                                                                            \
+    X(WMC_PDC, "wmc-pdc")                                                                          \
+    X(DUMMY, "dummy")                                                                              \
+    X(AUTO, "auto")                                                                                \
+    X(DUMMY_DC, "dummy-dc")
+
+/* Solver modes: improved (the solver's default) and compat (the reference op for op). */
+#define ALK_CMVM_MODE_MAP(X)                                                                       \
+    X(IMPROVED, "improved")                                                                        \
+    X(COMPAT, "compat")
+
 typedef enum alk_cmvm_method {
-    ALK_CMVM_MC,
-    ALK_CMVM_MC_DC,
-    ALK_CMVM_MC_PDC,
-    ALK_CMVM_WMC,
-    ALK_CMVM_WMC_DC,
-    ALK_CMVM_WMC_PDC,
-    ALK_CMVM_DUMMY,
-    ALK_CMVM_AUTO,
-    /* "dummy-dc": what the reference derives from dummy with hard_dc = 0; it is refused as an
-     * unknown method as soon as a stage has a pattern occurring twice (spec §7 step 1). */
-    ALK_CMVM_DUMMY_DC,
+#define ALK__CMVM_ENUM(e, name) ALK_CMVM_##e,
+    ALK_CMVM_METHOD_MAP(ALK__CMVM_ENUM)
 } alk_cmvm_method;
 
-typedef enum alk_cmvm_mode {
-    ALK_CMVM_IMPROVED = 0,
-    ALK_CMVM_COMPAT = 1,
-} alk_cmvm_mode;
+typedef enum alk_cmvm_mode { ALK_CMVM_MODE_MAP(ALK__CMVM_ENUM) } alk_cmvm_mode;
+#undef ALK__CMVM_ENUM
+
+/* The mode names as one string literal (" improved compat"), for usage and error messages. */
+#define ALK__CMVM_NAME_ITEM(e, name) " " name
+#define ALK_CMVM_MODE_NAMES ALK_CMVM_MODE_MAP(ALK__CMVM_NAME_ITEM)
 
 /* The reference's method string ("wmc-dc") of `method`. */
 const char *alk_cmvm_method_name(alk_cmvm_method method);
 
 /* Parses a method string ("mc", "wmc-pdc", "auto", ...); ALK_EINVAL for an unknown name. */
 int alk_cmvm_method_parse(const char *name, alk_cmvm_method *ret_method);
+
+/* The name of `mode` ("improved", "compat"); parses one (ALK_EINVAL for an unknown name). */
+const char *alk_cmvm_mode_name(alk_cmvm_mode mode);
+int alk_cmvm_mode_parse(const char *name, alk_cmvm_mode *ret_mode);
 
 /* Solver options; names follow solver_options_t (spec §1.3). */
 typedef struct alk_cmvm_options {

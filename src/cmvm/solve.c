@@ -25,34 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct {
-    alk_cmvm_method method;
-    const char *name;
-} method_names[] = {
-    {ALK_CMVM_MC, "mc"},       {ALK_CMVM_MC_DC, "mc-dc"},   {ALK_CMVM_MC_PDC, "mc-pdc"},
-    {ALK_CMVM_WMC, "wmc"},     {ALK_CMVM_WMC_DC, "wmc-dc"}, {ALK_CMVM_WMC_PDC, "wmc-pdc"},
-    {ALK_CMVM_DUMMY, "dummy"}, {ALK_CMVM_AUTO, "auto"},     {ALK_CMVM_DUMMY_DC, "dummy-dc"},
-};
-
-const char *alk_cmvm_method_name(alk_cmvm_method method) {
-    for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
-        if (method_names[i].method == method) {
-            return method_names[i].name;
-        }
-    }
-    return "?";
-}
-
-int alk_cmvm_method_parse(const char *name, alk_cmvm_method *ret_method) {
-    for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
-        if (strcmp(method_names[i].name, name) == 0) {
-            *ret_method = method_names[i].method;
-            return ALK_OK;
-        }
-    }
-    return ALK_EINVAL;
-}
-
 void alk_cmvm_options_init(alk_cmvm_options *options) {
     *options = (alk_cmvm_options){
         .method0 = ALK_CMVM_WMC,

@@ -145,6 +145,29 @@ int alk_gunzip(const void *in, size_t len, size_t limit, alk_buf *out, alk_diag 
         zs.next_out = chunk;
         zs.avail_out = sizeof(chunk);
         zrv = inflate(&zs, Z_NO_FLUSH);
+        if (zrv == Z_STREAM_END) {
+            /* What follows a member: nothing, zero padding, or another member (files written
+             * by `cat a.gz b.gz`), as gzip(1) and Python's gzip module read them. */
+            const unsigned char *bytes = in;
+            size_t at = len - remaining - zs.avail_in;
+            while (at < len && bytes[at] == 0) {
+                at++;
+            }
+            if (at < len && (len - at < 2 || bytes[at] != 0x1f || bytes[at + 1] != 0x8b)) {
+                rv = alk_diag_set(diag, ALK_EINVAL,
+                                  "gzip: %zu bytes after the end of the stream (at byte %zu) "
+                                  "are not another gzip member",
+                                  len - at, at);
+                break;
+            }
+            if (at < len) {
+                (void)inflateReset(&zs);
+                next = bytes + at;
+                remaining = len - at;
+                zs.avail_in = 0;
+                zrv = Z_OK;
+            }
+        }
         if (zrv == Z_MEM_ERROR) {
             rv = alk_diag_set(diag, ALK_ENOMEM, "gzip: out of memory");
             break;

@@ -86,6 +86,11 @@ static bool buf_room(alk_buf *buf, size_t n) {
     return true;
 }
 
+int alk_buf_reserve(alk_buf *buf, size_t n) {
+    (void)buf_room(buf, n);
+    return buf->error;
+}
+
 void alk_buf_append(alk_buf *buf, const void *bytes, size_t n) {
     if (!buf_room(buf, n)) {
         return;

@@ -49,6 +49,9 @@ void alk_buf_fini(alk_buf *buf);
 /* Empties the buffer, keeps its storage and clears its sticky error. */
 void alk_buf_reset(alk_buf *buf);
 void alk_buf_append(alk_buf *buf, const void *bytes, size_t n);
+/* Makes room for `n` more bytes past `len` (a reader then fills data + len and moves len);
+ * returns the buffer's sticky error. */
+int alk_buf_reserve(alk_buf *buf, size_t n);
 void alk_buf_puts(alk_buf *buf, const char *s);
 void alk_buf_putc(alk_buf *buf, char c);
 void alk_buf_printf(alk_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

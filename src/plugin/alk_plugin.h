@@ -27,7 +27,8 @@
  * Contracts common to every op: ops return 0 (ALK_OK) or a positive alk_err code and may then
  * fill `diag` with a sentence naming the culprit; they never exit or abort. Pointers given to an
  * op are borrowed for the duration of the call unless the op's comment says otherwise. init and
- * fini run on the thread that loads/unloads the plugin (the daemon's loop thread); every other
+ * fini run on the thread that loads/unloads the plugin (the daemon's loop thread; alkaidd's
+ * worker processes run init again, each, and exit without fini: docs/plugins.md); every other
  * op may run on any worker thread, concurrently with itself, so per-job state belongs in the job
  * (the trace), not in the plugin.
  */

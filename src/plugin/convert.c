@@ -14,7 +14,8 @@
 #include <time.h>
 
 void alk_convert_request_init(alk_convert_request *request) {
-    *request = (alk_convert_request){.hwconf = {1, 1, -1}};
+    *request = (alk_convert_request){.hwconf = ALK_HWCONF_DEFAULT};
+    alk_solver_options_init(&request->solver);
 }
 
 void alk_convert_result_fini(alk_convert_result *result) {
@@ -79,99 +80,33 @@ int alk_convert_find_op(const alk_generation *generation, const char *framework,
     return alk_host_find_op(&host, module, name, &def, diag);
 }
 
-/* The framework key: the request's, else the first component of the model's "module". */
-static int framework_of(const alk_convert_request *request, char *key, size_t cap, alk_diag *diag) {
+int alk_convert_framework(const alk_convert_request *request, char *ret_key, size_t cap,
+                          alk_diag *diag) {
     if (request->framework != NULL && request->framework[0] != '\0') {
         size_t n = strlen(request->framework);
         if (n >= cap) {
-            return alk_diag_set(diag, ALK_EINVAL, "framework name is too long");
+            return alk_diag_set(diag, ALK_EINVAL, "framework '%.64s...' is too long",
+                                request->framework);
         }
-        memcpy(key, request->framework, n + 1);
+        memcpy(ret_key, request->framework, n + 1);
         return ALK_OK;
     }
-    const alk_value *module = alk_value_get(request->model, "module");
-    if (module == NULL || module->kind != ALK_VALUE_STR) {
+    if (request->module == NULL) {
         return alk_diag_set(diag, ALK_EINVAL,
-                            "the request names no framework and the model has no \"module\" "
-                            "string to infer it from");
+                            "the request names no framework and no module to infer it from");
     }
-    if (alk_framework_of_module(module->as.str.bytes, key, cap) != ALK_OK) {
-        return alk_diag_set(diag, ALK_EINVAL, "cannot infer the framework from module '%s'",
-                            module->as.str.bytes);
+    if (alk_framework_of_module(request->module, ret_key, cap) != ALK_OK) {
+        return alk_diag_set(diag, ALK_EINVAL, "cannot infer the framework from module '%.200s'",
+                            request->module);
     }
     return ALK_OK;
 }
 
-/* Reads one solver option (`key`, `value`) of the request into `options`. */
-static int solver_option(alk_solver_options *options, const char *key, const alk_value *value,
-                         alk_diag *diag) {
-    bool is_int = value->kind == ALK_VALUE_INT;
-    bool is_bool = value->kind == ALK_VALUE_BOOL;
-    bool is_str = value->kind == ALK_VALUE_STR;
-    if ((strcmp(key, "method0") == 0 || strcmp(key, "method1") == 0) && is_str) {
-        alk_cmvm_method *slot =
-            strcmp(key, "method0") == 0 ? &options->cmvm.method0 : &options->cmvm.method1;
-        if (alk_cmvm_method_parse(value->as.str.bytes, slot) != ALK_OK) {
-            return alk_diag_set(diag, ALK_EINVAL, "solver_options.%s: unknown method '%s'", key,
-                                value->as.str.bytes);
-        }
-        return ALK_OK;
-    }
-    if (strcmp(key, "hard_dc") == 0 && is_int) {
-        options->cmvm.hard_dc = (int)value->as.integer;
-    } else if (strcmp(key, "decompose_dc") == 0 && is_int) {
-        options->cmvm.decompose_dc = (int)value->as.integer;
-    } else if (strcmp(key, "search_all_decompose_dc") == 0 && is_bool) {
-        options->cmvm.search_all_decompose_dc = value->as.boolean;
-    } else if (strcmp(key, "binary_lut") == 0 && (is_bool || value->kind == ALK_VALUE_NIL)) {
-        /* as in the reference, only a literal false disables it */
-        options->binary_lut = !is_bool || value->as.boolean;
-    } else if (strcmp(key, "binary_lut_width") == 0 && (is_int || value->kind == ALK_VALUE_NIL)) {
-        options->binary_lut_width = is_int && value->as.integer > 0 ? (int)value->as.integer : 6;
-    } else if (strcmp(key, "mode") == 0 && is_str) {
-        if (strcmp(value->as.str.bytes, "compat") == 0) {
-            options->cmvm.mode = ALK_CMVM_COMPAT;
-        } else if (strcmp(value->as.str.bytes, "improved") == 0) {
-            options->cmvm.mode = ALK_CMVM_IMPROVED;
-        } else {
-            return alk_diag_set(diag, ALK_EINVAL,
-                                "solver_options.mode must be \"compat\" or \"improved\"");
-        }
-    } else {
-        return alk_diag_set(diag, ALK_EINVAL,
-                            "solver_options.%s: unknown option or wrong type (%s)", key,
-                            alk_value_kind_name(value->kind));
-    }
-    if ((strcmp(key, "hard_dc") == 0 || strcmp(key, "decompose_dc") == 0) &&
-        (value->as.integer < -2 || value->as.integer > 1024)) {
-        return alk_diag_set(diag, ALK_EINVAL, "solver_options.%s is out of range", key);
-    }
-    return ALK_OK;
-}
-
-static int trace_config(const alk_convert_request *request, alk_trace_config *config,
-                        alk_diag *diag) {
+static void trace_config(const alk_convert_request *request, alk_trace_config *config) {
     alk_trace_config_init(config);
     config->hwconf = request->hwconf;
+    config->solver = request->solver;
     config->solver.cmvm.cancel = request->cancel;
-    const alk_value *options = request->solver_options;
-    if (options == NULL || options->kind == ALK_VALUE_NIL) {
-        return ALK_OK;
-    }
-    if (options->kind != ALK_VALUE_MAP) {
-        return alk_diag_set(diag, ALK_EINVAL, "solver_options must be a map");
-    }
-    for (size_t i = 0; i < options->as.map.len; i++) {
-        const alk_value_pair *pair = &options->as.map.pairs[i];
-        if (pair->key->kind != ALK_VALUE_STR) {
-            return alk_diag_set(diag, ALK_EINVAL, "solver_options keys must be strings");
-        }
-        int rv = solver_option(&config->solver, pair->key->as.str.bytes, pair->value, diag);
-        if (rv != ALK_OK) {
-            return rv;
-        }
-    }
-    return ALK_OK;
 }
 
 /* The input shapes: the request's, else the tracer's; "inputs must be provided" otherwise. */
@@ -220,6 +155,38 @@ static int input_specs(const alk__loaded *tracer, const alk_convert_request *req
     }
     *ret_n = n < ALK_PLUGIN_MAX_INPUTS ? n : ALK_PLUGIN_MAX_INPUTS;
     return ALK_OK;
+}
+
+/*
+ * Refuses an input shape with more than request->max_input_elements elements before anything is
+ * allocated for it: the tracer's shapes come from the model (a 66-byte request can declare
+ * [5000, 5000]) and must meet the limit the request's own shapes met when they were decoded.
+ */
+static int check_input_size(const alk_convert_request *request, const alk_input_spec *spec,
+                            size_t index, const char *tracer, alk_diag *diag) {
+    if (request->max_input_elements == 0) {
+        return ALK_OK;
+    }
+    char shape[160];
+    size_t len = 0;
+    size_t elements = 1;
+    bool over = false;
+    for (size_t d = 0; d < spec->n_dims; d++) {
+        int n = snprintf(shape + len, sizeof(shape) - len, "%s%lld", d > 0 ? ", " : "",
+                         (long long)spec->dims[d]);
+        len = n > 0 && (size_t)n < sizeof(shape) - len ? len + (size_t)n : len;
+        over = over || spec->dims[d] < 0 ||
+               !alk_mul_size(elements, (size_t)spec->dims[d], &elements) ||
+               elements > request->max_input_elements;
+    }
+    if (!over) {
+        return ALK_OK;
+    }
+    return alk_diag_set(diag, ALK_ELIMIT,
+                        "input %zu of shape [%s] (%s) has more than %llu elements "
+                        "(max_tensor_elements)",
+                        index, shape, request->n_inputs > 0 ? "from the request's inputs" : tracer,
+                        (unsigned long long)request->max_input_elements);
 }
 
 /* Makes the symbolic input of `spec`: auto-width, or one format for every element. */
@@ -333,6 +300,11 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     alk_fva *inputs[ALK_PLUGIN_MAX_INPUTS];
     size_t n_inputs = 0;
     int rv = input_specs(tracer, request, specs, &n_inputs, diag);
+    char origin[96];
+    (void)snprintf(origin, sizeof(origin), "the %s tracer's, from the model", tracer->desc->name);
+    for (size_t i = 0; rv == ALK_OK && i < n_inputs; i++) {
+        rv = check_input_size(request, &specs[i], i, origin, diag);
+    }
     for (size_t i = 0; rv == ALK_OK && i < n_inputs; i++) {
         rv = make_input(t, &specs[i], i, &inputs[i], diag);
     }
@@ -341,7 +313,13 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     }
     alk__trace_map map;
     alk__trace_map_init(&map);
-    alk_host host = {.generation = generation, .tracer = tracer, .map = &map};
+    alk_host host = {
+        .generation = generation,
+        .tracer = tracer,
+        .map = &map,
+        .on_trace = request->on_trace,
+        .on_trace_ctx = request->on_trace_ctx,
+    };
     alk_vec outputs;
     alk_vec_init(&outputs, sizeof(alk_fva *));
     alk_diag inner = {{0}};
@@ -390,18 +368,24 @@ int alk_convert(const alk_generation *generation, const alk_convert_request *req
     char key[128];
     const alk__loaded *tracer = NULL;
     alk_trace_config config;
-    int rv = framework_of(request, key, sizeof(key), diag);
+    int rv = alk_convert_framework(request, key, sizeof(key), diag);
     if (rv == ALK_OK) {
         rv = find_tracer(generation, key, &tracer, diag);
-    }
-    if (rv == ALK_OK) {
-        rv = trace_config(request, &config, diag);
     }
     if (rv != ALK_OK) {
         return rv;
     }
+    trace_config(request, &config);
     alk_trace *t = NULL;
     rv = alk_trace_new(&config, &t);
+    if (rv == ALK_EINVAL) {
+        return alk_diag_set(diag, rv,
+                            "hwconf (%lld, %lld, %g) or solver_options.binary_lut_width %d: an "
+                            "adder or carry size of 0, or a table wider than %d inputs",
+                            (long long)request->hwconf.adder_size,
+                            (long long)request->hwconf.carry_size, request->hwconf.latency_cutoff,
+                            request->solver.binary_lut_width, ALK_BINARY_LUT_MAX_WIDTH);
+    }
     if (rv != ALK_OK) {
         return alk_diag_set(diag, rv, "out of memory");
     }

@@ -33,7 +33,8 @@ typedef struct alk_input_spec {
 } alk_input_spec;
 
 typedef struct alk_convert_request {
-    const char *framework;        /* "alkaid", "keras", "torch"; NULL: infer from the model */
+    const char *framework;        /* "alkaid", "keras", "torch"; NULL: inferred from `module` */
+    const char *module;           /* module of the model's class (the envelope's), or NULL */
     const alk_value *model;       /* the framework's payload (frontends.md §7) */
     const alk_input_spec *inputs; /* n_inputs explicit inputs; NULL: ask the tracer */
     size_t n_inputs;
@@ -41,15 +42,24 @@ typedef struct alk_convert_request {
      * all inputs (n_inputs_kif == 1) or one per input; NULL: auto-width inputs. */
     const int (*inputs_kif)[3];
     size_t n_inputs_kif;
-    alk_hwconf hwconf;               /* the converter default is (1, 1, -1) */
-    const alk_value *solver_options; /* a map, or NULL (spec cmvm.md §1.3) */
-    bool dump;                       /* also return the named intermediate traces */
+    alk_hwconf hwconf;         /* default ALK_HWCONF_DEFAULT */
+    alk_solver_options solver; /* default alk_solver_options_init; `cancel` is ignored */
+    bool dump;                 /* also return the named intermediate traces */
+    /* Input shapes, the request's or the tracer's, with more elements are refused with
+     * ALK_ELIMIT before anything is allocated (the wire's max_tensor_elements); 0: no limit
+     * but the tracer's own. */
+    uint64_t max_input_elements;
     /* Polled while tracing and solving; once it reads true the conversion stops with
      * ALK_ECANCELED and frees its thread. NULL: never. Borrowed for the call. */
     const atomic_bool *cancel;
+    /* Called on the converting thread with each name the tracer records ("/dense/final"), so
+     * that a crash report can name the last layer traced. NULL: none. */
+    void (*on_trace)(void *ctx, const char *name);
+    void *on_trace_ctx;
 } alk_convert_request;
 
-/* Fills `request` (owned by the caller) with an empty request and the default hwconf. */
+/* Fills `request` (owned by the caller) with an empty request, ALK_HWCONF_DEFAULT and the
+ * default solver options. */
 void alk_convert_request_init(alk_convert_request *request);
 
 typedef struct alk_named_program {
@@ -96,5 +106,14 @@ int alk_convert_find_op(const alk_generation *generation, const char *framework,
 /* The framework key of a module string: its first dotted component ("keras.src.x" -> "keras").
  * Writes at most `cap` bytes including the NUL; returns ALK_EINVAL for an empty key. */
 int alk_framework_of_module(const char *module, char *ret_key, size_t cap);
+
+/*
+ * The one rule that picks a request's tracer: its `framework`, else the framework key of its
+ * `module` (the reference's type(model).__module__.split('.', 1)[0]). Writes at most `cap`
+ * bytes to `ret_key`; ALK_EINVAL naming the field when neither gives a key. The wire decoder
+ * applies it when a request arrives, alk_convert when it runs.
+ */
+int alk_convert_framework(const alk_convert_request *request, char *ret_key, size_t cap,
+                          alk_diag *diag);
 
 #endif

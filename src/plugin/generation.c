@@ -282,6 +282,34 @@ int alk_generation_plugins(const alk_generation *generation, alk_plugin_info **r
     return ALK_OK;
 }
 
+bool alk_generation_same_plugins(const alk_generation *a, const alk_generation *b) {
+    if (a->n_entries != b->n_entries) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_entries; i++) {
+        const alk__entry *x = &a->entries[i];
+        const alk__entry *y = &b->entries[i];
+        /* A library reused by the newer build is the same loaded object (generation.c's
+         * `reusable`); a changed file would have been loaded anew. */
+        if (strcmp(x->manifest.path, y->manifest.path) != 0 || x->info.state != y->info.state ||
+            x->loaded != y->loaded) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool alk_generation_has_tracer(const alk_generation *generation, const char *name) {
+    for (size_t i = 0; i < generation->n_entries; i++) {
+        const alk__entry *e = &generation->entries[i];
+        if (e->info.state == ALK_PLUGIN_LOADED && strcmp(e->info.group, ALK_GROUP_TRACER) == 0 &&
+            strcmp(e->info.name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t alk_generation_n_refused(const alk_generation *generation) {
     size_t n = 0;
     for (size_t i = 0; i < generation->n_entries; i++) {

@@ -147,6 +147,9 @@ const alk__trace_entry *alk__trace_map_get(const alk__trace_map *map, const char
 }
 
 int alk_host_dump(const alk_host *host, const char *name, alk_fva *const *arrays, size_t n) {
+    if (host->on_trace != NULL) {
+        host->on_trace(host->on_trace_ctx, name);
+    }
     alk_fva **copy = alk_calloc(n == 0 ? 1 : n, sizeof(*copy));
     if (copy == NULL) {
         return ALK_ENOMEM;

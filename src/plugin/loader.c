@@ -113,13 +113,18 @@ static int copy_file(const char *from, const char *to) {
     return rv;
 }
 
-/* dlopen's `library` through a private copy (unlinked right after loading). */
+/* dlopen's `library` through a private copy (unlinked right after loading), made in
+ * $XDG_RUNTIME_DIR, or in /tmp when there is none (or it does not exist, as in a `su` shell). */
 static void *dlopen_private(const char *library, alk_diag *diag) {
-    const char *base = getenv("XDG_RUNTIME_DIR");
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    const char *bases[] = {runtime != NULL && runtime[0] != '\0' ? runtime : "/tmp", "/tmp"};
     char dir[4096];
-    (void)snprintf(dir, sizeof(dir), "%s/alkaid-plugin-XXXXXX",
-                   base != NULL && base[0] != '\0' ? base : "/tmp");
-    if (mkdtemp(dir) == NULL) {
+    bool made = false;
+    for (size_t i = 0; i < 2 && !made; i++) {
+        (void)snprintf(dir, sizeof(dir), "%s/alkaid-plugin-XXXXXX", bases[i]);
+        made = mkdtemp(dir) != NULL;
+    }
+    if (!made) {
         alk_diag_set(diag, ALK_EPLUGIN, "%s: cannot make a private copy: %s", library,
                      strerror(errno));
         return NULL;

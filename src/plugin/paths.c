@@ -1,7 +1,9 @@
 /*
  * Where plugins are looked for (see alk_plugin_search_path). The built-in directory depends on
  * where this libalkaid was loaded from: the build tree's copy serves the build tree's plugins, so
- * `build/client/alkaidc` works uninstalled and never picks up an older installed plugin.
+ * `build/client/alkaidc` works uninstalled and never picks up an older installed plugin. A
+ * directory named twice (the daemon's `load` of the built-in manifest, a path given both ways)
+ * is searched once, or its manifests would be refused as duplicates of themselves.
  */
 #define _GNU_SOURCE /* dladdr */
 #include "plugin/registry.h"
@@ -9,6 +11,7 @@
 #include "core/vec.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,20 @@ static const char *builtin_dir(void) {
     return ALK_PLUGIN_INSTALL_DIR;
 }
 
+/* Whether `dir` names the same directory as one in `dirs` (by real path when it exists). */
+static bool listed(const alk_vec *dirs, const char *dir) {
+    char *real = realpath(dir, NULL);
+    bool found = false;
+    for (size_t i = 0; i < dirs->len && !found; i++) {
+        const char *other = ALK_VEC_AT(dirs, char *, i);
+        char *other_real = real != NULL ? realpath(other, NULL) : NULL;
+        found = strcmp(other, dir) == 0 || (other_real != NULL && strcmp(other_real, real) == 0);
+        free(other_real); /* realpath allocates with the C library */
+    }
+    free(real);
+    return found;
+}
+
 static int push_copy(alk_vec *dirs, const char *dir, size_t len) {
     char *copy = alk_malloc(len + 1);
     if (copy == NULL) {
@@ -32,6 +49,10 @@ static int push_copy(alk_vec *dirs, const char *dir, size_t len) {
     }
     memcpy(copy, dir, len);
     copy[len] = '\0';
+    if (listed(dirs, copy)) {
+        alk_free(copy);
+        return ALK_OK;
+    }
     int rv = alk_vec_push(dirs, &copy);
     if (rv != ALK_OK) {
         alk_free(copy);

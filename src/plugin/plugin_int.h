@@ -100,6 +100,8 @@ struct alk_host {
     const alk_generation *generation;
     const alk__loaded *tracer; /* the running tracer: its table is searched first */
     alk__trace_map *map;
+    void (*on_trace)(void *ctx, const char *name); /* the request's progress hook, or NULL */
+    void *on_trace_ctx;
 };
 
 void alk__trace_map_init(alk__trace_map *map);

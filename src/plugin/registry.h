@@ -78,6 +78,13 @@ uint64_t alk_generation_id(const alk_generation *generation);
 int alk_generation_plugins(const alk_generation *generation, alk_plugin_info **ret_infos,
                            size_t *ret_n);
 
+/* Whether `a` and `b` (borrowed) hold the same plugins from the same unchanged libraries, in
+ * the same states: a reload that changed nothing (worker processes can be kept). */
+bool alk_generation_same_plugins(const alk_generation *a, const alk_generation *b);
+
+/* Whether `generation` has a loaded top-level tracer named `name`. */
+bool alk_generation_has_tracer(const alk_generation *generation, const char *name);
+
 /* Number of plugins that failed to load (state REFUSED). */
 size_t alk_generation_n_refused(const alk_generation *generation);
 

@@ -57,55 +57,61 @@ int alk_rpc_encode_convert_reply(const alk_value *id, const alk_convert_result *
     const alk_program *program = result->program;
     int rv = ALK_OK;
 
-    alk_rpc_reply_begin(out, id, dump ? 10 : 9);
-    alk_mp_str(out, "alir");
+    alk_mp_map_writer reply;
+    alk_rpc_reply_open(&reply, out, id);
+    alk_mp_key(&reply, "alir");
     rv = put_alir(out, program, gzip, &scratch, err);
     if (rv != ALK_OK) {
         goto done;
     }
-    alk_mp_str(out, "alir_encoding");
+    alk_mp_key(&reply, "alir_encoding");
     alk_mp_str(out, gzip ? "gzip" : "json");
-    alk_mp_str(out, "output_names");
+    alk_mp_key(&reply, "output_names");
     alk_mp_array(out, (uint32_t)result->n_output_names);
     for (size_t i = 0; i < result->n_output_names; i++) {
         alk_mp_str(out, result->output_names[i]);
     }
-    alk_mp_str(out, "n_inputs");
+    alk_mp_key(&reply, "n_inputs");
     alk_mp_uint(out, program->n_in);
-    alk_mp_str(out, "n_outputs");
+    alk_mp_key(&reply, "n_outputs");
     alk_mp_uint(out, program->n_out);
-    alk_mp_str(out, "cost");
+    alk_mp_key(&reply, "cost");
     alk_mp_float(out, alk_program_cost(program));
     double latency_min;
     double latency_max;
     alk_program_latency(program, &latency_min, &latency_max);
-    alk_mp_str(out, "latency");
+    alk_mp_key(&reply, "latency");
     alk_mp_array(out, 2);
     alk_mp_float(out, latency_min);
     alk_mp_float(out, latency_max);
-    alk_mp_str(out, "generation");
+    alk_mp_key(&reply, "generation");
     alk_mp_uint(out, generation);
     if (dump) {
-        alk_mp_str(out, "dump");
-        alk_mp_map(out, (uint32_t)result->n_dump);
+        alk_mp_key(&reply, "dump");
+        alk_mp_map_writer traces;
+        alk_mp_map_open(&traces, out);
         for (size_t i = 0; i < result->n_dump; i++) {
-            alk_mp_str(out, result->dump[i].name);
+            alk_mp_key(&traces, result->dump[i].name);
             rv = put_alir(out, result->dump[i].program, false, &scratch, err);
             if (rv != ALK_OK) {
                 goto done;
             }
         }
+        alk_mp_map_close(&traces);
     }
-    alk_mp_str(out, "timings");
-    alk_mp_map(out, 4);
-    alk_mp_str(out, "queue_ms");
+    alk_mp_key(&reply, "timings");
+    alk_mp_map_writer times;
+    alk_mp_map_open(&times, out);
+    alk_mp_key(&times, "queue_ms");
     alk_mp_float(out, timings != NULL ? timings->queue_ms : 0.0);
-    alk_mp_str(out, "run_ms");
+    alk_mp_key(&times, "run_ms");
     alk_mp_float(out, timings != NULL ? timings->run_ms : 0.0);
-    alk_mp_str(out, "solve_ms");
+    alk_mp_key(&times, "solve_ms");
     alk_mp_float(out, result->solve_seconds * 1000.0);
-    alk_mp_str(out, "encode_ms");
+    alk_mp_key(&times, "encode_ms");
     alk_mp_float(out, now_ms() - start);
+    alk_mp_map_close(&times);
+    alk_mp_map_close(&reply);
     rv = alk_buf_error(out);
     if (rv != ALK_OK) {
         alk_rpc_error_set(err, rv, NULL, "out of memory while encoding the reply");

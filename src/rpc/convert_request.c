@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -291,35 +292,73 @@ static int read_inputs(const alk_value *body, const alk_rpc_limits *limits, alk_
     return ALK_OK;
 }
 
+/* The framework key, by the one rule of alk_convert_framework, copied into `arena`. */
+static int resolve_framework(const alk_value *body, alk_arena *arena, alk_convert_request *creq,
+                             alk_rpc_error *err) {
+    const alk_value *framework = alk_value_get(body, "framework");
+    const alk_value *module = alk_value_get(body, "module");
+    creq->framework =
+        framework != NULL && framework->kind == ALK_VALUE_STR ? framework->as.str.bytes : NULL;
+    creq->module = module != NULL && module->kind == ALK_VALUE_STR ? module->as.str.bytes : NULL;
+    char key[128];
+    int rv = alk_convert_framework(creq, key, sizeof(key), &err->diag);
+    if (rv != ALK_OK) {
+        err->code = rv;
+        (void)snprintf(err->where, sizeof(err->where), "%s",
+                       creq->framework != NULL ? "framework" : "module");
+        return rv;
+    }
+    size_t len = strlen(key);
+    char *copy = alk_arena_alloc(arena, len + 1);
+    if (copy == NULL) {
+        return alk_rpc_error_set(err, ALK_ENOMEM, NULL, "out of memory");
+    }
+    memcpy(copy, key, len + 1);
+    creq->framework = copy;
+    return ALK_OK;
+}
+
+/* HWConfig(adder_size: int, carry_size: int, latency_cutoff: float). The sizes divide in the
+ * latency estimates (0 is refused, as Python's // refuses it; negative sizes are the reference's
+ * own quirks and accepted); the cutoff must be a finite number. */
+static int read_hwconf(const alk_value *hwconf, alk_hwconf *ret_hwconf, alk_rpc_error *err) {
+    static const char *const names[] = {"adder_size", "carry_size"};
+    int64_t sizes[2];
+    for (size_t i = 0; i < 2; i++) {
+        const alk_value *x = hwconf->as.array.items[i];
+        char where[16];
+        (void)snprintf(where, sizeof(where), "hwconf[%zu]", i);
+        if (x->kind != ALK_VALUE_INT || x->as.integer == 0 || x->as.integer < -(1 << 20) ||
+            x->as.integer > (1 << 20)) {
+            return alk_rpc_error_set(err, ALK_EINVAL, where,
+                                     "%s (%s) must be a nonzero int in [-2^20, 2^20]", where,
+                                     names[i]);
+        }
+        sizes[i] = x->as.integer;
+    }
+    const alk_value *cutoff = hwconf->as.array.items[2];
+    double latency_cutoff =
+        cutoff->kind == ALK_VALUE_INT ? (double)cutoff->as.integer : cutoff->as.number;
+    if (!isfinite(latency_cutoff)) {
+        return alk_rpc_error_set(err, ALK_EINVAL, "hwconf[2]",
+                                 "hwconf[2] (latency_cutoff) must be a finite number");
+    }
+    *ret_hwconf = (alk_hwconf){
+        .adder_size = sizes[0],
+        .carry_size = sizes[1],
+        .latency_cutoff = latency_cutoff,
+    };
+    return ALK_OK;
+}
+
 int alk_rpc_convert_request(const alk_rpc_request *request, const alk_rpc_limits *limits,
                             alk_arena *arena, alk_convert_request *ret_request,
                             alk_rpc_convert_options *ret_options, alk_rpc_error *err) {
     const alk_value *body = request->body;
-    /* The defaults of alk_convert_request_init (HWConfig(1, 1, -1)), without calling into the
-     * plugin module from the wire layer. */
-    alk_convert_request creq = {.hwconf = {.adder_size = 1, .carry_size = 1, .latency_cutoff = -1}};
+    alk_convert_request creq;
+    alk_convert_request_init(&creq);
+    creq.max_input_elements = limits->max_tensor_elements;
     alk_rpc_convert_options options = {0};
-
-    const alk_value *framework = alk_value_get(body, "framework");
-    const alk_value *module = alk_value_get(body, "module");
-    if (framework != NULL && framework->kind == ALK_VALUE_STR) {
-        creq.framework = framework->as.str.bytes;
-    } else if (module != NULL && module->kind == ALK_VALUE_STR) {
-        const char *dot = strchr(module->as.str.bytes, '.');
-        size_t len = dot != NULL ? (size_t)(dot - module->as.str.bytes) : module->as.str.len;
-        if (len == 0) {
-            return alk_rpc_error_set(err, ALK_EINVAL, "module",
-                                     "module '%.64s' has an empty first component",
-                                     module->as.str.bytes);
-        }
-        char *key = alk_arena_alloc(arena, len + 1);
-        if (key == NULL) {
-            return alk_rpc_error_set(err, ALK_ENOMEM, NULL, "out of memory");
-        }
-        memcpy(key, module->as.str.bytes, len);
-        key[len] = '\0';
-        creq.framework = key;
-    }
 
     creq.model = alk_value_get(body, "model");
     path p = {.text = "model", .len = 5};
@@ -339,33 +378,24 @@ int alk_rpc_convert_request(const alk_rpc_request *request, const alk_rpc_limits
     if (rv != ALK_OK) {
         return rv;
     }
-
     const alk_value *hwconf = alk_value_get(body, "hwconf");
     if (hwconf != NULL && hwconf->kind == ALK_VALUE_ARRAY) {
-        /* HWConfig(adder_size: int, carry_size: int, latency_cutoff: float). */
-        int64_t sizes[2];
-        for (size_t i = 0; i < 2; i++) {
-            const alk_value *x = hwconf->as.array.items[i];
-            if (x->kind != ALK_VALUE_INT || x->as.integer < -(1 << 20) ||
-                x->as.integer > (1 << 20)) {
-                char where[16];
-                (void)snprintf(where, sizeof(where), "hwconf[%zu]", i);
-                return alk_rpc_error_set(err, ALK_EINVAL, where,
-                                         "%s must be an int in [-2^20, 2^20]", where);
-            }
-            sizes[i] = x->as.integer;
+        rv = read_hwconf(hwconf, &creq.hwconf, err);
+        if (rv != ALK_OK) {
+            return rv;
         }
-        const alk_value *cutoff = hwconf->as.array.items[2];
-        creq.hwconf = (alk_hwconf){
-            .adder_size = sizes[0],
-            .carry_size = sizes[1],
-            .latency_cutoff =
-                cutoff->kind == ALK_VALUE_INT ? (double)cutoff->as.integer : cutoff->as.number,
-        };
     }
     const alk_value *solver_options = alk_value_get(body, "solver_options");
     if (solver_options != NULL && solver_options->kind == ALK_VALUE_MAP) {
-        creq.solver_options = solver_options;
+        rv = alk_rpc_solver_options(solver_options, &creq.solver, err);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    /* Last, so that a field's own error is reported before "no framework". */
+    rv = resolve_framework(body, arena, &creq, err);
+    if (rv != ALK_OK) {
+        return rv;
     }
     const alk_value *dump = alk_value_get(body, "dump");
     creq.dump = dump != NULL && dump->kind == ALK_VALUE_BOOL && dump->as.boolean;

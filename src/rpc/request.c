@@ -312,51 +312,51 @@ int alk_rpc_decode_request(const void *bytes, size_t len, uint32_t socket, bool 
     return ALK_OK;
 }
 
-void alk_rpc_reply_begin(alk_buf *out, const alk_value *id, uint32_t n_fields) {
-    alk_mp_map(out, 3 + n_fields);
-    alk_mp_str(out, "v");
-    alk_mp_uint(out, ALK_RPC_PROTOCOL);
-    alk_mp_str(out, "id");
+/* The envelope of every reply: `v`, `id` (nil when NULL) and `ok`. */
+static void put_envelope(alk_mp_map_writer *reply, const alk_value *id, bool ok) {
+    alk_mp_key(reply, "v");
+    alk_mp_uint(reply->out, ALK_RPC_PROTOCOL);
+    alk_mp_key(reply, "id");
     if (id != NULL) {
-        alk_mp_value(out, id);
+        alk_mp_value(reply->out, id);
     } else {
-        alk_mp_nil(out);
+        alk_mp_nil(reply->out);
     }
-    alk_mp_str(out, "ok");
-    alk_mp_bool(out, true);
+    alk_mp_key(reply, "ok");
+    alk_mp_bool(reply->out, ok);
+}
+
+void alk_rpc_reply_open(alk_mp_map_writer *reply, alk_buf *out, const alk_value *id) {
+    alk_mp_map_open(reply, out);
+    put_envelope(reply, id, true);
 }
 
 int alk_rpc_encode_error(const alk_rpc_error *err, alk_buf *out) {
     int code = err->code != ALK_OK ? err->code : ALK_EINTERNAL;
-    alk_mp_map(out, 4);
-    alk_mp_str(out, "v");
-    alk_mp_uint(out, ALK_RPC_PROTOCOL);
-    alk_mp_str(out, "id");
-    if (err->id != NULL) {
-        alk_mp_value(out, err->id);
-    } else {
-        alk_mp_nil(out);
-    }
-    alk_mp_str(out, "ok");
-    alk_mp_bool(out, false);
-    alk_mp_str(out, "error");
-    alk_mp_map(out, code == ALK_EVERSION ? 5 : 4);
-    alk_mp_str(out, "code");
+    alk_mp_map_writer reply;
+    alk_mp_map_open(&reply, out);
+    put_envelope(&reply, err->id, false);
+    alk_mp_key(&reply, "error");
+    alk_mp_map_writer error;
+    alk_mp_map_open(&error, out);
+    alk_mp_key(&error, "code");
     alk_mp_uint(out, (uint64_t)code);
-    alk_mp_str(out, "name");
+    alk_mp_key(&error, "name");
     alk_mp_str(out, alk_err_name(code));
-    alk_mp_str(out, "message");
+    alk_mp_key(&error, "message");
     alk_mp_str(out, err->diag.message[0] != '\0' ? err->diag.message : alk_strerror(code));
-    alk_mp_str(out, "where");
+    alk_mp_key(&error, "where");
     alk_mp_str(out, err->where[0] != '\0' ? err->where : NULL);
     if (code == ALK_EVERSION) {
         const uint64_t *versions;
         size_t n = alk_rpc_accepted_versions(&versions);
-        alk_mp_str(out, "supported");
+        alk_mp_key(&error, "supported");
         alk_mp_array(out, (uint32_t)n);
         for (size_t i = 0; i < n; i++) {
             alk_mp_uint(out, versions[i]);
         }
     }
+    alk_mp_map_close(&error);
+    alk_mp_map_close(&reply);
     return alk_buf_error(out);
 }

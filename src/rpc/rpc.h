@@ -54,10 +54,11 @@ int alk_rpc_validate(const alk_rpc_method *method, const alk_value *body, alk_rp
 int alk_rpc_encode_error(const alk_rpc_error *err, alk_buf *out);
 
 /*
- * Appends the header of a success reply to `out`: a map of 3 + n_fields entries and its `v`,
- * `id` (borrowed; nil when NULL) and `ok: true`. The caller appends the n_fields pairs.
+ * Opens a success reply in `out`: a map holding `v`, `id` (borrowed; nil when NULL) and
+ * `ok: true`. The caller adds its fields (alk_mp_key, then the value) and closes it with
+ * alk_mp_map_close, which writes the count.
  */
-void alk_rpc_reply_begin(alk_buf *out, const alk_value *id, uint32_t n_fields);
+void alk_rpc_reply_open(alk_mp_map_writer *reply, alk_buf *out, const alk_value *id);
 
 /* Protocol versions accepted in `v`, for `info` and EVERSION replies. */
 size_t alk_rpc_accepted_versions(const uint64_t **ret_versions);
@@ -72,13 +73,23 @@ typedef struct alk_rpc_convert_options {
 
 /*
  * Builds the conversion request of a validated `convert` request (borrowed), checking the model
- * payload against `limits` (tensor elements and dims, graph nodes, inputs). Strings and values
- * point into the request's tree; arrays are allocated in `arena` (borrowed). The framework is
- * the request's `framework`, else the first dotted component of `module`, else NULL.
+ * payload against `limits` (tensor elements and dims, graph nodes, inputs), the hwconf (no zero
+ * sizes, a finite cutoff) and the solver options (alk_rpc_solver_options), so that every value
+ * a conversion reads is refused here, naming its field, before the request is queued. Strings
+ * and values point into the request's tree; arrays are allocated in `arena` (borrowed). The
+ * framework key is resolved here (alk_convert_framework: `framework`, else `module`).
  */
 int alk_rpc_convert_request(const alk_rpc_request *request, const alk_rpc_limits *limits,
                             alk_arena *arena, alk_convert_request *ret_request,
                             alk_rpc_convert_options *ret_options, alk_rpc_error *err);
+
+/*
+ * Reads a `solver_options` map (borrowed) over `options` (owned by the caller, initialised with
+ * its defaults): every key must be a known option of the right type and range, else ALK_EINVAL
+ * with `where` = "solver_options.KEY" and a message naming the option or value. On failure
+ * `options` is unchanged.
+ */
+int alk_rpc_solver_options(const alk_value *map, alk_solver_options *options, alk_rpc_error *err);
 
 /* Times a reply reports, in milliseconds. */
 typedef struct alk_rpc_timings {
@@ -95,14 +106,24 @@ int alk_rpc_encode_convert_reply(const alk_value *id, const alk_convert_result *
                                  const alk_rpc_convert_options *options, uint64_t generation,
                                  const alk_rpc_timings *timings, alk_buf *out, alk_rpc_error *err);
 
+/* How alk_rpc_convert_local runs (every pointer borrowed for the call). */
+typedef struct alk_rpc_local {
+    const alk_rpc_limits *limits;
+    uint64_t generation;                           /* reported in the reply */
+    double queue_ms;                               /* reported in the reply's timings */
+    const atomic_bool *cancel;                     /* see alk_convert_request.cancel; NULL: never */
+    void (*on_trace)(void *ctx, const char *name); /* see alk_convert_request.on_trace */
+    void *on_trace_ctx;
+} alk_rpc_local;
+
 /*
- * Handles one `convert` request in process, as the daemon's worker does: decodes and validates
- * `bytes` (len bytes, borrowed) against `limits`, converts with `generation` (borrowed), and
- * writes the reply, or the error reply, to `reply` (reset first on error). Returns the
- * conversion's result (ALK_OK, or the code also in err->code, with err->diag saying why), or
- * ALK_ENOMEM when not even a reply could be written.
+ * Handles one `convert` request in process, as the daemon's worker processes do: decodes and
+ * validates `bytes` (len bytes, borrowed), converts with `generation` (borrowed), and writes the
+ * reply, or the error reply, to `reply` (reset first on error). Returns the conversion's result
+ * (ALK_OK, or the code also in err->code, with err->diag saying why), or ALK_ENOMEM when not
+ * even a reply could be written.
  */
 int alk_rpc_convert_local(const alk_generation *generation, const void *bytes, size_t len,
-                          const alk_rpc_limits *limits, alk_buf *reply, alk_rpc_error *err);
+                          const alk_rpc_local *how, alk_buf *reply, alk_rpc_error *err);
 
 #endif

@@ -9,6 +9,8 @@
 #ifndef ALK_RPC_SCHEMA_H
 #define ALK_RPC_SCHEMA_H
 
+#include "schema_ids.h" /* generated: ALK_RPC_METHOD_<NAME>, ALK_RPC_N_METHODS */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,8 +58,9 @@ enum {
 
 typedef struct alk_rpc_method {
     const char *name;
-    uint32_t sockets; /* ALK_RPC_SOCKET_* mask */
-    uint32_t flags;   /* ALK_RPC_METHOD_* mask */
+    alk_rpc_method_id id; /* its index in alk_rpc_methods[] */
+    uint32_t sockets;     /* ALK_RPC_SOCKET_* mask */
+    uint32_t flags;       /* ALK_RPC_METHOD_* mask */
     const alk_rpc_field *fields;
     size_t n_fields;
 } alk_rpc_method;

@@ -532,6 +532,33 @@ void alk_mp_map(alk_buf *out, uint32_t n) {
     (void)msgpack_pack_map(&pk, n);
 }
 
+void alk_mp_map_open(alk_mp_map_writer *map, alk_buf *out) {
+    static const char map32[5] = {(char)0xdf, 0, 0, 0, 0}; /* the count comes at the close */
+    *map = (alk_mp_map_writer){.out = out, .header = out->len};
+    alk_buf_append(out, map32, sizeof(map32));
+}
+
+void alk_mp_key(alk_mp_map_writer *map, const char *key) {
+    alk_mp_str(map->out, key);
+    map->n++;
+}
+
+void alk_mp_keyn(alk_mp_map_writer *map, const char *key, size_t len) {
+    alk_mp_strn(map->out, key, len);
+    map->n++;
+}
+
+void alk_mp_map_close(alk_mp_map_writer *map) {
+    if (alk_buf_error(map->out) != ALK_OK) {
+        return; /* the buffer is void anyway */
+    }
+    unsigned char *count = (unsigned char *)map->out->data + map->header + 1;
+    count[0] = (unsigned char)(map->n >> 24);
+    count[1] = (unsigned char)(map->n >> 16);
+    count[2] = (unsigned char)(map->n >> 8);
+    count[3] = (unsigned char)map->n;
+}
+
 void alk_mp_value(alk_buf *out, const alk_value *value) {
     switch (value->kind) {
     case ALK_VALUE_NIL:

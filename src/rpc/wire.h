@@ -69,4 +69,21 @@ void alk_mp_map(alk_buf *out, uint32_t n);
 /* A whole value tree (borrowed). */
 void alk_mp_value(alk_buf *out, const alk_value *value);
 
+/*
+ * A map whose entry count is written when it is closed (a map32 header, back-patched), so that
+ * the count can never disagree with the pairs: open it, write each key with alk_mp_key (which
+ * counts it) and then its value, close it. Maps nest, one writer each; the writer borrows `out`.
+ */
+typedef struct alk_mp_map_writer {
+    alk_buf *out;
+    size_t header; /* offset of the map32 header in out */
+    uint32_t n;
+} alk_mp_map_writer;
+
+void alk_mp_map_open(alk_mp_map_writer *map, alk_buf *out);
+/* A key (NUL-terminated, borrowed; alk_mp_keyn for `len` bytes); its value follows. */
+void alk_mp_key(alk_mp_map_writer *map, const char *key);
+void alk_mp_keyn(alk_mp_map_writer *map, const char *key, size_t len);
+void alk_mp_map_close(alk_mp_map_writer *map);
+
 #endif

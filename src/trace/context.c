@@ -20,10 +20,10 @@
 
 void alk_solver_options_init(alk_solver_options *options) {
     memset(options, 0, sizeof(*options));
-    /* The solver's own defaults (cmvm.md §1.3), except that a trace asks for the reference's
-     * solutions: the bit-exact promise covers the traced program, not only the solver. */
+    /* The solver's own defaults (cmvm.md §1.3), except the mode (ALK_SOLVER_DEFAULT_MODE: the
+     * bit-exact promise covers the traced program, not only the solver) and the threads. */
     alk_cmvm_options_init(&options->cmvm);
-    options->cmvm.mode = ALK_CMVM_COMPAT;
+    options->cmvm.mode = ALK_SOLVER_DEFAULT_MODE;
     /* A tracing job already runs on a worker of its own; the search stays on it. */
     options->cmvm.threads = 1;
     options->binary_lut = true;
@@ -38,7 +38,7 @@ void alk_trace_set_offload(alk_trace *trace, alk_offload_fn offload, void *ctx) 
 
 void alk_trace_config_init(alk_trace_config *config) {
     memset(config, 0, sizeof(*config));
-    config->hwconf = (alk_hwconf){1, 1, -1.0};
+    config->hwconf = ALK_HWCONF_DEFAULT;
     alk_solver_options_init(&config->solver);
 }
 
@@ -47,6 +47,13 @@ int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace) {
     if (config == NULL) {
         alk_trace_config_init(&defaults);
         config = &defaults;
+    }
+    /* The one door of every trace: sizes that would divide by zero in the latency estimates, or
+     * tables of more than 2^16 entries, are refused here whoever builds the configuration (a
+     * request's values are refused by name when it is decoded). */
+    if (config->hwconf.adder_size == 0 || config->hwconf.carry_size == 0 ||
+        config->solver.binary_lut_width > ALK_BINARY_LUT_MAX_WIDTH) {
+        return ALK_EINVAL;
     }
     alk_trace *t = alk_calloc(1, sizeof(*t));
     if (t == NULL) {

@@ -48,6 +48,10 @@ typedef struct alk_hwconf {
     double latency_cutoff;
 } alk_hwconf;
 
+/* HWConfig(1, 1, -1): the hardware configuration of the reference's converter entry points
+ * (cmvm.md §1.4), and of every conversion that does not give one. The one place it is written. */
+#define ALK_HWCONF_DEFAULT ((alk_hwconf){.adder_size = 1, .carry_size = 1, .latency_cutoff = -1.0})
+
 /*
  * The offload hook of constant-matrix products (cmvm.md §8.2 step 1, the reference's
  * `offload_fn`): called with the k x n_out matrix (row-major) and the k input variables, both
@@ -59,22 +63,33 @@ typedef struct alk_hwconf {
 typedef int (*alk_offload_fn)(void *ctx, const double *weights, size_t k, size_t n_out,
                               alk_fvar *const *inputs, bool *mask, alk_diag *diag);
 
+/* The widest packed binary-input table (2^16 entries); wider ones are refused. */
+enum { ALK_BINARY_LUT_MAX_WIDTH = 16 };
+
 /* Options for constant-matrix products (cmvm.md §1.3, §8.2). */
 typedef struct alk_solver_options {
     alk_cmvm_options cmvm;  /* forwarded to the solver; mode COMPAT reproduces the reference */
     bool binary_lut;        /* pack one-bit inputs into lookup tables (default true) */
-    int binary_lut_width;   /* inputs per packed table (default 6) */
+    int binary_lut_width;   /* inputs per packed table (default 6; 0 = 6; at most 16) */
     bool use_cache;         /* answer repeated identical problems from the job's cache */
     alk_offload_fn offload; /* NULL (default): nothing is offloaded */
     void *offload_ctx;      /* passed to `offload`, borrowed for the trace's life */
 } alk_solver_options;
 
-/* Fills `options` (owned by the caller) with the reference's defaults: solver defaults in
- * compat mode, binary-LUT packing on with width 6, cache on. */
+/*
+ * The solver mode of constant products in a trace (a conversion's `solver_options.mode` when the
+ * request names none, `alkaidc trace-example --mode`). The one place this default is written:
+ * compat reproduces the reference's adder graphs op for op.
+ */
+#define ALK_SOLVER_DEFAULT_MODE ALK_CMVM_COMPAT
+
+/* Fills `options` (owned by the caller) with the reference's defaults: the solver's binding
+ * defaults (alk_cmvm_options_init) in ALK_SOLVER_DEFAULT_MODE on one thread, binary-LUT packing
+ * on with width 6, cache on. */
 void alk_solver_options_init(alk_solver_options *options);
 
 typedef struct alk_trace_config {
-    alk_hwconf hwconf;         /* default (1, 1, -1) */
+    alk_hwconf hwconf;         /* default ALK_HWCONF_DEFAULT */
     alk_solver_options solver; /* see alk_solver_options_init */
     size_t arena_block;        /* arena block size in bytes; 0 = default */
 } alk_trace_config;
@@ -82,7 +97,8 @@ typedef struct alk_trace_config {
 /* Fills `config` (owned by the caller) with the defaults above. */
 void alk_trace_config_init(alk_trace_config *config);
 
-/* Creates a context; `config` is copied (NULL = defaults). The caller owns *ret_trace. */
+/* Creates a context; `config` is copied (NULL = defaults). The caller owns *ret_trace. ALK_EINVAL
+ * for an adder or carry size of 0 or a binary_lut_width above ALK_BINARY_LUT_MAX_WIDTH. */
 int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace);
 
 /* Sets the offload hook of the trace's constant-matrix products (see alk_offload_fn; NULL

@@ -68,14 +68,15 @@ static const alk_value *json(const char *text) {
     return v;
 }
 
-/* Converts `model_json` with `framework` (may be NULL); returns the error and the message. */
-static int convert(const char *framework, const char *model_json, const char *options_json,
+/* Converts `model_json` with `framework` and `module` (either may be NULL); returns the error and
+ * the message. */
+static int convert(const char *framework, const char *module, const char *model_json,
                    alk_diag *diag) {
     alk_convert_request request;
     alk_convert_request_init(&request);
     request.framework = framework;
+    request.module = module;
     request.model = json(model_json);
-    request.solver_options = options_json != NULL ? json(options_json) : NULL;
     alk_convert_result result = {0};
     int rv = alk_convert(generation, &request, &result, diag);
     alk_convert_result_fini(&result);
@@ -86,34 +87,34 @@ TestSuite(convert_request, .init = setup, .fini = teardown);
 
 Test(convert_request, unknown_framework_lists_the_available_keys) {
     alk_diag diag = {{0}};
-    cr_assert_eq(convert(NULL, "{\"module\": \"flax.linen.module\"}", NULL, &diag), ALK_EINVAL);
-    cr_assert_str_eq(diag.message, "unknown framework 'flax' (available: mock, alkaid, keras, torch)");
+    cr_assert_eq(convert(NULL, "flax.linen.module", "{}", &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message,
+                     "unknown framework 'flax' (available: mock, alkaid, keras, torch)");
     /* keras.src.models.functional names the keras tracer, which reads its payload. */
-    cr_assert_eq(convert(NULL, "{\"module\": \"keras.src.models.functional\"}", NULL, &diag),
-                 ALK_EINVAL);
+    cr_assert_eq(convert(NULL, "keras.src.models.functional", "{}", &diag), ALK_EINVAL);
     cr_assert_str_eq(diag.message, "keras tracer: model.format is missing");
     /* torch's module string picks the torch tracer, which needs explicit inputs. */
-    cr_assert_eq(convert(NULL, "{\"module\": \"torch.nn.modules.container\"}", NULL, &diag),
-                 ALK_EINVAL);
+    cr_assert_eq(convert(NULL, "torch.nn.modules.container", "{}", &diag), ALK_EINVAL);
     cr_assert(strstr(diag.message, "inputs must be provided: the torch tracer") != NULL, "%s",
               diag.message);
-    cr_assert_eq(convert("jax", "{}", NULL, &diag), ALK_EINVAL);
-    cr_assert_str_eq(diag.message, "unknown framework 'jax' (available: mock, alkaid, keras, torch)");
-    cr_assert_eq(convert(NULL, "{\"input_shape\": [4, 5]}", NULL, &diag), ALK_EINVAL);
-    cr_assert(strstr(diag.message, "no \"module\" string") != NULL, "%s", diag.message);
+    cr_assert_eq(convert("jax", NULL, "{}", &diag), ALK_EINVAL);
+    cr_assert_str_eq(diag.message,
+                     "unknown framework 'jax' (available: mock, alkaid, keras, torch)");
+    /* One key: the envelope's module, never a "module" inside the model payload. */
+    cr_assert_eq(convert(NULL, NULL, "{\"module\": \"alkaid.x\", \"input_shape\": [4, 5]}", &diag),
+                 ALK_EINVAL);
+    cr_assert(strstr(diag.message, "no framework and no module") != NULL, "%s", diag.message);
 }
 
 Test(convert_request, framework_inferred_from_module) {
     alk_diag diag = {{0}};
-    cr_assert_eq(convert(NULL,
-                         "{\"module\": \"alkaid.converter.example\", \"input_shape\": [4, 5]}",
-                         NULL, &diag),
+    cr_assert_eq(convert(NULL, "alkaid.converter.example", "{\"input_shape\": [4, 5]}", &diag),
                  ALK_OK, "%s", diag.message);
     /* The mock tracer's model names an unknown layer: the error comes from the mock tracer. */
-    cr_assert_eq(convert(NULL,
-                         "{\"module\": \"mock.models\", \"input_shape\": [2], \"layers\": "
+    cr_assert_eq(convert(NULL, "mock.models",
+                         "{\"input_shape\": [2], \"layers\": "
                          "[{\"module\": \"nopkg.x\", \"class_name\": \"Y\", \"name\": \"y1\"}]}",
-                         NULL, &diag),
+                         &diag),
                  ALK_ENOENT);
     cr_assert(strstr(diag.message, "mock tracer: layer y1 (Y): unsupported layer Y") != NULL, "%s",
               diag.message);
@@ -121,26 +122,46 @@ Test(convert_request, framework_inferred_from_module) {
 
 Test(convert_request, inputs_must_be_provided) {
     alk_diag diag = {{0}};
-    cr_assert_eq(convert("alkaid", "{\"input_shape\": null}", NULL, &diag), ALK_EINVAL);
+    cr_assert_eq(convert("alkaid", NULL, "{\"input_shape\": null}", &diag), ALK_EINVAL);
     cr_assert(strstr(diag.message, "inputs must be provided") != NULL, "%s", diag.message);
-    cr_assert_eq(convert("alkaid", "{\"input_shape\": [4, \"five\"]}", NULL, &diag), ALK_EINVAL);
+    cr_assert_eq(convert("alkaid", NULL, "{\"input_shape\": [4, \"five\"]}", &diag), ALK_EINVAL);
     cr_assert(strstr(diag.message, "model.input_shape[1] must be a positive integer") != NULL, "%s",
               diag.message);
-    cr_assert_eq(convert("alkaid", "{\"input_shape\": [4, 5, 6]}", NULL, &diag), ALK_EINVAL);
+    cr_assert_eq(convert("alkaid", NULL, "{\"input_shape\": [4, 5, 6]}", &diag), ALK_EINVAL);
     cr_assert(strstr(diag.message, "needs a 2-D input") != NULL, "%s", diag.message);
 }
 
-Test(convert_request, solver_options_are_checked) {
+Test(convert_request, tracer_shapes_meet_the_element_limit) {
+    /* The example tracer declares the model's input_shape; 5000 x 5000 is 25 M elements. */
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = "alkaid";
+    request.model = json("{\"input_shape\": [5000, 5000]}");
+    request.max_input_elements = (uint64_t)1 << 24;
+    alk_convert_result result = {0};
     alk_diag diag = {{0}};
-    const char *model = "{\"input_shape\": [4, 5]}";
-    cr_assert_eq(convert("alkaid", model, "{\"hard_dc\": 2, \"method0\": \"mc\"}", &diag), ALK_OK,
-                 "%s", diag.message);
-    cr_assert_eq(convert("alkaid", model, "{\"method0\": \"fast\"}", &diag), ALK_EINVAL);
-    cr_assert_str_eq(diag.message, "solver_options.method0: unknown method 'fast'");
-    cr_assert_eq(convert("alkaid", model, "{\"hard_dcc\": 2}", &diag), ALK_EINVAL);
-    cr_assert_str_eq(diag.message, "solver_options.hard_dcc: unknown option or wrong type (int)");
-    cr_assert_eq(convert("alkaid", model, "[1, 2]", &diag), ALK_EINVAL);
-    cr_assert_str_eq(diag.message, "solver_options must be a map");
+    long live = alk_alloc_live();
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_ELIMIT, "%s", diag.message);
+    cr_assert(strstr(diag.message, "[5000, 5000]") != NULL, "%s", diag.message);
+    cr_assert(strstr(diag.message, "alkaid tracer") != NULL, "%s", diag.message);
+    cr_assert(strstr(diag.message, "16777216") != NULL, "%s", diag.message);
+    cr_assert_eq(alk_alloc_live(), live);
+}
+
+Test(convert_request, zero_hwconf_sizes_are_refused_not_divided_by) {
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = "alkaid";
+    request.model = json("{\"input_shape\": [4, 5]}");
+    request.hwconf.carry_size = 0;
+    alk_convert_result result = {0};
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "hwconf (1, 0, -1)") != NULL, "%s", diag.message);
+    request.hwconf = ALK_HWCONF_DEFAULT;
+    request.hwconf.adder_size = -1; /* negative sizes are the reference's quirk, accepted */
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_OK, "%s", diag.message);
+    alk_convert_result_fini(&result);
 }
 
 Test(convert_request, dump_returns_the_named_traces) {

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from alkaid_client import AlkaidError, Client, Control  # noqa: F401 (re-exported)
@@ -167,3 +168,46 @@ def raw_ipc_connect(path, protocol=0x30):
             raise ConnectionError("the daemon closed the connection during the handshake")
         header += chunk
     return s
+
+
+def in_threads(n, fn):
+    """Runs fn(i) on n threads; returns the threads and their results (or exceptions) in order."""
+    results = [None] * n
+
+    def run(i):
+        try:
+            results[i] = fn(i)
+        except Exception as e:  # noqa: BLE001 - collected for the assertions
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def join(threads, timeout=60):
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), "a client thread hung"
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def crashy_plugin_dir(directory, mock_dir=None):
+    """A plugin directory holding the misbehaving tracer of tests/plugins/mock_crash.c ("crashy",
+    whose model {"do": WHAT} segfaults, aborts, exits, hangs or allocates without bound)."""
+    mock_dir = mock_dir or os.environ["ALK_MOCK_DIR"]
+    plugins = os.path.join(directory, "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    with open(os.path.join(plugins, "crashy.plugin"), "w") as f:
+        f.write(f"group = alir_tracer.plugins\nname = crashy\n"
+                f"library = {mock_dir}/libmock_crash.so\nabi = 2\n")
+    return plugins

@@ -89,6 +89,18 @@ class Control(unittest.TestCase):
             self.assertEqual(e.exception.name, name, bad)
         self.assertEqual(self.ctl.stats()["reload_failures"], 0)
 
+    def test_the_built_in_plugin_can_be_unloaded_and_loaded_again(self):
+        manifest = [p for p in self.c.plugins() if p["name"] == "alkaid"][0]["manifest"]
+        self.ctl.unload("alkaid")
+        self.assertNotIn("alkaid", names(self.c.plugins()))
+        # Its directory is on the search path already: loading it again must not make its
+        # manifest a duplicate of itself.
+        self.ctl.load(manifest)
+        self.assertIn("alkaid", names(self.c.plugins()))
+        self.assertGreater(self.ctl.reload()["plugins"], 0)
+        self.assertEqual(self.c.convert({"input_shape": [4, 5]}, framework="alkaid")
+                         .output_names, ["output_name"])
+
     def test_failed_reload_keeps_the_old_generation(self):
         before = self.ctl.stats()["generation"]
         write_manifest(self.plugins, "broken", "failing_init", "mock_broken_failing_init")

@@ -1,7 +1,11 @@
-/* alkaidd's parts that need no socket: the reply cache, the worker pool and the config parser. */
+/* alkaidd's parts that need no socket: the reply cache, the decode thread pool, the fair job
+ * queue, the poison list and the config parser. */
 #include "daemon/cache.h"
+#include "daemon/common.h"
 #include "daemon/config.h"
+#include "daemon/poison.h"
 #include "daemon/pool.h"
+#include "daemon/queue.h"
 
 #include "core/alloc.h"
 
@@ -9,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- reply cache --------------------------------------------------------------------------- */
@@ -90,7 +95,7 @@ static void done_job(alkd_pool_item *item) {
     n_done++;
 }
 
-Test(pool, bounded_queue_busy_and_cancel) {
+Test(pool, bounded_queue_answers_busy) {
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
     alkd_pool pool;
@@ -98,32 +103,156 @@ Test(pool, bounded_queue_busy_and_cancel) {
     n_done = 0;
     cr_assert_eq(alkd_pool_init(&pool, &loop, 2, 2, run_job, done_job), ALK_OK);
     test_job jobs[6] = {0};
-    /* 2 workers + 2 queued = 4 accepted; the 5th is refused at once. */
+    /* 2 threads + 2 queued = 4 accepted; the 5th is refused at once. */
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(alkd_pool_submit(&pool, &jobs[i].item), ALK_OK, "job %d", i);
     }
     cr_assert_eq(alkd_pool_submit(&pool, &jobs[4].item), ALK_EBUSY);
-    cr_assert_eq(alkd_pool_pending(&pool), 4);
-    /* Wait until the two workers hold two jobs, then take a queued one back. */
-    for (int tries = 0; tries < 1000 && alkd_pool_running(&pool) < 2; tries++) {
-        usleep(1000);
-    }
-    cr_assert_eq(alkd_pool_running(&pool), 2);
-    cr_assert_eq(alkd_pool_queued(&pool), 2);
-    cr_assert(alkd_pool_cancel(&pool, &jobs[3].item));
-    cr_assert(!alkd_pool_cancel(&pool, &jobs[0].item), "a running job cannot be taken back");
-    cr_assert_eq(alkd_pool_submit(&pool, &jobs[5].item), ALK_OK, "the freed slot is usable");
     atomic_store(&release_workers, 1);
     for (int tries = 0; tries < 2000 && n_done < 4; tries++) {
         (void)uv_run(&loop, UV_RUN_NOWAIT);
         usleep(1000);
     }
     cr_assert_eq(n_done, 4);
-    cr_assert(jobs[0].done && jobs[1].done && jobs[2].done && jobs[5].done);
-    cr_assert(!jobs[3].ran && !jobs[3].done && !jobs[4].ran);
+    cr_assert(jobs[0].done && jobs[1].done && jobs[2].done && jobs[3].done);
+    cr_assert(!jobs[4].ran && !jobs[4].done, "a refused task never runs");
+    /* The finished tasks freed their places. */
+    cr_assert_eq(alkd_pool_submit(&pool, &jobs[5].item), ALK_OK);
+    for (int tries = 0; tries < 2000 && n_done < 5; tries++) {
+        (void)uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    cr_assert(jobs[5].done);
     alkd_pool_stop(&pool);
     (void)uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* ---- fair queue ---------------------------------------------------------------------------- */
+
+typedef struct queued {
+    alkd_queue_item item; /* first */
+    int id;
+} queued;
+
+/* Pops everything; writes the ids in order and returns how many. */
+static int drain(alkd_queue *q, int *ids) {
+    int n = 0;
+    alkd_queue_item *item;
+    while ((item = alkd_queue_pop(q)) != NULL) {
+        ids[n++] = ((queued *)item)->id;
+    }
+    return n;
+}
+
+Test(queue, peers_take_turns) {
+    alkd_queue q;
+    alkd_queue_init(&q);
+    queued jobs[7];
+    /* Peer 1 floods (ids 10-14), then peers 2 and 3 arrive with one job each. */
+    for (int i = 0; i < 5; i++) {
+        jobs[i].id = 10 + i;
+        cr_assert_eq(alkd_queue_push(&q, &jobs[i].item, 1), ALK_OK);
+    }
+    jobs[5].id = 20;
+    jobs[6].id = 30;
+    cr_assert_eq(alkd_queue_push(&q, &jobs[5].item, 2), ALK_OK);
+    cr_assert_eq(alkd_queue_push(&q, &jobs[6].item, 3), ALK_OK);
+    cr_assert_eq(q.n, 7);
+    int ids[7];
+    cr_assert_eq(drain(&q, ids), 7);
+    static const int expected[7] = {10, 20, 30, 11, 12, 13, 14};
+    cr_assert_arr_eq(ids, expected, sizeof(expected), "each peer's oldest job in turn");
+    cr_assert_eq(q.n, 0);
+    alkd_queue_fini(&q);
+}
+
+Test(queue, remove_and_evict) {
+    alkd_queue q;
+    alkd_queue_init(&q);
+    queued jobs[6];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].id = i;
+        cr_assert_eq(alkd_queue_push(&q, &jobs[i].item, 7), ALK_OK);
+    }
+    jobs[4].id = 4;
+    cr_assert_eq(alkd_queue_push(&q, &jobs[4].item, 8), ALK_OK);
+    cr_assert(alkd_queue_remove(&q, &jobs[1].item));
+    cr_assert(!alkd_queue_remove(&q, &jobs[1].item), "not waiting any more");
+    /* Peer 8 (1 job) may take the place of peer 7's newest (3 jobs); peer 7 may not. */
+    cr_assert_null(alkd_queue_evict(&q, 7));
+    alkd_queue_item *victim = alkd_queue_evict(&q, 8);
+    cr_assert_eq(victim, &jobs[3].item);
+    /* A peer with nothing waiting may take a place from one holding two. */
+    cr_assert_eq(alkd_queue_evict(&q, 9), &jobs[2].item);
+    cr_assert_null(alkd_queue_evict(&q, 9), "one against one: no eviction");
+    int ids[6];
+    cr_assert_eq(drain(&q, ids), 2);
+    cr_assert_eq(ids[0], 0);
+    cr_assert_eq(ids[1], 4);
+    alkd_queue_fini(&q);
+}
+
+/* ---- poison list ---------------------------------------------------------------------------- */
+
+static const alk_value *json_value(alk_arena *arena, const char *text) {
+    const alk_value *v = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_value_from_json(text, strlen(text), NULL, arena, &v, &diag), ALK_OK, "%s",
+                 diag.message);
+    return v;
+}
+
+Test(poison, content_key_ignores_id_and_timeout) {
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    uint8_t a[32], b[32], c[32], d[32];
+    alkd_poison_key(json_value(&arena, "{\"id\": 1, \"model\": {\"do\": \"x\"}}"), a);
+    alkd_poison_key(
+        json_value(&arena, "{\"id\": 99, \"timeout_ms\": 5, \"model\": {\"do\": \"x\"}}"), b);
+    alkd_poison_key(json_value(&arena, "{\"id\": 1, \"model\": {\"do\": \"y\"}}"), c);
+    alkd_poison_key(json_value(&arena, "{\"id\": 1, \"model\": {\"do\": [\"x\"]}}"), d);
+    cr_assert_arr_eq(a, b, 32);
+    cr_assert_arr_neq(a, c, 32);
+    cr_assert_arr_neq(a, d, 32, "a string and an array of it differ");
+
+    alkd_poison p;
+    cr_assert_eq(alkd_poison_init(&p, 1000), ALK_OK);
+    cr_assert(alkd_poison_empty(&p));
+    alkd_poison_add(&p, a, ALK_EPLUGIN, "it crashed", 0);
+    cr_assert(!alkd_poison_empty(&p));
+    const alkd_poison_entry *e = alkd_poison_find(&p, b, 500000000);
+    cr_assert_not_null(e);
+    cr_assert_eq(e->code, ALK_EPLUGIN);
+    cr_assert_str_eq(e->message, "it crashed");
+    cr_assert_null(alkd_poison_find(&p, c, 0));
+    cr_assert_null(alkd_poison_find(&p, a, 1000000001), "expired after the ttl");
+    cr_assert(alkd_poison_empty(&p));
+    alkd_poison_add(&p, a, ALK_ENOMEM, "too big", 0);
+    alkd_poison_clear(&p);
+    cr_assert_null(alkd_poison_find(&p, a, 0));
+    alkd_poison_fini(&p);
+    alk_arena_fini(&arena);
+}
+
+/* ---- the shared-/tmp runtime directory ------------------------------------------------------ */
+
+Test(common, private_dir_must_be_ours_and_closed) {
+    char dir[] = "/tmp/alkaid-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    alk_diag diag = {{0}};
+    cr_assert(alkd_private_dir_ok(dir, (unsigned)geteuid(), &diag), "%s", diag.message);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    cr_assert(!alkd_private_dir_ok(dir, (unsigned)geteuid(), &diag));
+    cr_assert(strstr(diag.message, "mode 0777") != NULL, "%s", diag.message);
+    cr_assert_eq(chmod(dir, 0700), 0);
+    cr_assert(!alkd_private_dir_ok(dir, (unsigned)geteuid() + 1, &diag), "another user's");
+    char link[64];
+    (void)snprintf(link, sizeof(link), "%s.link", dir);
+    cr_assert_eq(symlink(dir, link), 0);
+    cr_assert(!alkd_private_dir_ok(link, (unsigned)geteuid(), &diag), "a symlink is refused");
+    cr_assert_eq(unlink(link), 0);
+    cr_assert_eq(rmdir(dir), 0);
 }
 
 /* ---- config -------------------------------------------------------------------------------- */

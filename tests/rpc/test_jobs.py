@@ -5,48 +5,16 @@ once. The jobs are the daemon's `test.sleep` hook (--test-hooks), which runs thr
 queue, deadline, cache and reply path as `convert`."""
 import signal
 import sys
-import threading
 import time
 import unittest
 
 import msgpack
 
-from harness import AlkaidError, Client, Daemon, temp_dir
+from harness import AlkaidError, Client, Daemon, in_threads, join, temp_dir, wait_for
 
 
 def sleep_call(client, ms, **fields):
     return client.call("test.sleep", ms=ms, **fields)
-
-
-def in_threads(n, fn):
-    """Runs fn(i) on n threads; returns the results (or exceptions) in order."""
-    results = [None] * n
-
-    def run(i):
-        try:
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 - collected for the assertions
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    return threads, results
-
-
-def join(threads, timeout=60):
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive(), "a client thread hung"
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Jobs(unittest.TestCase):
@@ -112,20 +80,24 @@ class Jobs(unittest.TestCase):
 
     def test_sigterm_with_20_jobs_in_flight(self):
         with Daemon(self.dir, name="term", workers=2, queue=32) as d, d.client() as c:
-            threads, results = in_threads(20, lambda i: sleep_call(c, 150))
+            # 400 ms each: all 20 must have arrived before the first ones end.
+            threads, results = in_threads(20, lambda i: sleep_call(c, 400))
             wait_for(lambda: d.stats()["inflight"] == 20, what="20 jobs in flight")
             d.signal(signal.SIGTERM)
             wait_for(lambda: d.stats()["state"] == "stopping", what="the daemon stopping")
-            # New requests are no longer taken while stopping.
-            with Client(d.url, timeout=0.3) as late:
+            # A new request is answered EBUSY at once while stopping, not left to time out.
+            with Client(d.url, timeout=5) as late:
+                start = time.monotonic()
                 with self.assertRaises(AlkaidError) as e:
                     late.ping()
-                self.assertEqual(e.exception.name, "ETIMEDOUT")
+                self.assertEqual(e.exception.name, "EBUSY")
+                self.assertIn("stopping", e.exception.message)
+                self.assertLess(time.monotonic() - start, 0.5)
             join(threads)
             for i, r in enumerate(results):
                 self.assertIsInstance(r, dict, f"job {i}: {r!r}")
                 self.assertTrue(r["ok"], f"job {i}")
-                self.assertGreaterEqual(r["slept_ms"], 140)
+                self.assertGreaterEqual(r["slept_ms"], 390)
             self.assertEqual(d.wait(30), 0, d.log_text())
             self.assertIn("stopped: ", d.log_text())
 

@@ -81,7 +81,28 @@ def corpus():
         ("unknown method", pack(envelope(method="transmogrify")), "ENOTSUP", "method"),
         ("control method on the service socket", pack(envelope(method="shutdown")), "ENOTSUP",
          "method"),
-        ("unknown framework", pack(envelope(framework="nosuch", model={})), "EINVAL", None),
+        ("unknown framework", pack(envelope(framework="nosuch", model={})), "EINVAL",
+         "framework"),
+        # Values a conversion would divide by, loop on or allocate for (issue 15): refused with
+        # the field named, before anything is allocated for them.
+        ("hwconf 0/0/x", pack(envelope(hwconf=[0, 0, 3], **EXAMPLE_FIELDS)), "EINVAL",
+         "hwconf[0]"),
+        ("hwconf NaN cutoff", pack(envelope(hwconf=[1, 1, float("nan")], **EXAMPLE_FIELDS)),
+         "EINVAL", "hwconf[2]"),
+        ("negative hard_dc", pack(envelope(solver_options={"hard_dc": -7}, **EXAMPLE_FIELDS)),
+         "EINVAL", "solver_options.hard_dc"),
+        ("huge binary_lut_width",
+         pack(envelope(solver_options={"binary_lut_width": 1 << 40}, **EXAMPLE_FIELDS)),
+         "EINVAL", "solver_options.binary_lut_width"),
+        ("misspelled solver option", pack(envelope(solver_options={"hardd_dc": 1},
+                                                   **EXAMPLE_FIELDS)),
+         "EINVAL", "solver_options.hardd_dc"),
+        ("input_shape of 25 M elements",
+         pack(envelope(framework="alkaid", model={"input_shape": [5000, 5000]})), "ELIMIT",
+         "model"),
+        ("the tracer refuses the model",
+         pack(envelope(framework="alkaid", model={"input_shape": [4, "five"]})), "EINVAL",
+         "model"),
     ]
     return cases
 

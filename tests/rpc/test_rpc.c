@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,44 @@ Test(wire, decodes_every_type_like_msgpack_c) {
     alk_buf_fini(&out);
     alk_arena_fini(&arena);
     msgpack_sbuffer_destroy(&p.sbuf);
+}
+
+Test(wire, map_writer_counts_the_pairs_it_wrote) {
+    alk_buf out;
+    alk_buf_init(&out);
+    alk_mp_map_writer outer;
+    alk_mp_map_open(&outer, &out);
+    alk_mp_key(&outer, "a");
+    alk_mp_uint(&out, 1);
+    alk_mp_key(&outer, "inner");
+    alk_mp_map_writer inner;
+    alk_mp_map_open(&inner, &out);
+    for (int i = 0; i < 300; i++) { /* past fixmap and map16 counts */
+        char key[16];
+        (void)snprintf(key, sizeof(key), "k%d", i);
+        alk_mp_key(&inner, key);
+        alk_mp_int(&out, -i);
+    }
+    alk_mp_map_close(&inner);
+    alk_mp_keyn(&outer, "empty!", 5);
+    alk_mp_map_writer empty;
+    alk_mp_map_open(&empty, &out);
+    alk_mp_map_close(&empty);
+    alk_mp_map_close(&outer);
+    cr_assert_eq(alk_buf_error(&out), ALK_OK);
+    /* msgpack-c, an independent decoder, reads the counts. */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    cr_assert_eq(msgpack_unpack_next(&u, out.data, out.len, NULL), MSGPACK_UNPACK_SUCCESS);
+    msgpack_object top = u.data;
+    cr_assert_eq(top.type, MSGPACK_OBJECT_MAP);
+    cr_assert_eq(top.via.map.size, 3);
+    cr_assert_eq(top.via.map.ptr[1].val.via.map.size, 300);
+    cr_assert_eq(top.via.map.ptr[1].val.via.map.ptr[299].val.via.i64, -299);
+    cr_assert_eq(top.via.map.ptr[2].key.via.str.size, 5);
+    cr_assert_eq(top.via.map.ptr[2].val.via.map.size, 0);
+    msgpack_unpacked_destroy(&u);
+    alk_buf_fini(&out);
 }
 
 Test(wire, every_truncation_is_a_clean_eproto) {
@@ -317,6 +356,19 @@ Test(wire, allocation_failures_are_clean) {
 
 /* ---- requests ------------------------------------------------------------------------------- */
 
+/* Decodes the convert request packed in `p` and builds its conversion request, with the default
+ * limits; both must succeed. */
+static void decode_convert(packer *p, alk_arena *arena, alk_convert_request *ret_request,
+                           alk_rpc_convert_options *ret_options) {
+    alk_rpc_request req;
+    alk_rpc_error err;
+    cr_assert_eq(decode_request(p, arena, &req, &err), ALK_OK, "%s", err.diag.message);
+    alk_rpc_limits limits;
+    alk_rpc_limits_default(&limits);
+    cr_assert_eq(alk_rpc_convert_request(&req, &limits, arena, ret_request, ret_options, &err),
+                 ALK_OK, "%s", err.diag.message);
+}
+
 Test(request, valid_convert_request) {
     packer p;
     packer_init(&p);
@@ -346,7 +398,60 @@ Test(request, valid_convert_request) {
     cr_assert_eq(creq.hwconf.adder_size, 1);
     cr_assert_eq(creq.hwconf.carry_size, 1);
     cr_assert_eq(creq.hwconf.latency_cutoff, -1.0);
+    cr_assert_eq(creq.solver.cmvm.mode, ALK_SOLVER_DEFAULT_MODE);
+    cr_assert_eq(creq.max_input_elements, limits.max_tensor_elements);
     cr_assert(!opts.gzip);
+    alk_arena_fini(&arena);
+    msgpack_sbuffer_destroy(&p.sbuf);
+}
+
+Test(request, solver_options_become_typed_options_at_decode) {
+    packer p;
+    packer_init(&p);
+    pack_envelope(&p, "convert", 4);
+    pack_str(&p, "module"); /* the framework comes from the module's first component */
+    pack_str(&p, "alkaid.converter.example");
+    pack_str(&p, "model");
+    msgpack_pack_map(&p.pk, 0);
+    pack_str(&p, "hwconf");
+    msgpack_pack_array(&p.pk, 3);
+    msgpack_pack_int(&p.pk, -1);
+    msgpack_pack_int(&p.pk, 3);
+    msgpack_pack_int(&p.pk, 5);
+    pack_str(&p, "solver_options");
+    msgpack_pack_map(&p.pk, 7);
+    pack_str(&p, "method0");
+    pack_str(&p, "mc-pdc");
+    pack_str(&p, "method1");
+    pack_str(&p, "auto");
+    pack_str(&p, "hard_dc");
+    msgpack_pack_int(&p.pk, 3);
+    pack_str(&p, "decompose_dc");
+    msgpack_pack_int(&p.pk, -1);
+    pack_str(&p, "binary_lut");
+    msgpack_pack_false(&p.pk);
+    pack_str(&p, "binary_lut_width");
+    msgpack_pack_nil(&p.pk);
+    pack_str(&p, "mode");
+    pack_str(&p, "improved");
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    alk_convert_request creq;
+    alk_rpc_convert_options opts;
+    decode_convert(&p, &arena, &creq, &opts);
+    cr_assert_str_eq(creq.framework, "alkaid");
+    cr_assert_eq(creq.hwconf.adder_size, -1);
+    cr_assert_eq(creq.hwconf.carry_size, 3);
+    cr_assert_eq(creq.hwconf.latency_cutoff, 5.0);
+    cr_assert_eq(creq.solver.cmvm.method0, ALK_CMVM_MC_PDC);
+    cr_assert_eq(creq.solver.cmvm.method1, ALK_CMVM_AUTO);
+    cr_assert_eq(creq.solver.cmvm.hard_dc, 3);
+    cr_assert_eq(creq.solver.cmvm.decompose_dc, -1);
+    cr_assert(creq.solver.cmvm.search_all_decompose_dc, "untouched options keep their default");
+    cr_assert(!creq.solver.binary_lut);
+    cr_assert_eq(creq.solver.binary_lut_width, 6, "nil is the reference's default width");
+    cr_assert_eq(creq.solver.cmvm.mode, ALK_CMVM_IMPROVED);
+    cr_assert_eq(creq.solver.cmvm.threads, 1, "a conversion's solver stays on its worker");
     alk_arena_fini(&arena);
     msgpack_sbuffer_destroy(&p.sbuf);
 }
@@ -497,6 +602,125 @@ static void fill_bad_version(packer *p) {
     (void)p;
 }
 
+/* A convert request of the example model with one more field, written by `more`. */
+static void example_with(packer *p, void (*more)(packer *p)) {
+    pack_str(p, "framework");
+    pack_str(p, "alkaid");
+    model_ok(p);
+    more(p);
+}
+
+static void hwconf(packer *p, int64_t adder, int64_t carry, double cutoff) {
+    pack_str(p, "hwconf");
+    msgpack_pack_array(&p->pk, 3);
+    msgpack_pack_int64(&p->pk, adder);
+    msgpack_pack_int64(&p->pk, carry);
+    msgpack_pack_double(&p->pk, cutoff);
+}
+
+static void zero_carry(packer *p) {
+    hwconf(p, 1, 0, -1);
+}
+
+static void zero_adder(packer *p) {
+    hwconf(p, 0, 0, 7);
+}
+
+static void nan_cutoff(packer *p) {
+    hwconf(p, 1, 1, NAN);
+}
+
+static void fill_zero_carry(packer *p) {
+    example_with(p, zero_carry);
+}
+
+static void fill_zero_adder(packer *p) {
+    example_with(p, zero_adder);
+}
+
+static void fill_nan_cutoff(packer *p) {
+    example_with(p, nan_cutoff);
+}
+
+/* solver_options with one option: `key` = a string `text`, or the int `number`. */
+static void solver_option(packer *p, const char *key, const char *text, int64_t number) {
+    pack_str(p, "solver_options");
+    msgpack_pack_map(&p->pk, 1);
+    pack_str(p, key);
+    if (text != NULL) {
+        pack_str(p, text);
+    } else {
+        msgpack_pack_int64(&p->pk, number);
+    }
+}
+
+static void misspelled_option(packer *p) {
+    solver_option(p, "hard_dcc", NULL, 2);
+}
+
+static void misspelled_method(packer *p) {
+    solver_option(p, "method0", "wmcc", 0);
+}
+
+static void auto_method0(packer *p) {
+    solver_option(p, "method0", "auto", 0);
+}
+
+static void misspelled_mode(packer *p) {
+    solver_option(p, "mode", "compatible", 0);
+}
+
+static void huge_hard_dc(packer *p) {
+    solver_option(p, "hard_dc", NULL, 1 << 30);
+}
+
+static void negative_hard_dc(packer *p) {
+    solver_option(p, "hard_dc", NULL, -5);
+}
+
+static void wide_lut(packer *p) {
+    solver_option(p, "binary_lut_width", NULL, 40);
+}
+
+static void string_hard_dc(packer *p) {
+    solver_option(p, "hard_dc", "2", 0);
+}
+
+static void fill_misspelled_option(packer *p) {
+    example_with(p, misspelled_option);
+}
+static void fill_misspelled_method(packer *p) {
+    example_with(p, misspelled_method);
+}
+static void fill_auto_method0(packer *p) {
+    example_with(p, auto_method0);
+}
+static void fill_misspelled_mode(packer *p) {
+    example_with(p, misspelled_mode);
+}
+static void fill_huge_hard_dc(packer *p) {
+    example_with(p, huge_hard_dc);
+}
+static void fill_negative_hard_dc(packer *p) {
+    example_with(p, negative_hard_dc);
+}
+static void fill_wide_lut(packer *p) {
+    example_with(p, wide_lut);
+}
+static void fill_string_hard_dc(packer *p) {
+    example_with(p, string_hard_dc);
+}
+
+static void fill_no_framework(packer *p) {
+    model_ok(p);
+}
+
+static void fill_empty_module(packer *p) {
+    pack_str(p, "module");
+    pack_str(p, ".keras");
+    model_ok(p);
+}
+
 Test(request, errors_name_the_field) {
     expect_failure("convert", 1, fill_missing_model, ALK_EINVAL, "model", "missing field");
     expect_failure("convert", 1, fill_model_wrong_type, ALK_EINVAL, "model", "must be map");
@@ -514,6 +738,30 @@ Test(request, errors_name_the_field) {
                    "need 24");
     expect_failure("convert", 1, fill_tensor_dtype, ALK_EINVAL, "model.weights.dense/kernel.dtype",
                    "unknown dtype");
+    /* Values a conversion would divide by, or loop on, are refused at decode. */
+    expect_failure("convert", 3, fill_zero_carry, ALK_EINVAL, "hwconf[1]", "carry_size");
+    expect_failure("convert", 3, fill_zero_adder, ALK_EINVAL, "hwconf[0]", "nonzero");
+    expect_failure("convert", 3, fill_nan_cutoff, ALK_EINVAL, "hwconf[2]", "finite");
+    /* Solver options: names, types and ranges, each naming the option. */
+    expect_failure("convert", 3, fill_misspelled_option, ALK_EINVAL, "solver_options.hard_dcc",
+                   "unknown solver option 'hard_dcc' (known: method0, method1, hard_dc");
+    expect_failure("convert", 3, fill_misspelled_method, ALK_EINVAL, "solver_options.method0",
+                   "unknown method 'wmcc' (known: mc, mc-dc, mc-pdc, wmc, wmc-dc, wmc-pdc, dummy)");
+    expect_failure("convert", 3, fill_auto_method0, ALK_EINVAL, "solver_options.method0",
+                   "unknown method 'auto'");
+    expect_failure("convert", 3, fill_misspelled_mode, ALK_EINVAL, "solver_options.mode",
+                   "unknown mode 'compatible' (known: improved compat)");
+    expect_failure("convert", 3, fill_huge_hard_dc, ALK_EINVAL, "solver_options.hard_dc",
+                   "not 1073741824");
+    expect_failure("convert", 3, fill_negative_hard_dc, ALK_EINVAL, "solver_options.hard_dc",
+                   "not -5");
+    expect_failure("convert", 3, fill_wide_lut, ALK_EINVAL, "solver_options.binary_lut_width",
+                   "1 to 16, not 40");
+    expect_failure("convert", 3, fill_string_hard_dc, ALK_EINVAL, "solver_options.hard_dc",
+                   "must be int, not str");
+    /* The framework: the request's, else its module's first component. */
+    expect_failure("convert", 1, fill_no_framework, ALK_EINVAL, "module", "no framework");
+    expect_failure("convert", 2, fill_empty_module, ALK_EINVAL, "module", "'.keras'");
     expect_failure("frobnicate", 0, fill_bad_version, ALK_ENOTSUP, "method", "convert");
     /* Control methods are not on the service socket; hidden test hooks are off. */
     expect_failure("reload", 0, fill_bad_version, ALK_ENOTSUP, "method", "unknown method");
@@ -631,15 +879,9 @@ Test(request, framework_inferred_from_module_and_options) {
     pack_str(&p, "gzip");
     alk_arena arena;
     alk_arena_init(&arena, 0);
-    alk_rpc_request req;
-    alk_rpc_error err;
-    cr_assert_eq(decode_request(&p, &arena, &req, &err), ALK_OK, "%s", err.diag.message);
-    alk_rpc_limits limits;
-    alk_rpc_limits_default(&limits);
     alk_convert_request creq;
     alk_rpc_convert_options opts;
-    cr_assert_eq(alk_rpc_convert_request(&req, &limits, &arena, &creq, &opts, &err), ALK_OK, "%s",
-                 err.diag.message);
+    decode_convert(&p, &arena, &creq, &opts);
     cr_assert_str_eq(creq.framework, "keras");
     cr_assert_eq(creq.hwconf.adder_size, 2);
     cr_assert_eq(creq.hwconf.carry_size, 3);

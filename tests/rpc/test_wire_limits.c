@@ -278,10 +278,16 @@ static void msg_framework(packer *p, uint64_t n) {
     msgpack_pack_map(&p->pk, 0);
 }
 
+/* "alkaid.aaa...": the framework is inferred from the first dotted component (at most 64 bytes)
+ * when the request is decoded, so the filler goes after it. */
 static void msg_module(packer *p, uint64_t n) {
     pack_envelope(p, "convert", 2);
     pack_str(p, "module");
-    pack_filler_str(p, n);
+    char buf[8192];
+    cr_assert(n > 7 && n <= sizeof(buf));
+    memset(buf, 'a', n);
+    memcpy(buf, "alkaid.", 7);
+    pack_str_n(p, buf, n);
     pack_str(p, "model");
     msgpack_pack_map(&p->pk, 0);
 }

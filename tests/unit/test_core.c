@@ -175,6 +175,35 @@ Test(fxp, lsb_and_ceil_log2_on_float32) {
     cr_assert_eq(alk_iceil_log2(0.0625f), -4);
 }
 
+/* Python's gzip.decompress is the oracle here: it reads concatenated members as the
+ * concatenation of their contents, skips zero padding after a member and refuses other bytes. */
+Test(gzip, members_padding_and_trailing_bytes) {
+    alk_buf packed;
+    alk_buf back;
+    alk_buf_init(&packed);
+    alk_buf_init(&back);
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_gzip("first,", 6, &packed, &diag), ALK_OK);
+    cr_assert_eq(alk_gzip("second", 6, &packed, &diag), ALK_OK);
+    cr_assert_eq(alk_gunzip(packed.data, packed.len, 1 << 30, &back, &diag), ALK_OK, "%s",
+                 diag.message);
+    cr_assert_eq(back.len, 12);
+    cr_assert_eq(memcmp(back.data, "first,second", 12), 0);
+
+    alk_buf_append(&packed, "\0\0\0\0", 4);
+    alk_buf_reset(&back);
+    cr_assert_eq(alk_gunzip(packed.data, packed.len, 1 << 30, &back, &diag), ALK_OK);
+    cr_assert_eq(back.len, 12);
+
+    alk_buf_append(&packed, "junk", 4);
+    alk_buf_reset(&back);
+    cr_assert_eq(alk_gunzip(packed.data, packed.len, 1 << 30, &back, &diag), ALK_EINVAL);
+    cr_assert(strstr(diag.message, "4 bytes after the end of the stream") != NULL, "%s",
+              diag.message);
+    alk_buf_fini(&packed);
+    alk_buf_fini(&back);
+}
+
 Test(gzip, round_trip_truncation_and_garbage) {
     alk_buf plain;
     alk_buf packed;

@@ -40,6 +40,11 @@ _NNG_FLAG_NONBLOCK = 2
 
 _CHECK_SIZE_ABOVE = 1 << 20  # ask the daemon for its limits before sending more than this
 
+# Seconds a call waits for its reply by default: the daemon's longest deadline by default
+# (alkaidd --max-timeout-ms); the daemon answers every request by its deadline, 300 s unless the
+# request or alkaidd --timeout says otherwise.
+DEFAULT_TIMEOUT = 3600.0
+
 
 class AlkaidError(Exception):
     """An error reply of the daemon, or a transport failure (name "EIO", "ETIMEDOUT", ...).
@@ -148,7 +153,8 @@ def default_url(control=False):
     candidates = []
     if os.environ.get("XDG_RUNTIME_DIR"):
         candidates.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "alkaid", name))
-    candidates.append(os.path.join("/run/alkaid", name))
+    system = os.environ.get("ALKAID_SYSTEM_RUNTIME_DIR", "")
+    candidates.append(os.path.join(system if system.startswith("/") else "/run/alkaid", name))
     for path in candidates:
         if os.path.exists(path):
             return "ipc://" + path
@@ -227,15 +233,19 @@ class Client:
     """A connection to one daemon, or to several (a farm), or to a broker.
 
     url: a URL or a list of URLs (default: default_url()); timeout: seconds to wait for each
-    reply (None: forever); resend: seconds after which nng resends a request that got no reply
-    (the daemon answers duplicates once, from its reply cache); max_reply_bytes: the largest
-    reply accepted (nng's NNG_OPT_RECVMAXSZ).
+    reply (default DEFAULT_TIMEOUT; None: forever); resend: seconds after which nng resends a
+    request that got no reply (the daemon answers duplicates once, from its reply cache);
+    max_reply_bytes: the largest reply accepted (nng's NNG_OPT_RECVMAXSZ).
+
+    The constructor fails at once (AlkaidError "EIO") when no daemon listens at any of the URLs;
+    a URL that does not answer now is dialed again in the background, so that a farm with one
+    daemon down still works.
     """
 
     _ids = itertools.count(1)
 
-    def __init__(self, url=None, *, timeout=None, resend=10.0, check=True, libnng=None,
-                 max_reply_bytes=1 << 30):
+    def __init__(self, url=None, *, timeout=DEFAULT_TIMEOUT, resend=10.0, check=True,
+                 libnng=None, max_reply_bytes=1 << 30):
         self._nng = _Nng.get(libnng)
         urls = [url] if isinstance(url, str) else list(url or [default_url()])
         self.urls = urls
@@ -251,12 +261,24 @@ class Client:
         self._nng.nng_socket_set_ms(self._socket, b"req:resend-time", ms)
         # nng 1.5 reads messages of any size by default: bound what a peer can make us allocate.
         self._nng.nng_socket_set_size(self._socket, b"recv-size-max", max_reply_bytes)
+        reached = 0
+        last = 0
         for u in urls:
-            # Non-blocking: nng keeps dialing a daemon that is not up yet.
+            # First synchronously, so that "nothing listens" is known at once; a URL that does
+            # not answer is then dialed in the background (nng retries it).
+            rv = self._nng.nng_dial(self._socket, u.encode(), None, 0)
+            if rv == 0:
+                reached += 1
+                continue
+            last = rv
             rv = self._nng.nng_dial(self._socket, u.encode(), None, _NNG_FLAG_NONBLOCK)
             if rv != 0:
                 self.close()
                 raise self._error(rv, f"dialing {u}")
+        if reached == 0:
+            self.close()
+            raise AlkaidError("EIO", f"no daemon at {', '.join(urls)}: "
+                              f"{self._nng.nng_strerror(last).decode()}")
 
     def __enter__(self):
         return self
@@ -364,7 +386,8 @@ class Client:
         """Converts a model. Either give the framework payload `model` (a dict, e.g.
         {"input_shape": [4, 5]} for the example tracer) and the envelope fields, or a whole
         graph message (frontends.md §7) as `message`; explicit arguments override it.
-        `timeout` (seconds) is also the daemon's deadline for the job."""
+        `timeout` (seconds) is also the daemon's deadline for the job; without it the daemon's
+        own deadline applies and the client waits as long as the Client's timeout."""
         fields = dict(message or {})
         explicit = {"model": model, "framework": framework, "module": module,
                     "inputs": inputs, "inputs_kif": inputs_kif,
@@ -374,7 +397,8 @@ class Client:
         fields.update({k: v for k, v in explicit.items() if v is not None})
         if timeout is not None:
             fields["timeout_ms"] = int(timeout * 1000)
-        wait = None if timeout is None or timeout <= 0 else timeout + 5.0
+        # The daemon answers ETIMEDOUT at the deadline; the margin lets that reply arrive.
+        wait = None if timeout is None or timeout <= 0 else timeout + 1.0
         return ConvertResult(self.call("convert", timeout=wait, **fields))
 
     def convert_file(self, path, weights=None, *, weight_kif=None, layer_output_kif=None,

@@ -407,6 +407,36 @@ METHODS = {
                 "type": "uint"
             },
             {
+                "name": "worker_jobs",
+                "required": True,
+                "type": "uint"
+            },
+            {
+                "name": "worker_starts",
+                "required": True,
+                "type": "uint"
+            },
+            {
+                "name": "worker_crashes",
+                "required": True,
+                "type": "uint"
+            },
+            {
+                "name": "worker_kills",
+                "required": True,
+                "type": "uint"
+            },
+            {
+                "name": "poison_hits",
+                "required": True,
+                "type": "uint"
+            },
+            {
+                "name": "listener_restarts",
+                "required": True,
+                "type": "uint"
+            },
+            {
                 "name": "rss_bytes",
                 "required": True,
                 "type": "uint"

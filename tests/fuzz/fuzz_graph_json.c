@@ -1,0 +1,15 @@
+/*
+ * libFuzzer harness for the JSON graph-message reader: a model file in JSON (`alkaidc convert
+ * MODEL.json`) decoded by alk_value_from_json, then checked as graph_checks.c says.
+ *
+ * Built with clang -fsanitize=fuzzer when clang is available (tests/fuzz/meson.build); the
+ * corpus-replay runner (replay.c) calls the same entry point from `meson test` in every build.
+ */
+#include "graph_checks.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_graph_input(data, size, true);
+    return 0;
+}
