@@ -10,11 +10,13 @@
  * reference writes them.
  *
  * Two modes. ALK_CMVM_COMPAT reproduces the reference solver op for op, quirks included.
- * ALK_CMVM_IMPROVED (the default) applies the quality fixes of spec §14.2 that measurably help
- * and keeps the cheaper of its own and the compat solution, so it is never worse than compat
- * under the solver's cost model (§10.1) -- except on kernels of 512 rows or more, which improved
- * mode cuts into row blocks solved separately to bound time and memory (see solve.c). Both modes
- * share the fast incremental engine (§14.1).
+ * ALK_CMVM_IMPROVED (the default) solves every problem the compat way first, then spends a
+ * bounded amount of extra work on alternatives selected conflict-aware (exact counts, ties
+ * broken toward the pattern that destroys the fewest others; spec §14.2) and keeps the one with
+ * the fewest adders among those no worse than compat's solution in both cost and output latency
+ * (same cost model, spec §10.1) -- or compat's own. Kernels of 512 rows or more are cut into row
+ * blocks solved separately to bound time and memory (see solve.c). Both modes share the fast
+ * incremental engine (§14.1).
  *
  * Thread rule: the functions are reentrant; a solve may use `threads` worker threads of its own
  * and joins them before returning. A cache (alk_cmvm_cache) may be shared by the threads of one

@@ -43,6 +43,8 @@ typedef struct alk__stage {
     alk__op *ops;
     size_t n_ops;
     size_t cap_ops;
+    uint64_t work;  /* the CSE's work units (see cse_int.h) */
+    uint64_t pairs; /* digit pairs of the kernel's digits (each an occurrence of a key) */
 } alk__stage;
 
 /* A dense matrix of exact dyadic values, row-major. */
@@ -52,11 +54,13 @@ typedef struct alk__mat {
     double *v;
 } alk__mat;
 
-/* Which of the quality fixes of spec §14.2 a CSE run applies (all false = compat). */
+/* How a CSE run selects (all zero = the reference's selection, compat mode). */
 typedef struct alk__quality {
-    bool key_shift_overlap;    /* §14.2.1: score with the key's own shift, not ops[id1].data */
-    bool emit_sub_flag;        /* §14.2.3: emission intervals of subtractions are exact */
     const atomic_bool *cancel; /* the solve's cancellation flag (alk_cmvm_options), or NULL */
+    bool conflict_aware;       /* improved mode's selection (cse_conflict.c) */
+    uint32_t snapshot_count;   /* see alk__solve_single's ret_snapshot */
+    uint64_t tie_seed;         /* conflict-aware ties: 0 = the reference's key order */
+    uint64_t work_limit;       /* conflict-aware runs stop with ALK_ELIMIT past it; 0 = none */
 } alk__quality;
 
 /*
@@ -114,6 +118,8 @@ bool alk__center(const alk__mat *m, int32_t *shift0, int32_t *shift1, int64_t *c
 int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat *ret_w2);
 
 void alk__mat_fini(alk__mat *m);
+/* A deep copy of `src` (borrowed) into *ret_copy, owned by the caller. */
+int alk__mat_copy(const alk__mat *src, alk__mat *ret_copy);
 
 /* Centred kernel and column distances, shared by the decompositions of every dc. */
 typedef struct alk__decomp alk__decomp;
@@ -125,14 +131,31 @@ void alk__decomp_free(alk__decomp *d);
 
 /* --- cse.c: spec §5 --- */
 
+/* A copy of a CSE run's state part way (see alk__solve_single). */
+typedef struct alk__cse_snapshot alk__cse_snapshot;
+
 /*
  * Greedy CSE and emission of one stage kernel `k` (borrowed) with the input intervals and
  * latencies `q`/`lat` (borrowed, k->rows entries). On success *ret_stage is owned by the caller
  * (alk__stage_fini). `no_cse` builds the CSE-free emission used by minimal_latency.
+ * With quality->conflict_aware the selection is improved mode's (exact counts, ties broken by
+ * conflicts); otherwise it is the reference's, and a non-NULL `ret_snapshot` (*ret_snapshot NULL
+ * on entry) receives a copy of the state taken before the first extraction of a key with at most
+ * quality->snapshot_count occurrences, owned by the caller (alk__cse_resume or _free).
  */
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__stage *ret_stage,
-                      alk_diag *diag);
+                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshot,
+                      alk__stage *ret_stage, alk_diag *diag);
+
+/* Continues `snapshot` (taken over in every case) with the conflict-aware selection. */
+int alk__cse_resume(alk__cse_snapshot *snapshot, const alk__quality *quality, alk__stage *ret_stage,
+                    alk_diag *diag);
+
+void alk__cse_snapshot_free(alk__cse_snapshot *snapshot);
+/* A copy of `snapshot` (borrowed), owned by the caller; NULL when out of memory. */
+alk__cse_snapshot *alk__cse_snapshot_clone(const alk__cse_snapshot *snapshot);
+/* Digit pairs of the snapshot's columns: what a conflict-aware run starts by listing. */
+uint64_t alk__cse_snapshot_pairs(const alk__cse_snapshot *snapshot);
 
 /* --- emit.c: spec §6 --- */
 
@@ -140,6 +163,8 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
 int alk__push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op);
 
 void alk__stage_fini(alk__stage *stage);
+/* A deep copy of `src` (borrowed) into *ret_copy, owned by the caller. */
+int alk__stage_copy(const alk__stage *src, alk__stage *ret_copy);
 /* Largest output latency of a stage (0 for zero outputs). */
 float alk__stage_max_latency(const alk__stage *stage);
 /* Sum of op costs, accumulated in float as the reference does. */
@@ -160,7 +185,6 @@ typedef struct alk__term {
  * shift.
  */
 int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
-                      size_t n, bool emit_sub_flag, int32_t *ret_id, bool *ret_neg,
-                      int32_t *ret_shift);
+                      size_t n, int32_t *ret_id, bool *ret_neg, int32_t *ret_shift);
 
 #endif

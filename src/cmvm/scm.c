@@ -1187,7 +1187,7 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
         final_shift = terms[0].shift;
         final_neg = terms[0].neg;
     } else if (n_terms > 1) {
-        rv = alk__reduce_terms(&ops, &n_ops, &cap_ops, terms, n_terms, false, &final_id, &final_neg,
+        rv = alk__reduce_terms(&ops, &n_ops, &cap_ops, terms, n_terms, &final_id, &final_neg,
                                &final_shift);
     } else {
         rv = ALK_EINTERNAL; /* a non-zero constant always has a digit */
