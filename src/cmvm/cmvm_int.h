@@ -134,17 +134,22 @@ void alk__decomp_free(alk__decomp *d);
 /* A copy of a CSE run's state part way (see alk__solve_single). */
 typedef struct alk__cse_snapshot alk__cse_snapshot;
 
+/* Snapshots one run may take (see alk__solve_single). */
+enum { ALK__SNAPSHOTS = 4 };
+
 /*
  * Greedy CSE and emission of one stage kernel `k` (borrowed) with the input intervals and
  * latencies `q`/`lat` (borrowed, k->rows entries). On success *ret_stage is owned by the caller
  * (alk__stage_fini). `no_cse` builds the CSE-free emission used by minimal_latency.
  * With quality->conflict_aware the selection is improved mode's (exact counts, ties broken by
- * conflicts); otherwise it is the reference's, and a non-NULL `ret_snapshot` (*ret_snapshot NULL
- * on entry) receives a copy of the state taken before the first extraction of a key with at most
- * quality->snapshot_count occurrences, owned by the caller (alk__cse_resume or _free).
+ * conflicts); otherwise it is the reference's, and a non-NULL `ret_snapshots` (ALK__SNAPSHOTS
+ * entries, NULL on entry) receives copies of the state as its end game goes on, oldest first: the
+ * first before the first extraction of a key with at most quality->snapshot_count occurrences,
+ * then the latest ones of a regular series. They are the caller's (alk__cse_resume or _free),
+ * also on failure.
  */
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshot,
+                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshots,
                       alk__stage *ret_stage, alk_diag *diag);
 
 /* Continues `snapshot` (taken over in every case) with the conflict-aware selection. */
@@ -154,6 +159,8 @@ int alk__cse_resume(alk__cse_snapshot *snapshot, const alk__quality *quality, al
 void alk__cse_snapshot_free(alk__cse_snapshot *snapshot);
 /* A copy of `snapshot` (borrowed), owned by the caller; NULL when out of memory. */
 alk__cse_snapshot *alk__cse_snapshot_clone(const alk__cse_snapshot *snapshot);
+/* The work of its run (alk__stage.work) when `snapshot` was taken. */
+uint64_t alk__cse_snapshot_work(const alk__cse_snapshot *snapshot);
 /* Digit pairs of the snapshot's columns: what a conflict-aware run starts by listing. */
 uint64_t alk__cse_snapshot_pairs(const alk__cse_snapshot *snapshot);
 

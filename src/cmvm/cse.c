@@ -1307,7 +1307,12 @@ fail:
 
 struct alk__cse_snapshot {
     state st;
+    uint64_t work_at; /* the run's work when it was taken */
 };
+
+uint64_t alk__cse_snapshot_work(const alk__cse_snapshot *snapshot) {
+    return snapshot->work_at;
+}
 
 /* Copies `n` items of `size` bytes from `src` into a new array (*ret, owned by the caller). */
 static int copy_array(void **ret, const void *src, size_t n, size_t size) {
@@ -1387,13 +1392,13 @@ alk__cse_snapshot *alk__cse_snapshot_clone(const alk__cse_snapshot *snapshot) {
     return c;
 }
 
-/* Pairs of digits in the columns of `st` (each pair is one occurrence of one key). */
+/* Pairs of digits of one column in `st` (each pair is one occurrence of one key). */
 static uint64_t digit_pairs(const state *st) {
     uint64_t pairs = 0;
     for (uint32_t o = 0; o < st->n_out; o++) {
         uint64_t t = 0;
-        for (size_t k = 0; k < st->columns[o].len; k++) {
-            t += (uint64_t)alk__popcount64(st->columns[o].rows[k].pos | st->columns[o].rows[k].neg);
+        for (size_t r = 0; r < st->columns[o].len; r++) {
+            t += (uint64_t)alk__popcount64(st->columns[o].rows[r].pos | st->columns[o].rows[r].neg);
         }
         pairs += t * (t - (t > 0)) / 2;
     }
@@ -1439,12 +1444,25 @@ static int run_conflict(state *st, alk_diag *diag) {
     return rv;
 }
 
+/* Copies `st` into ret_snapshots[i] (NULL on entry). */
+static int take_snapshot(const state *st, alk__cse_snapshot **ret_snapshots, int i) {
+    alk__cse_snapshot *snap = alk_calloc(1, sizeof(alk__cse_snapshot));
+    int rv = snap == NULL ? ALK_ENOMEM : state_clone(st, &snap->st);
+    if (snap != NULL) {
+        snap->work_at = st->work;
+    }
+    ret_snapshots[i] = snap;
+    return rv;
+}
+
 /*
  * Extractions in the reference's order (the lazy queue) until no key qualifies. With
- * `ret_snapshot`, a copy of the state is taken before the first extraction of a key with at most
- * quality->snapshot_count occurrences (or at the end).
+ * `ret_snapshots` (ALK__SNAPSHOTS entries, NULL on entry), copies of the state go there: the
+ * first before the first extraction of a key with at most quality->snapshot_count occurrences
+ * (or at the end), then the latest ones of a series taken every 1/16 of the work done until the
+ * first (later snapshots leave a shorter end game to redo).
  */
-static int run_queue(state *st, alk__cse_snapshot **ret_snapshot, alk_diag *diag) {
+static int run_queue(state *st, alk__cse_snapshot **ret_snapshots, alk_diag *diag) {
     st->lazy = alk_calloc(1, sizeof(alk__cse_lazy));
     if (st->lazy == NULL) {
         return ALK_ENOMEM;
@@ -1461,17 +1479,34 @@ static int run_queue(state *st, alk__cse_snapshot **ret_snapshot, alk_diag *diag
         return alk_diag_set(diag, ALK_EINVAL, "unknown CSE method '%s'",
                             alk_cmvm_method_name(st->method));
     }
+    int taken = 0;                     /* snapshots */
+    uint64_t spacing = 0, next_at = 0; /* work between snapshots, work at the next one */
     while (rv == ALK_OK) {
         rv = cancelled(st, diag);
         uint64_t key = NO_KEY;
         if (rv == ALK_OK) {
             rv = select_key(st, &key);
         }
-        if (rv == ALK_OK && ret_snapshot != NULL && *ret_snapshot == NULL &&
-            (key == NO_KEY || recount(st, key) <= st->quality->snapshot_count)) {
-            alk__cse_snapshot *snap = alk_calloc(1, sizeof(alk__cse_snapshot));
-            rv = snap == NULL ? ALK_ENOMEM : state_clone(st, &snap->st);
-            *ret_snapshot = snap;
+        if (rv == ALK_OK && ret_snapshots != NULL && key != NO_KEY) {
+            if (taken == 0 && recount(st, key) <= st->quality->snapshot_count) {
+                spacing = st->work / 16 + 1;
+                next_at = st->work + spacing;
+                rv = take_snapshot(st, ret_snapshots, 0);
+                taken = 1;
+            } else if (taken > 0 && st->work >= next_at) {
+                /* A rolling window of the latest ones after the first. */
+                if (taken == ALK__SNAPSHOTS) {
+                    alk__cse_snapshot_free(ret_snapshots[1]);
+                    memmove(ret_snapshots + 1, ret_snapshots + 2,
+                            (ALK__SNAPSHOTS - 2) * sizeof(*ret_snapshots));
+                    taken--;
+                }
+                next_at = st->work + spacing;
+                rv = take_snapshot(st, ret_snapshots, taken++);
+            }
+        }
+        if (rv == ALK_OK && ret_snapshots != NULL && key == NO_KEY && taken == 0) {
+            rv = take_snapshot(st, ret_snapshots, taken++);
         }
         if (rv != ALK_OK || key == NO_KEY) {
             break;
@@ -1561,12 +1596,13 @@ static int finish_stage(state *st, int rv, alk__stage *ret_stage, alk_diag *diag
 }
 
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshot,
+                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshots,
                       alk__stage *ret_stage, alk_diag *diag) {
     state st = {0};
     int rv = state_init(&st, k, method, q, lat, quality, diag);
     if (rv == ALK_OK && !no_cse && method != ALK_CMVM_DUMMY) {
-        rv = quality->conflict_aware ? run_conflict(&st, diag) : run_queue(&st, ret_snapshot, diag);
+        rv =
+            quality->conflict_aware ? run_conflict(&st, diag) : run_queue(&st, ret_snapshots, diag);
     }
     return finish_stage(&st, rv, ret_stage, diag);
 }

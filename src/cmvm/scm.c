@@ -1221,6 +1221,7 @@ void alk_scm_options_init(alk_scm_options *options) {
     };
 }
 
+size_t alk__exp_nodes = ALK_SCM_NODE_LIMIT;
 int alk_scm_solve(double constant, const alk_scm_options *options, alk_program **ret_program,
                   alk_diag *diag) {
     alk_scm_options defaults;
@@ -1269,7 +1270,7 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
     result *best = alk_malloc(2 * sizeof(result));
     int rv = best == NULL ? ALK_ENOMEM : build_templates(max_gap, bounded, &templates);
     /* Each form takes at least one node per direction: more cannot be searched. */
-    forms.limit = bounded ? ALK_SCM_NODE_LIMIT / 2 : SIZE_MAX;
+    forms.limit = bounded ? alk__exp_nodes / 2 : SIZE_MAX;
     forms.cancel = options->cancel;
     if (rv == ALK_OK) {
         sd_recurse(&forms, c_odd, w0 + k, 0, 0, 0);
@@ -1279,7 +1280,7 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
         .target = c_odd,
         .max_gap = max_gap,
         .templates = &templates,
-        .node_limit = bounded ? ALK_SCM_NODE_LIMIT : SIZE_MAX,
+        .node_limit = bounded ? alk__exp_nodes : SIZE_MAX,
         .cancel = options->cancel,
         .rv = ALK_OK,
     };

@@ -173,9 +173,9 @@ typedef struct config {
     alk__stage s1;
     float cost;
     int decompose_dc;
-    /* Kept for improved mode's branch (when the job asks for snapshots): stage 0's state before
-     * its end game, stage 1's kernel and method. */
-    alk__cse_snapshot *snapshot;
+    /* Kept for improved mode's branches (when the job asks for snapshots): stage 0's state at
+     * points of its end game, stage 1's kernel and method. */
+    alk__cse_snapshot *snapshots[ALK__SNAPSHOTS];
     alk__mat w2;
     alk_cmvm_method method1;
 } config;
@@ -183,8 +183,10 @@ typedef struct config {
 static void config_fini(config *c) {
     alk__stage_fini(&c->s0);
     alk__stage_fini(&c->s1);
-    alk__cse_snapshot_free(c->snapshot);
-    c->snapshot = NULL;
+    for (int i = 0; i < ALK__SNAPSHOTS; i++) {
+        alk__cse_snapshot_free(c->snapshots[i]);
+        c->snapshots[i] = NULL;
+    }
     alk__mat_fini(&c->w2);
 }
 
@@ -270,7 +272,6 @@ static int run_config(const job *jb, int hard_dc, int decompose_dc, alk__mat *fi
             }
         }
         config_fini(&c);
-        alk__cse_snapshot *snapshot = NULL;
         if (!prebuilt) {
             alk__mat_fini(&w1);
             alk__mat_fini(&w2);
@@ -281,8 +282,7 @@ static int run_config(const job *jb, int hard_dc, int decompose_dc, alk__mat *fi
         }
         prebuilt = false;
         rv = alk__solve_single(&w1, method0, jb->q, jb->lat, &jb->quality, false,
-                               jb->quality.snapshot_count > 0 ? &snapshot : NULL, &c.s0, diag);
-        c.snapshot = snapshot;
+                               jb->quality.snapshot_count > 0 ? c.snapshots : NULL, &c.s0, diag);
         if (rv != ALK_OK) {
             goto fail;
         }
@@ -676,13 +676,12 @@ static int solve_stage1(config *c, const alk__quality *quality, alk_diag *diag) 
 }
 
 /*
- * Improved mode's branch of configuration `from`: its stage 0 resumed from the snapshot (taken
+ * Improved mode's branch of configuration `from`: its stage 0 resumed from `snapshot` (taken
  * over) with the conflict-aware selection of `quality`, then its stage 1 solved the same way.
  */
-static int branch_config(const alk__quality *quality, config *from, config *ret, alk_diag *diag) {
+static int branch_config(const alk__quality *quality, const config *from,
+                         alk__cse_snapshot *snapshot, config *ret, alk_diag *diag) {
     config c = {.decompose_dc = from->decompose_dc, .method1 = from->method1};
-    alk__cse_snapshot *snapshot = from->snapshot;
-    from->snapshot = NULL;
     int rv = alk__mat_copy(&from->w2, &c.w2);
     if (rv == ALK_OK) {
         rv = alk__cse_resume(snapshot, quality, &c.s0, diag);
@@ -719,64 +718,83 @@ static int restage_config(const alk__quality *quality, const config *from, confi
     return rv;
 }
 
+/*
+ * Improved mode's budget rules. The work units are the CSE's (alk__stage.work); the factors are
+ * measured: a conflict-aware end game costs 1.5x (16x16) to 5x (64x64) what compat's selection
+ * spent on the same stretch, a whole conflict-aware run about 2.5x compat's, and listing every
+ * pair of digits (the start of any conflict-aware run) about 6 units per pair.
+ */
 enum {
     BRANCH_SEEDS = 4,                        /* tie orders tried on the end game */
     MAX_CANDIDATES = 2 * (BRANCH_SEEDS + 1), /* each also with its stage 1 re-solved */
+    TAIL_FACTOR = 3,
+    FULL_FACTOR_X2 = 5, /* 2.5 */
+    PAIR_WORK = 6,
 };
-
-/* Work a conflict-aware run starting from `pairs` digit pairs is expected to need at least. */
-static uint64_t build_work(uint64_t pairs) {
-    return 6 * pairs;
-}
 
 static uint64_t config_work(const config *c) {
     return c->s0.work + c->s1.work;
 }
 
 /*
+ * The earliest snapshot of `c` whose branch is expected to cost at most `budget` (an estimate
+ * from compat's own work after it), or -1.
+ */
+static int affordable_snapshot(const config *c, uint64_t budget) {
+    for (int i = 0; i < ALK__SNAPSHOTS && c->snapshots[i] != NULL; i++) {
+        uint64_t tail = c->s0.work - alk__cse_snapshot_work(c->snapshots[i]);
+        uint64_t pairs = alk__cse_snapshot_pairs(c->snapshots[i]);
+        if (TAIL_FACTOR * tail + PAIR_WORK * pairs <= budget) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
  * Improved mode's candidates beside compat's chosen configuration (task `t`), within `budget`
- * work units: its end game again, conflict-aware, with BRANCH_SEEDS tie orders (the first from
- * the reference's key order), and the whole configuration solved conflict-aware; each also with
- * its stage 1 solved the reference's way (`compat_quality`). The candidates go to `cands`
- * (MAX_CANDIDATES, zeroed, owned by the caller); *ret_chosen becomes the best one no worse than
- * compat's (pick_improvement) or stays compat's. A candidate that runs over the budget is
- * dropped.
+ * work units, cheap and good ones first: the end game again from the earliest affordable
+ * snapshot, conflict-aware; the whole configuration solved conflict-aware; the end game with
+ * BRANCH_SEEDS - 1 other tie orders. Each also with its stage 1 solved the reference's way
+ * (`compat_quality`). The candidates go to `cands` (MAX_CANDIDATES, zeroed, owned by the
+ * caller); *ret_chosen becomes the best one no worse than compat's (pick_improvement) or stays
+ * compat's. A candidate that runs over the budget is dropped, and ends the list.
  */
 static int improve(const job *ij, const alk__quality *compat_quality, task *t, uint64_t budget,
                    config *cands, config **ret_chosen, alk_diag *diag) {
     config *fallback = &t->result;
-    uint64_t spent = 0;
+    uint64_t spent = 0, branch_cost = 0;
     size_t n = 0;
     int rv = ALK_OK;
-    /* Branch 0, then the whole configuration, then the other branches: the cheap and good
-     * ones first. */
+    int snap = affordable_snapshot(fallback, budget);
     for (int round = 0; round <= BRANCH_SEEDS && rv == ALK_OK; round++) {
         alk__quality quality = ij->quality;
+        quality.work_limit = budget - spent;
         config c = {0};
         if (round == 1) {
-            if (spent + build_work(fallback->s0.pairs) > budget) {
+            uint64_t expected =
+                FULL_FACTOR_X2 * fallback->s0.work / 2 + PAIR_WORK * fallback->s0.pairs;
+            if (spent + expected > budget) {
                 continue;
             }
-            quality.work_limit = budget - spent;
             job full = *ij;
             full.quality = quality;
             rv = run_config(&full, t->hard_dc, t->decompose_dc, NULL, NULL, &c, diag);
         } else {
-            if (fallback->snapshot == NULL ||
-                spent + build_work(alk__cse_snapshot_pairs(fallback->snapshot)) > budget) {
-                break;
+            /* The other tie orders cost about what the first branch did. */
+            if (snap < 0 || spent + branch_cost > budget) {
+                continue;
             }
-            int seed = round == 0 ? 0 : round - 1;
-            quality.tie_seed = (uint64_t)seed;
-            quality.work_limit = budget - spent;
+            quality.tie_seed = (uint64_t)(round == 0 ? 0 : round - 1);
             /* The last branch takes the snapshot over; the others work on copies. */
-            config from = *fallback;
-            from.snapshot = round == BRANCH_SEEDS ? fallback->snapshot
-                                                  : alk__cse_snapshot_clone(fallback->snapshot);
+            alk__cse_snapshot *from = fallback->snapshots[snap];
             if (round == BRANCH_SEEDS) {
-                fallback->snapshot = NULL;
+                fallback->snapshots[snap] = NULL;
+            } else {
+                from = alk__cse_snapshot_clone(from);
             }
-            rv = from.snapshot == NULL ? ALK_ENOMEM : branch_config(&quality, &from, &c, diag);
+            rv = from == NULL ? ALK_ENOMEM : branch_config(&quality, fallback, from, &c, diag);
+            branch_cost = rv == ALK_OK ? config_work(&c) : branch_cost;
         }
         if (rv == ALK_ELIMIT) {
             config_fini(&c);
