@@ -4,7 +4,7 @@
  * Table 2 setup next to its published figures (issue 14).
  *
  * usage: bench_cmvm [--threads N] [--only NAME] [--skip-big] [--random30] [--no-search]
- *                   [--table2 [COUNT]]
+ *                   [--table2 [COUNT]] [--scm [COMPAT_SECONDS]]
  * Kernels are uniform random integers in [-2^(b-1), 2^(b-1)) from a fixed xorshift seed (the
  * spec's §11.2 setup), inputs (-128, 127, 1), latency 0, default options (wmc, search on).
  * Every solution is checked: stage1(stage0(e_i)) must rebuild row i of W exactly.
@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -266,11 +268,95 @@ static int table2(int count) {
     return worse == 0 ? 0 : 1;
 }
 
+/* Sets *flag after `seconds` unless stopped first (a compat SCM run's deadline). */
+typedef struct deadline {
+    atomic_bool flag;
+    atomic_bool stop;
+    double seconds;
+} deadline;
+
+static void *deadline_thread(void *arg) {
+    deadline *d = arg;
+    double end = now_seconds() + d->seconds;
+    while (!atomic_load(&d->stop) && now_seconds() < end) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&d->flag, true);
+    return NULL;
+}
+
+/*
+ * Issue 14's SCM constants: 1/3, 1/9, 0.1, 0.7 and 100 random float64 constants in (0, 1)
+ * (test_scm's), improved mode with the tracer's k = 2, one thread: adders and ms each; with
+ * compat_seconds > 0 compat runs too, given up after that long, and improved must not need
+ * more adders where it finishes.
+ */
+static int scm_bench(double compat_seconds) {
+    static const double named[4] = {1.0 / 3.0, 1.0 / 9.0, 0.1, 0.7};
+    uint64_t s = 0x5C3;
+    double sum_adders = 0.0, sum_ms = 0.0, max_ms = 0.0;
+    int worse = 0;
+    printf("%-22s %7s %9s | %s\n", "constant", "adders", "ms", "compat");
+    for (int i = 0; i < 104; i++) {
+        double c = i < 4 ? named[i] : (double)((next_random(&s) >> 11) | 1) * 0x1p-53;
+        alk_scm_options o;
+        alk_scm_options_init(&o);
+        o.k = 2;
+        alk_program *p = NULL;
+        alk_diag diag = {{0}};
+        double t0 = cpu_seconds();
+        if (alk_scm_solve(c, &o, &p, &diag) != ALK_OK) {
+            fprintf(stderr, "scm %.17g: %s\n", c, diag.message);
+            return 1;
+        }
+        double ms = (cpu_seconds() - t0) * 1e3;
+        size_t adders = alk_cmvm_count_adders(p);
+        alk_program_free(p);
+        char compat[600] = "-";
+        if (compat_seconds > 0) {
+            deadline d = {.seconds = compat_seconds};
+            pthread_t timer;
+            (void)pthread_create(&timer, NULL, deadline_thread, &d);
+            o.mode = ALK_CMVM_COMPAT;
+            o.cancel = &d.flag;
+            double c0 = now_seconds();
+            int rv = alk_scm_solve(c, &o, &p, &diag);
+            atomic_store(&d.stop, true);
+            (void)pthread_join(timer, NULL);
+            if (rv == ALK_OK) {
+                size_t ca = alk_cmvm_count_adders(p);
+                worse += adders > ca;
+                snprintf(compat, sizeof(compat), "%zu adders in %.1f s", ca, now_seconds() - c0);
+                alk_program_free(p);
+            } else {
+                snprintf(compat, sizeof(compat), "%s",
+                         rv == ALK_ECANCELED ? "gave up" : diag.message);
+            }
+        }
+        if (i < 4 || compat_seconds > 0) {
+            printf("%-22.17g %7zu %9.2f | %s\n", c, adders, ms, compat);
+        }
+        if (i >= 4) {
+            sum_adders += (double)adders;
+            sum_ms += ms;
+        }
+        max_ms = ms > max_ms ? ms : max_ms;
+    }
+    printf("100 random constants: mean %.2f adders, mean %.1f ms; slowest of all 104: %.1f ms\n",
+           sum_adders / 100.0, sum_ms / 100.0, max_ms);
+    if (compat_seconds > 0) {
+        printf("improved needs more adders than a finished compat run on %d constants\n", worse);
+    }
+    return worse == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     unsigned threads = 2;
     const char *only = NULL;
     bool skip_big = false, random30 = false, search = true;
     int table2_count = 0;
+    double scm_compat = -1.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = (unsigned)atoi(argv[++i]);
@@ -282,19 +368,28 @@ int main(int argc, char **argv) {
             random30 = true;
         } else if (strcmp(argv[i], "--no-search") == 0) {
             search = false;
+        } else if (strcmp(argv[i], "--scm") == 0) {
+            scm_compat = 0.0;
+            if (i + 1 < argc && argv[i + 1][0] != '-') {
+                scm_compat = atof(argv[++i]);
+            }
         } else if (strcmp(argv[i], "--table2") == 0) {
             table2_count = 200;
             if (i + 1 < argc && argv[i + 1][0] != '-') {
                 table2_count = atoi(argv[++i]);
             }
         } else {
-            fprintf(stderr, "usage: bench_cmvm [--threads N] [--only NAME] [--skip-big] "
-                            "[--random30] [--no-search] [--table2 [COUNT]]\n");
+            fprintf(stderr,
+                    "usage: bench_cmvm [--threads N] [--only NAME] [--skip-big] "
+                    "[--random30] [--no-search] [--table2 [COUNT]] [--scm [COMPAT_SECONDS]]\n");
             return 2;
         }
     }
     if (table2_count > 0) {
         return table2(table2_count);
+    }
+    if (scm_compat >= 0.0) {
+        return scm_bench(scm_compat);
     }
     if (random30) {
         /* Improved vs compat on 30 random kernels, sizes 8-64, 4-8 bits. */

@@ -194,4 +194,14 @@ typedef struct alk__term {
 int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
                       size_t n, int32_t *ret_id, bool *ret_neg, int32_t *ret_shift);
 
+/* --- scm_repeat.c --- */
+
+/*
+ * x * constant as a repeating digit pattern (see alk_scm_options): on success *ret_program is a
+ * program owned by the caller, or NULL when no such form has fewer digits than the NAF.
+ * `options` is borrowed (its k and interval are used for the pattern's own product).
+ */
+int alk__scm_repeat(double constant, const alk_scm_options *options, alk_program **ret_program,
+                    alk_diag *diag);
+
 #endif
