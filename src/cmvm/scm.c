@@ -1372,6 +1372,10 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
     }
     if (rv == ALK_OK && cut_short) {
         rv = try_repetition(constant, options, ret_program, diag);
+        if (rv != ALK_OK) {
+            alk_program_free(*ret_program);
+            *ret_program = NULL;
+        }
     }
     alk_free(e);
     alk_free(best);

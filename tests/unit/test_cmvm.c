@@ -825,11 +825,14 @@ Test(cmvm_cache, repeated_problems_are_solved_once) {
 
 /* ---- allocation failures: every failing run ends in a clean ALK_ENOMEM ---- */
 
-Test(cmvm_alloc, every_failure_is_clean, .timeout = 120) {
+/* Every allocation of a solve fails in turn, cleanly; with the search (as conversions run) and
+ * without (improved mode's whole-configuration and end game runs). */
+static void expect_clean_failures(bool search) {
     double *w = random_kernel(9, 5, 4, 6, 0.2);
     alk_cmvm_problem p = {5, 4, w, NULL, NULL};
     alk_cmvm_options o;
     alk_cmvm_options_init(&o);
+    o.search_all_decompose_dc = search;
     o.threads = 1; /* one thread: the nth allocation is the same in every run */
     long live = alk_alloc_live();
     unsigned long n;
@@ -858,4 +861,12 @@ Test(cmvm_alloc, every_failure_is_clean, .timeout = 120) {
     }
     cr_expect_gt(n, 50, "the loop ended early at %lu", n);
     free(w);
+}
+
+Test(cmvm_alloc, every_failure_is_clean, .timeout = 120) {
+    expect_clean_failures(true);
+}
+
+Test(cmvm_alloc, every_failure_is_clean_without_search, .timeout = 120) {
+    expect_clean_failures(false);
 }

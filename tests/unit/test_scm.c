@@ -310,6 +310,32 @@ Test(scm, improved_long_odd_parts, .timeout = 120) {
     }
 }
 
+/* Improved mode's long odd parts (greedy paths, the repeating-pattern form): a sample of the
+ * allocations of 0.1 (a pattern times 3) fails, each cleanly. */
+Test(scm, alloc_failures_are_clean_long_odd_parts, .timeout = 120) {
+    alk_scm_options o = scm_options(2, default_q, ALK_CMVM_IMPROVED);
+    alk_program *p = NULL;
+    alk_alloc_fail_at(0, false);
+    cr_assert_eq(alk_scm_solve(0.1, &o, &p, NULL), ALK_OK);
+    unsigned long total = alk_alloc_count();
+    alk_program_free(p);
+    long live = alk_alloc_live();
+    for (unsigned long n = 1; n <= total; n += n < 64 ? 1 : total / 97 + 1) {
+        alk_diag diag = {{0}};
+        p = NULL;
+        alk_alloc_fail_at(n, false);
+        int rv = alk_scm_solve(0.1, &o, &p, &diag);
+        alk_alloc_fail_at(0, false);
+        if (rv == ALK_OK) {
+            cr_expect(exactly_at_one(p, 0.1));
+            alk_program_free(p);
+        } else {
+            cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu: %s", n, diag.message);
+        }
+        cr_assert_eq(alk_alloc_live(), live, "allocation %lu leaked", n);
+    }
+}
+
 Test(scm, cancelled_search_stops) {
     atomic_bool cancel;
     atomic_init(&cancel, true);
