@@ -49,9 +49,9 @@ static double *random_kernel(uint64_t seed, uint32_t n, uint32_t m, int bits) {
 /* Exact evaluation of a solver stage (independent of the solver's intervals). */
 static void eval_stage(const alk_program *p, const double *x, double *y, double *buf) {
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
-        const int64_t *data = alk_op_data(p, op);
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
+        const int64_t *data = alk_alir_op_data(p, op);
         if (op->opcode == ALK_OP_READ) {
             buf[i] = ldexp(x[data[0]], p->inp_shifts[data[0]]);
         } else {
@@ -139,10 +139,10 @@ static int run(const double *w, uint32_t n, uint32_t m, alk_cmvm_mode mode, unsi
 static int stage_depths(const alk_program *p, const int *input_depth, int *depth) {
     int most = 0;
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
         if (op->opcode == ALK_OP_READ) {
-            depth[i] = input_depth[alk_op_data(p, op)[0]];
+            depth[i] = input_depth[alk_alir_op_data(p, op)[0]];
         } else {
             int a = depth[addr[0]], b = depth[addr[1]];
             depth[i] = (a > b ? a : b) + 1;

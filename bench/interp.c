@@ -26,9 +26,9 @@ static void input_ranges(const alk_program *program, alk_qint *ranges) {
         ranges[n] = (alk_qint){0, 0, 1};
     }
     for (size_t i = 0; i < program->n_ops; i++) {
-        const alk_op *op = &program->ops[i];
+        const alk_alir_op *op = &program->ops[i];
         if (op->opcode == ALK_OP_READ) {
-            ranges[alk_op_data(program, op)[0]] = op->qint;
+            ranges[alk_alir_op_data(program, op)[0]] = op->qint;
         }
     }
 }

@@ -10,7 +10,7 @@
  *
  * usage: bench_trace [REPEAT] [--improved] [--no-cache]
  */
-#include "alir/tracer.h"
+#include "trace/emit.h"
 #include "core/alloc.h"
 #include "trace/example.h"
 #include "trace/fvarray.h"

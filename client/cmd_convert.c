@@ -3,8 +3,10 @@
  * in-process when none is configured (the embedded default).
  *
  * MODEL is a graph message file (frontends.md §7; msgpack or its JSON form, e.g.
- * `{"framework": "alkaid", "model": {"input_shape": [4, 5]}}`) or a `.keras` file, whose bytes
- * travel as `model.archive`. The command line's options override the message's fields. The
+ * `{"framework": "alkaid", "model": {"input_shape": [4, 5]}}`) or a Keras model file: a `.keras`
+ * zip, a legacy `.h5`, or a model JSON with `--weights`, whose bytes travel as they are under
+ * `model.file` (and `model.weights_file`) with framework `keras`, after a check with the Keras
+ * reader here. The command line's options override the message's fields. The
  * request is built once, as msgpack bytes; remotely it goes to the daemon, in-process it goes
  * through the same decoder, validator, converter and reply encoder the daemon runs
  * (src/rpc), so that both ways write the same bytes.
@@ -19,6 +21,7 @@
 #include "core/io.h"
 #include "plugin/convert.h"
 #include "plugin/registry.h"
+#include "plugins/keras/model_file.h"
 #include "rpc/rpc.h"
 #include "rpc/wire.h"
 
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +39,7 @@ enum { MAX_URLS = 16, MAX_INPUTS = 64, MAX_OPTIONS = 64, MAX_DIRS = 16 };
 
 typedef struct options {
     const char *model_path;
+    const char *weights_path; /* --weights: the model is a Keras model JSON + this weights .h5 */
     const char *output;
     const char *urls[MAX_URLS];
     size_t n_urls;
@@ -56,12 +61,15 @@ typedef struct options {
 static void usage(FILE *to) {
     fprintf(
         to,
-        "usage: alkaidc convert MODEL -o OUT.alir.json[.gz] [--connect URL]... [--local]\n"
-        "         [--framework K] [--input-shape D,D,...]... [--input-kif K,I,F]\n"
+        "usage: alkaidc convert MODEL -o OUT.alir.json[.gz] [--weights W.h5] [--connect URL]...\n"
+        "         [--local] [--framework K] [--input-shape D,D,...]... [--input-kif K,I,F]\n"
         "         [--hwconf A,C,L] [--solver-option KEY=VALUE]... [--dump FILE]\n"
         "         [--timeout S] [--resend S] [--plugin-dir DIR]...\n"
         "\n"
-        "Converts MODEL (a graph message, msgpack or JSON, or a .keras file) into ALIR.\n"
+        "Converts MODEL into ALIR: a Keras model file (.keras, or a Keras 3 or Keras 2 .h5), a\n"
+        "Keras model JSON with --weights, or a graph message (msgpack or JSON).\n"
+        "  --weights FILE            the weights .h5 of a model JSON (Keras 2 to_json() +\n"
+        "                            save_weights(), or a Keras 3 config.json + .weights.h5)\n"
         "  -o, --output FILE         the ALIR program (gzip when FILE ends in .gz; - = stdout)\n"
         "  -c, --connect URL         a daemon (repeat for a farm; default: ALKAID_CONNECT,\n"
         "                            then the default socket if a daemon is there)\n"
@@ -112,6 +120,7 @@ static int parse_args(int argc, char **argv, options *o) {
         OPT_TIMEOUT,
         OPT_RESEND,
         OPT_PLUGIN_DIR,
+        OPT_WEIGHTS,
     };
     static const struct option long_options[] = {
         {"output", required_argument, NULL, 'o'},
@@ -126,6 +135,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"resend", required_argument, NULL, OPT_RESEND},
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+        {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -186,6 +196,9 @@ static int parse_args(int argc, char **argv, options *o) {
                 return cli_usage_error("convert", "at most %d --plugin-dir", MAX_DIRS);
             }
             o->plugin_dirs[o->n_plugin_dirs++] = optarg;
+            break;
+        case OPT_WEIGHTS:
+            o->weights_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -371,84 +384,137 @@ static int build_request(const options *o, const alk_value *message, bool gzip, 
     return EXIT_OK;
 }
 
-/* Reads MODEL into a message map in `arena`: a graph message file, or a .keras archive. */
-static int read_model(const options *o, alk_arena *arena, const alk_value **ret_message,
-                      alk_diag *diag) {
-    alk_buf bytes;
-    alk_buf_init(&bytes);
-    int rv = alk_read_file(o->model_path, (size_t)1 << 30, &bytes, diag);
+/* ---- reading MODEL ----------------------------------------------------------------------- */
+
+/* A BIN value pointing at `bytes` (borrowed: they must outlive the tree). */
+static const alk_value *bin_of(alk_arena *arena, const alk_buf *bytes) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_BIN);
+    if (v != NULL) {
+        v->as.str.bytes = bytes->data != NULL ? bytes->data : "";
+        v->as.str.len = bytes->len;
+    }
+    return v;
+}
+
+static const alk_value *str_of(alk_arena *arena, const char *s) {
+    return alk_value_new_bytes(arena, ALK_VALUE_STR, s, strlen(s));
+}
+
+/*
+ * The message of a Keras model file: {"framework": "keras", "model": {"file": MODEL's bytes,
+ * "weights_file": --weights's bytes}}, the bytes as they are (frontends.md §7.2). The file is
+ * first read here with the reader the tracer uses, so that a malformed one fails at once,
+ * naming the culprit, and a daemon never gets it; the payload is dropped, the bytes travel.
+ */
+static int keras_message(const options *o, const alk_buf *model, const alk_buf *weights,
+                         alk_arena *arena, const alk_value **ret_message, alk_diag *diag) {
+    alk_arena scratch;
+    alk_arena_init(&scratch, 0);
+    const alk_value *payload;
+    int rv = weights != NULL
+                 ? alk_keras_pair_read(model->data, model->len, weights->data, weights->len, NULL,
+                                       &scratch, &payload, diag)
+                 : alk_keras_file_read(model->data, model->len, NULL, &scratch, &payload, diag);
+    alk_arena_fini(&scratch);
     if (rv != ALK_OK) {
-        alk_buf_fini(&bytes);
+        if (weights != NULL) {
+            alk_diag_prefix(diag, "%s + %s: ", o->model_path, o->weights_path);
+        } else {
+            alk_diag_prefix(diag, "%s: ", o->model_path);
+        }
         return rv;
     }
+    alk_value_pair files[2] = {{str_of(arena, "file"), bin_of(arena, model)}};
+    if (weights != NULL) {
+        files[1] = (alk_value_pair){str_of(arena, "weights_file"), bin_of(arena, weights)};
+    }
+    alk_value_pair fields[2] = {
+        {str_of(arena, "framework"), str_of(arena, "keras")},
+        {str_of(arena, "model"), alk_value_new_map(arena, files, weights != NULL ? 2 : 1)},
+    };
+    const alk_value *message = alk_value_new_map(arena, fields, 2);
+    if (message == NULL || fields[0].key == NULL || fields[0].value == NULL ||
+        fields[1].key == NULL || fields[1].value == NULL || files[0].key == NULL ||
+        files[0].value == NULL || (weights != NULL && files[1].value == NULL)) {
+        return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+    }
+    *ret_message = message;
+    return ALK_OK;
+}
+
+/* A graph message file (JSON or msgpack); a JSON file that is no message is taken for a Keras
+ * model JSON, which the Keras reader refuses with the reason (no --weights, sharded index). */
+static int graph_message(const options *o, const alk_buf *bytes, alk_arena *arena,
+                         const alk_value **ret_message, alk_diag *diag) {
     alk_value_limits limits;
     alk_value_limits_default(&limits);
     const alk_value *message = NULL;
-    if (ends_with(o->model_path, ".h5")) {
-        rv = alk_diag_set(diag, ALK_ENOTSUP,
-                          "%s: legacy .h5 files need the Keras reader, which is not part of "
-                          "alkaidc yet",
-                          o->model_path);
-    } else if (ends_with(o->model_path, ".keras")) {
-        /* frontends.md §7.2: the file's bytes as is, under model.archive. */
-        alk_value *archive = alk_arena_calloc(arena, 1, sizeof(*archive));
-        alk_value *key_model = alk_arena_calloc(arena, 1, sizeof(*key_model));
-        alk_value *key_archive = alk_arena_calloc(arena, 1, sizeof(*key_archive));
-        alk_value *key_framework = alk_arena_calloc(arena, 1, sizeof(*key_framework));
-        alk_value *framework = alk_arena_calloc(arena, 1, sizeof(*framework));
-        alk_value *model = alk_arena_calloc(arena, 1, sizeof(*model));
-        alk_value *root = alk_arena_calloc(arena, 1, sizeof(*root));
-        alk_value_pair *model_pairs = alk_arena_calloc(arena, 1, sizeof(*model_pairs));
-        alk_value_pair *root_pairs = alk_arena_calloc(arena, 2, sizeof(*root_pairs));
-        char *data = alk_arena_alloc(arena, bytes.len + 1);
-        if (root_pairs == NULL || model_pairs == NULL || root == NULL || model == NULL ||
-            framework == NULL || key_framework == NULL || key_archive == NULL ||
-            key_model == NULL || archive == NULL || data == NULL) {
-            rv = alk_diag_set(diag, ALK_ENOMEM, "out of memory");
-        } else {
-            memcpy(data, bytes.data, bytes.len);
-            data[bytes.len] = '\0';
-            *archive = (alk_value){.kind = ALK_VALUE_BIN, .as.str = {data, bytes.len}};
-            *key_archive = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"archive", 7}};
-            *key_model = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"model", 5}};
-            *key_framework = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"framework", 9}};
-            *framework = (alk_value){.kind = ALK_VALUE_STR, .as.str = {"keras", 5}};
-            model_pairs[0] = (alk_value_pair){key_archive, archive};
-            *model = (alk_value){.kind = ALK_VALUE_MAP, .as.map = {model_pairs, 1}};
-            root_pairs[0] = (alk_value_pair){key_framework, framework};
-            root_pairs[1] = (alk_value_pair){key_model, model};
-            *root = (alk_value){.kind = ALK_VALUE_MAP, .as.map = {root_pairs, 2}};
-            message = root;
+    size_t i = 0;
+    while (i < bytes->len && strchr(" \t\r\n", bytes->data[i]) != NULL) {
+        i++;
+    }
+    int rv;
+    if (i < bytes->len && bytes->data[i] == '{') {
+        rv = alk_value_from_python_json(bytes->data, bytes->len, &limits, arena, &message, diag);
+        if (rv == ALK_OK && alk_value_get(message, "model") == NULL &&
+            alk_value_get(message, "framework") == NULL) {
+            return keras_message(o, bytes, NULL, arena, ret_message, diag);
         }
     } else {
-        size_t i = 0;
-        while (i < bytes.len && strchr(" \t\r\n", bytes.data[i]) != NULL) {
-            i++;
-        }
-        if (i < bytes.len && bytes.data[i] == '{') {
-            rv = alk_value_from_json(bytes.data, bytes.len, &limits, arena, &message, diag);
-        } else {
-            alk_rpc_error err;
-            alk_rpc_error_clear(&err);
-            rv = alk_value_from_msgpack(bytes.data, bytes.len, &limits, arena, &message, &err);
-            if (rv != ALK_OK) {
-                (void)alk_diag_set(diag, rv, "not a JSON or msgpack graph message: %s",
-                                   err.diag.message);
-            }
-        }
-        if (rv == ALK_OK && message->kind != ALK_VALUE_MAP) {
-            rv = alk_diag_set(diag, ALK_EINVAL, "a graph message is a map, not a %s",
-                              alk_value_kind_name(message->kind));
-        }
+        alk_rpc_error err;
+        alk_rpc_error_clear(&err);
+        rv = alk_value_from_msgpack(bytes->data, bytes->len, &limits, arena, &message, &err);
         if (rv != ALK_OK) {
-            alk_diag_prefix(diag, "%s: ", o->model_path);
+            (void)alk_diag_set(diag, rv, "not a JSON or msgpack graph message: %s",
+                               err.diag.message);
         }
     }
-    alk_buf_fini(&bytes);
-    if (rv == ALK_OK) {
-        *ret_message = message;
+    if (rv == ALK_OK && message->kind != ALK_VALUE_MAP) {
+        rv = alk_diag_set(diag, ALK_EINVAL, "a graph message is a map, not a %s",
+                          alk_value_kind_name(message->kind));
     }
-    return rv;
+    if (rv != ALK_OK) {
+        alk_diag_prefix(diag, "%s: ", o->model_path);
+        return rv;
+    }
+    *ret_message = message;
+    return ALK_OK;
+}
+
+/* Appends the file at `path` to `out`, refusing a directory with a hint. */
+static int read_input(const char *path, alk_buf *out, alk_diag *diag) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "%s is a directory (an unzipped Keras model?): give the .keras file",
+                            path);
+    }
+    return alk_read_file(path, (size_t)1 << 30, out, diag);
+}
+
+/*
+ * Reads MODEL (and --weights) into `model` and `weights` (owned by the caller, who keeps them
+ * until the request is built: the message's bins point into them) and the message map in
+ * `arena`. A Keras file is told by --weights, its extension or its first bytes.
+ */
+static int read_model(const options *o, alk_buf *model, alk_buf *weights, alk_arena *arena,
+                      const alk_value **ret_message, alk_diag *diag) {
+    int rv = read_input(o->model_path, model, diag);
+    if (rv == ALK_OK && o->weights_path != NULL) {
+        rv = read_input(o->weights_path, weights, diag);
+        if (rv == ALK_OK) {
+            rv = keras_message(o, model, weights, arena, ret_message, diag);
+        }
+        return rv;
+    }
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    if (ends_with(o->model_path, ".keras") || ends_with(o->model_path, ".h5") ||
+        ends_with(o->model_path, ".hdf5") || alk_keras_file_is_container(model->data, model->len)) {
+        return keras_message(o, model, NULL, arena, ret_message, diag);
+    }
+    return graph_message(o, model, arena, ret_message, diag);
 }
 
 /* ---- in-process conversion --------------------------------------------------------------- */
@@ -580,8 +646,12 @@ int cmd_convert(int argc, char **argv) {
     const alk_value *message = NULL;
     const alk_value *reply = NULL;
     bool remote = false;
+    alk_buf model_bytes;
+    alk_buf_init(&model_bytes);
+    alk_buf weights_bytes;
+    alk_buf_init(&weights_bytes);
 
-    int rv = read_model(&o, &arena, &message, &diag);
+    int rv = read_model(&o, &model_bytes, &weights_bytes, &arena, &message, &diag);
     if (rv != ALK_OK) {
         code = cli_fail(rv, &diag);
         goto done;
@@ -661,6 +731,8 @@ int cmd_convert(int argc, char **argv) {
     code = EXIT_OK;
 done:
     cli_conn_close(&conn);
+    alk_buf_fini(&weights_bytes);
+    alk_buf_fini(&model_bytes);
     alk_buf_fini(&reply_bytes);
     alk_buf_fini(&request);
     alk_arena_fini(&arena);

@@ -42,8 +42,8 @@ static void print_op_counts(const alk_program *program) {
 static alk_qint input_qint(const alk_program *program, uint32_t n) {
     alk_qint q = {0.0, 0.0, 1.0};
     for (size_t i = 0; i < program->n_ops; i++) {
-        const alk_op *op = &program->ops[i];
-        if (op->opcode == ALK_OP_READ && alk_op_data(program, op)[0] == n) {
+        const alk_alir_op *op = &program->ops[i];
+        if (op->opcode == ALK_OP_READ && alk_alir_op_data(program, op)[0] == n) {
             q = op->qint;
         }
     }

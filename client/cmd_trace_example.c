@@ -7,7 +7,7 @@
 #include "cli.h"
 
 #include "alir/json.h"
-#include "alir/tracer.h"
+#include "trace/emit.h"
 #include "trace/example.h"
 
 #include <errno.h>

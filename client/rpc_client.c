@@ -173,8 +173,9 @@ static int wait_aio(nng_aio *aio, waiter *w, bool progress, double start, const 
     return nng_aio_result(aio);
 }
 
-int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
-                  alk_arena *arena, const alk_value **ret_reply, alk_diag *diag) {
+/* One request and its reply (see cli_conn_call). */
+static int round_trip(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
+                      alk_arena *arena, const alk_value **ret_reply, alk_diag *diag) {
     progress = progress && isatty(2);
     waiter w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     nng_aio *aio = NULL;
@@ -242,6 +243,45 @@ int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool
     }
     *ret_reply = reply;
     return ALK_OK;
+}
+
+/*
+ * A message over the daemon's max_message_bytes is never read (nng drops the connection and the
+ * REQ socket resends it until the deadline), so a big request is checked against `info` first.
+ */
+static int check_size(cli_conn *conn, size_t len, double timeout_s, alk_arena *arena,
+                      alk_diag *diag) {
+    alk_buf info;
+    alk_buf_init(&info);
+    cli_request_begin(&info, "info", 0);
+    const alk_value *reply = NULL;
+    int rv = alk_buf_error(&info);
+    if (rv == ALK_OK) {
+        rv = round_trip(conn, &info, timeout_s, false, arena, &reply, diag);
+    }
+    alk_buf_fini(&info);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    uint64_t limit = cli_get_uint(alk_value_get(reply, "limits"), "max_message_bytes");
+    if (limit > 0 && len > limit) {
+        return alk_diag_set(diag, ALK_ELIMIT,
+                            "the request has %zu bytes; the daemon at %s accepts at most %llu "
+                            "(max_message_bytes)",
+                            len, conn->url, (unsigned long long)limit);
+    }
+    return ALK_OK;
+}
+
+int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
+                  alk_arena *arena, const alk_value **ret_reply, alk_diag *diag) {
+    if (request->len > CLI_CHECK_SIZE_ABOVE) {
+        int rv = check_size(conn, request->len, timeout_s, arena, diag);
+        if (rv != ALK_OK) {
+            return rv;
+        }
+    }
+    return round_trip(conn, request, timeout_s, progress, arena, ret_reply, diag);
 }
 
 int cli_conn_fail(const cli_conn *conn, int err, const alk_diag *diag) {

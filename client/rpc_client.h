@@ -24,6 +24,9 @@
 /* Default seconds after which nng resends a request that got no reply (docs/protocol.md). */
 #define CLI_DEFAULT_RESEND_S 10.0
 
+/* Requests above this size are checked against the daemon's max_message_bytes first. */
+#define CLI_CHECK_SIZE_ABOVE ((size_t)1 << 20)
+
 /* The largest reply accepted (NNG_OPT_RECVMAXSZ of the client's socket). */
 #define CLI_MAX_REPLY_BYTES ((size_t)1 << 30)
 
@@ -55,7 +58,8 @@ void cli_request_begin(alk_buf *out, const char *method, size_t n_fields);
  * showing the elapsed time on stderr when `progress` and stderr is a terminal. On success
  * *ret_reply is the reply map, allocated in `arena`. An error reply returns its code with the
  * daemon's message in `diag` ("EINVAL at inputs[0].shape: ..."); a transport failure returns
- * ALK_EIO or ALK_ETIMEDOUT with conn->unreachable set.
+ * ALK_EIO or ALK_ETIMEDOUT with conn->unreachable set. A request over CLI_CHECK_SIZE_ABOVE bytes
+ * is first checked against the daemon's `info.limits.max_message_bytes` (ALK_ELIMIT).
  */
 int cli_conn_call(cli_conn *conn, const alk_buf *request, double timeout_s, bool progress,
                   alk_arena *arena, const alk_value **ret_reply, alk_diag *diag);

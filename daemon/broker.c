@@ -72,7 +72,7 @@ static int open_sockets(broker *b, const alkd_config *config) {
         return rv;
     }
     b->back_open = true;
-    size_t max = (size_t)config->limits.max_message_bytes;
+    size_t max = alkd_recv_limit(config->limits.max_message_bytes);
     if ((rv = nng_socket_set_size(b->front, NNG_OPT_RECVMAXSZ, max)) != 0 ||
         (rv = nng_socket_set_size(b->back, NNG_OPT_RECVMAXSZ, max)) != 0) {
         alkd_error("cannot set the receive limit: %s", nng_strerror(rv));

@@ -368,7 +368,7 @@ static int listener_open(alkd_server *server, const char *url, bool control, alk
     int rv = nng_rep0_open(&l->socket);
     if (rv == 0) {
         rv = nng_socket_set_size(l->socket, NNG_OPT_RECVMAXSZ,
-                                 (size_t)server->config->limits.max_message_bytes);
+                                 alkd_recv_limit(server->config->limits.max_message_bytes));
     }
     bool socket_open = rv == 0;
     if (rv == 0) {

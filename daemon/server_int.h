@@ -1,6 +1,6 @@
 /*
  * alkaidd's private structures, shared by server.c (loop, sockets, replies), jobs.c (the worker
- * side of a request) and control.c (plugin generations and the control methods).
+ * side of a request) and methods.c (the methods answered on the loop thread, plugin generations).
  *
  * Ownership of a request, end to end: an nng context with its aio ("slot") receives a message;
  * the aio callback (an nng thread) only records the result and queues the slot in the inbox; the

@@ -4,7 +4,8 @@
 Outputs (each optional):
   --c FILE     C validation tables for src/rpc (rpc/schema.h declares them)
   --doc FILE   the protocol reference, docs/protocol.md
-  --py FILE    the request tables the Python client checks before sending
+  --py FILE    the request tables the Python client checks before sending, and the name
+               tables of the framework payloads (kind "payload") its exporters use
 
 The error table comes from ALK_ERR_MAP in src/core/err.h (--errors), so the documented codes and
 names are the ones the C code uses. Only the standard library is used: the build runs this with
@@ -44,11 +45,13 @@ def load(paths):
             except json.JSONDecodeError as e:
                 fail(f"{path}: {e}")
         s["_file"] = os.path.basename(path)
-        if s.get("kind") not in ("method", "envelope", "message", "limits"):
-            fail(f"{path}: kind must be method, envelope, message or limits")
+        if s.get("kind") not in ("method", "envelope", "message", "limits", "payload"):
+            fail(f"{path}: kind must be method, envelope, message, limits or payload")
         if s["kind"] == "method" and s.get("socket") not in SOCKETS:
             fail(f"{path}: socket must be one of {', '.join(SOCKETS)}")
-        for part in ("request", "reply"):
+        if s["kind"] == "payload":
+            check_payload(s, path)
+        for part in ("request", "reply", "fields"):
             for fld in s.get(part, []):
                 extra = set(fld) - FIELD_KEYS
                 if extra:
@@ -61,6 +64,31 @@ def load(paths):
     if len(set(names)) != len(names):
         fail("two schemas share a name")
     return schemas
+
+
+PAYLOAD_KEYS = {"kind", "name", "framework", "version", "summary", "description", "fields", "ops",
+                "values", "modules", "functions", "notes", "example"}
+
+
+def check_payload(s, path):
+    """A framework's `model` payload: documentation plus the name tables its exporter and
+    tracer share (module types, function names)."""
+    extra = set(s) - PAYLOAD_KEYS - {"_file"}
+    if extra:
+        fail(f"{path}: unknown keys {sorted(extra)}")
+    seen = set()
+    for row in s.get("modules", []):
+        for t in row["types"]:
+            if t in seen:
+                fail(f"{path}: module type {t} listed twice")
+            seen.add(t)
+    seen = set()
+    for group in s.get("functions", []):
+        for name in group["names"]:
+            full = group["prefix"] + name
+            if full in seen:
+                fail(f"{path}: function {full} listed twice")
+            seen.add(full)
 
 
 def read_errors(path):
@@ -305,6 +333,7 @@ def gen_doc(schemas, errors, out):
         "## Methods",
         "",
     ]
+    payloads = [s for s in schemas if s["kind"] == "payload"]
     for m in methods:
         where = {"service": "service socket", "control": "control socket",
                  "both": "service and control sockets"}[m["socket"]]
@@ -335,7 +364,78 @@ def gen_doc(schemas, errors, out):
             L.append("<- " + json.dumps(m["example"]["reply"], ensure_ascii=False))
             L.append("```")
         L.append("")
+    payloads = [s for s in schemas if s["kind"] == "payload"]
+    if payloads:
+        L += [
+            "## Model payloads",
+            "",
+            "The `model` field of `convert` holds the framework's payload. Tensors anywhere in it",
+            "are `{dtype, shape, data}` maps, checked by the daemon against the limits before a",
+            "tracer runs. Payloads with a layout of their own:",
+            "",
+        ]
+        for p in payloads:
+            L += gen_payload_doc(p)
     write(out, "\n".join(L))
+
+
+def json_lines(value, indent="", width=96):
+    """JSON text with every array or map that fits in `width` columns on one line."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
+        return indent + flat
+    inner = indent + "  "
+    if isinstance(value, dict):
+        items = [json_lines(v, inner, width).replace(inner, f"{inner}{json.dumps(k)}: ", 1)
+                 for k, v in value.items()]
+        return indent + "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    items = [json_lines(v, inner, width) for v in value]
+    return indent + "[\n" + ",\n".join(items) + "\n" + indent + "]"
+
+
+def gen_payload_doc(p):
+    """The doc section of one framework payload (schemas of kind "payload")."""
+    version = f" (payload version {p['version']})" if "version" in p else ""
+    L = [f"### `{p['framework']}`{version}", "", p["summary"], "", p["description"], "",
+         "Fields of `model`:", ""]
+    L += field_rows(p["fields"])
+    if p.get("ops"):
+        L += ["", "Node ops:", "", "| op | target | args | meaning |", "|---|---|---|---|"]
+        for o in p["ops"]:
+            L.append(f"| `{o['op']}` | {md_escape(o['target'])} | {md_escape(o['args'])} | "
+                     f"{md_escape(o['doc'])} |")
+    if p.get("values"):
+        L += ["", "Values (arguments, keyword arguments, attributes):", "", "| form | meaning |",
+              "|---|---|"]
+        for v in p["values"]:
+            L.append(f"| {md_escape(v['form'])} | {md_escape(v['doc'])} |")
+    if p.get("modules"):
+        L += ["", "Leaf modules (`type`, the attributes always in `attrs`, the roles always in",
+              "`params`; every module also has `training` and its other plain attributes):", "",
+              "| type | attrs | params |", "|---|---|---|"]
+        for row in p["modules"]:
+            types = "<br>".join(f"`{t}`" for t in row["types"])
+            attrs = ", ".join(f"`{a}`" for a in row["attrs"]) or "-"
+            params = ", ".join(f"`{r}`" for r in row["params"]) or "-"
+            L.append(f"| {types} | {attrs} | {params} |")
+    if p.get("functions"):
+        L += ["", "Function names (the `call_function` targets the exporter maps, in the order",
+              "that decides between aliases):", ""]
+        for group in p["functions"]:
+            names = ", ".join(f"`{n}`" for n in group["names"])
+            L.append(f"* `{group['prefix']}*`, {len(group['names'])} names ({group['doc']}): "
+                     f"{names}.")
+    if p.get("notes"):
+        L.append("")
+        for note in p["notes"]:
+            L += [note, ""]
+    if p.get("example"):
+        ex = p["example"]
+        L += ["Example: the model", "", "```python", ex["python"], "```", "",
+              "gives (JSON notation of the msgpack maps; `data` is a bin):", "", "```json"]
+        L.append(json_lines(ex["message"]))
+        L += ["```", ""]
+    return L
 
 
 def gen_py(schemas, errors, out):
@@ -360,6 +460,18 @@ def gen_py(schemas, errors, out):
         "METHODS = " + json.dumps(methods, indent=4, sort_keys=True),
         "LIMITS = " + json.dumps({lim["name"]: lim["default"] for lim in next(
             s for s in schemas if s["kind"] == "limits")["limits"]}, indent=4),
+        # The name tables a framework's exporter shares with its tracer.
+        # The name tables a framework's exporter shares with its tracer, and the top-level
+        # fields of `model` the client checks before sending.
+        "PAYLOADS = " + json.dumps({s["framework"]: {
+            "version": s.get("version"),
+            "fields": [{k: f[k] for k in f if k != "doc"} for f in s["fields"]
+                       if "." not in f["name"]],
+            "modules": [{k: row[k] for k in ("types", "attrs", "params")}
+                        for row in s.get("modules", [])],
+            "functions": [group["prefix"] + name for group in s.get("functions", [])
+                          for name in group["names"]],
+        } for s in schemas if s["kind"] == "payload"}, indent=4),
         "",
     ]
     # JSON literals that are not Python literals.

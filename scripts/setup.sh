@@ -13,8 +13,11 @@ packages=(
     libuv1-dev libnng-dev cmake                       # alkaidd: loop; sockets (nng: CMake package)
     libmsgpack-dev libsystemd-dev                     # the wire format; sd_notify
     python3-msgpack                                   # Python client and daemon tests
+    python3-torch                                     # the torch exporter and its tests
     systemd                                           # systemd-analyze verify in the tests
-    clang libclang-rt-dev                             # the libFuzzer harness of the wire decoder
+    clang libclang-rt-dev                             # the libFuzzer harnesses
+    libzip-dev libhdf5-dev                            # Keras model files: .keras zips, HDF5 weights
+    python3-h5py                                      # the Keras file generator of the tests
 )
 
 missing=()

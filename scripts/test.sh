@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: a plain build with every test (unit, Python oracles), then an
-# address+undefined-sanitizer build with the unit tests, a thread-sanitizer build with the
-# daemon tests, then the clang-format check.
+# The whole test suite: a plain build with every test (unit, Python oracles), the mutation
+# check (tests/mutation: each planted bug must fail two tests), then an address+undefined-
+# sanitizer build with the unit tests, a thread-sanitizer build with the daemon tests, then the
+# clang-format check.
 # Run scripts/setup.sh first (the README's test command does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ cd "$(dirname "$0")/.."
 echo "== plain build: all tests"
 ninja -C build >/dev/null
 meson test -C build --print-errorlogs --num-processes 2
+
+echo "== mutation check: every planted bug of tests/mutation/mutants caught by two tests"
+# A scratch copy in build-mutation/, built incrementally (the first run builds it once).
+nice /usr/bin/python3 tests/mutation/run_mutants.py
 
 echo "== address + undefined sanitizers: unit tests"
 if [ ! -f build-asan/build.ninja ]; then

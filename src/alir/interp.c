@@ -91,9 +91,9 @@ static int max_i(int a, int b) {
 /* Fills the step of op i; formats of all ops are in `kifs`. */
 static void compile_op(const alk_program *program, size_t i, const alk_kif *kifs, step *s,
                        sum_term *terms, size_t *n_terms) {
-    const alk_op *op = &program->ops[i];
-    const uint32_t *addr = alk_op_addr(program, op);
-    const int64_t *data = alk_op_data(program, op);
+    const alk_alir_op *op = &program->ops[i];
+    const uint32_t *addr = alk_alir_op_addr(program, op);
+    const int64_t *data = alk_alir_op_data(program, op);
     alk_kif out = kifs[i];
     *s = (step){.opcode = op->opcode};
     s->a = op->n_addr > 0 ? addr[0] : 0;
@@ -262,9 +262,9 @@ static int64_t floor_to_i64_wrapping(double v) {
 
 static int64_t bit_binary(int32_t op, int64_t a, int64_t b) {
     switch (op) {
-    case 0:
+    case ALK_BIT_AND:
         return a & b;
-    case 1:
+    case ALK_BIT_OR:
         return a | b;
     default:
         return a ^ b;
@@ -273,9 +273,9 @@ static int64_t bit_binary(int32_t op, int64_t a, int64_t b) {
 
 static int64_t bit_unary(const step *s, int64_t x) {
     switch (s->sub_op) {
-    case 0:
+    case ALK_BIT_NOT:
         return s->wrap_signed ? ~x : (int64_t)(~(uint64_t)x & s->mask);
-    case 1:
+    case ALK_BIT_ANY:
         return x != 0;
     default:
         return ((uint64_t)x & s->mask) == s->mask;

@@ -59,9 +59,9 @@ static void put_qint_list(alk_buf *out, alk_qint q, uint8_t int_fields) {
     alk_buf_putc(out, ']');
 }
 
-static void put_op(alk_buf *out, const alk_program *program, const alk_op *op) {
-    const uint32_t *addr = alk_op_addr(program, op);
-    const int64_t *data = alk_op_data(program, op);
+static void put_op(alk_buf *out, const alk_program *program, const alk_alir_op *op) {
+    const uint32_t *addr = alk_alir_op_addr(program, op);
+    const int64_t *data = alk_alir_op_data(program, op);
     alk_buf_puts(out, "[[");
     for (uint32_t a = 0; a < op->n_addr; a++) {
         if (a > 0) {

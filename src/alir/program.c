@@ -70,7 +70,7 @@ int64_t alk_program_add_op(alk_program *program, int32_t opcode, const uint32_t 
     void *ops = program->ops;
     void *addr_pool = program->addr_pool;
     void *data_pool = program->data_pool;
-    int rv = alk_grow(&ops, &program->cap_ops, sizeof(alk_op), program->n_ops + 1);
+    int rv = alk_grow(&ops, &program->cap_ops, sizeof(alk_alir_op), program->n_ops + 1);
     program->ops = ops;
     if (rv == ALK_OK) {
         rv = alk_grow(&addr_pool, &program->addr_cap, sizeof(uint32_t), program->addr_len + n_addr);
@@ -84,8 +84,8 @@ int64_t alk_program_add_op(alk_program *program, int32_t opcode, const uint32_t 
         program->error = rv;
         return -1;
     }
-    alk_op *op = &program->ops[program->n_ops];
-    *op = (alk_op){
+    alk_alir_op *op = &program->ops[program->n_ops];
+    *op = (alk_alir_op){
         .opcode = opcode,
         .n_addr = n_addr,
         .n_data = n_data,
@@ -149,15 +149,17 @@ static bool same_qint(alk_qint a, alk_qint b) {
 
 static bool same_ops(const alk_program *a, const alk_program *b) {
     for (size_t i = 0; i < a->n_ops; i++) {
-        const alk_op *x = &a->ops[i];
-        const alk_op *y = &b->ops[i];
+        const alk_alir_op *x = &a->ops[i];
+        const alk_alir_op *y = &b->ops[i];
         if (x->opcode != y->opcode || x->n_addr != y->n_addr || x->n_data != y->n_data ||
             !same_qint(x->qint, y->qint) || !same_double(x->latency, y->latency) ||
             !same_double(x->cost, y->cost) || x->int_fields != y->int_fields) {
             return false;
         }
-        if (memcmp(alk_op_addr(a, x), alk_op_addr(b, y), x->n_addr * sizeof(uint32_t)) != 0 ||
-            memcmp(alk_op_data(a, x), alk_op_data(b, y), x->n_data * sizeof(int64_t)) != 0) {
+        if (memcmp(alk_alir_op_addr(a, x), alk_alir_op_addr(b, y), x->n_addr * sizeof(uint32_t)) !=
+                0 ||
+            memcmp(alk_alir_op_data(a, x), alk_alir_op_data(b, y), x->n_data * sizeof(int64_t)) !=
+                0) {
             return false;
         }
     }

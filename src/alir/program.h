@@ -50,6 +50,10 @@ enum alk_opcode {
 
 enum { ALK_OPCODE_MIN = -2, ALK_OPCODE_MAX = 11 };
 
+/* What a bit op computes: data[0] of a bit-unary op, data[1] of a bit-binary op. */
+typedef enum alk_bit_unop { ALK_BIT_NOT = 0, ALK_BIT_ANY = 1, ALK_BIT_ALL = 2 } alk_bit_unop;
+typedef enum alk_bit_binop { ALK_BIT_AND = 0, ALK_BIT_OR = 1, ALK_BIT_XOR = 2 } alk_bit_binop;
+
 /* Short name of an opcode ("add"), or NULL when the number is not an opcode. */
 const char *alk_opcode_name(int opcode);
 
@@ -69,7 +73,7 @@ enum {
     ALK_INT_COST = 1 << 4,
 };
 
-typedef struct alk_op {
+typedef struct alk_alir_op {
     int32_t opcode;
     uint32_t n_addr;
     uint32_t n_data;
@@ -79,7 +83,7 @@ typedef struct alk_op {
     double latency;
     double cost;
     uint8_t int_fields; /* ALK_INT_* bits */
-} alk_op;
+} alk_alir_op;
 
 /* A lookup table: raw int32 entries plus the reference's description of them. */
 typedef struct alk_table {
@@ -101,7 +105,7 @@ typedef struct alk_program {
     int64_t carry_size;
     int64_t adder_size;
 
-    alk_op *ops;
+    alk_alir_op *ops;
     size_t n_ops;
     size_t cap_ops;
     uint32_t *addr_pool;
@@ -148,10 +152,10 @@ int64_t alk_program_add_table(alk_program *program, const char *hash, alk_qint o
 int alk_program_error(const alk_program *program);
 
 /* The operands and payload of op `i`. The pointers stay valid until the program changes. */
-static inline const uint32_t *alk_op_addr(const alk_program *program, const alk_op *op) {
+static inline const uint32_t *alk_alir_op_addr(const alk_program *program, const alk_alir_op *op) {
     return program->addr_pool + op->addr_offset;
 }
-static inline const int64_t *alk_op_data(const alk_program *program, const alk_op *op) {
+static inline const int64_t *alk_alir_op_data(const alk_program *program, const alk_alir_op *op) {
     return program->data_pool + op->data_offset;
 }
 

@@ -107,9 +107,9 @@ static bool fits_i32(int64_t v) {
 }
 
 /* Checks the payload of op i, whose counts are already right. */
-static int check_data(const alk_program *program, size_t i, const alk_op *op, alk_diag *diag) {
-    const int64_t *data = alk_op_data(program, op);
-    const uint32_t *addr = alk_op_addr(program, op);
+static int check_data(const alk_program *program, size_t i, const alk_alir_op *op, alk_diag *diag) {
+    const int64_t *data = alk_alir_op_data(program, op);
+    const uint32_t *addr = alk_alir_op_addr(program, op);
     const char *name = alk_opcode_name(op->opcode);
     switch (op->opcode) {
     case ALK_OP_READ:
@@ -169,7 +169,7 @@ static int check_data(const alk_program *program, size_t i, const alk_op *op, al
 }
 
 static int check_op(const alk_program *program, size_t i, alk_diag *diag) {
-    const alk_op *op = &program->ops[i];
+    const alk_alir_op *op = &program->ops[i];
     arity want;
     if (!opcode_arity(op->opcode, &want)) {
         return alk_diag_set(diag, ALK_EINVAL, "op %zu: unknown opcode %" PRId32, i, op->opcode);
@@ -188,7 +188,7 @@ static int check_op(const alk_program *program, size_t i, alk_diag *diag) {
                             " and %" PRIu32,
                             i, name, want.n_addr, want.n_data, op->n_addr, op->n_data);
     }
-    const uint32_t *addr = alk_op_addr(program, op);
+    const uint32_t *addr = alk_alir_op_addr(program, op);
     for (uint32_t a = 0; a < op->n_addr; a++) {
         if (addr[a] >= i) {
             return alk_diag_set(diag, ALK_EINVAL,

@@ -57,7 +57,7 @@ static void combine(alk_program *out, value a, value b, int32_t shift, bool sub,
     }
     bool op_sub = a.neg != (b.neg != sub);
     int32_t rel = b.exponent + shift - a.exponent;
-    const alk_op *pa = &out->ops[a.slot], *pb = &out->ops[b.slot];
+    const alk_alir_op *pa = &out->ops[a.slot], *pb = &out->ops[b.slot];
     alk_qint q = exact_add(pa->qint, pb->qint, rel, op_sub);
     double cost, latency;
     alk__surrogate_add(to_fq(pa->qint), to_fq(pb->qint), rel, op_sub, -1, &cost, &latency);
@@ -73,9 +73,9 @@ static void combine(alk_program *out, value a, value b, int32_t shift, bool sub,
 static int replay(alk_program *out, const alk_program *stage, const value *inputs, value *scratch,
                   value *outputs) {
     for (size_t i = 0; i < stage->n_ops; i++) {
-        const alk_op *op = &stage->ops[i];
-        const uint32_t *addr = alk_op_addr(stage, op);
-        const int64_t *data = alk_op_data(stage, op);
+        const alk_alir_op *op = &stage->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(stage, op);
+        const int64_t *data = alk_alir_op_data(stage, op);
         if (op->opcode == ALK_OP_READ) {
             uint32_t input = (uint32_t)data[0];
             value v = inputs[input];

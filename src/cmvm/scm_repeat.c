@@ -186,12 +186,12 @@ static int build_form(const form *f, int64_t c_odd, int t, bool negative,
         rv = alk_scm_solve((double)f->a, &sub, &pa, diag);
         /* Its ops as they are: op 0 is the same read of x. */
         for (size_t i = 1; rv == ALK_OK && i < pa->n_ops; i++) {
-            const alk_op *op = &pa->ops[i];
-            const uint32_t *addr = alk_op_addr(pa, op);
+            const alk_alir_op *op = &pa->ops[i];
+            const uint32_t *addr = alk_alir_op_addr(pa, op);
             alk__op o = {(int32_t)addr[0],
                          (int32_t)addr[1],
                          op->opcode,
-                         (int32_t)alk_op_data(pa, op)[0],
+                         (int32_t)alk_alir_op_data(pa, op)[0],
                          {(float)op->qint.min, (float)op->qint.max, (float)op->qint.step},
                          (float)op->latency,
                          (float)op->cost};

@@ -4,7 +4,10 @@
  */
 #include "graph/value.h"
 
+#include "core/vec.h"
+
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
 
 void alk_value_limits_default(alk_value_limits *limits) {
@@ -37,12 +40,117 @@ const alk_value *alk_value_get(const alk_value *map, const char *key) {
     return NULL;
 }
 
+bool alk_utf8_valid(const void *bytes, size_t n) {
+    const uint8_t *s = bytes;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t extra;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= extra) {
+            return false;
+        }
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+            return false;
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
+alk_value *alk_value_new(alk_arena *arena, alk_value_kind kind) {
+    alk_value *v = alk_arena_calloc(arena, 1, sizeof(*v));
+    if (v != NULL) {
+        v->kind = kind;
+    }
+    return v;
+}
+
+const alk_value *alk_value_new_bytes(alk_arena *arena, alk_value_kind kind, const void *bytes,
+                                     size_t len) {
+    alk_value *v = len < SIZE_MAX ? alk_value_new(arena, kind) : NULL;
+    char *copy = v != NULL ? alk_arena_alloc(arena, len + 1) : NULL;
+    if (copy == NULL) {
+        return NULL;
+    }
+    if (len > 0) {
+        memcpy(copy, bytes, len);
+    }
+    copy[len] = '\0';
+    v->as.str.bytes = copy;
+    v->as.str.len = len;
+    return v;
+}
+
+const alk_value *alk_value_new_int(alk_arena *arena, int64_t integer) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_INT);
+    if (v != NULL) {
+        v->as.integer = integer;
+    }
+    return v;
+}
+
+/* A copy of `n` elements of `size` bytes in the arena (non-NULL even for n == 0). */
+static void *copy_items(alk_arena *arena, const void *items, size_t n, size_t size) {
+    void *copy = alk_arena_calloc(arena, n, size);
+    if (copy != NULL && n > 0) {
+        memcpy(copy, items, n * size);
+    }
+    return copy;
+}
+
+const alk_value *alk_value_new_array(alk_arena *arena, const alk_value *const *items, size_t n) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_ARRAY);
+    const alk_value **copy = v != NULL ? copy_items(arena, items, n, sizeof(*copy)) : NULL;
+    if (copy == NULL) {
+        return NULL;
+    }
+    v->as.array.items = copy;
+    v->as.array.len = n;
+    return v;
+}
+
+const alk_value *alk_value_new_map(alk_arena *arena, const alk_value_pair *pairs, size_t n) {
+    alk_value *v = alk_value_new(arena, ALK_VALUE_MAP);
+    alk_value_pair *copy = v != NULL ? copy_items(arena, pairs, n, sizeof(*copy)) : NULL;
+    if (copy == NULL) {
+        return NULL;
+    }
+    v->as.map.pairs = copy;
+    v->as.map.len = n;
+    return v;
+}
+
 typedef struct json_builder {
     alk_arena *arena;
     const alk_value_limits *limits;
     size_t total;
     alk_diag *diag;
-    int error; /* the first failure's code */
+    int error;           /* the first failure's code */
+    bool python_numbers; /* strings "\0NaN", "\0Infinity", "\0-Infinity" are those floats */
 } json_builder;
 
 /* Records a failure in the builder (code and message) and evaluates to NULL-friendly 0. */
@@ -85,6 +193,24 @@ static const alk_value *new_string(json_builder *b, const char *s, size_t len) {
 }
 
 static const alk_value *convert(json_builder *b, json_t *j, size_t depth);
+
+/* The float a marker of rewrite_python_numbers stands for (the marker without its NUL). */
+static const alk_value *python_number(json_builder *b, const char *name, size_t len) {
+    alk_value *v = NULL;
+    double number = len == 3 && memcmp(name, "NaN", 3) == 0         ? NAN
+                    : len == 8 && memcmp(name, "Infinity", 8) == 0  ? INFINITY
+                    : len == 9 && memcmp(name, "-Infinity", 9) == 0 ? -INFINITY
+                                                                    : 0.0;
+    if (number == 0.0) {
+        BUILD_FAIL(b, ALK_EINVAL, "a string contains a NUL byte");
+    } else {
+        v = new_node(b, ALK_VALUE_FLOAT);
+    }
+    if (v != NULL) {
+        v->as.number = number;
+    }
+    return v;
+}
 
 static const alk_value *convert_array(json_builder *b, json_t *j, size_t depth) {
     size_t n = json_array_size(j);
@@ -151,6 +277,9 @@ static const alk_value *convert(json_builder *b, json_t *j, size_t depth) {
     case JSON_ARRAY:
         return convert_array(b, j, depth);
     case JSON_STRING:
+        if (b->python_numbers && json_string_length(j) > 0 && json_string_value(j)[0] == '\0') {
+            return python_number(b, json_string_value(j) + 1, json_string_length(j) - 1);
+        }
         return new_string(b, json_string_value(j), json_string_length(j));
     case JSON_INTEGER:
         v = new_node(b, ALK_VALUE_INT);
@@ -176,21 +305,98 @@ static const alk_value *convert(json_builder *b, json_t *j, size_t depth) {
     }
 }
 
-int alk_value_from_json(const char *json, size_t len, const alk_value_limits *limits,
-                        alk_arena *arena, const alk_value **ret_value, alk_diag *diag) {
+/* Whether `c` may continue a JSON token (a bare word or a number). */
+static bool token_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '+' || c == '-';
+}
+
+/*
+ * Python's json.dumps writes the non-JSON words NaN, Infinity and -Infinity for those floats
+ * (Keras configs hold `Infinity`). Outside strings, each becomes the string marker "\u0000<word>",
+ * which jansson accepts with JSON_ALLOW_NUL and the builder turns back into the float; no
+ * genuine string can look like one: strings with NUL are refused (*ret_nul says the text
+ * escapes one). Writes the rewritten text to `out` and returns whether anything changed.
+ */
+static bool rewrite_python_numbers(const char *json, size_t len, alk_buf *out, bool *ret_nul) {
+    static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
+    bool in_string = false;
+    bool changed = false;
+    size_t copied = 0;
+    *ret_nul = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = json[i];
+        if (in_string) {
+            if (c == '\\') {
+                *ret_nul = *ret_nul || (len - i >= 6 && memcmp(json + i + 1, "u0000", 5) == 0);
+                i++; /* the escaped character cannot end the string */
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            continue;
+        }
+        if (i > 0 && token_char(json[i - 1])) {
+            continue; /* inside a longer token */
+        }
+        for (size_t w = 0; w < 3; w++) {
+            size_t n = strlen(words[w]);
+            if (len - i >= n && memcmp(json + i, words[w], n) == 0 &&
+                (i + n == len || !token_char(json[i + n]))) {
+                alk_buf_append(out, json + copied, i - copied);
+                alk_buf_printf(out, "\"\\u0000%s\"", words[w]);
+                copied = i + n;
+                i += n - 1;
+                changed = true;
+                break;
+            }
+        }
+    }
+    if (changed) {
+        alk_buf_append(out, json + copied, len - copied);
+    }
+    return changed;
+}
+
+/* alk_value_from_json and alk_value_from_python_json. */
+static int parse_json(const char *json, size_t len, const alk_value_limits *limits,
+                      bool python_numbers, alk_arena *arena, const alk_value **ret_value,
+                      alk_diag *diag) {
     alk_value_limits defaults;
     if (limits == NULL) {
         alk_value_limits_default(&defaults);
         limits = &defaults;
     }
+    alk_buf rewritten;
+    alk_buf_init(&rewritten);
+    size_t flags = JSON_REJECT_DUPLICATES;
+    bool nul = false;
+    if (python_numbers && rewrite_python_numbers(json, len, &rewritten, &nul)) {
+        if (alk_buf_error(&rewritten) != ALK_OK) {
+            alk_buf_fini(&rewritten);
+            return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+        }
+        if (nul) {
+            alk_buf_fini(&rewritten);
+            return alk_diag_set(diag, ALK_EINVAL, "a string contains a NUL byte");
+        }
+        json = rewritten.data;
+        len = rewritten.len;
+        flags |= JSON_ALLOW_NUL;
+    }
     json_error_t jerr;
     /* JSON_PRESERVE_ORDER is implied by jansson >= 2.8: object keys keep their order. */
-    json_t *root = json_loadb(json != NULL ? json : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(json != NULL ? json : "", len, flags, &jerr);
+    alk_buf_fini(&rewritten);
     if (root == NULL) {
         return alk_diag_set(diag, ALK_EINVAL, "JSON error at line %d, column %d: %s", jerr.line,
                             jerr.column, jerr.text);
     }
-    json_builder b = {.arena = arena, .limits = limits, .diag = diag};
+    json_builder b = {
+        .arena = arena, .limits = limits, .diag = diag, .python_numbers = python_numbers};
     const alk_value *value = convert(&b, root, 0);
     json_decref(root);
     if (value == NULL) {
@@ -198,4 +404,14 @@ int alk_value_from_json(const char *json, size_t len, const alk_value_limits *li
     }
     *ret_value = value;
     return ALK_OK;
+}
+
+int alk_value_from_json(const char *json, size_t len, const alk_value_limits *limits,
+                        alk_arena *arena, const alk_value **ret_value, alk_diag *diag) {
+    return parse_json(json, len, limits, false, arena, ret_value, diag);
+}
+
+int alk_value_from_python_json(const char *json, size_t len, const alk_value_limits *limits,
+                               alk_arena *arena, const alk_value **ret_value, alk_diag *diag) {
+    return parse_json(json, len, limits, true, arena, ret_value, diag);
 }

@@ -77,8 +77,34 @@ void alk_value_limits_default(alk_value_limits *limits);
 int alk_value_from_json(const char *json, size_t len, const alk_value_limits *limits,
                         alk_arena *arena, const alk_value **ret_value, alk_diag *diag);
 
+/*
+ * Hand-built trees (model-file readers, request builders, tests). Each constructor returns a node
+ * allocated in `arena` (borrowed; the node lives as long as the arena), or NULL when memory runs
+ * out. alk_value_new returns a zeroed node of `kind` for the caller to fill; the others copy what
+ * they are given (bytes, item pointers, pairs) but not the values those point to.
+ */
+alk_value *alk_value_new(alk_arena *arena, alk_value_kind kind);
+/* A STR or BIN node holding a NUL-terminated copy of `len` bytes. */
+const alk_value *alk_value_new_bytes(alk_arena *arena, alk_value_kind kind, const void *bytes,
+                                     size_t len);
+const alk_value *alk_value_new_int(alk_arena *arena, int64_t integer);
+const alk_value *alk_value_new_array(alk_arena *arena, const alk_value *const *items, size_t n);
+const alk_value *alk_value_new_map(alk_arena *arena, const alk_value_pair *pairs, size_t n);
+
+/*
+ * Like alk_value_from_json for JSON as Python's json.dumps writes it (Keras configs): the bare
+ * words NaN, Infinity and -Infinity are also read, as FLOAT values. Column numbers of errors
+ * after such a word are shifted.
+ */
+int alk_value_from_python_json(const char *json, size_t len, const alk_value_limits *limits,
+                               alk_arena *arena, const alk_value **ret_value, alk_diag *diag);
+
 /* The value of `key` in map `map`, or NULL when `map` is not a map or has no such key. */
 const alk_value *alk_value_get(const alk_value *map, const char *key);
+
+/* Whether `bytes` (n bytes) are well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF): the
+ * rule for every STR of a tree. */
+bool alk_utf8_valid(const void *bytes, size_t n);
 
 /* Name of a kind ("map"), for error messages. */
 const char *alk_value_kind_name(alk_value_kind kind);

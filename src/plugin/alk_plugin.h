@@ -6,7 +6,7 @@
  *     group = alir_tracer.plugins      # or alkaid_keras / alkaid_torch
  *     name = mytracer                  # framework key, or the base module handled
  *     library = libmytracer.so         # relative to the manifest's directory
- *     abi = 1
+ *     abi = 2
  *
  * The shared object exports one function, ALK_PLUGIN_ENTRY_SYMBOL, returning a pointer to a
  * static descriptor. The loader checks `abi_version` (must equal ALK_PLUGIN_ABI_VERSION),
@@ -16,11 +16,13 @@
  *
  * Groups and their ops (the reference's entry-point groups, spec frontends.md §1):
  *  - "alir_tracer.plugins": a top-level tracer keyed by framework ("alkaid", "keras", "torch",
- *    or a third party's). Required: apply_model. Optional: get_input_shapes, init, fini.
+ *    or a third party's). Required: apply_model. Optional: get_input_shapes, init, fini, ops
+ *    (its built-in handler table), before_op, after_op.
  *  - "alkaid_keras", "alkaid_torch": a second-level operation plugin whose `name` is the base
  *    module (first dotted component) of the layers or ops it handles, e.g. "hgq". Required:
- *    register_handlers. It is loaded on demand, once, the first time a tracer asks for a handler
- *    of a layer from that module.
+ *    ops (a non-empty handler table). Optional: init, fini, before_op, after_op. It is loaded on
+ *    demand, once per generation, the first time the tracer of its framework ("alkaid_keras"
+ *    serves the "keras" tracer) meets a layer from that module that its own table lacks.
  *
  * Contracts common to every op: ops return 0 (ALK_OK) or a positive alk_err code and may then
  * fill `diag` with a sentence naming the culprit; they never exit or abort. Pointers given to an
@@ -34,12 +36,13 @@
 
 #include "core/err.h"
 #include "graph/value.h"
+#include "plugin/alk_op.h" /* handlers, their tables, scopes */
 #include "trace/fvarray.h" /* the tracing API: alk_trace, alk_fva, alk_fvar */
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define ALK_PLUGIN_ABI_VERSION 1u
+#define ALK_PLUGIN_ABI_VERSION 2u
 
 /* Plugin groups, with the reference's entry-point names. */
 #define ALK_GROUP_TRACER "alir_tracer.plugins"
@@ -47,7 +50,8 @@
 #define ALK_GROUP_TORCH "alkaid_torch"
 #define ALK_PLUGIN_ENTRY_SYMBOL "alk_plugin_entry"
 
-/* What the host lends a plugin during a call: handler lookup, the dump map (see below). */
+/* What the host lends a tracer during apply_model: row lookup (alk_host_find_op), the trace
+ * map its scopes write (alk_op.h). */
 typedef struct alk_host alk_host;
 
 /* Shapes a tracer reports for its model's inputs. */
@@ -57,26 +61,6 @@ typedef struct alk_plugin_shape {
     uint32_t n_dims;
     int64_t dims[ALK_PLUGIN_MAX_DIMS];
 } alk_plugin_shape;
-
-/* One call of a second-level handler on one layer / op. */
-typedef struct alk_op_call {
-    size_t struct_size;       /* sizeof(alk_op_call) of the host; fields may be added */
-    alk_trace *trace;         /* the job's tracing context */
-    const alk_host *host;     /* for alk_host_dump and nested handler lookups */
-    const char *name;         /* layer / node name (for errors and the dump) */
-    const alk_value *config;  /* the layer's config map or the fx node */
-    const alk_value *weights; /* the layer's weights (a map of tensors), or NULL */
-    alk_fva *const *inputs;   /* n_inputs symbolic inputs */
-    size_t n_inputs;
-    alk_fva **outputs; /* the handler writes up to max_outputs results here */
-    size_t max_outputs;
-    size_t n_outputs; /* the handler sets how many it wrote */
-} alk_op_call;
-
-typedef int (*alk_op_handler)(void *plugin_state, alk_op_call *call, alk_diag *diag);
-
-/* The registry a second-level plugin fills when it is loaded. */
-typedef struct alk_handler_registry alk_handler_registry;
 
 typedef struct alk_plugin_descriptor {
     uint32_t abi_version; /* ALK_PLUGIN_ABI_VERSION */
@@ -98,43 +82,38 @@ typedef struct alk_plugin_descriptor {
                             size_t cap, size_t *ret_n_shapes, alk_diag *diag);
 
     /*
-     * Tracers, required: replays `model` on the symbolic `inputs` within `trace`. Stores named
-     * results with alk_host_dump(host, name, arrays, n) — the reference's trace-map keys
-     * ("/layer/final", "post_call", "#N" renames) — and names the model outputs, in order, with
-     * alk_host_set_outputs. Arrays belong to the trace.
+     * Tracers, required: replays `model` on the symbolic `inputs` within `trace`, running its
+     * layers as ops (alk_op.h) in scopes that name the trace-map entries ("/layer/final",
+     * "post_call", "#N" renames), and ends with alk_scope_finish, which names the outputs and
+     * returns the trace's error. Arrays belong to the trace.
      */
     int (*apply_model)(void *state, alk_trace *trace, const alk_host *host, const alk_value *model,
                        alk_fva *const *inputs, size_t n_inputs, alk_diag *diag);
 
-    /* Operation plugins, required: registers handlers with alk_handlers_add. */
-    int (*register_handlers)(void *state, alk_handler_registry *registry, alk_diag *diag);
+    /*
+     * The handler table (alk_op.h): n_ops rows, static, validated by the loader. Tracers:
+     * optional, their built-in handlers, searched first. Operation plugins: required.
+     */
+    const alk_op_def *ops;
+    size_t n_ops;
+
+    /*
+     * Optional hooks alk_op_run calls around every row of this plugin's table: before_op before
+     * the handler unless the row has ALK_OP_OWN_IQ (HGQ2's input quantizers, alk_op_set_in),
+     * after_op after the activation unless ALK_OP_OWN_OQ (output quantizers, alk_op_set_result).
+     */
+    void (*before_op)(alk_op *op);
+    void (*after_op)(alk_op *op);
 } alk_plugin_descriptor;
 
 /* The function a plugin exports under ALK_PLUGIN_ENTRY_SYMBOL. */
 typedef const alk_plugin_descriptor *(*alk_plugin_entry_fn)(void);
 
 /*
- * Registers `handler` for layers/ops whose class is `class_name` in module `module` (the full
- * dotted module; the registry is keyed by (module, class_name) as Keras layers and ops share
- * class names). Strings are copied. Returns ALK_EINVAL for a duplicate key.
+ * Records `arrays` (n of them; borrowed, owned by the trace) in the trace map under `name`
+ * exactly (a tracer's "inputs" entry; layers are recorded by alk_op_run and scopes). A name
+ * stored again replaces the old value in place, like a Python dict. ALK_OK or ALK_ENOMEM.
  */
-int alk_handlers_add(alk_handler_registry *registry, const char *module, const char *class_name,
-                     alk_op_handler handler);
-
-/*
- * For tracers: finds the handler of (module, class_name) in `group` ("alkaid_keras" /
- * "alkaid_torch"), loading the second-level plugin named after the module's first component on
- * demand (once per plugin generation). On success *ret_handler and *ret_state are what to call.
- * ALK_ENOENT (with a message naming the layer class and the module) when nothing handles it.
- */
-int alk_host_find_handler(const alk_host *host, const char *group, const char *module,
-                          const char *class_name, alk_op_handler *ret_handler, void **ret_state,
-                          alk_diag *diag);
-
-/* Records `arrays` (n of them; borrowed, owned by the trace) in the trace map under `name`. */
 int alk_host_dump(const alk_host *host, const char *name, alk_fva *const *arrays, size_t n);
-
-/* Names the model outputs: `names` (n strings, copied), each already recorded by alk_host_dump. */
-int alk_host_set_outputs(const alk_host *host, const char *const *names, size_t n);
 
 #endif

@@ -315,7 +315,7 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
     }
     alk__trace_map map;
     alk__trace_map_init(&map);
-    alk_host host = {.generation = generation, .map = &map};
+    alk_host host = {.generation = generation, .tracer = tracer, .map = &map};
     alk_vec outputs;
     alk_vec_init(&outputs, sizeof(alk_fva *));
     alk_diag inner = {{0}};

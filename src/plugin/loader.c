@@ -1,5 +1,5 @@
 /*
- * Loading one plugin: dlopen, entry symbol, descriptor checks, init, handler registration.
+ * Loading one plugin: dlopen, entry symbol, descriptor and handler-table checks, init.
  *
  * glibc's dlopen returns the already-loaded object for a path it has open, even when the file
  * on disk was replaced, and replacing a mapped library in place would corrupt running code. So a
@@ -168,34 +168,17 @@ static int check_descriptor(const alk_plugin_descriptor *d, const alk_manifest *
         return alk_diag_set(diag, ALK_EPLUGIN, "%s: a tracer plugin must set apply_model",
                             m->library);
     }
-    if (alk__group_is_operation(d->group) && d->register_handlers == NULL) {
-        return alk_diag_set(diag, ALK_EPLUGIN, "%s: an operation plugin must set register_handlers",
-                            m->library);
-    }
-    return ALK_OK;
+    return alk__op_table_check(d, m->library, diag);
 }
 
-/* Runs init and registration; on failure undoes init. */
+/* Runs init. */
 static int start(alk__loaded *loaded, const alk_manifest *m, alk_diag *diag) {
     const alk_plugin_descriptor *d = loaded->desc;
     alk_diag inner = {{0}};
-    if (d->init != NULL) {
-        int rv = d->init(&loaded->state, &inner);
-        if (rv != ALK_OK) {
-            return alk_diag_set(diag, ALK_EPLUGIN, "%s: init failed (%s): %s", m->library,
-                                alk_err_name(rv), inner.message);
-        }
-    }
-    if (d->register_handlers != NULL) {
-        int rv = d->register_handlers(loaded->state, &loaded->handlers, &inner);
-        if (rv != ALK_OK) {
-            if (d->fini != NULL) {
-                d->fini(loaded->state);
-            }
-            return alk_diag_set(diag, rv == ALK_ENOMEM ? ALK_ENOMEM : ALK_EPLUGIN,
-                                "%s: register_handlers failed (%s): %s", m->library,
-                                alk_err_name(rv), inner.message);
-        }
+    int rv = d->init != NULL ? d->init(&loaded->state, &inner) : ALK_OK;
+    if (rv != ALK_OK) {
+        return alk_diag_set(diag, ALK_EPLUGIN, "%s: init failed (%s): %s", m->library,
+                            alk_err_name(rv), inner.message);
     }
     return ALK_OK;
 }
@@ -248,7 +231,6 @@ int alk__loaded_open(const alk_manifest *manifest, alk__loaded **ret_loaded, alk
     *ret_loaded = loaded;
     return ALK_OK;
 fail:
-    alk__handlers_fini(&loaded->handlers);
     if (loaded->dl != NULL) {
         (void)dlclose(loaded->dl);
     }
@@ -270,7 +252,6 @@ void alk__loaded_unref(alk__loaded *loaded) {
     if (loaded->desc->fini != NULL) {
         loaded->desc->fini(loaded->state);
     }
-    alk__handlers_fini(&loaded->handlers);
     (void)dlclose(loaded->dl);
     live_remove(loaded->library);
     alk_free(loaded->library);

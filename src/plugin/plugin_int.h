@@ -14,19 +14,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* One registered handler of a second-level plugin. */
-typedef struct alk__handler {
-    char *module;
-    char *class_name;
-    alk_op_handler fn;
-} alk__handler;
-
-struct alk_handler_registry {
-    alk__handler *items;
-    size_t len;
-    size_t cap;
-};
-
 /* The identity of a library file on disk: a changed file gets a new identity. */
 typedef struct alk__file_id {
     dev_t dev;
@@ -46,14 +33,13 @@ typedef struct alk__loaded {
     void *state;
     char *library;        /* the path it was loaded for */
     alk__file_id file_id; /* of `library` when it was loaded */
-    alk_handler_registry handlers;
 } alk__loaded;
 
 /*
  * Loads the plugin of `manifest` (borrowed): dlopen (from a private copy when another copy of
- * the same path is still loaded), the entry symbol, the descriptor checks, init and, for an
- * operation plugin, register_handlers. On success the caller owns one reference. Errors are
- * ALK_EPLUGIN with the reason, or ALK_ENOMEM.
+ * the same path is still loaded), the entry symbol, the descriptor and handler-table checks,
+ * then init. On success the caller owns one reference. Errors are ALK_EPLUGIN with the reason,
+ * or ALK_ENOMEM.
  */
 int alk__loaded_open(const alk_manifest *manifest, alk__loaded **ret_loaded, alk_diag *diag);
 alk__loaded *alk__loaded_ref(alk__loaded *loaded);
@@ -66,8 +52,11 @@ bool alk__file_id_of(const char *path, alk__file_id *ret_id);
 bool alk__group_known(const char *group);
 bool alk__group_is_operation(const char *group);
 
-/* Frees the handlers of `registry` (owned by its plugin). */
-void alk__handlers_fini(alk_handler_registry *registry);
+/*
+ * Checks the handler table of `desc` (op_table.c): ALK_EPLUGIN naming the first bad row
+ * ("ops[3] (keras.layers Dense): ...") and why, prefixed with `library`.
+ */
+int alk__op_table_check(const alk_plugin_descriptor *desc, const char *library, alk_diag *diag);
 
 /* One plugin of a generation. */
 typedef struct alk__entry {
@@ -109,6 +98,7 @@ typedef struct alk__trace_map {
 /* What a job lends its plugins (see alk_plugin.h). Lives on the job's stack. */
 struct alk_host {
     const alk_generation *generation;
+    const alk__loaded *tracer; /* the running tracer: its table is searched first */
     alk__trace_map *map;
 };
 
@@ -116,5 +106,8 @@ void alk__trace_map_init(alk__trace_map *map);
 void alk__trace_map_fini(alk__trace_map *map);
 /* The entry named `name`, or NULL. */
 const alk__trace_entry *alk__trace_map_get(const alk__trace_map *map, const char *name);
+/* Names the model outputs: `names` (n strings, copied), each already in the map. ALK_EINVAL
+ * for a name the map lacks, ALK_ENOMEM. */
+int alk__host_set_outputs(const alk_host *host, const char *const *names, size_t n);
 
 #endif

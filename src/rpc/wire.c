@@ -148,47 +148,6 @@ static int new_node(reader *r, alk_value_kind kind, alk_value **ret) {
     return ALK_OK;
 }
 
-/* Whether `s` (n bytes) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-static bool valid_utf8(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t extra;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            extra = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            extra = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            extra = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= extra) {
-            return false;
-        }
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
-            return false;
-        }
-        i += extra + 1;
-    }
-    return true;
-}
-
 static int read_bytes(reader *r, alk_value_kind kind, uint64_t n, alk_value **ret) {
     const char *what = kind == ALK_VALUE_STR ? "str" : "bin";
     if (n > r->limits->max_string) {
@@ -203,7 +162,7 @@ static int read_bytes(reader *r, alk_value_kind kind, uint64_t n, alk_value **re
         if (memchr(r->p, '\0', (size_t)n) != NULL) {
             return fail(r, ALK_EPROTO, "a str contains a NUL byte");
         }
-        if (!valid_utf8(r->p, (size_t)n)) {
+        if (!alk_utf8_valid(r->p, (size_t)n)) {
             return fail(r, ALK_EPROTO, "a str is not valid UTF-8");
         }
     }
@@ -227,6 +186,16 @@ static int read_bytes(reader *r, alk_value_kind kind, uint64_t n, alk_value **re
 
 static int read_value(reader *r, const alk_value **ret);
 
+/* max_depth counts nested arrays and maps: the container read at depth d is level d + 1, so an
+ * empty container one level too deep is refused as well as a full one. */
+static int check_depth(reader *r) {
+    if (r->depth >= r->limits->max_depth) {
+        return fail(r, ALK_ELIMIT, "the message nests deeper than %zu levels (max_depth)",
+                    r->limits->max_depth);
+    }
+    return ALK_OK;
+}
+
 /* Checks a container's declared count against the limits and the remaining bytes. */
 static int check_count(reader *r, const char *what, uint64_t n, size_t min_bytes_each) {
     if (n > r->limits->max_items) {
@@ -246,7 +215,11 @@ static int check_count(reader *r, const char *what, uint64_t n, size_t min_bytes
 }
 
 static int read_array(reader *r, uint64_t n, const alk_value **ret) {
-    int rv = check_count(r, "array", n, 1);
+    int rv = check_depth(r);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    rv = check_count(r, "array", n, 1);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -280,7 +253,11 @@ static int read_array(reader *r, uint64_t n, const alk_value **ret) {
 }
 
 static int read_map(reader *r, uint64_t n, const alk_value **ret) {
-    int rv = check_count(r, "map", n, 2);
+    int rv = check_depth(r);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    rv = check_count(r, "map", n, 2);
     if (rv != ALK_OK) {
         return rv;
     }
@@ -381,10 +358,6 @@ static int read_number(reader *r, uint8_t type, alk_value **ret) {
 }
 
 static int read_value(reader *r, const alk_value **ret) {
-    if (r->depth > r->limits->max_depth) {
-        return fail(r, ALK_ELIMIT, "the message nests deeper than %zu levels (max_depth)",
-                    r->limits->max_depth);
-    }
     if (remaining(r) == 0) {
         return fail(r, ALK_EPROTO, "truncated message: a value is missing");
     }

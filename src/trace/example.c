@@ -4,7 +4,7 @@
  * would dispatch to, so the traced graph — and after optimisation the ALIR — is the reference's.
  */
 #include "trace/example.h"
-#include "alir/tracer.h"
+#include "trace/emit.h"
 
 #include <math.h>
 

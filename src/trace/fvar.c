@@ -1,6 +1,6 @@
 /*
- * Symbolic fixed-point variables (spec trace-alir.md §1): the trace context and every scalar
- * operation.
+ * Symbolic fixed-point variables (spec trace-alir.md §1): every scalar operation (the context
+ * they record into is context.c's).
  *
  * Design. Each operation mirrors the reference's FVariable method of the same name, branch for
  * branch, because bit-exact ALIR depends on which branch creates which node: the spec section
@@ -15,138 +15,12 @@
  *
  * Thread rule: one context per thread at a time (no locking).
  */
-#include "core/alloc.h"
 #include "core/sha256.h"
 #include "trace/trace_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------------------------------- */
-/* Context                                                                                  */
-/* ---------------------------------------------------------------------------------------- */
-
-void alk_solver_options_init(alk_solver_options *options) {
-    memset(options, 0, sizeof(*options));
-    /* The solver's binding defaults (cmvm.md §1.3), filled here rather than through
-     * alk_cmvm_options_init so that the tracer works before the solver library lands. */
-    options->cmvm.method0 = ALK_CMVM_WMC;
-    options->cmvm.method1 = ALK_CMVM_AUTO;
-    options->cmvm.hard_dc = -1;
-    options->cmvm.decompose_dc = -2;
-    options->cmvm.search_all_decompose_dc = true;
-    options->cmvm.mode = ALK_CMVM_COMPAT;
-    /* A tracing job already runs on a worker of its own; the search stays on it. */
-    options->cmvm.threads = 1;
-    options->binary_lut = true;
-    options->binary_lut_width = 6;
-    options->use_cache = true;
-}
-
-void alk_trace_set_offload(alk_trace *trace, alk_offload_fn offload, void *ctx) {
-    trace->solver.offload = offload;
-    trace->solver.offload_ctx = ctx;
-}
-
-void alk_trace_config_init(alk_trace_config *config) {
-    memset(config, 0, sizeof(*config));
-    config->hwconf = (alk_hwconf){1, 1, -1.0};
-    alk_solver_options_init(&config->solver);
-}
-
-int alk_trace_new(const alk_trace_config *config, alk_trace **ret_trace) {
-    alk_trace_config defaults;
-    if (config == NULL) {
-        alk_trace_config_init(&defaults);
-        config = &defaults;
-    }
-    alk_trace *t = alk_calloc(1, sizeof(*t));
-    if (t == NULL) {
-        return ALK_ENOMEM;
-    }
-    alk_arena_init(&t->arena, config->arena_block != 0 ? config->arena_block : 1u << 16);
-    t->hwconf = config->hwconf;
-    t->solver = config->solver;
-    if (t->solver.binary_lut_width <= 0) {
-        t->solver.binary_lut_width = 6;
-    }
-    *ret_trace = t;
-    return ALK_OK;
-}
-
-/* The solver cache is made on first use by the seam (solver_seam.c). */
-void alk__trace_free_cache(alk_trace *t);
-
-void alk_trace_free(alk_trace *t) {
-    if (t == NULL) {
-        return;
-    }
-    alk__trace_free_cache(t);
-    alk_arena_fini(&t->arena);
-    alk_free(t);
-}
-
-int alk_trace_error(const alk_trace *t) {
-    return t->error;
-}
-
-const char *alk_trace_message(const alk_trace *t) {
-    if (t->diag.message[0] != '\0') {
-        return t->diag.message;
-    }
-    return alk_strerror(t->error);
-}
-
-static int vset_error(alk_trace *t, int err, const char *fmt, va_list ap) {
-    if (t->error == ALK_OK) {
-        t->error = err;
-        vsnprintf(t->diag.message, sizeof(t->diag.message), fmt, ap);
-    }
-    return t->error;
-}
-
-int alk__trace_set_error(alk_trace *t, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rv = vset_error(t, err, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
-int alk_trace_fail(alk_trace *t, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int rv = vset_error(t, err, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
-size_t alk_trace_n_vars(const alk_trace *t) {
-    return t->n_vars;
-}
-
-alk_hwconf alk_trace_hwconf(const alk_trace *t) {
-    return t->hwconf;
-}
-
-void *alk__trace_alloc(alk_trace *t, size_t size) {
-    if (t->error != ALK_OK) {
-        return NULL;
-    }
-    /* Every allocation-heavy step passes here: a cheap place to notice a cancelled job. */
-    const atomic_bool *cancel = t->solver.cmvm.cancel;
-    if ((++t->allocations & 1023) == 0 && cancel != NULL &&
-        atomic_load_explicit(cancel, memory_order_relaxed)) {
-        alk__trace_set_error(t, ALK_ECANCELED, "the conversion was cancelled");
-        return NULL;
-    }
-    void *p = alk_arena_alloc(&t->arena, size);
-    if (p == NULL) {
-        alk__trace_set_error(t, ALK_ENOMEM, "out of memory while tracing");
-    }
-    return p;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Numbers                                                                                  */
@@ -670,8 +544,6 @@ static alk_fvar *pow2_mul(alk_trace *t, alk_fvar *a, double c) {
     return with_scaled(t, a, alk__affine_scale(t, a->affine, c), a->factor * c);
 }
 
-int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret);
-
 static alk_fvar *mul_num(alk_trace *t, alk_fvar *a, double c) {
     if (t->error != ALK_OK || a == NULL) {
         return NULL;
@@ -956,8 +828,8 @@ alk_fvar *alk_fv_bits(alk_trace *t, alk_fvar *v, int start, int stop) {
 
 static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o);
 static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o);
-static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, int type);
-static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, int type);
+static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, alk_bit_unop type);
+static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, alk_bit_binop type);
 
 static alk_fvar *quantize_input(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_round round);
 
@@ -987,11 +859,11 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         /* Round half to even: floor(x + 1/2), clearing the last bit on exact ties. */
         alk_fvar *off = const_add(t, v, ldexp(1.0, -f - 1));
         alk_fvar *roundup = wrap(t, off, k, i, f);
-        alk_fvar *not_multiple =
-            mul_num(t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), 1), ldexp(1.0, -f));
+        alk_fvar *not_multiple = mul_num(
+            t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), ALK_BIT_ANY), ldexp(1.0, -f));
         alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
         alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
-        alk_fvar *r = add(t, binary_bit(t, not_multiple, lsb, 0), rest);
+        alk_fvar *r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), rest);
         return quantize(t, r, k, i, f, overflow, ALK_TRN);
     }
     if (overflow == ALK_SAT || overflow == ALK_SAT_SYM) {
@@ -1114,7 +986,7 @@ alk_fvar *alk_fv_is_positive(alk_trace *t, alk_fvar *v) {
 }
 
 static alk_fvar *ne(alk_trace *t, alk_fvar *a, alk_fvar *b) {
-    return unary_bit(t, binary_bit(t, a, b, 2), 1);
+    return unary_bit(t, binary_bit(t, a, b, ALK_BIT_XOR), ALK_BIT_ANY);
 }
 
 static alk_fvar *lt(alk_trace *t, alk_fvar *a, alk_fvar *b, double b_num);
@@ -1129,7 +1001,7 @@ static alk_fvar *gt(alk_trace *t, alk_fvar *a, alk_fvar *b, double b_num) {
         double aligned = pceil(other / st(a)) * st(a);
         if (other != aligned) {
             /* a >= aligned = ~(a < aligned) */
-            return unary_bit(t, lt(t, a, NULL, aligned), 0);
+            return unary_bit(t, lt(t, a, NULL, aligned), ALK_BIT_NOT);
         }
         if (lo(a) == other) {
             alk_fvar *o = b != NULL ? b : alk__fv_const_hw(t, b_num, a->node->hwconf);
@@ -1173,11 +1045,11 @@ alk_fvar *alk_fv_lt(alk_trace *t, alk_fvar *a, alk_fvar *b) {
 }
 alk_fvar *alk_fv_ge(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
-    return unary_bit(t, lt(t, a, b, 0), 0);
+    return unary_bit(t, lt(t, a, b, 0), ALK_BIT_NOT);
 }
 alk_fvar *alk_fv_le(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
-    return unary_bit(t, gt(t, a, b, 0), 0);
+    return unary_bit(t, gt(t, a, b, 0), ALK_BIT_NOT);
 }
 alk_fvar *alk_fv_ne(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
@@ -1185,7 +1057,7 @@ alk_fvar *alk_fv_ne(alk_trace *t, alk_fvar *a, alk_fvar *b) {
 }
 alk_fvar *alk_fv_eq(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
-    return unary_bit(t, ne(t, a, b), 0);
+    return unary_bit(t, ne(t, a, b), ALK_BIT_NOT);
 }
 
 static bool check_finite(alk_trace *t, double c) {
@@ -1206,11 +1078,11 @@ alk_fvar *alk_fv_lt_const(alk_trace *t, alk_fvar *a, double c) {
 }
 alk_fvar *alk_fv_ge_const(alk_trace *t, alk_fvar *a, double c) {
     GUARD1(t, a);
-    return check_finite(t, c) ? unary_bit(t, lt(t, a, NULL, c), 0) : NULL;
+    return check_finite(t, c) ? unary_bit(t, lt(t, a, NULL, c), ALK_BIT_NOT) : NULL;
 }
 alk_fvar *alk_fv_le_const(alk_trace *t, alk_fvar *a, double c) {
     GUARD1(t, a);
-    return check_finite(t, c) ? unary_bit(t, gt(t, a, NULL, c), 0) : NULL;
+    return check_finite(t, c) ? unary_bit(t, gt(t, a, NULL, c), ALK_BIT_NOT) : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1225,14 +1097,14 @@ static alk_fvar *mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
     if (is_const(b) && lo(b) == 0) {
         alk_fvar *m = msb(t, c);
         if (!is_const(a)) {
-            return binary_bit(t, mul_num(t, neg(t, m), st(a)), a, 0);
+            return binary_bit(t, mul_num(t, neg(t, m), st(a)), a, ALK_BIT_AND);
         }
         return mul(t, m, a);
     }
     if (is_const(a) && lo(a) == 0) {
-        alk_fvar *m = unary_bit(t, msb(t, c), 0);
+        alk_fvar *m = unary_bit(t, msb(t, c), ALK_BIT_NOT);
         if (!is_const(b)) {
-            return binary_bit(t, mul_num(t, neg(t, m), st(b)), b, 0);
+            return binary_bit(t, mul_num(t, neg(t, m), st(b)), b, ALK_BIT_AND);
         }
         return mul(t, m, b);
     }
@@ -1387,7 +1259,7 @@ alk_fvar *alk_fv_abs(alk_trace *t, alk_fvar *a) {
 /* ---------------------------------------------------------------------------------------- */
 
 /* _unary_bit_op on a number (spec §1.16, §4.3). */
-static double unary_bit_number(double a, int op, alk_qint from) {
+static double unary_bit_number(double a, alk_bit_unop op, alk_qint from) {
     int k, i, f;
     if (from.min != 0 || from.max != 0) {
         qint_kif(from, &k, &i, &f);
@@ -1398,16 +1270,16 @@ static double unary_bit_number(double a, int op, alk_qint from) {
     }
     int64_t x = (int64_t)py_round(a / from.step);
     switch (op) {
-    case 0:
+    case ALK_BIT_NOT:
         return interpret_as((double)~x, k, i, f);
-    case 1:
+    case ALK_BIT_ANY:
         return x != 0;
     default:
         return from.min >= 0 ? (double)x == from.max : x == -1;
     }
 }
 
-static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, int type) {
+static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, alk_bit_unop type) {
     if (t->error != ALK_OK || v == NULL) {
         return NULL;
     }
@@ -1418,12 +1290,12 @@ static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, int type) {
     }
     int k, i, f;
     alk__fv_kif(v, &k, &i, &f);
-    if (k + i + f == 1 && type != 0) {
+    if (k + i + f == 1 && type != ALK_BIT_NOT) {
         return msb(t, v);
     }
     alk_fvar *from[1] = {v};
-    if (type == 0) {
-        if (v->node->opr == ALK_FOPR_BIT_UNARY && v->node->data == 0) {
+    if (type == ALK_BIT_NOT) {
+        if (v->node->opr == ALK_FOPR_BIT_UNARY && v->node->data == ALK_BIT_NOT) {
             alk_fvar *src = v->node->from[0];
             return mul_num(t, src, v->factor / src->factor);
         }
@@ -1432,7 +1304,7 @@ static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, int type) {
         return make_lhs(t, ALK_FOPR_BIT_UNARY, k ? -top : 0.0, top - step, step, from, 1,
                         fabs(v->factor), 0, NULL, hw);
     }
-    if (type == 2) {
+    if (type == ALK_BIT_ALL) {
         /* bug?: a strictly positive variable is "never all ones" (spec §1.16). */
         if (lo(v) > 0 || hi(v) < -st(v)) {
             return alk__fv_const_hw(t, 0, hw);
@@ -1444,7 +1316,7 @@ static alk_fvar *unary_bit(alk_trace *t, alk_fvar *v, int type) {
     return make_lhs(t, ALK_FOPR_BIT_UNARY, 0, 1, 1, from, 1, 1.0, type, NULL, hw);
 }
 
-static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, int type) {
+static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, alk_bit_binop type) {
     if (t->error != ALK_OK || v == NULL || o == NULL) {
         return NULL;
     }
@@ -1455,10 +1327,10 @@ static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, int type) {
     i = i > io ? i : io;
     f = f > fo ? f : fo;
     switch (type) {
-    case 0:
+    case ALK_BIT_AND:
         k = k & ko;
         break;
-    case 1:
+    case ALK_BIT_OR:
         k = k | ko;
         break;
     default:
@@ -1473,7 +1345,7 @@ static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, int type) {
     if (is_const(v) && is_const(o)) {
         double step = pmin(st(v), st(o));
         int64_t x = (int64_t)py_round(lo(v) / step), y = (int64_t)py_round(lo(o) / step);
-        int64_t r = type == 0 ? (x & y) : type == 1 ? (x | y) : (x ^ y);
+        int64_t r = type == ALK_BIT_AND ? (x & y) : type == ALK_BIT_OR ? (x | y) : (x ^ y);
         return alk__fv_const_hw(t, (double)r * step, hw);
     }
     if (is_const(v)) {
@@ -1481,18 +1353,18 @@ static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, int type) {
     }
     if (is_const(o)) {
         if (lo(o) == 0) {
-            return type == 0 ? o : v;
+            return type == ALK_BIT_AND ? o : v;
         }
         double ones_neg = -st(v);
         double ones_pos = ldexp(1.0, i) - st(v);
         if ((k == 0 && lo(o) == ones_pos) || (k == 1 && lo(o) == ones_neg)) {
-            if (type == 0) {
+            if (type == ALK_BIT_AND) {
                 return quantize(t, v, k, i, f, ALK_WRAP, ALK_TRN);
             }
-            if (type == 1) {
+            if (type == ALK_BIT_OR) {
                 return quantize(t, o, k, i, f, ALK_WRAP, ALK_TRN);
             }
-            return quantize(t, unary_bit(t, v, 0), k, i, f, ALK_WRAP, ALK_TRN);
+            return quantize(t, unary_bit(t, v, ALK_BIT_NOT), k, i, f, ALK_WRAP, ALK_TRN);
         }
     }
     double step = ldexp(1.0, -f);
@@ -1504,27 +1376,27 @@ static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, int type) {
 
 alk_fvar *alk_fv_not(alk_trace *t, alk_fvar *v) {
     GUARD1(t, v);
-    return unary_bit(t, v, 0);
+    return unary_bit(t, v, ALK_BIT_NOT);
 }
 alk_fvar *alk_fv_any(alk_trace *t, alk_fvar *v) {
     GUARD1(t, v);
-    return unary_bit(t, v, 1);
+    return unary_bit(t, v, ALK_BIT_ANY);
 }
 alk_fvar *alk_fv_all(alk_trace *t, alk_fvar *v) {
     GUARD1(t, v);
-    return unary_bit(t, v, 2);
+    return unary_bit(t, v, ALK_BIT_ALL);
 }
 alk_fvar *alk_fv_and(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
-    return binary_bit(t, a, b, 0);
+    return binary_bit(t, a, b, ALK_BIT_AND);
 }
 alk_fvar *alk_fv_or(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
-    return binary_bit(t, a, b, 1);
+    return binary_bit(t, a, b, ALK_BIT_OR);
 }
 alk_fvar *alk_fv_xor(alk_trace *t, alk_fvar *a, alk_fvar *b) {
     GUARD2(t, a, b);
-    return binary_bit(t, a, b, 2);
+    return binary_bit(t, a, b, ALK_BIT_XOR);
 }
 
 /* ---------------------------------------------------------------------------------------- */

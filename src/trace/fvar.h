@@ -3,7 +3,7 @@
  *
  * A model is converted by replaying it on symbolic values. Each value (`alk_fvar`) carries its
  * exact interval (low, high, step), an estimated latency and the operation that made it; the
- * tracer (alir/tracer.h) turns the recorded graph into an ALIR program.
+ * tracer (trace/emit.h) turns the recorded graph into an ALIR program.
  *
  * Everything lives in a per-job context, `alk_trace`, which owns an arena (every variable,
  * interval and lookup table of the job; freed at once by alk_trace_free), the hardware

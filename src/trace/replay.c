@@ -191,23 +191,23 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
     case 9: {
         alk_qint from = c->ops[a[0]].qint, to = op->qint;
         alk__rval v = buf[a[0]];
-        int type = (int)op->data[0];
+        alk_bit_unop type = (alk_bit_unop)op->data[0];
         if (v.var) {
-            if (type == 0) {
+            if (type == ALK_BIT_NOT) {
                 int n = (int)py_round(log2(to.step / from.step));
                 *ret = var(alk_fv_shift(t, alk_fv_not(t, v.var), n));
             } else {
-                *ret = var(type == 1 ? alk_fv_any(t, v.var) : alk_fv_all(t, v.var));
+                *ret = var(type == ALK_BIT_ANY ? alk_fv_any(t, v.var) : alk_fv_all(t, v.var));
             }
         } else {
             alk_kif kf = (from.min != 0 || from.max != 0) ? kif_of(from) : (alk_kif){0, 1, 0};
             int64_t x = (int64_t)py_round(v.num / from.step);
-            if (type == 0) {
+            if (type == ALK_BIT_NOT) {
                 alk_kif kt = kif_of(to);
                 int b = kf.k + kf.i + kf.f;
                 uint64_t mask = b >= 64 ? ~0ULL : ((1ULL << b) - 1);
                 *ret = num(interpret_as((double)((uint64_t)~x & mask), kt.k, kt.i, kt.f));
-            } else if (type == 1) {
+            } else if (type == ALK_BIT_ANY) {
                 *ret = num(x != 0);
             } else {
                 *ret = num(from.min >= 0 ? (double)x == from.max : x == -1);
@@ -219,18 +219,18 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
         double s = ldexp(1.0, (int)op->data[0]);
         alk__rval v0 = buf[a[0]];
         alk__rval v1 = r_mul(t, buf[a[1]], num(s));
-        int type = (int)op->data[1];
+        alk_bit_binop type = (alk_bit_binop)op->data[1];
         if (v0.var || v1.var) {
             alk_fvar *x = v0.var ? v0.var : v1.var;
             alk_fvar *y = v0.var ? as_var(t, v1, hw_of(t, v0)) : as_var(t, v0, hw_of(t, v1));
-            *ret = var(type == 0   ? alk_fv_and(t, x, y)
-                       : type == 1 ? alk_fv_or(t, x, y)
-                                   : alk_fv_xor(t, x, y));
+            *ret = var(type == ALK_BIT_AND  ? alk_fv_and(t, x, y)
+                       : type == ALK_BIT_OR ? alk_fv_or(t, x, y)
+                                            : alk_fv_xor(t, x, y));
         } else {
             alk_qint q0 = c->ops[a[0]].qint, q1 = c->ops[a[1]].qint;
             double step = q0.step < q1.step * s ? q0.step : q1.step * s;
             int64_t x = (int64_t)py_round(v0.num / step), y = (int64_t)py_round(v1.num / step);
-            int64_t r = type == 0 ? (x & y) : type == 1 ? (x | y) : (x ^ y);
+            int64_t r = type == ALK_BIT_AND ? (x & y) : type == ALK_BIT_OR ? (x | y) : (x ^ y);
             *ret = num((double)r * step);
         }
         break;
@@ -278,8 +278,6 @@ fail:
     alk_free(buf);
     return rv;
 }
-
-int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret);
 
 int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret) {
     alk__comb *c = NULL;

@@ -8,7 +8,7 @@
 #ifndef ALK_TRACE_REPLAY_H
 #define ALK_TRACE_REPLAY_H
 
-#include "alir/comb.h"
+#include "trace/comb.h"
 #include "trace/fvar.h"
 
 /* A slot: a variable when `var` is set, else the number `num`. */

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-void alk__trace_free_cache(alk_trace *t);
 void alk__trace_free_cache(alk_trace *t) {
     alk_cmvm_cache_free(t->cache);
     t->cache = NULL;

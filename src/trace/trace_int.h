@@ -1,6 +1,6 @@
 /*
- * Private structures of src/trace (shared by its .c files and the tracer in src/alir; not for
- * plugins).
+ * Private structures of src/trace (shared by its .c files; not for plugins, and not included
+ * outside src/trace).
  *
  * A node (`alk_fnode`) is one future ALIR op; a reference (`alk_fvar`) is a node seen through a
  * power-of-two factor, with its own affine interval. The reference's FVariable objects map onto
@@ -67,7 +67,7 @@ typedef struct alk_fnode {
     alk_hwconf hwconf;
     /* Accumulated bounds of an unquantized input. */
     double bounds_low, bounds_high, bounds_step;
-    /* Tracer scratch (see alir/tracer.c); `mark` equals the tracer's generation when set. */
+    /* Tracer scratch (see trace/emit.c); `mark` equals the tracer's generation when set. */
     uint64_t mark;     /* gathered in generation `mark` */
     uint64_t in_mark;  /* an input of generation `in_mark`, at position in_pos */
     uint64_t neg_mark; /* needs a negation op in generation `neg_mark` */
@@ -162,11 +162,18 @@ static inline bool is_pow2_value(double x) {
     return isfinite(e) && e == floor(e);
 }
 
-/* ---- Context helpers (fvar.c) ---- */
+/* ---- Context helpers (context.c) ---- */
 
+/* Records the first error of the trace (sticky) and returns the recorded code. */
 int alk__trace_set_error(alk_trace *t, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Arena memory that lives as long as the trace; NULL (and a sticky error) once the trace has
+ * failed, is out of memory, or its job was cancelled. */
 void *alk__trace_alloc(alk_trace *t, size_t size);
+/* Prefixes the recorded error's message with more context (the handler kit's "layer NAME
+ * (Class): "); nothing when no error is recorded. */
+void alk__trace_prefix_error(alk_trace *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Affine intervals (affine.c). */
 alk_affine *alk__affine_const(alk_trace *t, double bias);
@@ -216,5 +223,11 @@ int alk__scm_program(alk_trace *t, double c, alk_program **ret_program, bool *re
 /* A CMVM solution through the job's cache (*ret borrowed) or owned in *owned (*ret_owned). */
 int alk__cmvm_run(alk_trace *t, const alk_cmvm_problem *problem, const alk_cmvm_result **ret,
                   alk_cmvm_result *owned, bool *ret_owned);
+/* Frees the job's solution cache, which the seam makes on first use (alk_trace_free calls it). */
+void alk__trace_free_cache(alk_trace *t);
+
+/* x * c through an SCM program (replay.c): replays `program` (borrowed) with x as its input and
+ * writes the product to *ret on success; an error is also the trace's sticky error. */
+int alk__replay_scm(alk_trace *t, const alk_program *program, alk_fvar *x, alk_fvar **ret);
 
 #endif

@@ -115,7 +115,7 @@ class EndToEnd(unittest.TestCase):
                 if i == 25 and MOCK_DIR:
                     with open(os.path.join(self.plugins, "broken.plugin"), "w") as f:
                         f.write(f"group = alir_tracer.plugins\nname = failing_init\n"
-                                f"library = {MOCK_DIR}/libmock_broken_failing_init.so\nabi = 1\n")
+                                f"library = {MOCK_DIR}/libmock_broken_failing_init.so\nabi = 2\n")
                 try:
                     ctl.reload()
                 except AlkaidError as e:

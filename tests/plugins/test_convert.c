@@ -39,7 +39,7 @@ static void setup(void) {
     (void)snprintf(path, sizeof(path), "%s/mock.plugin", mock_manifest_dir);
     FILE *f = fopen(path, "w");
     fprintf(f,
-            "group = alir_tracer.plugins\nname = mock\nlibrary = %s/libmock_tracer.so\nabi = 1\n",
+            "group = alir_tracer.plugins\nname = mock\nlibrary = %s/libmock_tracer.so\nabi = 2\n",
             getenv("ALK_MOCK_DIR"));
     fclose(f);
     char **dirs;
@@ -107,10 +107,11 @@ Test(convert_request, framework_inferred_from_module) {
     /* The mock tracer's model names an unknown layer: the error comes from the mock tracer. */
     cr_assert_eq(convert(NULL,
                          "{\"module\": \"mock.models\", \"input_shape\": [2], \"layers\": "
-                         "[{\"module\": \"nopkg.x\", \"class_name\": \"Y\"}]}",
+                         "[{\"module\": \"nopkg.x\", \"class_name\": \"Y\", \"name\": \"y1\"}]}",
                          NULL, &diag),
                  ALK_ENOENT);
-    cr_assert(strstr(diag.message, "mock tracer: unsupported layer Y") != NULL, "%s", diag.message);
+    cr_assert(strstr(diag.message, "mock tracer: layer y1 (Y): unsupported layer Y") != NULL, "%s",
+              diag.message);
 }
 
 Test(convert_request, inputs_must_be_provided) {

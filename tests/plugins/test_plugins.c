@@ -1,9 +1,11 @@
 /*
  * The plugin system: discovery through manifests, the loader's refusals (each with its reason,
- * the other plugins intact), second-level plugins loaded on demand and once, and generations
- * (old code stays mapped until the last job of its generation ends; a strict rebuild with a
- * broken plugin fails and leaves the current generation alone).
+ * the other plugins intact; broken handler tables named by row), second-level plugins loaded on
+ * demand and once per generation, and generations (old code stays mapped until the last job of
+ * its generation ends; a strict rebuild with a broken plugin fails and leaves the current
+ * generation alone).
  */
+#include "plugin/convert.h"
 #include "plugin/plugin_int.h"
 #include "core/alloc.h"
 
@@ -82,27 +84,27 @@ static void expect_refused(const alk_generation *g, const char *name, const char
 TestSuite(plugins, .init = make_dir, .fini = remove_dir);
 
 Test(plugins, broken_plugins_are_refused_with_their_reason) {
-    write_manifest("mock", ALK_GROUP_TRACER, "mock", "mock_tracer", "1");
-    write_manifest("wrong_abi", ALK_GROUP_TRACER, "wrong_abi", "mock_broken_wrong_abi", "1");
+    write_manifest("mock", ALK_GROUP_TRACER, "mock", "mock_tracer", "2");
+    write_manifest("wrong_abi", ALK_GROUP_TRACER, "wrong_abi", "mock_broken_wrong_abi", "2");
     write_manifest("short_struct", ALK_GROUP_TRACER, "short_struct", "mock_broken_short_struct",
-                   "1");
-    write_manifest("missing_op", ALK_GROUP_TRACER, "missing_op", "mock_broken_missing_op", "1");
+                   "2");
+    write_manifest("missing_op", ALK_GROUP_TRACER, "missing_op", "mock_broken_missing_op", "2");
     write_manifest("failing_init", ALK_GROUP_TRACER, "failing_init", "mock_broken_failing_init",
-                   "1");
-    write_manifest("no_entry", ALK_GROUP_TRACER, "no_entry", "mock_broken_no_entry", "1");
-    write_manifest("jax", "alkaid_jax", "jax", "mock_tracer", "1");
-    write_manifest("old_manifest", ALK_GROUP_TRACER, "old_manifest", "mock_tracer", "7");
-    write_manifest("gone", ALK_GROUP_TRACER, "gone", "does_not_exist", "1");
-    write_manifest("renamed", ALK_GROUP_TRACER, "renamed", "mock_tracer", "1");
+                   "2");
+    write_manifest("no_entry", ALK_GROUP_TRACER, "no_entry", "mock_broken_no_entry", "2");
+    write_manifest("jax", "alkaid_jax", "jax", "mock_tracer", "2");
+    write_manifest("old_manifest", ALK_GROUP_TRACER, "old_manifest", "mock_tracer", "1");
+    write_manifest("gone", ALK_GROUP_TRACER, "gone", "does_not_exist", "2");
+    write_manifest("renamed", ALK_GROUP_TRACER, "renamed", "mock_tracer", "2");
     alk_generation *g = build(false, NULL, ALK_OK);
-    expect_refused(g, "wrong_abi", "plugin ABI version 99, this alkaid supports 1");
-    expect_refused(g, "short_struct", "bytes, ABI 1 needs at least");
+    expect_refused(g, "wrong_abi", "plugin ABI version 99, this alkaid supports 2");
+    expect_refused(g, "short_struct", "bytes, ABI 2 needs at least");
     expect_refused(g, "missing_op", "a tracer plugin must set apply_model");
     expect_refused(g, "failing_init",
                    "init failed (EINVAL): missing configuration file /etc/broken.conf");
     expect_refused(g, "no_entry", "no alk_plugin_entry symbol");
     expect_refused(g, "jax", "unknown group 'alkaid_jax'");
-    expect_refused(g, "old_manifest", "manifest declares ABI 7");
+    expect_refused(g, "old_manifest", "manifest declares ABI 1, this alkaid supports 2");
     expect_refused(g, "gone", "libdoes_not_exist.so");
     expect_refused(g, "renamed", "descriptor says group 'alir_tracer.plugins' name 'mock'");
     cr_assert_eq(alk_generation_n_refused(g), 9);
@@ -113,11 +115,39 @@ Test(plugins, broken_plugins_are_refused_with_their_reason) {
     alk_generation_unref(g);
 }
 
+/* A bad handler table refuses its plugin, naming the row and the fault (tracers at build time,
+ * operation plugins when first needed). */
+Test(plugins, broken_handler_tables_are_refused_naming_the_row) {
+    write_manifest("mock", ALK_GROUP_TRACER, "mock", "mock_tracer", "2");
+    write_manifest("duplicate_row", ALK_GROUP_TRACER, "duplicate_row", "mock_broken_duplicate_row",
+                   "2");
+    write_manifest("missing_fn", ALK_GROUP_TRACER, "missing_fn", "mock_broken_missing_fn", "2");
+    write_manifest("bad_layout", ALK_GROUP_TRACER, "bad_layout", "mock_broken_bad_layout", "2");
+    write_manifest("bad_arity", ALK_GROUP_TRACER, "bad_arity", "mock_broken_bad_arity", "2");
+    write_manifest("no_table", ALK_GROUP_KERAS, "no_table", "mock_broken_no_table", "2");
+    alk_generation *g = build(false, NULL, ALK_OK);
+    expect_refused(g, "duplicate_row", "ops[0] and ops[1] both handle broken.layers Good");
+    expect_refused(g, "missing_fn", "ops[1] (broken.layers Other): missing fn");
+    expect_refused(g, "bad_layout",
+                   "ops[1] (broken.layers Other): malformed weights \"kernel bias:\"");
+    expect_refused(g, "bad_arity", "ops[1] (broken.layers Other): min_args 3 > max_args 2");
+    cr_assert_eq(info_of(g, "mock").state, ALK_PLUGIN_LOADED);
+    cr_assert_eq(info_of(g, "no_table").state, ALK_PLUGIN_ON_DEMAND);
+    alk__loaded *loaded = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk__generation_operation_plugin(g, ALK_GROUP_KERAS, "no_table", &loaded, &diag),
+                 ALK_EPLUGIN);
+    cr_assert(strstr(diag.message, "an operation plugin must set ops (its handler table)") != NULL,
+              "%s", diag.message);
+    expect_refused(g, "no_table", "an operation plugin must set ops");
+    alk_generation_unref(g);
+}
+
 Test(plugins, manifest_errors_name_file_and_line) {
     char path[256];
     (void)snprintf(path, sizeof(path), "%s/bad.plugin", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "group = alir_tracer.plugins\nname = bad\nlibary = x.so\nabi = 1\n");
+    fprintf(f, "group = alir_tracer.plugins\nname = bad\nlibary = x.so\nabi = 2\n");
     fclose(f);
     alk_manifest m;
     alk_diag diag = {{0}};
@@ -129,85 +159,100 @@ Test(plugins, manifest_errors_name_file_and_line) {
     alk_generation_unref(g);
 }
 
-/* Runs the mock tracer of `g` on a model with the given layers; returns the trace map. */
-static int run_mock(const alk_generation *g, const char *model_json, alk__trace_map *map,
-                    alk_diag *diag) {
-    const alk__entry *tracer = NULL;
-    for (size_t i = 0; i < g->n_entries; i++) {
-        if (strcmp(g->entries[i].info.name, "mock") == 0) {
-            tracer = &g->entries[i];
-        }
-    }
-    cr_assert_not_null(tracer);
+/* Converts `model_json` with tracer `framework` of `g` on inputs of format (1, 3, 0), asking
+ * for the dump; the caller frees *result. */
+static int run_mock(const alk_generation *g, const char *framework, const char *model_json,
+                    alk_convert_result *result, alk_diag *diag) {
     alk_arena arena;
     alk_arena_init(&arena, 0);
-    const alk_value *model;
-    cr_assert_eq(alk_value_from_json(model_json, strlen(model_json), NULL, &arena, &model, diag),
-                 ALK_OK);
-    alk__trace_map_init(map);
-    alk_host host = {.generation = g, .map = map};
-    int rv =
-        tracer->loaded->desc->apply_model(tracer->loaded->state, NULL, &host, model, NULL, 0, diag);
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = framework;
+    cr_assert_eq(
+        alk_value_from_json(model_json, strlen(model_json), NULL, &arena, &request.model, diag),
+        ALK_OK);
+    static const int kif[1][3] = {{1, 3, 0}};
+    request.inputs_kif = kif;
+    request.n_inputs_kif = 1;
+    request.dump = true;
+    *result = (alk_convert_result){0};
+    int rv = alk_convert(g, &request, result, diag);
     alk_arena_fini(&arena);
     return rv;
 }
 
+static bool dumped(const alk_convert_result *result, const char *name) {
+    for (size_t i = 0; i < result->n_dump; i++) {
+        if (strcmp(result->dump[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 Test(plugins, second_level_plugin_loads_on_demand_and_once) {
-    write_manifest("mock", ALK_GROUP_TRACER, "mock", "mock_tracer", "1");
-    write_manifest("fakepkg", ALK_GROUP_KERAS, "fakepkg", "mock_fakepkg", "1");
+    write_manifest("keras", ALK_GROUP_TRACER, "keras", "mock_keras", "2");
+    write_manifest("fakepkg", ALK_GROUP_KERAS, "fakepkg", "mock_fakepkg", "2");
     alk_generation *g = build(false, NULL, ALK_OK);
     cr_assert_eq(info_of(g, "fakepkg").state, ALK_PLUGIN_ON_DEMAND);
 
     /* A model without its layers does not load it. */
-    alk__trace_map map;
+    alk_convert_result result;
     alk_diag diag = {{0}};
-    cr_assert_eq(run_mock(g, "{\"layers\": []}", &map, &diag), ALK_OK, "%s", diag.message);
-    alk__trace_map_fini(&map);
+    cr_assert_eq(run_mock(g, "keras", "{\"input_shape\": [1, 2], \"layers\": []}", &result, &diag),
+                 ALK_OK, "%s", diag.message);
+    alk_convert_result_fini(&result);
     cr_assert_eq(info_of(g, "fakepkg").state, ALK_PLUGIN_ON_DEMAND);
 
     /* Two models using FakeDense: loaded by the first, once. */
-    const char *model = "{\"layers\": [{\"module\": \"fakepkg.layers\", \"class_name\": "
-                        "\"FakeDense\", \"name\": \"d1\"}, {\"module\": \"fakepkg.layers\", "
-                        "\"class_name\": \"FakeDense\", \"name\": \"d2\"}]}";
+    const char *model =
+        "{\"input_shape\": [1, 2], \"layers\": ["
+        "{\"name\": \"d1\", \"module\": \"fakepkg.layers\", \"class_name\": \"FakeDense\","
+        " \"config\": {\"use_bias\": false}, \"args\": [{\"input\": 0}],"
+        " \"weights\": {\"kernel\": [[1], [2]]}},"
+        "{\"name\": \"d2\", \"module\": \"fakepkg.layers\", \"class_name\": \"FakeDense\","
+        " \"config\": {\"use_bias\": false}, \"args\": [{\"input\": 0}],"
+        " \"weights\": {\"kernel\": [[1], [2]]}}]}";
     for (int round = 0; round < 2; round++) {
-        cr_assert_eq(run_mock(g, model, &map, &diag), ALK_OK, "%s", diag.message);
-        cr_assert_not_null(alk__trace_map_get(&map, "d1/inits=1"));
-        cr_assert_not_null(alk__trace_map_get(&map, "d2/inits=1"));
-        alk__trace_map_fini(&map);
+        cr_assert_eq(run_mock(g, "keras", model, &result, &diag), ALK_OK, "%s", diag.message);
+        cr_assert(dumped(&result, "/d1/inits=1"));
+        cr_assert(dumped(&result, "/d2/inits=1"));
+        alk_convert_result_fini(&result);
     }
     cr_assert_eq(info_of(g, "fakepkg").state, ALK_PLUGIN_LOADED);
 
-    /* A layer of an unknown module, and an unknown class of a known plugin, are named. */
-    cr_assert_eq(run_mock(g,
-                          "{\"layers\": [{\"module\": \"otherpkg.core\", \"class_name\": \"X\"}]}",
-                          &map, &diag),
+    /* A layer of an unknown module, an unknown class of a known plugin and a framework class
+     * the tracer lacks are named. */
+    cr_assert_eq(run_mock(g, "keras",
+                          "{\"input_shape\": [1, 2], \"layers\": [{\"module\": "
+                          "\"otherpkg.core\", \"class_name\": \"X\", \"name\": \"x1\"}]}",
+                          &result, &diag),
                  ALK_ENOENT);
-    alk__trace_map_fini(&map);
-    cr_assert(strstr(diag.message, "unsupported layer X (module otherpkg.core): no alkaid_keras "
-                                   "plugin named 'otherpkg'") != NULL,
-              "%s", diag.message);
-    cr_assert_eq(run_mock(g,
-                          "{\"layers\": [{\"module\": \"fakepkg.layers\", \"class_name\": "
-                          "\"FakeConv\"}]}",
-                          &map, &diag),
+    cr_assert_str_eq(diag.message,
+                     "keras tracer: layer x1 (X): unsupported layer X (module otherpkg.core): no "
+                     "alkaid_keras plugin named 'otherpkg' is installed");
+    cr_assert_eq(run_mock(g, "keras",
+                          "{\"input_shape\": [1, 2], \"layers\": [{\"module\": "
+                          "\"fakepkg.layers\", \"class_name\": \"FakeConv\", \"name\": \"c\"}]}",
+                          &result, &diag),
                  ALK_ENOENT);
-    alk__trace_map_fini(&map);
     cr_assert(strstr(diag.message, "plugin 'fakepkg' has no handler for it") != NULL, "%s",
               diag.message);
-    cr_assert_eq(run_mock(g,
-                          "{\"layers\": [{\"module\": \"keras.layers\", \"class_name\": "
-                          "\"Dense\"}]}",
-                          &map, &diag),
+    cr_assert_eq(run_mock(g, "keras",
+                          "{\"input_shape\": [1, 2], \"layers\": [{\"module\": "
+                          "\"keras.layers\", \"class_name\": \"Dense\", \"name\": \"d\"}]}",
+                          &result, &diag),
                  ALK_ENOENT);
-    alk__trace_map_fini(&map);
+    cr_assert(strstr(diag.message, "unsupported layer Dense (module keras.layers)") != NULL, "%s",
+              diag.message);
 
     /* A new generation shares the loaded plugin: still one init. */
     alk_generation *g2 = build(false, g, ALK_OK);
     cr_assert_eq(info_of(g2, "fakepkg").state, ALK_PLUGIN_LOADED);
     alk_generation_unref(g);
-    cr_assert_eq(run_mock(g2, model, &map, &diag), ALK_OK, "%s", diag.message);
-    cr_assert_not_null(alk__trace_map_get(&map, "d1/inits=1"));
-    alk__trace_map_fini(&map);
+    cr_assert_eq(run_mock(g2, "keras", model, &result, &diag), ALK_OK, "%s", diag.message);
+    cr_assert(dumped(&result, "/d1/inits=1"));
+    alk_convert_result_fini(&result);
     alk_generation_unref(g2);
 }
 
@@ -240,7 +285,7 @@ Test(plugins, generations_keep_old_code_until_the_last_job) {
     char manifest[256];
     (void)snprintf(manifest, sizeof(manifest), "%s/mock.plugin", dir);
     f = fopen(manifest, "w");
-    fprintf(f, "group = %s\nname = mock\nlibrary = libmock_live.so\nabi = 1\n", ALK_GROUP_TRACER);
+    fprintf(f, "group = %s\nname = mock\nlibrary = libmock_live.so\nabi = 2\n", ALK_GROUP_TRACER);
     fclose(f);
 
     alk_generation *g1 = build(true, NULL, ALK_OK);
@@ -260,17 +305,18 @@ Test(plugins, generations_keep_old_code_until_the_last_job) {
     alk_generation *g3 = build(true, g2, ALK_OK);
     cr_assert_str_eq(info_of(g3, "mock").version, "b");
     cr_assert_str_eq(info_of(g1, "mock").version, "a");
-    alk__trace_map map;
+    alk_convert_result result;
     alk_diag diag = {{0}};
-    cr_assert_eq(run_mock(job, "{\"layers\": []}", &map, &diag), ALK_OK, "%s", diag.message);
-    alk__trace_map_fini(&map);
+    const char *empty = "{\"input_shape\": [1, 2], \"layers\": []}";
+    cr_assert_eq(run_mock(job, "mock", empty, &result, &diag), ALK_OK, "%s", diag.message);
+    alk_convert_result_fini(&result);
 
     /* Dropping the "current" references of 1 and 2 unloads nothing: the job still holds 1. */
     alk_generation_unref(g1);
     alk_generation_unref(g2);
     cr_assert_eq(count_lines(log, "fini a"), 0);
-    cr_assert_eq(run_mock(job, "{\"layers\": []}", &map, &diag), ALK_OK, "%s", diag.message);
-    alk__trace_map_fini(&map);
+    cr_assert_eq(run_mock(job, "mock", empty, &result, &diag), ALK_OK, "%s", diag.message);
+    alk_convert_result_fini(&result);
     /* The job ends: variant a is finalised and unloaded, variant b is untouched. */
     alk_generation_unref(job);
     cr_assert_eq(count_lines(log, "fini a"), 1);
@@ -278,7 +324,7 @@ Test(plugins, generations_keep_old_code_until_the_last_job) {
 
     /* A strict rebuild with a broken plugin fails and changes nothing. */
     write_manifest("failing_init", ALK_GROUP_TRACER, "failing_init", "mock_broken_failing_init",
-                   "1");
+                   "2");
     const char *dirs[] = {dir};
     alk_plugin_config config = {.dirs = dirs, .n_dirs = 1, .strict = true};
     alk_generation *g4 = NULL;

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Issue 5, "Done when" 1: the example model traced by `alkaidc trace-example` and run by
 `alkaidc run` equals the numpy evaluation of the same function (example_model.py) bit for bit,
-on 1,000 random inputs in [-128, 128), for the shapes (4, 5), (5, 8) and (16, 4).
+on 1,000 random inputs in [-128, 128), for the shapes (4, 5), (5, 8) and (16, 4). At (16, 4) the
+lookup table of the written JSON must be byte for byte the one in the reference's own trace of
+the same model (fixture alir/v3_upgraded.json, spec trace-alir.md 4.5 and 4.9): same values,
+hash, out_qint and key order.
 
 Usage: /usr/bin/python3 test_trace_example.py ALKAIDC [--samples N] [--seed S]
 """
@@ -24,10 +27,34 @@ def bits(v):
     return struct.pack("<d", float(v))
 
 
+def tables_text(text):
+    """The JSON text of the lookup tables (the model's 9th element)."""
+    return text[text.index('[{"spec":'):text.rindex('],"meta":') + 1]
+
+
+def check_table_text(model):
+    """The (16, 4) trace's table against the reference's file, as text."""
+    fixture = os.path.join(os.environ["ALK_FIXTURES"], "alir", "v3_upgraded.json")
+    with open(fixture) as fh:
+        want = tables_text(fh.read())
+    with open(model) as fh:
+        got = tables_text(fh.read())
+    if got != want:
+        at = next(i for i in range(min(len(got), len(want)) + 1) if got[i:i + 1] != want[i:i + 1])
+        print("FAIL (16, 4): the lookup table JSON differs from the reference's at byte %d:\n"
+              "  got:  %s\n  want: %s" % (at, got[max(at - 40, 0):at + 40],
+                                          want[max(at - 40, 0):at + 40]))
+        return 1
+    print("ok   (16, 4): lookup table JSON identical to the reference's (%d bytes)" % len(got))
+    return 0
+
+
 def check_shape(alkaidc, shape, samples, rng, tmp):
     model = os.path.join(tmp, "example_%dx%d.alir.json" % shape)
     subprocess.run([alkaidc, "trace-example", "--shape", "%d,%d" % shape, "-o", model],
                    check=True)
+    if shape == (16, 4) and check_table_text(model):
+        return 1
     x = rng.uniform(-128, 128, size=(samples,) + shape)
     inp = os.path.join(tmp, "in.txt")
     with open(inp, "w") as fh:

@@ -5,7 +5,12 @@ function, as the reference's tests/test_ops.py checks it:
 
     expected = quantize(fn(quantize(x, *inp_kifs)), 1, 12, 12)
 
-on 2,000 samples of randn * 32. The numpy functions below are written from the specification
+on 2,000 samples of randn * 32, where inp_kifs are the input formats K, I, F below (the same
+list as trace_ops_gen.c's FVArray.from_kif): the inputs are quantized from this test's own
+formats, never from the program under test, and every read op of the program must carry the
+interval from_kif gives for its input (spec trace-alir.md 1.5). A case whose numpy result is
+the same for every sample compares constants and fails. The numpy functions below are written
+from the specification
 (trace-alir.md sections 1-2) and numpy's own semantics; the float quantizer is the one of spec 2.10
 (quantizers' get_fixed_quantizer_np). Where the reference defines a function differently from
 plain numpy (np.mean over a count that is not a power of two multiplies by the double
@@ -85,7 +90,7 @@ def sort_tied(x):
 
 
 FUNCS = {}
-for kif in [(1, 3, 3), (0, 4, 2), (1, 0, 0)]:
+for kif in [(1, 3, 3), (0, 4, -2), (1, 0, 0), (0, 4, 2), (1, 2, -1)]:
     for ov in ["WRAP", "SAT", "SAT_SYM"]:
         for rd in ["TRN", "RND", "RND_CONV"]:
             name = "quantize_%d_%d_%d_%s_%s" % (kif + (ov, rd))
@@ -164,20 +169,22 @@ FUNCS.update({
 TIE_MASKS = {"sort_by": lambda xq: sort_tied(xq[:, 4:])}
 
 
-def inp_kifs(model):
-    """kif of each input's read op (minimal kif, spec cmvm 2.3); (0, 0, 0) when not read."""
-    kifs = [(0, 0, 0)] * 8
-    for op in model["model"][5]:
+def from_kif_interval(k, i, f):
+    """FVArray.from_kif's interval of one input (spec 1.5): (-k 2^i, 2^i - 2^-f, 2^-f)."""
+    return [-k * 2.0**i, 2.0**i - 2.0**-f, 2.0**-f]
+
+
+def check_input_intervals(model):
+    """Problems with the read ops: each must read an input with its from_kif interval."""
+    problems = []
+    for n, op in enumerate(model["model"][5]):
         if op[1] == -1:
-            lo, hi, step = op[3]
-            if lo == 0 and hi == 0:
-                continue
-            k = int(lo < 0)
-            f = -int(np.ceil(np.log2(step)))
-            imin, imax = round(lo / step), round(hi / step)
-            bits = int(np.ceil(np.log2(max(abs(imin), imax + 1))))
-            kifs[op[2][0]] = (k, bits - f, f)
-    return np.array(kifs).T
+            d = op[2][0]
+            want = from_kif_interval(K[d], I[d], F[d])
+            if [float(v) for v in op[3]] != want:
+                problems.append("read op %d of input %d has interval %s, from_kif(%d, %d, %d) "
+                                "is %s" % (n, d, op[3], K[d], I[d], F[d], want))
+    return problems
 
 
 def bits(v):
@@ -188,9 +195,15 @@ def check(gen, alkaidc, name, x, tmp):
     model = os.path.join(tmp, name + ".json")
     subprocess.run([gen, name, model], check=True)
     with open(model) as fh:
-        k, i, f = inp_kifs(json.load(fh))
-    xq = quantize(x, k, i, f)
+        problems = check_input_intervals(json.load(fh))
+    if problems:
+        print("FAIL %-26s %s" % (name, "; ".join(problems)))
+        return 1
+    xq = quantize(x, np.array(K), np.array(I), np.array(F))
     want = quantize(np.asarray(FUNCS[name](xq), dtype=np.float64).reshape(len(x), -1), 1, 12, 12)
+    if np.all(want == want[:1]):
+        print("FAIL %-26s numpy gives the same result for every sample: it tests nothing" % name)
+        return 1
     inp = os.path.join(tmp, "in.txt")
     with open(inp, "w") as fh:
         for row in x:
@@ -219,7 +232,7 @@ def main():
     parser.add_argument("alkaidc")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("names", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # NAME... may follow --samples
     listed = subprocess.run([args.gen, "--list"], capture_output=True, text=True,
                             check=True).stdout.split()
     names = args.names or listed
@@ -229,6 +242,7 @@ def main():
         return 1
     rng = np.random.default_rng(5)
     x = rng.standard_normal((args.samples, 8)) * 32
+    x[::40] = rng.uniform(0, 1.0 / 32, size=(len(x[::40]), 8))  # inputs that all read as 0
     status = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:

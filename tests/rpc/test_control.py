@@ -17,7 +17,7 @@ MOCK_DIR = os.environ["ALK_MOCK_DIR"]
 
 def write_manifest(directory, file, name, library, group="alir_tracer.plugins"):
     with open(os.path.join(directory, file + ".plugin"), "w") as f:
-        f.write(f"group = {group}\nname = {name}\nlibrary = {MOCK_DIR}/lib{library}.so\nabi = 1\n")
+        f.write(f"group = {group}\nname = {name}\nlibrary = {MOCK_DIR}/lib{library}.so\nabi = 2\n")
 
 
 def names(plugins):
@@ -50,7 +50,7 @@ class Control(unittest.TestCase):
     def test_reload_load_unload(self):
         listing = self.c.plugins()
         mock = [p for p in listing if p["name"] == "mock"][0]
-        self.assertEqual((mock["state"], mock["version"], mock["abi_version"]), ("loaded", "a", 1))
+        self.assertEqual((mock["state"], mock["version"], mock["abi_version"]), ("loaded", "a", 2))
         self.assertTrue(mock["library"].endswith("libmock_tracer.so"))
         first = self.ctl.stats()["generation"]
 

@@ -1,6 +1,8 @@
 /* Helpers of the CMVM/SCM tests (see cmvm_testlib.h). */
 #include "cmvm_testlib.h"
 
+#include "core/io.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,9 +25,9 @@ void tl_eval_stage(const alk_program *p, const double *x, double *y) {
     double *buf = calloc(p->n_ops + 1, sizeof(double));
     cr_assert_not_null(buf);
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
-        const int64_t *data = alk_op_data(p, op);
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
+        const int64_t *data = alk_alir_op_data(p, op);
         switch (op->opcode) {
         case ALK_OP_READ:
             cr_assert_eq(op->n_data, 1);
@@ -77,9 +79,9 @@ void tl_format_stage(const alk_program *p, alk_buf *out) {
     }
     alk_buf_puts(out, "\n");
     for (size_t i = 0; i < p->n_ops; i++) {
-        const alk_op *op = &p->ops[i];
-        const uint32_t *addr = alk_op_addr(p, op);
-        const int64_t *data = alk_op_data(p, op);
+        const alk_alir_op *op = &p->ops[i];
+        const uint32_t *addr = alk_alir_op_addr(p, op);
+        const int64_t *data = alk_alir_op_data(p, op);
         long long id0 = op->opcode == ALK_OP_READ ? (long long)data[0] : (long long)addr[0];
         long long id1 = op->opcode == ALK_OP_READ ? -1LL : (long long)addr[1];
         long long d = op->opcode == ALK_OP_READ ? 0LL : (long long)data[0];
@@ -96,4 +98,23 @@ const char *tl_data_path(const char *name) {
     cr_assert_not_null(root, "ALK_SOURCE_ROOT is not set (run the tests through meson)");
     (void)snprintf(path, sizeof(path), "%s/tests/data/cmvm/%s", root, name);
     return path;
+}
+
+void tl_read_data(const char *name, alk_buf *out) {
+    alk_buf raw;
+    alk_buf_init(&raw);
+    alk_buf_init(out);
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_read_file(tl_data_path(name), 1 << 24, &raw, &diag), ALK_OK, "%s",
+                 diag.message);
+    if (alk_is_gzip(raw.data, raw.len)) {
+        cr_assert_eq(alk_gunzip(raw.data, raw.len, 1 << 26, out, &diag), ALK_OK, "%s: %s", name,
+                     diag.message);
+    } else {
+        alk_buf_append(out, raw.data, raw.len);
+    }
+    alk_buf_putc(out, '\0');
+    cr_assert_eq(alk_buf_error(out), ALK_OK);
+    out->len--;
+    alk_buf_fini(&raw);
 }

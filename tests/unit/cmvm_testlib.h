@@ -29,4 +29,8 @@ void tl_format_stage(const alk_program *p, alk_buf *out);
 /* Path of a file under tests/data/cmvm (static buffer). */
 const char *tl_data_path(const char *name);
 
+/* Reads the file `name` under tests/data/cmvm into `out` (initialised here; the caller
+ * finalises it), gunzipped when it is gzip, followed by a NUL byte (not counted in len). */
+void tl_read_data(const char *name, alk_buf *out);
+
 #endif

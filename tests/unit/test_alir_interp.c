@@ -75,6 +75,10 @@ Test(interp, add_and_sub_align_by_shift) {
     /* a coarser result drops low bits by an arithmetic (floor) shift: (x + y) at f = 0 */
     emit(ALK_OP_ADD, (uint32_t[]){0, 1}, 2, (int64_t[]){0}, 1, (alk_qint){-8, 10, 1});
     cr_assert_eq(run2(-3.5, 1), -3.0); /* -2.5 floors to -3 */
+    /* x - 2y at step 2 (f = -1): F = 1, (x_x - 4 x_y) >> 2 */
+    emit(ALK_OP_SUB, (uint32_t[]){0, 1}, 2, (int64_t[]){1}, 1, (alk_qint){-14, 6, 2});
+    cr_assert_eq(run2(-0.5, 1), -4.0); /* (-1 - 4) >> 2 = -2: -2.5 floors to -4, not -2 */
+    cr_assert_eq(run2(7.5, 1), 4.0);   /* (15 - 4) >> 2 = 2 */
 }
 
 Test(interp, relu_and_quantize_wrap_to_their_format) {
@@ -165,6 +169,14 @@ Test(interp, variadic_sum) {
          (alk_qint){-18, 11.25, 0.25});
     cr_assert_eq(run2(2.5, 1), 1.75);
     cr_assert_eq(run2(-8, 3), -18.0);
+    /* the same sum at f = 0 drops two bits by a floor shift */
+    emit(ALK_OP_SUM, (uint32_t[]){0, 1, 0}, 3, (int64_t[]){1, 0, 0, 1, 1, -1}, 6,
+         (alk_qint){-18, 11, 1});
+    cr_assert_eq(run2(-2.5, 1), -6.0); /* (-10 - 8 - 5) >> 2 = -6: -5.75 floors to -6, not -5 */
+    cr_assert_eq(run2(2.5, 1), 1.0);   /* (10 - 8 + 5) >> 2 = 1 */
+    /* -x - y at step 2 (f = -1): F = 1, (-x_x - 2 x_y) >> 2 */
+    emit(ALK_OP_SUM, (uint32_t[]){0, 1}, 2, (int64_t[]){0, 0, 0, 0}, 4, (alk_qint){-10, 8, 2});
+    cr_assert_eq(run2(1.5, 3), -6.0); /* (-3 - 6) >> 2 = -3: -4.5 floors to -6, not -4 */
 }
 
 Test(interp, outputs_negate_shift_and_zero) {

@@ -387,7 +387,7 @@ static void compare_text(const char *got, const char *want, size_t want_len, con
     cr_assert_eq(strlen(got), want_len, "%s: output longer than the reference's", what);
 }
 
-/* One problem of golden_cmvm.txt with its options and the reference's text of its solution. */
+/* One problem of a golden file with its options and the reference's text of its solution. */
 typedef struct golden_case {
     uint32_t n, m;
     char method0[32], method1[32];
@@ -464,16 +464,11 @@ static bool read_golden_case(const char **pp, golden_case *c) {
     return true;
 }
 
-static void read_golden_file(alk_buf *file) {
-    alk_buf_init(file);
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_read_file(tl_data_path("golden_cmvm.txt"), 1 << 24, file, &diag), ALK_OK, "%s",
-                 diag.message);
-}
-
-Test(cmvm_golden, compat_matches_reference, .timeout = 120) {
+/* Solves every case of a golden file in compat mode and compares the two stages with the
+ * reference's text; returns the number of cases. */
+static int check_golden_file(const char *name) {
     alk_buf file;
-    read_golden_file(&file);
+    tl_read_data(name, &file);
     const char *p = file.data;
     int cases = 0;
     golden_case c;
@@ -489,7 +484,7 @@ Test(cmvm_golden, compat_matches_reference, .timeout = 120) {
         tl_format_stage(r.stage0, &got);
         tl_format_stage(r.stage1, &got);
         char what[160];
-        snprintf(what, sizeof(what), "golden case %d (%ux%u %s/%s)", cases, c.n, c.m, c.method0,
+        snprintf(what, sizeof(what), "%s case %d (%ux%u %s/%s)", name, cases, c.n, c.m, c.method0,
                  c.method1);
         compare_text(got.data, c.expect, c.expect_len, what);
         /* The summary agrees with the stages. */
@@ -500,8 +495,17 @@ Test(cmvm_golden, compat_matches_reference, .timeout = 120) {
         golden_case_fini(&c);
         cases++;
     }
-    cr_expect_geq(cases, 18);
     alk_buf_fini(&file);
+    return cases;
+}
+
+Test(cmvm_golden, compat_matches_reference, .timeout = 120) {
+    cr_expect_eq(check_golden_file("golden_cmvm.txt"), 18);
+}
+
+/* 64 small random problems over every method, budget, depth, search and custom intervals. */
+Test(cmvm_golden, compat_matches_reference_small_problems, .timeout = 120) {
+    cr_expect_eq(check_golden_file("golden_cmvm_more.txt.gz"), 64);
 }
 
 /* ---- §11.2 structure of results ---- */
@@ -523,10 +527,10 @@ Test(cmvm_structure, stages_have_the_reference_shape) {
             cr_expect_eq(st->carry_size, -1);
             /* Reads of every input first, in order, then only adders. */
             for (size_t i = 0; i < st->n_ops; i++) {
-                const alk_op *op = &st->ops[i];
+                const alk_alir_op *op = &st->ops[i];
                 if (i < st->n_in) {
                     cr_expect_eq(op->opcode, ALK_OP_READ);
-                    cr_expect_eq(alk_op_data(st, op)[0], (int64_t)i);
+                    cr_expect_eq(alk_alir_op_data(st, op)[0], (int64_t)i);
                 } else {
                     cr_expect(op->opcode == ALK_OP_ADD || op->opcode == ALK_OP_SUB);
                 }
@@ -640,20 +644,26 @@ Test(cmvm_modes, improved_never_worse_random30, .timeout = 300) {
     }
 }
 
-Test(cmvm_modes, improved_never_worse_golden, .timeout = 120) {
+/* Every problem of a golden file, with its own options. */
+static void expect_no_worse_golden(const char *name) {
     alk_buf file;
-    read_golden_file(&file);
+    tl_read_data(name, &file);
     const char *p = file.data;
     golden_case c;
     for (int k = 0; read_golden_case(&p, &c); k++) {
         alk_cmvm_problem prob = {c.n, c.m, c.kernel, c.intervals, c.latencies};
-        char what[96];
-        snprintf(what, sizeof(what), "golden case %d (%ux%u %s/%s)", k, c.n, c.m, c.method0,
+        char what[128];
+        snprintf(what, sizeof(what), "%s case %d (%ux%u %s/%s)", name, k, c.n, c.m, c.method0,
                  c.method1);
         expect_no_worse(&prob, &c.options, what);
         golden_case_fini(&c);
     }
     alk_buf_fini(&file);
+}
+
+Test(cmvm_modes, improved_never_worse_golden, .timeout = 300) {
+    expect_no_worse_golden("golden_cmvm.txt");
+    expect_no_worse_golden("golden_cmvm_more.txt.gz");
 }
 
 /* The da4ml paper's Table 2 setup as bench_cmvm --table2 draws it: integers 129..255, wmc, no

@@ -5,9 +5,9 @@
  *
  * x = (-8, 7.5, 0.5) and y = (0, 3, 1) throughout, with the converters' hwconf (1, 1, -1).
  */
-#include "alir/comb.h"
+#include "trace/comb.h"
 #include "alir/json.h"
-#include "alir/passes.h"
+#include "trace/passes.h"
 #include "core/alloc.h"
 #include "core/vec.h"
 #include "trace/fvarray.h"

@@ -1,5 +1,5 @@
 /*
- * The tracer and its passes (src/alir/tracer.c, passes.c) and the example model, against the
+ * The tracer and its passes (src/trace/emit.c, passes.c) and the example model, against the
  * reference's own outputs:
  *   * spec trace-alir.md §4.5: the exact JSON text of a small optimised trace;
  *   * shared/fixtures/alir/v3_upgraded.json: the reference's trace of the example model at
@@ -11,7 +11,7 @@
  */
 #include "alir/interp.h"
 #include "alir/json.h"
-#include "alir/tracer.h"
+#include "trace/emit.h"
 #include "core/alloc.h"
 #include "testutil.h"
 #include "trace/example.h"
@@ -81,27 +81,28 @@ Test(trace_tracer, example_matches_reference_fixture) {
     cr_expect_eq(ours->adder_size, ref->adder_size);
     size_t n_quantize = 0, n_not = 0;
     for (size_t i = 0; i < ref->n_ops; i++) {
-        const alk_op *a = &ours->ops[i], *b = &ref->ops[i];
+        const alk_alir_op *a = &ours->ops[i], *b = &ref->ops[i];
         cr_assert_eq(a->opcode, b->opcode, "op %zu: opcode %d, reference %d", i, a->opcode,
                      b->opcode);
         cr_assert_eq(a->n_addr, b->n_addr, "op %zu", i);
-        cr_expect(memcmp(alk_op_addr(ours, a), alk_op_addr(ref, b), a->n_addr * 4) == 0,
+        cr_expect(memcmp(alk_alir_op_addr(ours, a), alk_alir_op_addr(ref, b), a->n_addr * 4) == 0,
                   "op %zu: addresses differ", i);
         cr_expect_eq(a->latency, b->latency, "op %zu: latency %.17g, reference %.17g", i,
                      a->latency, b->latency);
         cr_expect_eq(a->cost, b->cost, "op %zu: cost %.17g, reference %.17g", i, a->cost, b->cost);
         cr_expect_eq(a->int_fields & (ALK_INT_LATENCY | ALK_INT_COST),
                      b->int_fields & (ALK_INT_LATENCY | ALK_INT_COST), "op %zu: int/float", i);
-        bool data_same = a->n_data == b->n_data &&
-                         memcmp(alk_op_data(ours, a), alk_op_data(ref, b), a->n_data * 8) == 0;
+        bool data_same =
+            a->n_data == b->n_data &&
+            memcmp(alk_alir_op_data(ours, a), alk_alir_op_data(ref, b), a->n_data * 8) == 0;
         bool qint_same = same_qint(a->qint, b->qint);
         bool reads_quantize = a->opcode == ALK_OP_BIT_UNARY &&
-                              ours->ops[alk_op_addr(ours, a)[0]].opcode == ALK_OP_QUANTIZE;
+                              ours->ops[alk_alir_op_addr(ours, a)[0]].opcode == ALK_OP_QUANTIZE;
         if (a->opcode == ALK_OP_QUANTIZE) {
             /* §4.9: data (2,) and (0, 4096, 4096) now; (0,) and (0, 1024, 1024) in the file. */
             n_quantize++;
-            cr_expect_eq(alk_op_data(ours, a)[0], 2, "op %zu", i);
-            cr_expect_eq(alk_op_data(ref, b)[0], 0, "op %zu", i);
+            cr_expect_eq(alk_alir_op_data(ours, a)[0], 2, "op %zu", i);
+            cr_expect_eq(alk_alir_op_data(ref, b)[0], 0, "op %zu", i);
             cr_expect(same_qint(a->qint, (alk_qint){0, 4096, 4096}), "op %zu", i);
             cr_expect(same_qint(b->qint, (alk_qint){0, 1024, 1024}), "op %zu", i);
         } else if (reads_quantize) {

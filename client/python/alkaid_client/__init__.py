@@ -10,6 +10,8 @@ against them before sending.
         c.ping()
         result = c.convert({"input_shape": [4, 5]}, framework="alkaid")
         open("model.alir.json", "w").write(result.alir)
+        result = c.convert_file("model.keras", inputs_kif=[1, 4, 3])
+        result = c.convert_torch(net.eval(), [(1, 3, 8, 8)], inputs_kif=(1, 4, 4))
 
 A Client holds one nng REQ socket dialed to every URL given (nng spreads requests over the
 daemons and resends to another one when a connection drops); each call runs on its own nng
@@ -207,6 +209,18 @@ def check_request(request):
                 if not _type_ok(item, field["items"]):
                     raise AlkaidError("EINVAL", f"{name}[{i}] must be {field['items']}",
                                       f"{name}[{i}]")
+    payload = _schema.PAYLOADS.get(request.get("framework"))
+    model = request.get("model")
+    if payload is not None and isinstance(model, dict):
+        for field in payload["fields"]:
+            name = field["name"]
+            value = model.get(name)
+            if value is not None and not _type_ok(value, field["type"]):
+                raise AlkaidError("EINVAL", f"model.{name} must be {field['type']}",
+                                  f"model.{name}")
+            if value is not None and "enum" in field and value not in field["enum"]:
+                raise AlkaidError("EINVAL", f"model.{name} must be one of {field['enum']}",
+                                  f"model.{name}")
 
 
 class Client:
@@ -362,6 +376,37 @@ class Client:
             fields["timeout_ms"] = int(timeout * 1000)
         wait = None if timeout is None or timeout <= 0 else timeout + 5.0
         return ConvertResult(self.call("convert", timeout=wait, **fields))
+
+    def convert_file(self, path, weights=None, **options):
+        """Converts a Keras model file: `path` is a `.keras` or `.h5` file, or a model JSON
+        with `weights` its weights `.h5` (Keras 2 to_json() + save_weights()). The files'
+        bytes travel as they are (`model.file`, `model.weights_file`); the daemon reads them
+        exactly as `alkaidc convert` does. `options` are those of convert() (framework defaults
+        to "keras", e.g. inputs_kif=[1, 4, 3])."""
+        model = {"file": _read_model_file(path)}
+        if weights is not None:
+            model["weights_file"] = _read_model_file(weights)
+        options.setdefault("framework", "keras")
+        return self.convert(model, **options)
+
+    def convert_torch(self, module, input_shapes, inputs_kif=(1, 4, 4), *, leaf_modules=(),
+                      **options):
+        """Converts a torch module: exports its graph with alkaid_client.torch.export()
+        (input shapes with the batch axis of 1, one (k, i, f) for all inputs or one per
+        input) and sends it; `options` are convert()'s (hwconf, dump, timeout, ...).
+        Needs torch."""
+        from . import torch as torch_export  # torch is optional for the rest of the client
+        message = torch_export.export(module, input_shapes, inputs_kif,
+                                      leaf_modules=leaf_modules)
+        return self.convert(message=message, **options)
+
+
+def _read_model_file(path):
+    if os.path.isdir(path):
+        raise AlkaidError("EINVAL", f"{path} is a directory (an unzipped Keras model?): give "
+                          "the .keras file")
+    with open(path, "rb") as f:
+        return f.read()
 
 
 class Control(Client):

@@ -495,3 +495,553 @@ LIMITS = {
     "default_timeout_ms": 300000,
     "max_timeout_ms": 3600000
 }
+PAYLOADS = {
+    "keras": {
+        "version": None,
+        "fields": [
+            {
+                "name": "file",
+                "type": "bin"
+            },
+            {
+                "name": "weights_file",
+                "type": "bin"
+            },
+            {
+                "name": "format",
+                "type": "str",
+                "enum": [
+                    "keras_v3",
+                    "legacy_h5"
+                ]
+            },
+            {
+                "name": "config",
+                "type": "str"
+            },
+            {
+                "name": "metadata",
+                "type": "str|map"
+            },
+            {
+                "name": "weights",
+                "type": "map"
+            },
+            {
+                "name": "var_names",
+                "type": "map"
+            },
+            {
+                "name": "weight_names",
+                "type": "map"
+            },
+            {
+                "name": "layer_names",
+                "type": "array",
+                "items": "str"
+            }
+        ],
+        "modules": [],
+        "functions": []
+    },
+    "torch": {
+        "version": 1,
+        "fields": [
+            {
+                "name": "version",
+                "type": "uint",
+                "required": True
+            },
+            {
+                "name": "torch_version",
+                "type": "str"
+            },
+            {
+                "name": "graph",
+                "type": "map",
+                "required": True
+            },
+            {
+                "name": "modules",
+                "type": "map",
+                "required": True
+            },
+            {
+                "name": "tensors",
+                "type": "map",
+                "required": True
+            }
+        ],
+        "modules": [
+            {
+                "types": [
+                    "torch.nn.modules.linear.Linear"
+                ],
+                "attrs": [
+                    "in_features",
+                    "out_features"
+                ],
+                "params": [
+                    "weight",
+                    "bias"
+                ]
+            },
+            {
+                "types": [
+                    "torch.nn.modules.conv.Conv1d",
+                    "torch.nn.modules.conv.Conv2d",
+                    "torch.nn.modules.conv.Conv3d"
+                ],
+                "attrs": [
+                    "in_channels",
+                    "out_channels",
+                    "kernel_size",
+                    "stride",
+                    "padding",
+                    "dilation",
+                    "groups",
+                    "padding_mode"
+                ],
+                "params": [
+                    "weight",
+                    "bias"
+                ]
+            },
+            {
+                "types": [
+                    "torch.nn.modules.conv.ConvTranspose1d",
+                    "torch.nn.modules.conv.ConvTranspose2d",
+                    "torch.nn.modules.conv.ConvTranspose3d"
+                ],
+                "attrs": [
+                    "in_channels",
+                    "out_channels",
+                    "kernel_size",
+                    "stride",
+                    "padding",
+                    "output_padding",
+                    "groups",
+                    "dilation",
+                    "padding_mode"
+                ],
+                "params": [
+                    "weight",
+                    "bias"
+                ]
+            },
+            {
+                "types": [
+                    "torch.nn.modules.batchnorm.BatchNorm1d",
+                    "torch.nn.modules.batchnorm.BatchNorm2d",
+                    "torch.nn.modules.batchnorm.BatchNorm3d"
+                ],
+                "attrs": [
+                    "num_features",
+                    "eps",
+                    "momentum",
+                    "affine",
+                    "track_running_stats"
+                ],
+                "params": [
+                    "weight",
+                    "bias",
+                    "running_mean",
+                    "running_var",
+                    "num_batches_tracked"
+                ]
+            },
+            {
+                "types": [
+                    "torch.nn.modules.activation.ReLU"
+                ],
+                "attrs": [],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.activation.LeakyReLU"
+                ],
+                "attrs": [
+                    "negative_slope"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.activation.PReLU"
+                ],
+                "attrs": [
+                    "num_parameters"
+                ],
+                "params": [
+                    "weight"
+                ]
+            },
+            {
+                "types": [
+                    "torch.nn.modules.activation.Sigmoid",
+                    "torch.nn.modules.activation.Tanh",
+                    "torch.nn.modules.activation.SiLU",
+                    "torch.nn.modules.activation.GELU",
+                    "torch.nn.modules.activation.ELU",
+                    "torch.nn.modules.activation.SELU",
+                    "torch.nn.modules.activation.Softplus",
+                    "torch.nn.modules.activation.Softsign",
+                    "torch.nn.modules.activation.Hardsigmoid",
+                    "torch.nn.modules.activation.Hardswish",
+                    "torch.nn.modules.activation.Hardtanh",
+                    "torch.nn.modules.activation.ReLU6",
+                    "torch.nn.modules.activation.LogSigmoid"
+                ],
+                "attrs": [
+                    "alpha",
+                    "min_val",
+                    "max_val",
+                    "beta",
+                    "threshold",
+                    "approximate"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.flatten.Flatten"
+                ],
+                "attrs": [
+                    "start_dim",
+                    "end_dim"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.flatten.Unflatten"
+                ],
+                "attrs": [
+                    "dim",
+                    "unflattened_size"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.linear.Identity",
+                    "torch.nn.modules.dropout.Dropout",
+                    "torch.nn.modules.dropout.Dropout1d",
+                    "torch.nn.modules.dropout.Dropout2d",
+                    "torch.nn.modules.dropout.Dropout3d",
+                    "torch.nn.modules.dropout.AlphaDropout",
+                    "torch.nn.modules.dropout.FeatureAlphaDropout"
+                ],
+                "attrs": [
+                    "p"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.pooling.MaxPool1d",
+                    "torch.nn.modules.pooling.MaxPool2d",
+                    "torch.nn.modules.pooling.MaxPool3d"
+                ],
+                "attrs": [
+                    "kernel_size",
+                    "stride",
+                    "padding",
+                    "dilation",
+                    "ceil_mode",
+                    "return_indices"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.pooling.AvgPool1d",
+                    "torch.nn.modules.pooling.AvgPool2d",
+                    "torch.nn.modules.pooling.AvgPool3d"
+                ],
+                "attrs": [
+                    "kernel_size",
+                    "stride",
+                    "padding",
+                    "ceil_mode",
+                    "count_include_pad",
+                    "divisor_override"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.padding.ZeroPad1d",
+                    "torch.nn.modules.padding.ZeroPad2d",
+                    "torch.nn.modules.padding.ZeroPad3d",
+                    "torch.nn.modules.padding.ConstantPad1d",
+                    "torch.nn.modules.padding.ConstantPad2d",
+                    "torch.nn.modules.padding.ConstantPad3d",
+                    "torch.nn.modules.padding.ReflectionPad1d",
+                    "torch.nn.modules.padding.ReflectionPad2d",
+                    "torch.nn.modules.padding.ReflectionPad3d",
+                    "torch.nn.modules.padding.ReplicationPad1d",
+                    "torch.nn.modules.padding.ReplicationPad2d",
+                    "torch.nn.modules.padding.ReplicationPad3d",
+                    "torch.nn.modules.padding.CircularPad1d",
+                    "torch.nn.modules.padding.CircularPad2d",
+                    "torch.nn.modules.padding.CircularPad3d"
+                ],
+                "attrs": [
+                    "padding",
+                    "value"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.upsampling.Upsample",
+                    "torch.nn.modules.upsampling.UpsamplingNearest2d"
+                ],
+                "attrs": [
+                    "size",
+                    "scale_factor",
+                    "mode",
+                    "align_corners",
+                    "recompute_scale_factor"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.pixelshuffle.PixelShuffle"
+                ],
+                "attrs": [
+                    "upscale_factor"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.pixelshuffle.PixelUnshuffle"
+                ],
+                "attrs": [
+                    "downscale_factor"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.sparse.Embedding"
+                ],
+                "attrs": [
+                    "num_embeddings",
+                    "embedding_dim",
+                    "padding_idx",
+                    "max_norm"
+                ],
+                "params": [
+                    "weight"
+                ]
+            },
+            {
+                "types": [
+                    "torch.nn.modules.pooling.AdaptiveMaxPool1d",
+                    "torch.nn.modules.pooling.AdaptiveMaxPool2d",
+                    "torch.nn.modules.pooling.AdaptiveMaxPool3d"
+                ],
+                "attrs": [
+                    "output_size",
+                    "return_indices"
+                ],
+                "params": []
+            },
+            {
+                "types": [
+                    "torch.nn.modules.pooling.AdaptiveAvgPool1d",
+                    "torch.nn.modules.pooling.AdaptiveAvgPool2d",
+                    "torch.nn.modules.pooling.AdaptiveAvgPool3d"
+                ],
+                "attrs": [
+                    "output_size"
+                ],
+                "params": []
+            }
+        ],
+        "functions": [
+            "torch.nn.functional.linear",
+            "torch.nn.functional.conv1d",
+            "torch.nn.functional.conv2d",
+            "torch.nn.functional.conv3d",
+            "torch.nn.functional.batch_norm",
+            "torch.nn.functional.max_pool1d",
+            "torch.nn.functional.max_pool2d",
+            "torch.nn.functional.max_pool3d",
+            "torch.nn.functional.avg_pool1d",
+            "torch.nn.functional.avg_pool2d",
+            "torch.nn.functional.avg_pool3d",
+            "torch.nn.functional.adaptive_max_pool1d",
+            "torch.nn.functional.adaptive_max_pool2d",
+            "torch.nn.functional.adaptive_max_pool3d",
+            "torch.nn.functional.adaptive_avg_pool1d",
+            "torch.nn.functional.adaptive_avg_pool2d",
+            "torch.nn.functional.adaptive_avg_pool3d",
+            "torch.nn.functional.conv_transpose1d",
+            "torch.nn.functional.conv_transpose2d",
+            "torch.nn.functional.conv_transpose3d",
+            "torch.nn.functional.pixel_shuffle",
+            "torch.nn.functional.pixel_unshuffle",
+            "torch.nn.functional.interpolate",
+            "torch.nn.functional.upsample",
+            "torch.nn.functional.upsample_nearest",
+            "torch.nn.functional.embedding",
+            "torch.nn.functional.pad",
+            "torch.nn.functional.dropout",
+            "torch.nn.functional.dropout1d",
+            "torch.nn.functional.dropout2d",
+            "torch.nn.functional.dropout3d",
+            "torch.nn.functional.alpha_dropout",
+            "torch.nn.functional.softmax",
+            "torch.nn.functional.elu",
+            "torch.nn.functional.hardtanh",
+            "torch.nn.functional.leaky_relu",
+            "torch.nn.functional.prelu",
+            "torch.nn.functional.relu",
+            "torch.nn.functional.relu6",
+            "torch.nn.functional.sigmoid",
+            "torch.nn.functional.silu",
+            "torch.nn.functional.gelu",
+            "torch.nn.functional.selu",
+            "torch.nn.functional.softplus",
+            "torch.nn.functional.softsign",
+            "torch.nn.functional.hardsigmoid",
+            "torch.nn.functional.hardswish",
+            "torch.nn.functional.logsigmoid",
+            "torch.nn.functional.tanh",
+            "torch.cat",
+            "torch.concat",
+            "torch.concatenate",
+            "torch.stack",
+            "torch.split",
+            "torch.chunk",
+            "torch.matmul",
+            "torch.einsum",
+            "torch.clamp",
+            "torch.clip",
+            "torch.where",
+            "torch.reshape",
+            "torch.flatten",
+            "torch.unsqueeze",
+            "torch.squeeze",
+            "torch.transpose",
+            "torch.permute",
+            "torch.moveaxis",
+            "torch.movedim",
+            "torch.repeat_interleave",
+            "torch.tile",
+            "torch.maximum",
+            "torch.minimum",
+            "torch.eq",
+            "torch.equal",
+            "torch.ne",
+            "torch.not_equal",
+            "torch.gt",
+            "torch.greater",
+            "torch.ge",
+            "torch.greater_equal",
+            "torch.lt",
+            "torch.less",
+            "torch.le",
+            "torch.less_equal",
+            "torch.add",
+            "torch.sub",
+            "torch.subtract",
+            "torch.mul",
+            "torch.multiply",
+            "torch.div",
+            "torch.divide",
+            "torch.true_divide",
+            "torch.floor_divide",
+            "torch.remainder",
+            "torch.bitwise_and",
+            "torch.bitwise_or",
+            "torch.bitwise_xor",
+            "torch.bitwise_not",
+            "torch.sum",
+            "torch.mean",
+            "torch.prod",
+            "torch.amax",
+            "torch.amin",
+            "torch.max",
+            "torch.min",
+            "torch.all",
+            "torch.any",
+            "torch.count_nonzero",
+            "torch.argmax",
+            "torch.argmin",
+            "torch.sort",
+            "torch.zeros",
+            "torch.ones",
+            "torch.full",
+            "torch.zeros_like",
+            "torch.ones_like",
+            "torch.full_like",
+            "torch.relu",
+            "torch.abs",
+            "torch.absolute",
+            "torch.sign",
+            "torch.round",
+            "torch.floor",
+            "torch.ceil",
+            "torch.neg",
+            "torch.negative",
+            "torch.square",
+            "torch.sigmoid",
+            "torch.selu",
+            "torch.tanh",
+            "torch.sinh",
+            "torch.cosh",
+            "torch.exp",
+            "torch.expm1",
+            "torch.log",
+            "torch.log1p",
+            "torch.log2",
+            "torch.log10",
+            "torch.sin",
+            "torch.cos",
+            "torch.tan",
+            "torch.sqrt",
+            "torch.rsqrt",
+            "torch.reciprocal",
+            "torch.arcsin",
+            "torch.asin",
+            "torch.arccos",
+            "torch.acos",
+            "torch.arctan",
+            "torch.atan",
+            "torch.arcsinh",
+            "torch.asinh",
+            "torch.arccosh",
+            "torch.acosh",
+            "torch.arctanh",
+            "torch.atanh",
+            "operator.add",
+            "operator.sub",
+            "operator.mul",
+            "operator.truediv",
+            "operator.floordiv",
+            "operator.mod",
+            "operator.matmul",
+            "operator.neg",
+            "operator.pos",
+            "operator.and_",
+            "operator.or_",
+            "operator.xor",
+            "operator.invert",
+            "operator.eq",
+            "operator.ne",
+            "operator.lt",
+            "operator.le",
+            "operator.gt",
+            "operator.ge",
+            "operator.getitem",
+            "builtins.getattr"
+        ]
+    }
+}

@@ -1,0 +1,428 @@
+/*
+ * Checks of a raw HDF5 image that libhdf5 1.10 leaves out, made before libhdf5 reads the parts
+ * concerned (found by fuzzing; tests/fuzz/known_libhdf5 lists what remains).
+ *
+ * Variable-length strings (Keras' `name` attributes, Keras 3's name lists and model config) live
+ * in global heap collections and are reached through references stored in the attribute; libhdf5
+ * 1.10 trusts both. A collection whose objects do not tile it makes H5HG's decoder loop forever
+ * or wrap its pointer, and H5HG_read copy past the collection; a reference to an object index
+ * past the collection's table makes H5HG_read copy from wild memory; a reference claiming up to
+ * 4 GiB (or of characters claiming kilobytes each) makes H5T__conv_vlen allocate and clear that
+ * much before it reads the object. So:
+ *   - alk__kh5_guard_init walks every collection of the image (every "GCOL" signature: libhdf5
+ *     decodes one only where its signature is) and refuses one whose objects do not tile it;
+ *   - alk__kh5_guard_vlen_attribute, called before each read of a variable-length string
+ *     attribute, finds the attribute message in its object's header and checks each reference:
+ *     an existing object of a checked collection, at least as long as the claimed length, of
+ *     one-byte characters.
+ *
+ * The parser knows what h5py writes for Keras: superblocks 0 to 3, object headers version 1 and
+ * 2 with continuation chunks, attribute messages version 1 to 3 kept in the header. An attribute
+ * it cannot find there (dense storage) is refused rather than read unchecked. Every read of the
+ * image is bounds-checked; a malformed header is refused.
+ *
+ * Thread rule: reentrant; a guard only reads the image it was made for.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "plugins/keras/model_file_int.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+enum {
+    MSG_CONTINUATION = 0x10,
+    MSG_ATTRIBUTE = 0x0c,
+    CLASS_VLEN = 9,
+    MAX_CHUNKS = 64, /* of one object header: Keras' have one or two */
+};
+
+/* The little-endian unsigned integer of `size` bytes at `p`. */
+static uint64_t load_le(const unsigned char *p, size_t size) {
+    uint64_t x = 0;
+    for (size_t i = size; i-- > 0;) {
+        x = (x << 8) | p[i];
+    }
+    return x;
+}
+
+/* Whether [at, at + n) lies in the image. */
+static bool inside(const alk__kh5_guard *g, uint64_t at, uint64_t n) {
+    return at <= g->len && n <= g->len - at;
+}
+
+/* The image offset of file address `addr`, or UINT64_MAX when it is outside. */
+static uint64_t offset_of(const alk__kh5_guard *g, uint64_t addr) {
+    return addr <= UINT64_MAX - g->base && g->base + addr < g->len ? g->base + addr : UINT64_MAX;
+}
+
+/* The superblock's base address and sizes of offsets and lengths. */
+static bool read_superblock(alk__kh5_guard *g) {
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    const unsigned char *p = g->bytes;
+    for (size_t at = 0; at < g->len && g->len - at >= 16; at = at == 0 ? 512 : 2 * at) {
+        if (memcmp(p + at, signature, 8) != 0) {
+            continue;
+        }
+        unsigned version = p[at + 8];
+        size_t base_at = version == 0 ? at + 24 : version == 1 ? at + 28 : at + 12;
+        g->addr_size = version < 2 ? p[at + 13] : p[at + 9];
+        g->length_size = version < 2 ? p[at + 14] : p[at + 10];
+        if (version > 3 || (g->addr_size != 4 && g->addr_size != 8) ||
+            (g->length_size != 4 && g->length_size != 8) || !inside(g, base_at, g->addr_size)) {
+            return false;
+        }
+        g->base = load_le(p + base_at, g->addr_size);
+        return true;
+    }
+    return false;
+}
+
+/* The step from the object at `q` of a collection of `size` bytes to the next, or 0 when the
+ * object does not fit in the collection. */
+static uint64_t object_step(const alk__kh5_guard *g, const unsigned char *collection, uint64_t size,
+                            uint64_t q, unsigned *ret_index, uint64_t *ret_object_size) {
+    const uint64_t object_header = 8 + g->length_size; /* index, refs, reserved, size */
+    unsigned index = (unsigned)load_le(collection + q, 2);
+    uint64_t object_size = load_le(collection + q + 8, g->length_size);
+    uint64_t room = size - q;
+    uint64_t padded = (object_size + 7) & ~(uint64_t)7;
+    *ret_index = index;
+    *ret_object_size = object_size;
+    if (index > 0) { /* header + size rounded up to 8 */
+        return object_size <= room - object_header && padded <= room - object_header
+                   ? object_header + padded
+                   : 0;
+    }
+    /* The free-space object counts its header in its size. */
+    return object_size >= object_header && object_size <= room ? object_size : 0;
+}
+
+/*
+ * Calls `visit` for each object of the collection at image offset `at` (known to fit in the
+ * image); returns false as soon as an object does not fit, or `visit` says stop (true).
+ */
+static bool walk_collection(const alk__kh5_guard *g, uint64_t at,
+                            bool (*visit)(unsigned index, uint64_t size, void *data), void *data) {
+    const unsigned char *c = g->bytes + at;
+    const uint64_t header = 8 + g->length_size; /* "GCOL", version, reserved, size */
+    const uint64_t object_header = 8 + g->length_size;
+    uint64_t size = load_le(c + 8, g->length_size);
+    /* A tail shorter than an object header is free space, as for libhdf5. */
+    for (uint64_t q = header; q < size && size - q >= object_header;) {
+        unsigned index;
+        uint64_t object_size;
+        uint64_t step = object_step(g, c, size, q, &index, &object_size);
+        if (step == 0) {
+            return false;
+        }
+        if (visit != NULL && visit(index, object_size, data)) {
+            return true;
+        }
+        q += step;
+    }
+    return true;
+}
+
+int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const char *label,
+                        alk_diag *diag) {
+    *g = (alk__kh5_guard){.bytes = bytes, .len = len};
+    if (!read_superblock(g)) {
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "%s: not an HDF5 file this reader takes (superblock version 0 to 3 "
+                            "with 4- or 8-byte offsets and lengths)",
+                            label);
+    }
+    const size_t header = 8 + g->length_size;
+    const unsigned char *p = bytes;
+    for (const unsigned char *at = memmem(p, len, "GCOL", 4); at != NULL;
+         at = memmem(at + 1, len - (size_t)(at + 1 - p), "GCOL", 4)) {
+        size_t offset = (size_t)(at - p);
+        if (len - offset < header) {
+            break;
+        }
+        if (load_le(at + 8, g->length_size) > len - offset) {
+            continue; /* libhdf5 cannot read it from the image, so it never decodes it */
+        }
+        if (!walk_collection(g, offset, NULL, NULL)) {
+            return alk_diag_set(diag, ALK_EINVAL,
+                                "%s: the global heap at byte %zu is malformed (its objects "
+                                "overrun it or do not advance)",
+                                label, offset);
+        }
+    }
+    return ALK_OK;
+}
+
+/* ---- object headers --------------------------------------------------------------------- */
+
+/* A run of header messages: [begin, end) of the image. */
+typedef struct chunk {
+    uint64_t begin;
+    uint64_t end;
+} chunk;
+
+/* Called for each message of a header; returns true to stop the walk. */
+typedef bool (*message_visitor)(unsigned type, const unsigned char *data, uint64_t size,
+                                void *context);
+
+/* The first chunk of the header at image offset `at`; false when it is not a header. */
+static bool first_chunk(const alk__kh5_guard *g, uint64_t at, bool *ret_v2, chunk *ret) {
+    const unsigned char *p = g->bytes;
+    if (inside(g, at, 16) && p[at] == 1) {
+        /* Version 1: version, reserved, messages (2), references (4), size (4), pad to 8. */
+        uint64_t size = load_le(p + at + 8, 4);
+        *ret_v2 = false;
+        *ret = (chunk){at + 16, at + 16 + size};
+        return inside(g, at + 16, size);
+    }
+    if (!inside(g, at, 7) || memcmp(p + at, "OHDR", 4) != 0 || p[at + 4] != 2) {
+        return false;
+    }
+    unsigned flags = p[at + 5];
+    uint64_t q = at + 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+    size_t width = (size_t)1 << (flags & 3);
+    if (!inside(g, q, width)) {
+        return false;
+    }
+    uint64_t size = load_le(p + q, width);
+    *ret_v2 = true;
+    *ret = (chunk){q + width, q + width + size};
+    return inside(g, q + width, size);
+}
+
+/*
+ * Calls `visit` for each message of the header at image offset `at`, following continuation
+ * chunks (at most MAX_CHUNKS), until it returns true. Returns false when the header is malformed
+ * (a message or chunk outside its bounds).
+ */
+static bool walk_messages(const alk__kh5_guard *g, uint64_t at, message_visitor visit,
+                          void *context) {
+    chunk chunks[MAX_CHUNKS];
+    bool v2;
+    size_t n_chunks = 0;
+    if (!first_chunk(g, at, &v2, &chunks[n_chunks++])) {
+        return false;
+    }
+    const unsigned char *p = g->bytes;
+    bool creation_order = v2 && (p[at + 5] & 0x04);
+    const uint64_t message_header = v2 ? (creation_order ? 6 : 4) : 8;
+    for (size_t c = 0; c < n_chunks; c++) {
+        for (uint64_t q = chunks[c].begin; chunks[c].end - q >= message_header;) {
+            unsigned type = v2 ? p[q] : (unsigned)load_le(p + q, 2);
+            uint64_t size = v2 ? load_le(p + q + 1, 2) : load_le(p + q + 2, 2);
+            unsigned flags = v2 ? p[q + 3] : p[q + 4];
+            uint64_t data = q + message_header;
+            if (size > chunks[c].end - data) {
+                return false;
+            }
+            /* A shared message (flag 0x02) holds a reference to a message stored elsewhere. */
+            if (!(flags & 0x02) && visit(type, p + data, size, context)) {
+                return true;
+            }
+            if (type == MSG_CONTINUATION) {
+                if (size < g->addr_size + g->length_size || n_chunks == MAX_CHUNKS) {
+                    return false;
+                }
+                uint64_t begin = offset_of(g, load_le(p + data, g->addr_size));
+                uint64_t length = load_le(p + data + g->addr_size, g->length_size);
+                /* A version 2 continuation chunk is "OCHK", messages, checksum. */
+                uint64_t skip = v2 ? 4 : 0;
+                if (begin == UINT64_MAX || !inside(g, begin, length) || length < 2 * skip ||
+                    (v2 && memcmp(p + begin, "OCHK", 4) != 0)) {
+                    return false;
+                }
+                chunks[n_chunks++] = (chunk){begin + skip, begin + length - skip};
+            }
+            q = data + size;
+        }
+    }
+    return true;
+}
+
+/* The offset where an attribute message's part of `size` bytes ends (v1 pads to 8). */
+static uint64_t part_end(unsigned version, uint64_t at, uint64_t size) {
+    return at + (version == 1 ? (size + 7) & ~(uint64_t)7 : size);
+}
+
+/* An attribute message's parts, at offsets within the message. */
+typedef struct attribute_parts {
+    uint64_t name_at, name_size, dt_at, dt_size, ds_at, ds_size, data_at;
+} attribute_parts;
+
+/*
+ * The parts of the attribute message `m` (size bytes), checked the way libhdf5's decoder would
+ * need them and does not check: a known version, a name ending in its NUL inside the message,
+ * type and shape inside the message.
+ */
+static bool attribute_parts_of(const unsigned char *m, uint64_t size, attribute_parts *ret) {
+    if (size < 9 || m[0] < 1 || m[0] > 3) {
+        return false;
+    }
+    unsigned version = m[0];
+    attribute_parts a = {.name_at = version == 3 ? 9 : 8, .name_size = load_le(m + 2, 2)};
+    a.dt_size = load_le(m + 4, 2);
+    a.ds_size = load_le(m + 6, 2);
+    a.dt_at = part_end(version, a.name_at, a.name_size);
+    a.ds_at = part_end(version, a.dt_at, a.dt_size);
+    a.data_at = part_end(version, a.ds_at, a.ds_size);
+    if (a.name_size == 0 || a.name_at + a.name_size > size || m[a.name_at + a.name_size - 1] != 0 ||
+        a.data_at > size) {
+        return false;
+    }
+    *ret = a;
+    return true;
+}
+
+/* Looks for the attribute message called `name`; stops at it or at a malformed one. */
+typedef struct attribute_search {
+    const char *name;
+    const unsigned char *message;
+    uint64_t size;
+    bool malformed;
+} attribute_search;
+
+static bool match_attribute(unsigned type, const unsigned char *data, uint64_t size,
+                            void *context) {
+    attribute_search *s = context;
+    attribute_parts a;
+    if (type != MSG_ATTRIBUTE) {
+        return false;
+    }
+    if (!attribute_parts_of(data, size, &a)) {
+        s->malformed = true;
+        return true;
+    }
+    if (s->name != NULL && strcmp((const char *)data + a.name_at, s->name) == 0) {
+        s->message = data;
+        s->size = size;
+        return true;
+    }
+    return false;
+}
+
+int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
+                              const char *label, alk_diag *diag) {
+    attribute_search s = {0};
+    uint64_t at = offset_of(g, header_addr);
+    if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, &s) || s.malformed) {
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "%s: the object header holding %s, or an attribute in it, is "
+                            "malformed",
+                            label, what);
+    }
+    return ALK_OK;
+}
+
+/* ---- variable-length references ----------------------------------------------------------- */
+
+/* The elements of a dataspace message (0 for a null space); false when malformed. */
+static bool dataspace_elements(const alk__kh5_guard *g, const unsigned char *ds, uint64_t size,
+                               uint64_t *ret_n) {
+    if (size < 4 || ds[0] < 1 || ds[0] > 2) {
+        return false;
+    }
+    unsigned rank = ds[1];
+    uint64_t dims_at = ds[0] == 1 ? 8 : 4;
+    if (ds[0] == 2 && ds[3] == 2) {
+        *ret_n = 0; /* null space */
+        return true;
+    }
+    if (rank > 32 || dims_at + (uint64_t)rank * g->length_size > size) {
+        return false;
+    }
+    uint64_t n = 1;
+    for (unsigned d = 0; d < rank; d++) {
+        uint64_t dim = load_le(ds + dims_at + (uint64_t)d * g->length_size, g->length_size);
+        if (dim != 0 && n > UINT64_MAX / dim) {
+            return false;
+        }
+        n *= dim;
+    }
+    *ret_n = n;
+    return true;
+}
+
+/* Finds object `index` of the collection at file address `addr`: its size. */
+typedef struct lookup {
+    unsigned index;
+    uint64_t size;
+    bool found;
+} lookup;
+
+static bool match_object(unsigned index, uint64_t size, void *data) {
+    lookup *l = data;
+    if (index == l->index && index > 0) {
+        l->size = size;
+        l->found = true;
+    }
+    return l->found;
+}
+
+static bool heap_object(const alk__kh5_guard *g, uint64_t addr, unsigned index,
+                        uint64_t *ret_size) {
+    uint64_t at = offset_of(g, addr);
+    const uint64_t header = 8 + g->length_size;
+    if (at == UINT64_MAX || !inside(g, at, header) || memcmp(g->bytes + at, "GCOL", 4) != 0 ||
+        load_le(g->bytes + at + 8, g->length_size) > g->len - at) {
+        return false;
+    }
+    lookup l = {.index = index};
+    (void)walk_collection(g, at, match_object, &l); /* the collection was checked whole */
+    *ret_size = l.size;
+    return l.found;
+}
+
+int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr, const char *name,
+                                  uint64_t max_len, const char *what, const char *label,
+                                  alk_diag *diag) {
+    attribute_search s = {.name = name};
+    uint64_t at = offset_of(g, header_addr);
+    if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, &s) || s.malformed) {
+        return alk_diag_set(diag, ALK_EINVAL, "%s: the object header holding %s is malformed",
+                            label, what);
+    }
+    if (s.message == NULL) {
+        return alk_diag_set(diag, ALK_ENOTSUP,
+                            "%s: %s is kept outside its object header (dense attribute "
+                            "storage), which this reader does not take",
+                            label, what);
+    }
+    const unsigned char *m = s.message;
+    attribute_parts a;
+    (void)attribute_parts_of(m, s.size, &a); /* checked by match_attribute */
+    if (m[0] > 1 && (m[1] & 0x03) != 0) {
+        return alk_diag_set(diag, ALK_ENOTSUP, "%s: %s has a shared type or shape", label, what);
+    }
+    uint64_t n;
+    const uint64_t ref_size = 4 + g->addr_size + 4; /* length, collection, index */
+    /* A string's characters are its base type, of one byte: libhdf5 sizes its conversion
+     * buffer by length × base size, and clears it. */
+    if (a.dt_size < 16 || (m[a.dt_at] & 0x0f) != CLASS_VLEN || load_le(m + a.dt_at + 12, 4) != 1 ||
+        !dataspace_elements(g, m + a.ds_at, a.ds_size, &n) || n > (s.size - a.data_at) / ref_size) {
+        return alk_diag_set(diag, ALK_EINVAL, "%s: the attribute message of %s is malformed", label,
+                            what);
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *ref = m + a.data_at + i * ref_size;
+        uint64_t length = load_le(ref, 4);
+        uint64_t object_size;
+        if (length == 0) {
+            continue; /* an empty string: libhdf5 does not look at the heap */
+        }
+        if (length > max_len) {
+            return alk_diag_set(diag, ALK_ELIMIT,
+                                "%s: element %" PRIu64 " of %s claims %" PRIu64
+                                " bytes; at most %" PRIu64,
+                                label, i, what, length, max_len);
+        }
+        if (!heap_object(g, load_le(ref + 4, g->addr_size),
+                         (unsigned)load_le(ref + 4 + g->addr_size, 4), &object_size) ||
+            object_size < length) {
+            return alk_diag_set(diag, ALK_EINVAL,
+                                "%s: element %" PRIu64 " of %s points to no global heap object "
+                                "of its length",
+                                label, i, what);
+        }
+    }
+    return ALK_OK;
+}
