@@ -4,7 +4,7 @@
  * Table 2 setup next to its published figures (issue 14).
  *
  * usage: bench_cmvm [--threads N] [--only NAME] [--skip-big] [--random30] [--no-search]
- *                   [--table2 [COUNT]] [--scm [COMPAT_SECONDS]]
+ *                   [--repeat N] [--table2 [COUNT]] [--scm [COMPAT_SECONDS]]
  * Kernels are uniform random integers in [-2^(b-1), 2^(b-1)) from a fixed xorshift seed (the
  * spec's §11.2 setup), inputs (-128, 127, 1), latency 0, default options (wmc, search on).
  * Every solution is checked: stage1(stage0(e_i)) must rebuild row i of W exactly.
@@ -355,7 +355,7 @@ int main(int argc, char **argv) {
     unsigned threads = 2;
     const char *only = NULL;
     bool skip_big = false, random30 = false, search = true;
-    int table2_count = 0;
+    int table2_count = 0, repeat = 1;
     double scm_compat = -1.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
@@ -368,6 +368,9 @@ int main(int argc, char **argv) {
             random30 = true;
         } else if (strcmp(argv[i], "--no-search") == 0) {
             search = false;
+        } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
+            repeat = atoi(argv[++i]);
+            repeat = repeat < 1 ? 1 : repeat;
         } else if (strcmp(argv[i], "--scm") == 0) {
             scm_compat = 0.0;
             if (i + 1 < argc && argv[i + 1][0] != '-') {
@@ -379,9 +382,9 @@ int main(int argc, char **argv) {
                 table2_count = atoi(argv[++i]);
             }
         } else {
-            fprintf(stderr,
-                    "usage: bench_cmvm [--threads N] [--only NAME] [--skip-big] "
-                    "[--random30] [--no-search] [--table2 [COUNT]] [--scm [COMPAT_SECONDS]]\n");
+            fprintf(stderr, "usage: bench_cmvm [--threads N] [--only NAME] [--skip-big] "
+                            "[--random30] [--no-search] [--repeat N] [--table2 [COUNT]] "
+                            "[--scm [COMPAT_SECONDS]]\n");
             return 2;
         }
     }
@@ -449,22 +452,35 @@ int main(int argc, char **argv) {
             continue;
         }
         double *w = random_kernel(c + 1, cases[c].n, cases[c].m, cases[c].bits);
+        /* The modes alternate over the repeats; the least time of each is kept (on a shared
+         * machine the least is the least disturbed). */
+        double best_t[2] = {INFINITY, INFINITY}, best_cpu[2] = {INFINITY, INFINITY};
+        alk_cmvm_result r[2] = {{0}};
+        for (int k = 0; k < repeat; k++) {
+            for (int mode = 0; mode < 2; mode++) {
+                alk_cmvm_mode md = mode == 0 ? ALK_CMVM_IMPROVED : ALK_CMVM_COMPAT;
+                if (md == ALK_CMVM_COMPAT && cases[c].improved_only) {
+                    continue;
+                }
+                double t, cpu;
+                alk_cmvm_result_fini(&r[mode]);
+                if (run(w, cases[c].n, cases[c].m, md, threads, search, &t, &cpu, &r[mode]) != 0) {
+                    return 1;
+                }
+                best_t[mode] = t < best_t[mode] ? t : best_t[mode];
+                best_cpu[mode] = cpu < best_cpu[mode] ? cpu : best_cpu[mode];
+            }
+        }
         for (int mode = 0; mode < 2; mode++) {
-            alk_cmvm_mode md = mode == 0 ? ALK_CMVM_IMPROVED : ALK_CMVM_COMPAT;
-            if (md == ALK_CMVM_COMPAT && cases[c].improved_only) {
+            if (r[mode].stage0 == NULL) {
                 continue;
             }
-            alk_cmvm_result r;
-            double t, cpu;
-            if (run(w, cases[c].n, cases[c].m, md, threads, search, &t, &cpu, &r) != 0) {
-                return 1;
-            }
             printf("%-12s %-9s %9.3f %8.3f %10.0f %8zu %9.3f %8ld\n", cases[c].name,
-                   mode == 0 ? "improved" : "compat", t, cpu, r.cost, r.adders, r.latency,
-                   peak_rss_mb());
-            fflush(stdout);
-            alk_cmvm_result_fini(&r);
+                   mode == 0 ? "improved" : "compat", best_t[mode], best_cpu[mode], r[mode].cost,
+                   r[mode].adders, r[mode].latency, peak_rss_mb());
+            alk_cmvm_result_fini(&r[mode]);
         }
+        fflush(stdout);
         free(w);
     }
     return 0;

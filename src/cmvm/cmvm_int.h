@@ -58,7 +58,7 @@ typedef struct alk__mat {
 typedef struct alk__quality {
     const atomic_bool *cancel; /* the solve's cancellation flag (alk_cmvm_options), or NULL */
     bool conflict_aware;       /* improved mode's selection (cse_conflict.c) */
-    uint32_t snapshot_count;   /* see alk__solve_single's ret_snapshot */
+    uint32_t end_game_count;   /* see alk__cse_log.end_game */
     uint64_t tie_seed;         /* conflict-aware ties: 0 = the reference's key order */
     uint64_t work_limit;       /* conflict-aware runs stop with ALK_ELIMIT past it; 0 = none */
 } alk__quality;
@@ -131,38 +131,45 @@ void alk__decomp_free(alk__decomp *d);
 
 /* --- cse.c: spec §5 --- */
 
-/* A copy of a CSE run's state part way (see alk__solve_single). */
-typedef struct alk__cse_snapshot alk__cse_snapshot;
+/*
+ * The extractions of a run in the reference's order, for improved mode's branches: with it, the
+ * state part way is rebuilt cheaply (alk__cse_branch) instead of being copied along every run.
+ */
+typedef struct alk__cse_log {
+    uint64_t *keys;   /* in extraction order */
+    uint64_t *work;   /* the run's work (alk__stage.work) after each */
+    uint64_t *digits; /* the digits left after each */
+    size_t len;
+    size_t cap;
+    size_t end_game;  /* the first extraction of a key with at most quality->end_game_count
+                       * occurrences (len if none) */
+    uint64_t digits0; /* digits, and pairs of digits of one column, at the start */
+    uint64_t pairs0;
+} alk__cse_log;
 
-/* Snapshots one run may take (see alk__solve_single). */
-enum { ALK__SNAPSHOTS = 4 };
+void alk__cse_log_fini(alk__cse_log *log);
+/* About the pairs of digits of one column after the first n extractions of `log`. */
+uint64_t alk__cse_log_pairs(const alk__cse_log *log, size_t n);
 
 /*
  * Greedy CSE and emission of one stage kernel `k` (borrowed) with the input intervals and
  * latencies `q`/`lat` (borrowed, k->rows entries). On success *ret_stage is owned by the caller
  * (alk__stage_fini). `no_cse` builds the CSE-free emission used by minimal_latency.
  * With quality->conflict_aware the selection is improved mode's (exact counts, ties broken by
- * conflicts); otherwise it is the reference's, and a non-NULL `ret_snapshots` (ALK__SNAPSHOTS
- * entries, NULL on entry) receives copies of the state as its end game goes on, oldest first: the
- * first before the first extraction of a key with at most quality->snapshot_count occurrences,
- * then the latest ones of a regular series. They are the caller's (alk__cse_resume or _free),
- * also on failure.
+ * conflicts); otherwise it is the reference's, and a non-NULL `ret_log` (zeroed, the caller's:
+ * alk__cse_log_fini, also on failure) records its extractions.
  */
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshots,
+                      const alk__quality *quality, bool no_cse, alk__cse_log *ret_log,
                       alk__stage *ret_stage, alk_diag *diag);
 
-/* Continues `snapshot` (taken over in every case) with the conflict-aware selection. */
-int alk__cse_resume(alk__cse_snapshot *snapshot, const alk__quality *quality, alk__stage *ret_stage,
-                    alk_diag *diag);
-
-void alk__cse_snapshot_free(alk__cse_snapshot *snapshot);
-/* A copy of `snapshot` (borrowed), owned by the caller; NULL when out of memory. */
-alk__cse_snapshot *alk__cse_snapshot_clone(const alk__cse_snapshot *snapshot);
-/* The work of its run (alk__stage.work) when `snapshot` was taken. */
-uint64_t alk__cse_snapshot_work(const alk__cse_snapshot *snapshot);
-/* Digit pairs of the snapshot's columns: what a conflict-aware run starts by listing. */
-uint64_t alk__cse_snapshot_pairs(const alk__cse_snapshot *snapshot);
+/*
+ * The same stage after the first `n` extractions of `log` (borrowed; made by alk__solve_single
+ * on the same arguments), continued with the conflict-aware selection of `quality`.
+ */
+int alk__cse_branch(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                    const alk__cse_log *log, size_t n, const alk__quality *quality,
+                    alk__stage *ret_stage, alk_diag *diag);
 
 /* --- emit.c: spec §6 --- */
 

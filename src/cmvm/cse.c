@@ -692,7 +692,8 @@ done:
 
 /* ---- bit planes of the inputs ---- */
 
-static int build_planes(state *st) {
+/* The digit positions in use, and the sizes that follow from them. */
+static void measure_digits(state *st) {
     uint64_t used = 0;
     for (uint32_t o = 0; o < st->n_out; o++) {
         for (size_t k = 0; k < st->columns[o].len; k++) {
@@ -706,6 +707,9 @@ static int build_planes(state *st) {
         st->pairs.block_bits++;
     }
     st->n_words = (st->n_out + 63) / 64;
+}
+
+static int build_planes(state *st) {
     size_t cells;
     size_t room = st->n_in + 64;
     if (!alk_mul_size(room * st->n_bits, st->n_words, &cells)) {
@@ -739,7 +743,7 @@ static int build_planes(state *st) {
 
 /* Makes room in the planes for signal `e` (zeroed). */
 static int planes_reserve(state *st, size_t e) {
-    if (e < st->plane_signals) {
+    if (e < st->plane_signals || st->plane_pos == NULL) {
         return ALK_OK;
     }
     size_t room = st->plane_signals * 2 > e + 1 ? st->plane_signals * 2 : e + 1;
@@ -766,6 +770,9 @@ static int planes_reserve(state *st, size_t e) {
 
 /* Adds the digits (pos, neg) of signal `e` in output `o` to its bit planes. */
 static void planes_set(state *st, uint32_t e, uint32_t o, uint64_t pos, uint64_t neg) {
+    if (st->plane_pos == NULL) {
+        return; /* a branch: the conflict-aware selection does not count with them */
+    }
     uint64_t bit = 1ull << (o % 64);
     for (uint64_t m = pos | neg; m != 0; m &= m - 1) {
         int p = __builtin_ctzll(m);
@@ -780,6 +787,9 @@ static void planes_set(state *st, uint32_t e, uint32_t o, uint64_t pos, uint64_t
 
 /* Clears the digits `removed` of signal `i` in output `o` from its bit planes. */
 static void planes_clear(state *st, uint32_t i, uint32_t o, uint64_t removed) {
+    if (st->plane_pos == NULL) {
+        return;
+    }
     uint64_t bit = 1ull << (o % 64);
     for (uint64_t m = removed; m != 0; m &= m - 1) {
         int p = __builtin_ctzll(m);
@@ -1216,15 +1226,23 @@ static int apply_key(state *st, uint64_t key) {
         if (rv != ALK_OK) {
             return rv;
         }
+        st->digits -= (uint64_t)alk__popcount64(m); /* 2 digits became 1, m times */
         planes_set(st, u, sa.out, new_pos, new_neg);
         /* add_row may move the column's rows; c stays valid (it is the column itself). */
-        rv = st->cf != NULL ? alk__conflict_row_added(st, sa.out) : increment_output(st, c);
+        if (st->cf != NULL) {
+            rv = alk__conflict_row_added(st, sa.out);
+        } else if (st->lazy != NULL) {
+            rv = increment_output(st, c);
+        }
         if (rv != ALK_OK) {
             return rv;
         }
     }
 
-    return st->cf != NULL ? alk__conflict_commit(st) : commit_pairs(st, u);
+    if (st->cf != NULL) {
+        return alk__conflict_commit(st);
+    }
+    return st->lazy != NULL ? commit_pairs(st, u) : ALK_OK; /* a replay counts nothing */
 }
 
 /* ---- emission (spec §6) ---- */
@@ -1305,93 +1323,6 @@ fail:
 
 /* ---- the stage driver ---- */
 
-struct alk__cse_snapshot {
-    state st;
-    uint64_t work_at; /* the run's work when it was taken */
-};
-
-uint64_t alk__cse_snapshot_work(const alk__cse_snapshot *snapshot) {
-    return snapshot->work_at;
-}
-
-/* Copies `n` items of `size` bytes from `src` into a new array (*ret, owned by the caller). */
-static int copy_array(void **ret, const void *src, size_t n, size_t size) {
-    *ret = NULL;
-    if (n == 0) {
-        return ALK_OK;
-    }
-    *ret = alk_malloc(n * size);
-    if (*ret == NULL) {
-        return ALK_ENOMEM;
-    }
-    memcpy(*ret, src, n * size);
-    return ALK_OK;
-}
-
-/* A deep copy of the digits, signals and ops of `src` (no selection structures). */
-static int state_clone(const state *src, state *dst) {
-    *dst = (state){
-        .n_in = src->n_in,
-        .n_out = src->n_out,
-        .method = src->method,
-        .n_ops = src->n_ops,
-        .cap_ops = src->n_ops,
-        .cap_signals = src->n_ops,
-        .n_slots = src->n_slots,
-        .cap_slots = src->n_slots,
-        .plane_signals = src->plane_signals,
-        .n_words = src->n_words,
-        .n_bits = src->n_bits,
-        .extraction = src->extraction,
-        .has_popcnt = src->has_popcnt,
-        .pairs = {.block_bits = src->pairs.block_bits},
-    };
-    size_t planes = src->plane_signals * src->n_bits * src->n_words;
-    int rv = copy_array((void **)&dst->shift0, src->shift0, src->n_in, sizeof(int32_t));
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->shift1, src->shift1, src->n_out, sizeof(int32_t));
-    }
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->ops, src->ops, src->n_ops, sizeof(alk__op));
-    }
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->sig, src->sig, src->n_ops, sizeof(signal_info));
-    }
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->slots, src->slots, src->n_slots, sizeof(slot));
-    }
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->input_rows, src->input_rows, (size_t)src->n_in * src->n_out,
-                        sizeof(int32_t));
-    }
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->plane_pos, src->plane_pos, planes, sizeof(uint64_t));
-    }
-    if (rv == ALK_OK) {
-        rv = copy_array((void **)&dst->plane_neg, src->plane_neg, planes, sizeof(uint64_t));
-    }
-    if (rv == ALK_OK) {
-        dst->columns = alk_calloc((size_t)src->n_out + 1, sizeof(column));
-        rv = dst->columns == NULL ? ALK_ENOMEM : ALK_OK;
-    }
-    for (uint32_t o = 0; o < src->n_out && rv == ALK_OK; o++) {
-        const column *c = &src->columns[o];
-        rv = copy_array((void **)&dst->columns[o].rows, c->rows, c->len, sizeof(row));
-        dst->columns[o].len = dst->columns[o].cap = rv == ALK_OK ? c->len : 0;
-    }
-    return rv;
-}
-
-alk__cse_snapshot *alk__cse_snapshot_clone(const alk__cse_snapshot *snapshot) {
-    alk__cse_snapshot *c = alk_calloc(1, sizeof(*c));
-    if (c != NULL && state_clone(&snapshot->st, &c->st) != ALK_OK) {
-        state_fini(&c->st);
-        alk_free(c);
-        c = NULL;
-    }
-    return c;
-}
-
 /* Pairs of digits of one column in `st` (each pair is one occurrence of one key). */
 static uint64_t digit_pairs(const state *st) {
     uint64_t pairs = 0;
@@ -1405,15 +1336,42 @@ static uint64_t digit_pairs(const state *st) {
     return pairs;
 }
 
-uint64_t alk__cse_snapshot_pairs(const alk__cse_snapshot *snapshot) {
-    return digit_pairs(&snapshot->st);
+void alk__cse_log_fini(alk__cse_log *log) {
+    if (log != NULL) {
+        alk_free(log->keys);
+        alk_free(log->work);
+        alk_free(log->digits);
+        memset(log, 0, sizeof(*log));
+    }
 }
 
-void alk__cse_snapshot_free(alk__cse_snapshot *snapshot) {
-    if (snapshot != NULL) {
-        state_fini(&snapshot->st);
-        alk_free(snapshot);
+/* Appends the extraction just made (its key, the work and digits after it) to `log`. */
+static int log_extraction(const state *st, uint64_t key, alk__cse_log *log) {
+    if (log->len == log->cap) {
+        size_t cap = log->cap;
+        void *keys = log->keys, *work = log->work, *digits = log->digits;
+        int rv = alk_grow(&keys, &cap, sizeof(uint64_t), log->len + 1);
+        log->keys = keys;
+        if (rv == ALK_OK) {
+            cap = log->cap;
+            rv = alk_grow(&work, &cap, sizeof(uint64_t), log->len + 1);
+            log->work = work;
+        }
+        if (rv == ALK_OK) {
+            cap = log->cap;
+            rv = alk_grow(&digits, &cap, sizeof(uint64_t), log->len + 1);
+            log->digits = digits;
+        }
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        log->cap = cap;
     }
+    log->keys[log->len] = key;
+    log->work[log->len] = st->work;
+    log->digits[log->len] = st->digits;
+    log->len++;
+    return ALK_OK;
 }
 
 static int cancelled(const state *st, alk_diag *diag) {
@@ -1444,25 +1402,11 @@ static int run_conflict(state *st, alk_diag *diag) {
     return rv;
 }
 
-/* Copies `st` into ret_snapshots[i] (NULL on entry). */
-static int take_snapshot(const state *st, alk__cse_snapshot **ret_snapshots, int i) {
-    alk__cse_snapshot *snap = alk_calloc(1, sizeof(alk__cse_snapshot));
-    int rv = snap == NULL ? ALK_ENOMEM : state_clone(st, &snap->st);
-    if (snap != NULL) {
-        snap->work_at = st->work;
-    }
-    ret_snapshots[i] = snap;
-    return rv;
-}
-
 /*
- * Extractions in the reference's order (the lazy queue) until no key qualifies. With
- * `ret_snapshots` (ALK__SNAPSHOTS entries, NULL on entry), copies of the state go there: the
- * first before the first extraction of a key with at most quality->snapshot_count occurrences
- * (or at the end), then the latest ones of a series taken every 1/16 of the work done until the
- * first (later snapshots leave a shorter end game to redo).
+ * Extractions in the reference's order (the lazy queue) until no key qualifies; each one goes to
+ * `log` when it is not NULL.
  */
-static int run_queue(state *st, alk__cse_snapshot **ret_snapshots, alk_diag *diag) {
+static int run_queue(state *st, alk__cse_log *log, alk_diag *diag) {
     st->lazy = alk_calloc(1, sizeof(alk__cse_lazy));
     if (st->lazy == NULL) {
         return ALK_ENOMEM;
@@ -1479,46 +1423,38 @@ static int run_queue(state *st, alk__cse_snapshot **ret_snapshots, alk_diag *dia
         return alk_diag_set(diag, ALK_EINVAL, "unknown CSE method '%s'",
                             alk_cmvm_method_name(st->method));
     }
-    int taken = 0;                     /* snapshots */
-    uint64_t spacing = 0, next_at = 0; /* work between snapshots, work at the next one */
+    if (log != NULL) {
+        log->digits0 = st->digits;
+        log->pairs0 = st->pairs_at_start;
+        log->end_game = SIZE_MAX;
+    }
     while (rv == ALK_OK) {
         rv = cancelled(st, diag);
         uint64_t key = NO_KEY;
         if (rv == ALK_OK) {
             rv = select_key(st, &key);
         }
-        if (rv == ALK_OK && ret_snapshots != NULL && key != NO_KEY) {
-            if (taken == 0 && recount(st, key) <= st->quality->snapshot_count) {
-                spacing = st->work / 16 + 1;
-                next_at = st->work + spacing;
-                rv = take_snapshot(st, ret_snapshots, 0);
-                taken = 1;
-            } else if (taken > 0 && st->work >= next_at) {
-                /* A rolling window of the latest ones after the first. */
-                if (taken == ALK__SNAPSHOTS) {
-                    alk__cse_snapshot_free(ret_snapshots[1]);
-                    memmove(ret_snapshots + 1, ret_snapshots + 2,
-                            (ALK__SNAPSHOTS - 2) * sizeof(*ret_snapshots));
-                    taken--;
-                }
-                next_at = st->work + spacing;
-                rv = take_snapshot(st, ret_snapshots, taken++);
-            }
-        }
-        if (rv == ALK_OK && ret_snapshots != NULL && key == NO_KEY && taken == 0) {
-            rv = take_snapshot(st, ret_snapshots, taken++);
-        }
         if (rv != ALK_OK || key == NO_KEY) {
             break;
         }
+        if (log != NULL && log->end_game == SIZE_MAX &&
+            recount(st, key) <= st->quality->end_game_count) {
+            log->end_game = log->len;
+        }
         rv = apply_key(st, key);
+        if (rv == ALK_OK && log != NULL) {
+            rv = log_extraction(st, key, log);
+        }
+    }
+    if (log != NULL && log->end_game == SIZE_MAX) {
+        log->end_game = log->len;
     }
     return rv;
 }
 
 /* Builds the digits of stage kernel `k` (spec §3) into `st`. */
 static int state_init(state *st, const alk__mat *k, alk_cmvm_method method, const alk__fq *q,
-                      const float *lat, const alk__quality *quality, alk_diag *diag) {
+                      const float *lat, const alk__quality *quality, bool planes, alk_diag *diag) {
     int64_t *centred = NULL;
     int rv = ALK_ENOMEM;
     uint32_t n = k->rows, m = k->cols;
@@ -1576,8 +1512,15 @@ static int state_init(state *st, const alk__mat *k, alk_cmvm_method method, cons
             }
         }
     }
-    rv = build_planes(st);
+    measure_digits(st);
+    rv = planes ? build_planes(st) : ALK_OK;
     st->pairs_at_start = digit_pairs(st);
+    for (uint32_t o = 0; o < st->n_out; o++) {
+        for (size_t r = 0; r < st->columns[o].len; r++) {
+            st->digits +=
+                (uint64_t)alk__popcount64(st->columns[o].rows[r].pos | st->columns[o].rows[r].neg);
+        }
+    }
 done:
     alk_free(centred);
     return rv;
@@ -1596,22 +1539,35 @@ static int finish_stage(state *st, int rv, alk__stage *ret_stage, alk_diag *diag
 }
 
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__cse_snapshot **ret_snapshots,
+                      const alk__quality *quality, bool no_cse, alk__cse_log *ret_log,
                       alk__stage *ret_stage, alk_diag *diag) {
     state st = {0};
-    int rv = state_init(&st, k, method, q, lat, quality, diag);
+    int rv = state_init(&st, k, method, q, lat, quality, !quality->conflict_aware, diag);
     if (rv == ALK_OK && !no_cse && method != ALK_CMVM_DUMMY) {
-        rv =
-            quality->conflict_aware ? run_conflict(&st, diag) : run_queue(&st, ret_snapshots, diag);
+        rv = quality->conflict_aware ? run_conflict(&st, diag) : run_queue(&st, ret_log, diag);
     }
     return finish_stage(&st, rv, ret_stage, diag);
 }
 
-int alk__cse_resume(alk__cse_snapshot *snapshot, const alk__quality *quality, alk__stage *ret_stage,
-                    alk_diag *diag) {
-    state st = snapshot->st;
-    alk_free(snapshot);
-    st.quality = quality;
-    int rv = st.method != ALK_CMVM_DUMMY ? run_conflict(&st, diag) : ALK_OK;
+int alk__cse_branch(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                    const alk__cse_log *log, size_t n, const alk__quality *quality,
+                    alk__stage *ret_stage, alk_diag *diag) {
+    state st = {0};
+    int rv = state_init(&st, k, method, q, lat, quality, false, diag);
+    /* The first n extractions again, digits only: no counting, no selection. */
+    for (size_t i = 0; i < n && rv == ALK_OK; i++) {
+        rv = apply_key(&st, log->keys[i]);
+    }
+    if (rv == ALK_OK && method != ALK_CMVM_DUMMY) {
+        rv = run_conflict(&st, diag);
+    }
     return finish_stage(&st, rv, ret_stage, diag);
+}
+
+uint64_t alk__cse_log_pairs(const alk__cse_log *log, size_t n) {
+    uint64_t digits = n == 0 ? log->digits0 : log->digits[n - 1];
+    /* The pairs shrink about as the square of the digits. */
+    return log->digits0 == 0 ? 0
+                             : (uint64_t)((double)log->pairs0 * ((double)digits / log->digits0) *
+                                          ((double)digits / log->digits0));
 }

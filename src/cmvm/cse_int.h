@@ -121,6 +121,7 @@ typedef struct alk__cse {
      * within a small factor); improved mode budgets its extra candidates with it. */
     uint64_t work;
     uint64_t pairs_at_start; /* digit pairs in the columns when the CSE began */
+    uint64_t digits;         /* digits in the columns */
     /* Keys of the current extraction's new signal, counted over its outputs before queueing. */
     pair_counts pairs;
     alk__cse_lazy *lazy; /* the reference's selection, while it runs */

@@ -173,21 +173,21 @@ typedef struct config {
     alk__stage s1;
     float cost;
     int decompose_dc;
-    /* Kept for improved mode's branches (when the job asks for snapshots): stage 0's state at
-     * points of its end game, stage 1's kernel and method. */
-    alk__cse_snapshot *snapshots[ALK__SNAPSHOTS];
+    /* Kept for improved mode (its jobs): the stages' kernels and methods, and the log of stage
+     * 0's extractions in the reference's order (when the job asks for it). */
+    alk__mat w1;
     alk__mat w2;
+    alk_cmvm_method method0;
     alk_cmvm_method method1;
+    alk__cse_log log;
 } config;
 
 static void config_fini(config *c) {
     alk__stage_fini(&c->s0);
     alk__stage_fini(&c->s1);
-    for (int i = 0; i < ALK__SNAPSHOTS; i++) {
-        alk__cse_snapshot_free(c->snapshots[i]);
-        c->snapshots[i] = NULL;
-    }
+    alk__mat_fini(&c->w1);
     alk__mat_fini(&c->w2);
+    alk__cse_log_fini(&c->log);
 }
 
 /*
@@ -213,7 +213,7 @@ static float stage1_inputs(const alk__stage *s0, alk__fq *q1, float *lat1) {
 
 /* Whether the configurations of `jb` feed improved mode (which re-solves their stage 1). */
 static bool improved_mode_job(const job *jb) {
-    return jb->quality.snapshot_count > 0 || jb->quality.conflict_aware;
+    return jb->quality.end_game_count > 0 || jb->quality.conflict_aware;
 }
 
 /*
@@ -282,7 +282,7 @@ static int run_config(const job *jb, int hard_dc, int decompose_dc, alk__mat *fi
         }
         prebuilt = false;
         rv = alk__solve_single(&w1, method0, jb->q, jb->lat, &jb->quality, false,
-                               jb->quality.snapshot_count > 0 ? c.snapshots : NULL, &c.s0, diag);
+                               jb->quality.end_game_count > 0 ? &c.log : NULL, &c.s0, diag);
         if (rv != ALK_OK) {
             goto fail;
         }
@@ -306,8 +306,10 @@ static int run_config(const job *jb, int hard_dc, int decompose_dc, alk__mat *fi
     c.cost = alk__stage_cost(&c.s1, alk__stage_cost(&c.s0, 0.0f));
     c.decompose_dc = decompose_dc;
     if (improved_mode_job(jb)) {
+        c.w1 = w1;
         c.w2 = w2;
-        w2 = (alk__mat){0};
+        w1 = w2 = (alk__mat){0};
+        c.method0 = method0;
         c.method1 = method1;
     }
     *ret = c;
@@ -462,7 +464,7 @@ static int finish(config *best, alk_cmvm_result *ret_result) {
  * 192 rows 15 s, 1.1 GB, -3 %; 256 rows 18 s, 1.6 GB, -6 % (too close to the 2 GB budget: the
  * memory is the queue's live keys, which grow with the block).
  */
-enum { PART_MIN_ROWS = 512, PART_ROWS = 128 };
+enum { PART_MIN_ROWS = 513, PART_ROWS = 128 };
 
 static int solve_partitioned(const job *jb, const alk_cmvm_options *options, config *ret,
                              alk_diag *diag) {
@@ -676,17 +678,17 @@ static int solve_stage1(config *c, const alk__quality *quality, alk_diag *diag) 
 }
 
 /*
- * Improved mode's branch of configuration `from`: its stage 0 resumed from `snapshot` (taken
- * over) with the conflict-aware selection of `quality`, then its stage 1 solved the same way.
+ * Improved mode's branch of configuration `from` (of job `jb`): its stage 0 after the first `n`
+ * extractions of its log, continued with the conflict-aware selection of `quality`, then its
+ * stage 1 solved the same way.
  */
-static int branch_config(const alk__quality *quality, const config *from,
-                         alk__cse_snapshot *snapshot, config *ret, alk_diag *diag) {
+static int branch_config(const job *jb, const alk__quality *quality, const config *from, size_t n,
+                         config *ret, alk_diag *diag) {
     config c = {.decompose_dc = from->decompose_dc, .method1 = from->method1};
     int rv = alk__mat_copy(&from->w2, &c.w2);
     if (rv == ALK_OK) {
-        rv = alk__cse_resume(snapshot, quality, &c.s0, diag);
-    } else {
-        alk__cse_snapshot_free(snapshot);
+        rv = alk__cse_branch(&from->w1, from->method0, jb->q, jb->lat, &from->log, n, quality,
+                             &c.s0, diag);
     }
     if (rv == ALK_OK) {
         rv = solve_stage1(&c, quality, diag);
@@ -730,6 +732,8 @@ enum {
     TAIL_FACTOR = 3,
     FULL_FACTOR_X2 = 5, /* 2.5 */
     PAIR_WORK = 6,
+    /* Listing the pairs takes about 100 bytes each at the peak: a bound on the memory. */
+    MAX_PAIRS = 1 << 22,
 };
 
 static uint64_t config_work(const config *c) {
@@ -737,24 +741,27 @@ static uint64_t config_work(const config *c) {
 }
 
 /*
- * The earliest snapshot of `c` whose branch is expected to cost at most `budget` (an estimate
- * from compat's own work after it), or -1.
+ * The earliest point of `c`'s end game (a number of extractions of its log) from where a branch is
+ * expected to cost at most `budget`: the conflict-aware end game costs about TAIL_FACTOR times
+ * what compat's spent after that point, after listing the pairs of digits left. SIZE_MAX if none.
  */
-static int affordable_snapshot(const config *c, uint64_t budget) {
-    for (int i = 0; i < ALK__SNAPSHOTS && c->snapshots[i] != NULL; i++) {
-        uint64_t tail = c->s0.work - alk__cse_snapshot_work(c->snapshots[i]);
-        uint64_t pairs = alk__cse_snapshot_pairs(c->snapshots[i]);
-        if (TAIL_FACTOR * tail + PAIR_WORK * pairs <= budget) {
-            return i;
+static size_t affordable_start(const config *c, uint64_t budget) {
+    const alk__cse_log *log = &c->log;
+    for (size_t n = log->end_game; n < log->len; n++) {
+        uint64_t done = n == 0 ? 0 : log->work[n - 1];
+        uint64_t pairs = alk__cse_log_pairs(log, n);
+        if (pairs <= MAX_PAIRS &&
+            TAIL_FACTOR * (c->s0.work - done) + PAIR_WORK * pairs + n <= budget) {
+            return n;
         }
     }
-    return -1;
+    return SIZE_MAX;
 }
 
 /*
  * Improved mode's candidates beside compat's chosen configuration (task `t`), within `budget`
  * work units, cheap and good ones first: the end game again from the earliest affordable
- * snapshot, conflict-aware; the whole configuration solved conflict-aware; the end game with
+ * point, conflict-aware; the whole configuration solved conflict-aware; the end game with
  * BRANCH_SEEDS - 1 other tie orders. Each also with its stage 1 solved the reference's way
  * (`compat_quality`). The candidates go to `cands` (MAX_CANDIDATES, zeroed, owned by the
  * caller); *ret_chosen becomes the best one no worse than compat's (pick_improvement) or stays
@@ -766,7 +773,7 @@ static int improve(const job *ij, const alk__quality *compat_quality, task *t, u
     uint64_t spent = 0, branch_cost = 0;
     size_t n = 0;
     int rv = ALK_OK;
-    int snap = affordable_snapshot(fallback, budget);
+    size_t start = affordable_start(fallback, budget);
     for (int round = 0; round <= BRANCH_SEEDS && rv == ALK_OK; round++) {
         alk__quality quality = ij->quality;
         quality.work_limit = budget - spent;
@@ -774,7 +781,7 @@ static int improve(const job *ij, const alk__quality *compat_quality, task *t, u
         if (round == 1) {
             uint64_t expected =
                 FULL_FACTOR_X2 * fallback->s0.work / 2 + PAIR_WORK * fallback->s0.pairs;
-            if (spent + expected > budget) {
+            if (spent + expected > budget || fallback->s0.pairs > MAX_PAIRS) {
                 continue;
             }
             job full = *ij;
@@ -782,18 +789,11 @@ static int improve(const job *ij, const alk__quality *compat_quality, task *t, u
             rv = run_config(&full, t->hard_dc, t->decompose_dc, NULL, NULL, &c, diag);
         } else {
             /* The other tie orders cost about what the first branch did. */
-            if (snap < 0 || spent + branch_cost > budget) {
+            if (start == SIZE_MAX || spent + branch_cost > budget) {
                 continue;
             }
             quality.tie_seed = (uint64_t)(round == 0 ? 0 : round - 1);
-            /* The last branch takes the snapshot over; the others work on copies. */
-            alk__cse_snapshot *from = fallback->snapshots[snap];
-            if (round == BRANCH_SEEDS) {
-                fallback->snapshots[snap] = NULL;
-            } else {
-                from = alk__cse_snapshot_clone(from);
-            }
-            rv = from == NULL ? ALK_ENOMEM : branch_config(&quality, fallback, from, &c, diag);
+            rv = branch_config(ij, &quality, fallback, start, &c, diag);
             branch_cost = rv == ALK_OK ? config_work(&c) : branch_cost;
         }
         if (rv == ALK_ELIMIT) {
@@ -875,13 +875,13 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
     }
     /*
      * Every configuration runs the reference's selection (compat's solution is improved mode's
-     * fallback); improved mode also keeps a snapshot of each stage 0 before its end game, and
+     * fallback); improved mode also keeps the log of each stage 0's extractions, and
      * without the search solves the configuration once more with the conflict-aware selection.
      */
     bool improved = options->mode != ALK_CMVM_COMPAT;
     alk__quality compat_quality = {
         .cancel = options->cancel,
-        .snapshot_count = improved ? END_GAME_COUNT : 0,
+        .end_game_count = improved ? END_GAME_COUNT : 0,
     };
     alk__quality improved_quality = {
         .conflict_aware = true,
@@ -979,9 +979,10 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
     }
     config *chosen = &tasks[best].result;
     if (improved) {
-        /* Spec §8.1's search is itself a search over alternatives: with it, improved mode may
-         * add a fifth of compat's work; without it, a few times compat's work. */
-        uint64_t budget = options->search_all_decompose_dc ? compat_work / 5 : compat_work * 4;
+        /* Spec §8.1's search is itself a search over alternatives: with it, improved mode adds
+         * a tenth of compat's work (conversions; its memory traffic makes that about 15 % in
+         * time); without it, up to four times compat's work. */
+        uint64_t budget = options->search_all_decompose_dc ? compat_work / 10 : compat_work * 4;
         rv = improve(&jobs[1], &compat_quality, &tasks[best], budget, cands, &chosen, diag);
         if (rv != ALK_OK) {
             goto done;
