@@ -22,8 +22,8 @@ static void usage(FILE *to) {
                 "Traces the example model operation(x) on an R x C input and writes ALIR JSON.\n"
                 "  --shape R,C     input shape, each 2..4096 (the reference tests 16,4)\n"
                 "  -o, --output F  output file (default: standard output; .gz compresses)\n"
-                "  --mode M        solver mode for constant products: compat (default,\n"
-                "                  bit-exact with the reference) or improved\n");
+                "  --mode M        solver mode for constant products: improved (default) or\n"
+                "                  compat (the reference's adder graphs op for op)\n");
 }
 
 static bool parse_shape(const char *text, size_t shape[2]) {

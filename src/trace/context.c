@@ -20,10 +20,10 @@
 
 void alk_solver_options_init(alk_solver_options *options) {
     memset(options, 0, sizeof(*options));
-    /* The solver's own defaults (cmvm.md §1.3), except that a trace asks for the reference's
-     * solutions: the bit-exact promise covers the traced program, not only the solver. */
+    /* The solver's own defaults (cmvm.md §1.3), improved mode included (issue 14): it never
+     * costs more nor adds latency against the reference's solutions, and the traced values do
+     * not depend on the mode; solver_options.mode = "compat" gives the reference's op for op. */
     alk_cmvm_options_init(&options->cmvm);
-    options->cmvm.mode = ALK_CMVM_COMPAT;
     /* A tracing job already runs on a worker of its own; the search stays on it. */
     options->cmvm.threads = 1;
     options->binary_lut = true;
