@@ -9,18 +9,20 @@
  * keeps more candidates alive, so more digits end up shared (spec §14.2 "conflict-aware
  * scoring"). On the da4ml paper's Table 2 matrices this saves 1.5-2 % of the adders.
  *
- * Design. Every live key (pair count >= 2, spec §5.2 counting) has an entry holding its count,
- * its degree and the list of its occurrences (pairs of digits). Every digit has the list of the
- * occurrences that use it, one node per (key, occurrence) shared by the key's list and the two
- * digits' lists (doubly linked, so any removal is O(1)). A digit's live degree is the length of
- * its list; a key's degree is the sum over its occurrences' digits of the other keys there.
- * Removing a digit walks its list only: every key using it loses that occurrence (and dies
- * below two), and every key sharing one of the touched digits gets its degree adjusted. Entries
- * of each count sit in a binary heap ordered by (latency gap for the -dc methods, degree, tie
- * order), so selection is the top of the highest non-empty count.
+ * Design. Every live key (pair count >= 2, spec §5.2 counting) has an entry holding its count
+ * and the list of its occurrences (pairs of digits). Every digit has the list of the occurrences
+ * that use it: one node per (key, occurrence), linked into the key's list and into both digits'
+ * lists (doubly linked, so any removal is O(1)); a digit's live degree is the length of its list.
+ * Removing a digit walks its list only: every key using it loses that occurrence and, below two,
+ * dies. A key's conflicts are computed when it competes for selection: the sum over its
+ * occurrences' digits of the other keys there. Entries are listed per count; selection scans the
+ * highest non-empty count (in the end game, where most extractions happen, a count of two or
+ * three). Incremental degrees with a heap per count were tried: every digit change then moves
+ * every key on the digit, ten times slower.
  *
- * The key hash is needed only while the entries are built from the digits (all pairs of every
- * column); later keys all contain the newest signal and are new by construction.
+ * The entries are built from the digits by listing every pair of digits of every column and
+ * sorting them by key (a radix sort); later keys all contain the newest signal, so they are new
+ * by construction and come from the pairs of its rows alone.
  *
  * Thread rule: the structure belongs to one CSE state (one call, one thread).
  */
@@ -44,20 +46,20 @@ typedef struct occ {
 
 typedef struct entry {
     uint64_t key;
-    uint64_t rank;  /* tie order (larger first) */
-    float gap;      /* |latency(id0) - latency(id1)| for the -dc methods, else 0 */
-    uint32_t count; /* occurrences */
-    uint32_t degree;
-    uint32_t head; /* first occurrence */
-    uint32_t slot; /* position in heaps[count], or NONE when not selectable */
+    uint64_t rank;   /* tie order (larger first) */
+    float gap;       /* |latency(id0) - latency(id1)| for the -dc methods, else 0 */
+    uint32_t count;  /* occurrences */
+    uint32_t degree; /* its conflicts when it last competed for selection */
+    uint32_t head;   /* first occurrence */
+    uint32_t slot;   /* position in by_count[count], or NONE when not selectable */
 } entry;
 
 /* The selectable entries of one count, in any order. */
-typedef struct id_heap {
+typedef struct id_list {
     uint32_t *items;
     size_t len;
     size_t cap;
-} id_heap;
+} id_list;
 
 /* The per-column arrays of one digit position: its list head and live degree. */
 typedef struct digit_column {
@@ -83,8 +85,8 @@ struct alk__conflict {
     size_t n_occs;
     size_t cap_occs;
     uint32_t free_occ; /* free list through key_next */
-    id_heap *heaps;    /* by count */
-    size_t n_heaps;
+    id_list *by_count; /* selectable entries */
+    size_t n_counts;
     uint32_t top; /* no list above it is non-empty */
     digit_column *cols;
     new_pair *pending; /* the new signal's pairs of the current extraction */
@@ -94,7 +96,7 @@ struct alk__conflict {
     size_t cap_sorted;
 };
 
-/* ---- entries and heaps ---- */
+/* ---- entries and their lists by count ---- */
 
 /* Selection order among equal counts: whether entry a goes before entry b. */
 static inline bool before(const entry *a, const entry *b) {
@@ -107,20 +109,20 @@ static inline bool before(const entry *a, const entry *b) {
     return a->rank > b->rank;
 }
 
-/* Puts entry `id` into the heap of its count. */
-static int heap_insert(alk__conflict *cf, uint32_t id) {
+/* Lists entry `id` under its count. */
+static int list_insert(alk__conflict *cf, uint32_t id) {
     uint32_t c = cf->entries[id].count;
-    if (c >= cf->n_heaps) {
-        size_t n = cf->n_heaps, want = c + 1 > 2 * n ? c + 1 : 2 * n;
-        id_heap *h = alk_realloc(cf->heaps, want * sizeof(id_heap));
+    if (c >= cf->n_counts) {
+        size_t n = cf->n_counts, want = c + 1 > 2 * n ? c + 1 : 2 * n;
+        id_list *h = alk_realloc(cf->by_count, want * sizeof(id_list));
         if (h == NULL) {
             return ALK_ENOMEM;
         }
-        memset(h + n, 0, (want - n) * sizeof(id_heap));
-        cf->heaps = h;
-        cf->n_heaps = want;
+        memset(h + n, 0, (want - n) * sizeof(id_list));
+        cf->by_count = h;
+        cf->n_counts = want;
     }
-    id_heap *h = &cf->heaps[c];
+    id_list *h = &cf->by_count[c];
     if (h->len == h->cap) {
         void *items = h->items;
         int rv = alk_grow(&items, &h->cap, sizeof(uint32_t), h->len + 1);
@@ -136,12 +138,12 @@ static int heap_insert(alk__conflict *cf, uint32_t id) {
 }
 
 /* Takes entry `id` out of its count's list (if it is in one). */
-static void heap_remove(alk__conflict *cf, uint32_t id) {
+static void list_remove(alk__conflict *cf, uint32_t id) {
     entry *e = &cf->entries[id];
     if (e->slot == NONE) {
         return;
     }
-    id_heap *h = &cf->heaps[e->count];
+    id_list *h = &cf->by_count[e->count];
     uint32_t last = h->items[--h->len];
     h->items[e->slot] = last;
     cf->entries[last].slot = e->slot;
@@ -225,8 +227,8 @@ static int reserve_column(alk__cse *st, uint32_t o) {
 }
 
 /*
- * Adds occurrence (out, k, pos) to entry `id` (not in a heap): links it into the entry's list and
- * both digits' lists, and updates the degrees of every key on those digits.
+ * Adds occurrence (out, k, pos) to entry `id` (not listed by count): links it into its list and
+ * both digits' lists.
  */
 static int occ_add(alk__cse *st, uint32_t id, uint32_t out, const uint32_t k[2],
                    const int32_t pos[2]) {
@@ -272,15 +274,15 @@ static int occ_add(alk__cse *st, uint32_t id, uint32_t out, const uint32_t k[2],
 }
 
 /*
- * Unlinks occurrence `n` from its entry and digits (degrees adjusted) and frees the node. The
- * entry leaves its heap; the caller requeues or kills it.
+ * Unlinks occurrence `n` from its entry and digits and frees the node. The
+ * entry leaves its count's list; the caller requeues or kills it.
  */
 static void occ_remove(alk__cse *st, uint32_t n) {
     alk__conflict *cf = st->cf;
     st->work += 2;
     occ *o = &cf->occs[n];
     uint32_t id = o->entry;
-    heap_remove(cf, id); /* its count changes: the caller requeues it */
+    list_remove(cf, id); /* its count changes: the caller requeues it */
     entry *e = &cf->entries[id];
     if (o->key_prev != NONE) {
         cf->occs[o->key_prev].key_next = o->key_next;
@@ -313,7 +315,7 @@ static void occ_remove(alk__cse *st, uint32_t n) {
 /* Frees entry `id` and all its occurrences. */
 static void entry_kill(alk__cse *st, uint32_t id) {
     alk__conflict *cf = st->cf;
-    heap_remove(cf, id);
+    list_remove(cf, id);
     while (cf->entries[id].head != NONE) {
         occ_remove(st, cf->entries[id].head);
     }
@@ -341,15 +343,15 @@ static bool eligible(const alk__cse *st, uint64_t key, uint32_t count) {
     }
 }
 
-/* Entry `id`'s count changed (or it is new): into the heap of its count, if selectable. */
+/* Entry `id`'s count changed (or it is new): listed under its count if selectable. */
 static int requeue(alk__cse *st, uint32_t id) {
     entry *e = &st->cf->entries[id];
-    heap_remove(st->cf, id);
+    list_remove(st->cf, id);
     if (e->count < 2) {
         entry_kill(st, id);
         return ALK_OK;
     }
-    return eligible(st, e->key, e->count) ? heap_insert(st->cf, id) : ALK_OK;
+    return eligible(st, e->key, e->count) ? list_insert(st->cf, id) : ALK_OK;
 }
 
 /* ---- building from the current digits ---- */
@@ -509,10 +511,10 @@ void alk__conflict_free(alk__conflict *cf, uint32_t n_out) {
     }
     alk_free(cf->entries);
     alk_free(cf->occs);
-    for (size_t c = 0; cf->heaps != NULL && c < cf->n_heaps; c++) {
-        alk_free(cf->heaps[c].items);
+    for (size_t c = 0; cf->by_count != NULL && c < cf->n_counts; c++) {
+        alk_free(cf->by_count[c].items);
     }
-    alk_free(cf->heaps);
+    alk_free(cf->by_count);
     for (uint32_t o = 0; cf->cols != NULL && o < n_out; o++) {
         alk_free(cf->cols[o].head);
         alk_free(cf->cols[o].degree);
@@ -553,14 +555,14 @@ static uint32_t entry_degree(alk__cse *st, uint32_t id) {
 int alk__conflict_select(alk__cse *st, uint64_t *ret_key) {
     alk__conflict *cf = st->cf;
     for (uint32_t c = cf->top; c >= 2; c--) {
-        id_heap *h = &cf->heaps[c];
+        id_list *h = &cf->by_count[c];
         uint32_t best = NONE;
         for (size_t i = 0; i < h->len;) {
             uint32_t id = h->items[i];
             entry *e = &cf->entries[id];
             /* Overlapping self pairs can overstate a self key: it must still replace twice. */
             if (alk__key_id0(e->key) == alk__key_id1(e->key) && self_replacements(st, e->key) < 2) {
-                heap_remove(cf, id); /* stays live (its digits conflict) but is never selected */
+                list_remove(cf, id); /* stays live (its digits conflict) but is never selected */
                 continue;
             }
             e->degree = entry_degree(st, id);
