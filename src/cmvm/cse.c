@@ -1174,6 +1174,7 @@ static int apply_key(state *st, uint64_t key) {
 
     /* Walk the outputs where both a and b have rows (slots are sorted by output). */
     uint32_t la = st->sig[a].slot_len, lb = st->sig[b].slot_len;
+    st->work += ((uint64_t)la + lb) / 4 + 1;
     size_t start_a = st->sig[a].slot_start, start_b = st->sig[b].slot_start;
     uint32_t i = 0, j = 0;
     while (i < la && j < lb) {

@@ -34,6 +34,9 @@
 
 #define NONE UINT32_MAX
 
+/* Degrees are kept up to date once no key occurs more often than this (see track_from_now). */
+enum { TRACK_COUNT = 3 };
+
 /* One occurrence: id0's digit at p in row k0 of column `out`, id1's at p + shift in row k1. */
 typedef struct occ {
     uint32_t entry;
@@ -49,7 +52,7 @@ typedef struct entry {
     uint64_t rank;   /* tie order (larger first) */
     float gap;       /* |latency(id0) - latency(id1)| for the -dc methods, else 0 */
     uint32_t count;  /* occurrences */
-    uint32_t degree; /* its conflicts when it last competed for selection */
+    uint32_t degree; /* its conflicts: the other keys on the digits of its occurrences */
     uint32_t head;   /* first occurrence */
     uint32_t slot;   /* position in by_count[count], or NONE when not selectable */
 } entry;
@@ -68,13 +71,31 @@ typedef struct digit_column {
     size_t rows; /* rows with room */
 } digit_column;
 
-/* A pair of digits of the new signal's rows, before it is known to recur. */
-typedef struct new_pair {
-    uint64_t key;
+/* A pair of digits met while the keys of one signal are counted (see keys_of). */
+typedef struct met_pair {
+    uint32_t cell; /* its key's counter */
     uint32_t out;
     uint32_t k[2];
     int32_t pos[2];
-} new_pair;
+} met_pair;
+
+/*
+ * Scratch of keys_of: per partner signal met, a block of counters indexed by (shift, sub), with
+ * the entry made for each; the pairs met, in order.
+ */
+typedef struct grouping {
+    uint32_t *block_of; /* per signal: its block, or NONE */
+    size_t cap_signals;
+    uint32_t *owner; /* per block: the partner signal */
+    uint32_t *count; /* per block: per_block counters */
+    uint32_t *id;    /* per counter: the entry, or NONE */
+    size_t n_blocks;
+    size_t cap_blocks;
+    uint32_t per_block;
+    met_pair *pairs;
+    size_t n_pairs;
+    size_t cap_pairs;
+} grouping;
 
 struct alk__conflict {
     entry *entries;
@@ -88,12 +109,10 @@ struct alk__conflict {
     id_list *by_count; /* selectable entries */
     size_t n_counts;
     uint32_t top; /* no list above it is non-empty */
+    /* Whether entries' degrees are kept up to date (from the end game on: see select). */
+    bool tracking;
     digit_column *cols;
-    new_pair *pending; /* the new signal's pairs of the current extraction */
-    size_t n_pending;
-    size_t cap_pending;
-    new_pair *sorted; /* scratch of the radix sort, cap_sorted items */
-    size_t cap_sorted;
+    grouping group;
 };
 
 /* ---- entries and their lists by count ---- */
@@ -249,7 +268,7 @@ static int occ_add(alk__cse *st, uint32_t id, uint32_t out, const uint32_t k[2],
     }
     entry *e = &cf->entries[id];
     occ *o = &cf->occs[n];
-    st->work += 2;
+    st->work += 4;
     *o = (occ){.entry = id, .out = out, .key_prev = NONE, .key_next = e->head};
     if (e->head != NONE) {
         cf->occs[e->head].key_prev = n;
@@ -261,6 +280,14 @@ static int occ_add(alk__cse *st, uint32_t id, uint32_t out, const uint32_t k[2],
         o->pos[side] = pos[side];
         uint32_t *head = digit_head(cf, out, k[side], pos[side], st->n_bits);
         uint32_t *degree = digit_degree(cf, out, k[side], pos[side], st->n_bits);
+        /* Every key already on the digit conflicts once more with this one, and it with them. */
+        for (uint32_t m = cf->tracking ? *head : NONE; m != NONE;) {
+            const occ *other = &cf->occs[m];
+            cf->entries[other->entry].degree++;
+            m = other->dig_next[side_of(other, k[side], pos[side])];
+        }
+        cf->entries[id].degree += *degree;
+        st->work += cf->tracking ? *degree : 0;
         o->dig_prev[side] = NONE;
         o->dig_next[side] = *head;
         if (*head != NONE) {
@@ -279,7 +306,7 @@ static int occ_add(alk__cse *st, uint32_t id, uint32_t out, const uint32_t k[2],
  */
 static void occ_remove(alk__cse *st, uint32_t n) {
     alk__conflict *cf = st->cf;
-    st->work += 2;
+    st->work += 4;
     occ *o = &cf->occs[n];
     uint32_t id = o->entry;
     list_remove(cf, id); /* its count changes: the caller requeues it */
@@ -306,7 +333,18 @@ static void occ_remove(alk__cse *st, uint32_t n) {
             occ *next = &cf->occs[o->dig_next[side]];
             next->dig_prev[side_of(next, k, p)] = o->dig_prev[side];
         }
-        (*digit_degree(cf, o->out, k, p, st->n_bits))--;
+        uint32_t *degree = digit_degree(cf, o->out, k, p, st->n_bits);
+        (*degree)--;
+        if (!cf->tracking) {
+            continue;
+        }
+        e->degree -= *degree;
+        st->work += *degree;
+        for (uint32_t m = *digit_head(cf, o->out, k, p, st->n_bits); m != NONE;) {
+            const occ *other = &cf->occs[m];
+            cf->entries[other->entry].degree--;
+            m = other->dig_next[side_of(other, k, p)];
+        }
     }
     o->key_next = cf->free_occ;
     cf->free_occ = n;
@@ -354,132 +392,175 @@ static int requeue(alk__cse *st, uint32_t id) {
     return eligible(st, e->key, e->count) ? list_insert(st->cf, id) : ALK_OK;
 }
 
-/* ---- building from the current digits ---- */
+/* ---- finding keys ---- */
 
 /*
- * The key of digit (e, row ke, p, neg) with digit (f, row kf, q, fneg) of the same column, and
- * the rows and positions of its id0 and id1 digits.
+ * Keys are found signal by signal. A key pairs digits of its two signals at a fixed (shift, sub):
+ * counting the pairs of one signal's digits with every digit of its columns into a block of
+ * (shift, sub) counters per partner signal finds its keys and their occurrences together, in
+ * small arrays (no sort, no hash). The build counts each signal against the signals from itself
+ * up; an extraction's new signal is the higher one of all its keys.
  */
-static uint64_t pair_key(uint32_t e, uint32_t ke, int p, bool neg, uint32_t f, uint32_t kf, int q,
-                         bool fneg, uint32_t k[2], int32_t pos[2]) {
-    bool sub = neg != fneg;
-    if (e == f) {
+
+/* The block of partner `b`, made on first use; NONE when out of memory. */
+static uint32_t group_block(alk__conflict *cf, uint32_t b) {
+    grouping *g = &cf->group;
+    if (g->block_of[b] != NONE) {
+        return g->block_of[b];
+    }
+    if (g->n_blocks == g->cap_blocks) {
+        size_t cap = g->cap_blocks < 16 ? 16 : 2 * g->cap_blocks;
+        uint32_t *owner = alk_realloc(g->owner, cap * sizeof(uint32_t));
+        if (owner == NULL) {
+            return NONE;
+        }
+        g->owner = owner;
+        uint32_t *count = alk_realloc(g->count, cap * g->per_block * sizeof(uint32_t));
+        if (count == NULL) {
+            return NONE;
+        }
+        g->count = count;
+        uint32_t *id = alk_realloc(g->id, cap * g->per_block * sizeof(uint32_t));
+        if (id == NULL) {
+            return NONE;
+        }
+        g->id = id;
+        memset(count + g->cap_blocks * g->per_block, 0,
+               (cap - g->cap_blocks) * g->per_block * sizeof(uint32_t));
+        memset(id + g->cap_blocks * g->per_block, 0xFF,
+               (cap - g->cap_blocks) * g->per_block * sizeof(uint32_t));
+        g->cap_blocks = cap;
+    }
+    uint32_t block = (uint32_t)g->n_blocks++;
+    g->owner[block] = b;
+    g->block_of[b] = block;
+    return block;
+}
+
+/*
+ * Counts the pair of digit p of row ka (signal a) with digit q of row kb (signal b) of column
+ * o: key (min, max, shift, sub) in the block of the partner signal.
+ */
+static int meet(alk__cse *st, uint32_t a, uint32_t ka, int p, bool neg, uint32_t b, uint32_t kb,
+                int q, bool bneg, uint32_t o) {
+    alk__conflict *cf = st->cf;
+    grouping *g = &cf->group;
+    met_pair pr = {.out = o};
+    int shift;
+    if (b == a) {
         /* A self pair goes (higher, lower): shift < 0, id0's digit is the higher one. */
         int lo = p < q ? p : q, hi = p < q ? q : p;
-        k[0] = k[1] = ke;
-        pos[0] = hi;
-        pos[1] = lo;
-        return alk__make_key(e, e, lo - hi, sub);
+        shift = lo - hi;
+        pr.k[0] = pr.k[1] = ka;
+        pr.pos[0] = hi;
+        pr.pos[1] = lo;
+    } else if (a < b) {
+        shift = q - p;
+        pr.k[0] = ka, pr.k[1] = kb, pr.pos[0] = p, pr.pos[1] = q;
+    } else {
+        shift = p - q;
+        pr.k[0] = kb, pr.k[1] = ka, pr.pos[0] = q, pr.pos[1] = p;
     }
-    if (e < f) {
-        k[0] = ke, k[1] = kf, pos[0] = p, pos[1] = q;
-        return alk__make_key(e, f, q - p, sub);
+    uint32_t block = group_block(cf, b);
+    if (block == NONE) {
+        return ALK_ENOMEM;
     }
-    k[0] = kf, k[1] = ke, pos[0] = q, pos[1] = p;
-    return alk__make_key(f, e, p - q, sub);
-}
-
-static int pending_push(alk__conflict *cf, new_pair pr) {
-    if (cf->n_pending == cf->cap_pending) {
-        void *items = cf->pending;
-        int rv = alk_grow(&items, &cf->cap_pending, sizeof(new_pair), cf->n_pending + 1);
-        cf->pending = items;
+    pr.cell = block * g->per_block + (uint32_t)(shift + (int)st->n_bits - 1) * 2 + (neg != bneg);
+    g->count[pr.cell]++;
+    if (g->n_pairs == g->cap_pairs) {
+        void *items = g->pairs;
+        int rv = alk_grow(&items, &g->cap_pairs, sizeof(met_pair), g->n_pairs + 1);
+        g->pairs = items;
         if (rv != ALK_OK) {
             return rv;
         }
     }
-    cf->pending[cf->n_pending++] = pr;
+    g->pairs[g->n_pairs++] = pr;
+    st->work += 4;
     return ALK_OK;
 }
 
-/* Sorts the pending pairs by key: LSD radix sort by bytes, skipping bytes all keys share. */
-static int sort_pending(alk__cse *st) {
+/*
+ * Finds the keys of signal `a`: its digits paired with the digits of its columns, of the signals
+ * from `a` up (`upward`, the build) or of every signal (the newest one). Keys met twice or more
+ * become live entries.
+ */
+static int keys_of(alk__cse *st, uint32_t a, bool upward) {
     alk__conflict *cf = st->cf;
-    size_t n = cf->n_pending;
-    st->work += 4 * n;
-    if (n < 2) {
-        return ALK_OK;
-    }
-    if (cf->cap_sorted < n) {
-        void *items = cf->sorted;
-        int rv = alk_grow(&items, &cf->cap_sorted, sizeof(new_pair), n);
-        cf->sorted = items;
-        if (rv != ALK_OK) {
-            return rv;
-        }
-    }
-    new_pair *from = cf->pending, *to = cf->sorted;
-    for (int shift = 0; shift < 64; shift += 8) {
-        size_t start[257] = {0};
-        for (size_t i = 0; i < n; i++) {
-            start[((from[i].key >> shift) & 0xFF) + 1]++;
-        }
-        if (start[((from[0].key >> shift) & 0xFF) + 1] == n) {
-            continue; /* every key has this byte */
-        }
-        for (int b = 0; b < 256; b++) {
-            start[b + 1] += start[b];
-        }
-        for (size_t i = 0; i < n; i++) {
-            to[start[(from[i].key >> shift) & 0xFF]++] = from[i];
-        }
-        new_pair *t = from;
-        from = to;
-        to = t;
-    }
-    if (from != cf->pending) {
-        memcpy(cf->pending, from, n * sizeof(new_pair));
-    }
-    return ALK_OK;
-}
-
-/* Turns the pending pairs into entries: every key seen at least twice becomes live. */
-static int commit_pending(alk__cse *st) {
-    alk__conflict *cf = st->cf;
-    int rv = sort_pending(st);
-    for (size_t i = 0, j = 0; i < cf->n_pending && rv == ALK_OK; i = j) {
-        for (j = i + 1; j < cf->n_pending && cf->pending[j].key == cf->pending[i].key; j++) {
-        }
-        if (j - i < 2) {
-            continue;
-        }
-        uint32_t id;
-        rv = entry_new(st, cf->pending[i].key, &id);
-        for (size_t t = i; t < j && rv == ALK_OK; t++) {
-            rv = occ_add(st, id, cf->pending[t].out, cf->pending[t].k, cf->pending[t].pos);
-        }
-        if (rv == ALK_OK) {
-            rv = requeue(st, id);
-        }
-    }
-    cf->n_pending = 0;
-    return rv;
-}
-
-/* Pends the pairs of digit (row k, p) of column `o` with the digits of rows [from, len). */
-static int pend_pairs(alk__cse *st, uint32_t o, uint32_t k, int p, uint32_t from) {
-    const column *c = &st->columns[o];
-    const row *r = &c->rows[k];
-    bool neg = (r->neg >> p) & 1;
-    for (uint32_t k2 = from; k2 < c->len; k2++) {
-        const row *r2 = &c->rows[k2];
-        uint64_t m2 = r2->pos | r2->neg;
-        if (k2 == k) {
-            m2 &= ~((2ull << p) - 1); /* each pair of one row once */
-        }
-        for (; m2 != 0; m2 &= m2 - 1) {
-            int q = __builtin_ctzll(m2);
-            new_pair pr = {.out = o};
-            pr.key =
-                pair_key(r->expr, k, p, neg, r2->expr, k2, q, (r2->neg >> q) & 1, pr.k, pr.pos);
-            st->work += 2;
-            int rv = pending_push(st->cf, pr);
-            if (rv != ALK_OK) {
-                return rv;
+    grouping *g = &cf->group;
+    int rv = ALK_OK;
+    const slot *sl = st->slots + st->sig[a].slot_start;
+    for (uint32_t i = 0; i < st->sig[a].slot_len && rv == ALK_OK; i++) {
+        const column *c = &st->columns[sl[i].out];
+        uint32_t ka = sl[i].index;
+        const row *ra = &c->rows[ka];
+        for (uint64_t m = ra->pos | ra->neg; m != 0 && rv == ALK_OK; m &= m - 1) {
+            int p = __builtin_ctzll(m);
+            bool neg = (ra->neg >> p) & 1;
+            for (uint32_t kb = 0; kb < c->len && rv == ALK_OK; kb++) {
+                const row *rb = &c->rows[kb];
+                uint32_t b = rb->expr;
+                if (upward && b < a) {
+                    continue;
+                }
+                uint64_t mb = rb->pos | rb->neg;
+                if (b == a) {
+                    mb &= ~((2ull << p) - 1); /* the pairs of one row once */
+                }
+                for (; mb != 0 && rv == ALK_OK; mb &= mb - 1) {
+                    int q = __builtin_ctzll(mb);
+                    rv = meet(st, a, ka, p, neg, b, kb, q, (rb->neg >> q) & 1, sl[i].out);
+                }
             }
         }
     }
-    return ALK_OK;
+    /* The keys met twice: entries with their occurrences, then listed by count. */
+    for (size_t t = 0; t < g->n_pairs && rv == ALK_OK; t++) {
+        const met_pair *pr = &g->pairs[t];
+        if (g->count[pr->cell] < 2) {
+            continue;
+        }
+        uint32_t *id = &g->id[pr->cell];
+        if (*id == NONE) {
+            uint32_t b = g->owner[pr->cell / g->per_block];
+            uint32_t index = pr->cell % g->per_block;
+            int shift = (int)(index / 2) - ((int)st->n_bits - 1);
+            rv = entry_new(st, alk__make_key(a < b ? a : b, a < b ? b : a, shift, index & 1), id);
+        }
+        if (rv == ALK_OK) {
+            rv = occ_add(st, *id, pr->out, pr->k, pr->pos);
+        }
+    }
+    for (size_t t = 0; t < g->n_pairs; t++) {
+        uint32_t cell = g->pairs[t].cell;
+        if (g->id[cell] != NONE && rv == ALK_OK) {
+            rv = requeue(st, g->id[cell]);
+        }
+        g->id[cell] = NONE;
+        g->count[cell] = 0;
+    }
+    for (size_t b = 0; b < g->n_blocks; b++) {
+        g->block_of[g->owner[b]] = NONE;
+    }
+    g->n_blocks = 0;
+    g->n_pairs = 0;
+    return rv;
+}
+
+/* Makes room in the grouping for the signals there are. */
+static int group_reserve(alk__cse *st) {
+    grouping *g = &st->cf->group;
+    size_t old = g->cap_signals;
+    if (st->n_ops <= old) {
+        return ALK_OK;
+    }
+    void *items = g->block_of;
+    int rv = alk_grow(&items, &g->cap_signals, sizeof(uint32_t), st->n_ops);
+    g->block_of = items;
+    if (rv == ALK_OK) {
+        memset(g->block_of + old, 0xFF, (g->cap_signals - old) * sizeof(uint32_t));
+    }
+    return rv;
 }
 
 int alk__conflict_start(alk__cse *st) {
@@ -489,20 +570,16 @@ int alk__conflict_start(alk__cse *st) {
     }
     st->cf = cf;
     cf->free_entry = cf->free_occ = NONE;
+    cf->group.per_block = 2 * (2 * st->n_bits - 1);
     cf->cols = alk_calloc((size_t)st->n_out + 1, sizeof(digit_column));
-    int rv = cf->cols == NULL ? ALK_ENOMEM : ALK_OK;
-    /* Every pair of digits of a column is one occurrence of one key; columns one by one keep
-     * the pending list short, then the keys are merged over the columns. */
+    int rv = cf->cols == NULL ? ALK_ENOMEM : group_reserve(st);
     for (uint32_t o = 0; o < st->n_out && rv == ALK_OK; o++) {
         rv = reserve_column(st, o);
-        const column *c = &st->columns[o];
-        for (uint32_t k = 0; k < c->len && rv == ALK_OK; k++) {
-            for (uint64_t m = c->rows[k].pos | c->rows[k].neg; m != 0 && rv == ALK_OK; m &= m - 1) {
-                rv = pend_pairs(st, o, k, __builtin_ctzll(m), k);
-            }
-        }
     }
-    return rv == ALK_OK ? commit_pending(st) : rv;
+    for (uint32_t a = 0; a < st->n_ops && rv == ALK_OK; a++) {
+        rv = keys_of(st, a, true);
+    }
+    return rv;
 }
 
 void alk__conflict_free(alk__conflict *cf, uint32_t n_out) {
@@ -520,8 +597,11 @@ void alk__conflict_free(alk__conflict *cf, uint32_t n_out) {
         alk_free(cf->cols[o].degree);
     }
     alk_free(cf->cols);
-    alk_free(cf->pending);
-    alk_free(cf->sorted);
+    alk_free(cf->group.block_of);
+    alk_free(cf->group.owner);
+    alk_free(cf->group.count);
+    alk_free(cf->group.id);
+    alk_free(cf->group.pairs);
     alk_free(cf);
 }
 
@@ -540,7 +620,7 @@ static uint32_t self_replacements(const alk__cse *st, uint64_t key) {
     return n;
 }
 
-/* Entry `id`'s conflicts: the other keys on the digits of its occurrences. */
+/* Entry `id`'s conflicts, counted: the other keys on the digits of its occurrences. */
 static uint32_t entry_degree(alk__cse *st, uint32_t id) {
     alk__conflict *cf = st->cf;
     uint32_t sum = 0;
@@ -548,12 +628,36 @@ static uint32_t entry_degree(alk__cse *st, uint32_t id) {
         const occ *o = &cf->occs[n];
         sum += *digit_degree(cf, o->out, o->k[0], o->pos[0], st->n_bits) +
                *digit_degree(cf, o->out, o->k[1], o->pos[1], st->n_bits) - 2;
+        st->work += 2;
     }
     return sum;
 }
 
+/*
+ * Degrees are counted for the candidates of each selection while counts are high (few keys per
+ * count, many keys per digit), then kept up to date from the end game on (many keys of two or
+ * three occurrences, few per digit): keeping them from the start would walk the long lists of
+ * the first extractions at every change, counting them in the end game would rescan hundreds of
+ * candidates at every selection.
+ */
+static void track_from_now(alk__cse *st) {
+    alk__conflict *cf = st->cf;
+    for (size_t id = 0; id < cf->n_entries; id++) {
+        if (cf->entries[id].key != NO_KEY) {
+            cf->entries[id].degree = entry_degree(st, (uint32_t)id);
+        }
+    }
+    cf->tracking = true;
+}
+
 int alk__conflict_select(alk__cse *st, uint64_t *ret_key) {
     alk__conflict *cf = st->cf;
+    while (!cf->tracking && cf->top >= 2 && cf->by_count[cf->top].len == 0) {
+        cf->top--;
+    }
+    if (!cf->tracking && cf->top <= TRACK_COUNT) {
+        track_from_now(st);
+    }
     for (uint32_t c = cf->top; c >= 2; c--) {
         id_list *h = &cf->by_count[c];
         uint32_t best = NONE;
@@ -565,8 +669,10 @@ int alk__conflict_select(alk__cse *st, uint64_t *ret_key) {
                 list_remove(cf, id); /* stays live (its digits conflict) but is never selected */
                 continue;
             }
-            e->degree = entry_degree(st, id);
-            st->work += 2 + 2 * e->count;
+            if (!cf->tracking) {
+                e->degree = entry_degree(st, id);
+            }
+            st->work += 2;
             if (best == NONE || before(e, &cf->entries[best])) {
                 best = id;
             }
@@ -599,16 +705,10 @@ int alk__conflict_digit_removed(alk__cse *st, uint32_t o, uint32_t k, int p) {
 }
 
 int alk__conflict_row_added(alk__cse *st, uint32_t o) {
-    int rv = reserve_column(st, o);
-    const column *c = &st->columns[o];
-    uint32_t k = (uint32_t)c->len - 1;
-    /* The new row's digits with every digit of the column, its own higher digits included. */
-    for (uint64_t m = c->rows[k].pos | c->rows[k].neg; m != 0 && rv == ALK_OK; m &= m - 1) {
-        rv = pend_pairs(st, o, k, __builtin_ctzll(m), 0);
-    }
-    return rv;
+    return reserve_column(st, o);
 }
 
 int alk__conflict_commit(alk__cse *st) {
-    return commit_pending(st);
+    int rv = group_reserve(st);
+    return rv == ALK_OK ? keys_of(st, (uint32_t)st->n_ops - 1, false) : rv;
 }

@@ -117,8 +117,8 @@ typedef struct alk__cse {
     uint32_t n_bits;     /* digit positions in use (CSD width of the stage kernel) */
     uint32_t extraction; /* number of extractions so far */
     bool has_popcnt;     /* the CPU has the popcnt instruction */
-    /* Work done so far, in rough units of inner-loop steps of either selection (comparable to
-     * within a small factor); improved mode budgets its extra candidates with it. */
+    /* Work done so far, in units of about 50 instructions, counted by both selections (within
+     * a factor 1.5 of each other); improved mode budgets its extra candidates with it. */
     uint64_t work;
     uint64_t pairs_at_start; /* digit pairs in the columns when the CSE began */
     uint64_t digits;         /* digits in the columns */

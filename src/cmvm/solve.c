@@ -721,17 +721,18 @@ static int restage_config(const alk__quality *quality, const config *from, confi
 }
 
 /*
- * Improved mode's budget rules. The work units are the CSE's (alk__stage.work); the factors are
- * measured: a conflict-aware end game costs 1.5x (16x16) to 5x (64x64) what compat's selection
- * spent on the same stretch, a whole conflict-aware run about 2.5x compat's, and listing every
- * pair of digits (the start of any conflict-aware run) about 6 units per pair.
+ * Improved mode's budget rules. The work units are the CSE's (alk__stage.work, about 50
+ * instructions each in either selection); the factors are measured with callgrind on random
+ * kernels: a conflict-aware end game costs 1x (16x16) to 3x (64x64) the work compat's selection
+ * spent on the same stretch, plus about 5 units per pair of digits it starts by listing; a whole
+ * conflict-aware configuration 2x-3x compat's.
  */
 enum {
     BRANCH_SEEDS = 4,                        /* tie orders tried on the end game */
     MAX_CANDIDATES = 2 * (BRANCH_SEEDS + 1), /* each also with its stage 1 re-solved */
     TAIL_FACTOR = 3,
-    FULL_FACTOR_X2 = 5, /* 2.5 */
-    PAIR_WORK = 6,
+    FULL_FACTOR_X2 = 6, /* 3 */
+    PAIR_WORK = 5,
     /* Listing the pairs takes about 100 bytes each at the peak: a bound on the memory. */
     MAX_PAIRS = 1 << 22,
 };
@@ -981,8 +982,9 @@ int alk_cmvm_solve(const alk_cmvm_problem *problem, const alk_cmvm_options *opti
     if (improved) {
         /* Spec §8.1's search is itself a search over alternatives: with it, improved mode adds
          * a tenth of compat's work (conversions; its memory traffic makes that about 15 % in
-         * time); without it, up to four times compat's work. */
-        uint64_t budget = options->search_all_decompose_dc ? compat_work / 10 : compat_work * 4;
+         * time); without it, up to five times compat's work (the five candidates of a 16x16
+         * kernel). */
+        uint64_t budget = options->search_all_decompose_dc ? compat_work / 10 : compat_work * 5;
         rv = improve(&jobs[1], &compat_quality, &tasks[best], budget, cands, &chosen, diag);
         if (rv != ALK_OK) {
             goto done;
