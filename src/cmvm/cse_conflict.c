@@ -9,20 +9,20 @@
  * keeps more candidates alive, so more digits end up shared (spec §14.2 "conflict-aware
  * scoring"). On the da4ml paper's Table 2 matrices this saves 1.5-2 % of the adders.
  *
- * Design. Every live key (pair count >= 2, spec §5.2 counting) has an entry holding its count
- * and the list of its occurrences (pairs of digits). Every digit has the list of the occurrences
- * that use it: one node per (key, occurrence), linked into the key's list and into both digits'
- * lists (doubly linked, so any removal is O(1)); a digit's live degree is the length of its list.
- * Removing a digit walks its list only: every key using it loses that occurrence and, below two,
- * dies. A key's conflicts are computed when it competes for selection: the sum over its
- * occurrences' digits of the other keys there. Entries are listed per count; selection scans the
- * highest non-empty count (in the end game, where most extractions happen, a count of two or
- * three). Incremental degrees with a heap per count were tried: every digit change then moves
- * every key on the digit, ten times slower.
+ * Design. Every live key (pair count >= 2, spec §5.2 counting) has an entry holding its count,
+ * its degree and the list of its occurrences (pairs of digits). Every digit has the list of the
+ * occurrences that use it: one node per (key, occurrence), linked into the key's list and into
+ * both digits' lists (doubly linked, so any removal is O(1)); a digit's live degree is the length
+ * of its list. Removing a digit walks its list only: every key using it loses that occurrence
+ * and, below two, dies. Entries are listed per count; selection scans the highest non-empty
+ * count. A key's degree (the other keys on the digits of its occurrences) is counted when it
+ * competes while counts are high, and kept up to date from the end game on (track_from_now).
+ * Keeping degrees in a heap per count was tried: every digit change then moved every key on the
+ * digit, ten times slower.
  *
- * The entries are built from the digits by listing every pair of digits of every column and
- * sorting them by key (a radix sort); later keys all contain the newest signal, so they are new
- * by construction and come from the pairs of its rows alone.
+ * Keys are found signal by signal (keys_of): the pairs of one signal's digits with the digits of
+ * its columns, counted per partner signal and (shift, sub), give its keys and their occurrences
+ * together; an extraction's new signal is the higher signal of all its keys.
  *
  * Thread rule: the structure belongs to one CSE state (one call, one thread).
  */
