@@ -8,12 +8,6 @@
 
 #include <math.h>
 
-/* round(sin(t) * pi): the composed float function of step 4. */
-static double sin_pi_round(double x, void *user) {
-    (void)user;
-    return nearbyint(sin(x) * M_PI);
-}
-
 alk_fva *alk_example_operation(alk_trace *t, const alk_fva *x0) {
     if (x0 == NULL || alk_fva_ndim(x0) != 2) {
         alk_trace_fail(t, ALK_EINVAL, "the example model needs a 2-D input");
@@ -26,8 +20,9 @@ alk_fva *alk_example_operation(alk_trace *t, const alk_fva *x0) {
     /* b = x[:, 1::2].T */
     alk_index cols[2] = {ALK_ALL, ALK_SLICE(1, ALK_FV_NONE, 2)};
     alk_fva *b = alk_fva_transpose(t, alk_fva_index(t, x, cols, 2), NULL);
-    /* c = np.round(np.sin(b) * np.pi) */
-    alk_fva *c = alk_fva_map_fn(t, b, sin_pi_round, NULL, false, 0, 0, 0, ALK_WRAP, ALK_TRN);
+    /* c = np.round(np.sin(b) * np.pi): sin is pending, * pi composes, round builds the table. */
+    alk_fva *c = alk_fva_unary(
+        t, ALK_ROUND, alk_fva_binary_scalar(t, ALK_MUL, alk_fva_apply(t, b, ALK_FN_SIN), M_PI));
     /* d = np.repeat(c, 2, axis=0) * 3 + 4 */
     alk_fva *d = alk_fva_binary_scalar(
         t, ALK_ADD, alk_fva_binary_scalar(t, ALK_MUL, alk_fva_repeat(t, c, 2, 0), 3), 4);

@@ -1,18 +1,14 @@
 /*
- * Arrays of symbolic variables, part 2 of 5 (see fva_int.h): element-wise operations (binary
+ * Arrays of symbolic variables, part 2 of 7 (see fva_int.h): element-wise operations (binary
  * operators with numpy broadcasting, unary operators, relu, power, quantize, floor/round/ceil,
- * where, clip) and unary functions applied as lookup tables (spec trace-alir.md §2.2, §2.3,
- * §2.10).
+ * where, clip) and the float quantizer that table functions end with (spec trace-alir.md §2.2,
+ * §2.3, §2.10). On a pending array each operation either composes into the element functions
+ * (fva_pending.c) or fails naming the function.
  *
  * Design. Element-wise operations visit output elements in C order, which is the order numpy's
  * object loops call the reference's operators in, so node creation order (and with it, affine
  * term order) matches the reference. Each element dispatches as Python would: to the variable's
  * operator, or to the reflected operator when the number comes first.
- *
- * Unary functions are evaluated with libm. numpy's float64 sin/cos/exp/... may differ from glibc
- * in the last ulp; a table entry can only differ when a value lies within an ulp of a rounding
- * boundary of its quantization (spec §6.3.2). The example model's table reproduces the
- * reference's SHA-256 name, which pins its 8192 entries.
  *
  * Memory: arena only (see fva_int.h). Thread rule: the thread that owns the trace context.
  */
@@ -63,11 +59,18 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
         case ALK_NOT_EQUAL:
             r = a.n != b.n;
             break;
+        case ALK_DIVIDE:
+            if (b.n == 0) {
+                alk__trace_set_error(t, ALK_EINVAL, "division by zero");
+                return (elem){NULL, 0, NULL};
+            }
+            r = a.n / b.n;
+            break;
         default: {
             /* Python refuses bitwise operators on floats; integral values behave as ints. */
             if (a.n != floor(a.n) || b.n != floor(b.n)) {
                 alk__trace_set_error(t, ALK_EINVAL, "bitwise operation on non-integer numbers");
-                return (elem){NULL, 0};
+                return (elem){NULL, 0, NULL};
             }
             int64_t p = (int64_t)a.n, q = (int64_t)b.n;
             r = (double)(op == ALK_BITWISE_AND  ? (p & q)
@@ -75,7 +78,7 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
                                                 : (p ^ q));
         }
         }
-        return (elem){NULL, r};
+        return (elem){NULL, r, NULL};
     }
     /* At least one variable. A number first dispatches to the variable's reflected operator:
      * c - x is x.__rsub__(c), c > x is x.__lt__(c), and so on, so the variable stays the node
@@ -96,6 +99,18 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
         r = x && y ? alk_fv_mul(t, x, y)
             : x    ? alk_fv_mul_const(t, x, b.n)
                    : alk_fv_mul_const(t, y, a.n);
+        break;
+    case ALK_DIVIDE:
+        /* x / c is x * (1 / c) (spec §2.3); c / x is a table, made by alk_fva_binary. */
+        if (x == NULL || y != NULL) {
+            alk__trace_set_error(t, ALK_EINVAL, "division by an array of variables");
+            return (elem){NULL, 0, NULL};
+        }
+        if (b.n == 0) {
+            alk__trace_set_error(t, ALK_EINVAL, "division by zero");
+            return (elem){NULL, 0, NULL};
+        }
+        r = alk_fv_mul_const(t, x, 1.0 / b.n);
         break;
     case ALK_MAXIMUM:
         r = x && y ? alk_fv_max(t, x, y)
@@ -133,7 +148,7 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
          * of the variable's configuration; a number on the left is refused. */
         if (x == NULL) {
             alk__trace_set_error(t, ALK_EINVAL, "equality needs a variable as its first operand");
-            return (elem){NULL, 0};
+            return (elem){NULL, 0, NULL};
         }
         alk_fvar *o = y ? y : alk__fv_const_hw(t, b.n, x->node->hwconf);
         r = op == ALK_EQUAL ? alk_fv_eq(t, x, o) : alk_fv_ne(t, x, o);
@@ -152,7 +167,7 @@ elem alk__fva_binary_elem(alk_trace *t, alk_binop op, elem a, elem b) {
         break;
     }
     }
-    return (elem){r, 0};
+    return (elem){r, 0, NULL};
 }
 
 /* The result's hardware configuration: the first operand's, unless only the second has variables
@@ -161,11 +176,79 @@ static alk_hwconf hw_of2(const alk_fva *a, const alk_fva *b) {
     return a->numeric && !b->numeric ? b->hw : a->hw;
 }
 
+static const char *const binop_names[] = {
+    [ALK_ADD] = "add",
+    [ALK_SUB] = "subtract",
+    [ALK_MUL] = "multiply",
+    [ALK_MAXIMUM] = "maximum",
+    [ALK_MINIMUM] = "minimum",
+    [ALK_GREATER] = "greater",
+    [ALK_LESS] = "less",
+    [ALK_GREATER_EQUAL] = "greater_equal",
+    [ALK_LESS_EQUAL] = "less_equal",
+    [ALK_EQUAL] = "equal",
+    [ALK_NOT_EQUAL] = "not_equal",
+    [ALK_BITWISE_AND] = "bitwise_and",
+    [ALK_BITWISE_OR] = "bitwise_or",
+    [ALK_BITWISE_XOR] = "bitwise_xor",
+    [ALK_DIVIDE] = "divide",
+};
+
+/* The binary operations a pending function absorbs, with the pending operand first (`flipped`:
+ * it is the second), or false. Numbers only: a variable operand cannot enter a table. */
+static bool pending_op(alk_binop op, bool flipped, alk__pop *ret) {
+    switch (op) {
+    case ALK_ADD:
+        *ret = ALK__P_ADD;
+        return true;
+    case ALK_SUB:
+        *ret = flipped ? ALK__P_RSUB : ALK__P_SUB;
+        return true;
+    case ALK_MUL:
+        *ret = ALK__P_MUL;
+        return true;
+    case ALK_DIVIDE:
+        *ret = flipped ? ALK__P_RDIV : ALK__P_DIV;
+        return true;
+    /* np.maximum/minimum differ from their flipped forms only in NaNs' and zeros' signs, which
+     * no table entry keeps. */
+    case ALK_MAXIMUM:
+        *ret = ALK__P_MAX;
+        return true;
+    case ALK_MINIMUM:
+        *ret = ALK__P_MIN;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A pending operand, or a number divided by variables (c / x is a table function, as the
+ * reference's __rtruediv__): the operation composes into the element functions. */
+static alk_fva *binary_compose(alk_trace *t, alk_binop op, const alk_fva *a, const alk_fva *b) {
+    bool flipped = a->numeric || (a->pend == NULL && b->pend != NULL);
+    const alk_fva *p = flipped ? b : a, *n = flipped ? a : b;
+    alk__pop pop;
+    if (!n->numeric || !pending_op(op, flipped, &pop)) {
+        alk__fva_plain(t, p, binop_names[op]);
+        alk__fva_plain(t, n, binop_names[op]);
+        return NULL;
+    }
+    return alk__pend_compose(t, p, pop, n);
+}
+
 /* numpy broadcasting through stride-0 views: the operands are never copied to the result's shape.
  * The result holds numbers only when both operands do. */
 alk_fva *alk_fva_binary(alk_trace *t, alk_binop op, const alk_fva *a, const alk_fva *b) {
     if (failed(t) || a == NULL || b == NULL) {
         return NULL;
+    }
+    if ((unsigned)op >= sizeof(binop_names) / sizeof(binop_names[0])) {
+        alk__trace_set_error(t, ALK_EINVAL, "unknown binary operation %d", (int)op);
+        return NULL;
+    }
+    if (a->pend != NULL || b->pend != NULL || (op == ALK_DIVIDE && a->numeric && !b->numeric)) {
+        return binary_compose(t, op, a, b);
     }
     const alk_fva *arrays[2] = {a, b};
     size_t ndim, shape[ALK_FVA_MAX_DIM];
@@ -193,13 +276,10 @@ alk_fva *alk_fva_rbinary_scalar(alk_trace *t, alk_binop op, double c, const alk_
 }
 
 /* x / c is x * (1 / c), as the reference computes it: 1 / c is rounded once, so a divisor that
- * is not a power of two multiplies by an inexact constant (spec §1.8). */
+ * is not a power of two multiplies by an inexact constant (spec §1.8). A pending function divides
+ * (the reference's lambda x: x / c). */
 alk_fva *alk_fva_div_scalar(alk_trace *t, const alk_fva *a, double c) {
-    if (!failed(t) && c == 0) {
-        alk__trace_set_error(t, ALK_EINVAL, "division by zero");
-        return NULL;
-    }
-    return alk_fva_binary_scalar(t, ALK_MUL, a, 1.0 / c);
+    return alk_fva_binary_scalar(t, ALK_DIVIDE, a, c);
 }
 
 /* Applies fn to every element of a variable array, in C order (the node order of numpy's object
@@ -212,6 +292,9 @@ static alk_fva *map_vars(alk_trace *t, const alk_fva *a, var_fn fn, const void *
     }
     if (a->numeric) {
         alk__trace_set_error(t, ALK_EINVAL, "this operation needs an array of variables");
+        return NULL;
+    }
+    if (!alk__fva_plain(t, a, "an element-wise operation")) {
         return NULL;
     }
     alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
@@ -262,12 +345,25 @@ static alk_fvar *fn_relu(alk_trace *t, alk_fvar *v, const void *arg) {
     return alk_fv_relu(t, v, r->i, r->f, r->round);
 }
 
+/* A number as a 0-d array, for composing a scalar into a pending function. */
+static alk_fva *compose_scalar(alk_trace *t, const alk_fva *a, alk__pop op, double c) {
+    return alk__pend_compose(t, a, op, alk_fva_scalar(t, c));
+}
+
 alk_fva *alk_fva_relu(alk_trace *t, const alk_fva *a, int i, int f, alk_round round) {
+    /* Keras's and torch's relu on a pending array is np.maximum(x, 0) on the float values; with
+     * a format it would be a quantizer, which needs the table first. */
+    if (a != NULL && a->pend != NULL && i == ALK_FV_NONE && f == ALK_FV_NONE) {
+        return compose_scalar(t, a, ALK__P_MAX, 0.0);
+    }
     relu_arg arg = {i, f, round};
     return map_vars(t, a, fn_relu, &arg);
 }
 
 alk_fva *alk_fva_power(alk_trace *t, const alk_fva *a, int p) {
+    if (a != NULL && a->pend != NULL) {
+        return compose_scalar(t, a, ALK__P_POW, p);
+    }
     return map_vars(t, a, fn_pow, &p);
 }
 
@@ -279,6 +375,16 @@ alk_fva *alk_fva_quantize_each(alk_trace *t, const alk_fva *a, const int *k, con
     if (a->numeric) {
         alk__trace_set_error(t, ALK_EINVAL, "quantize needs an array of variables");
         return NULL;
+    }
+    /* A pending array is tabulated: with all three formats, or with none (the reference asserts
+     * this; none keeps the float values). */
+    if (a->pend != NULL) {
+        if ((k == NULL) != (i == NULL) || (k == NULL) != (f == NULL)) {
+            alk__trace_set_error(t, ALK_EINVAL,
+                                 "quantizing a pending array needs all of k, i, f or none");
+            return NULL;
+        }
+        return alk__pend_tabulate(t, a, k, i, f, overflow, round);
     }
     alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
     if (r == NULL) {
@@ -324,6 +430,49 @@ alk_fva *alk_fva_quantize(alk_trace *t, const alk_fva *a, int k, int i, int f,
     return alk_fva_quantize_each(t, a, kk, ii, ff, overflow, round);
 }
 
+/* Formats given as numeric arrays (HGQ2's k, i, f with 1 on homogeneous axes) are broadcast to
+ * a's shape, as the reference's np.broadcast_to, and read as integers. */
+alk_fva *alk_fva_quantize_kif(alk_trace *t, const alk_fva *a, const alk_fva *k, const alk_fva *i,
+                              const alk_fva *f, alk_overflow overflow, alk_round round) {
+    if (failed(t) || a == NULL || k == NULL || i == NULL || f == NULL) {
+        return NULL;
+    }
+    const alk_fva *formats[3] = {k, i, f};
+    static const char names[3] = {'k', 'i', 'f'};
+    int *kif = alk__trace_alloc(t, (a->size ? a->size : 1) * 3 * sizeof(int));
+    if (kif == NULL) {
+        return NULL;
+    }
+    for (size_t q = 0; q < 3; q++) {
+        if (!formats[q]->numeric || formats[q]->ndim > a->ndim) {
+            alk__trace_set_error(t, ALK_EINVAL,
+                                 "quantize: %c must be a numeric array broadcastable to the "
+                                 "quantized array",
+                                 names[q]);
+            return NULL;
+        }
+        const alk_fva *v = alk__fva_broadcast_view(t, formats[q], a->ndim, a->shape);
+        if (v == NULL) {
+            return NULL;
+        }
+        for (size_t j = 0; j < a->size; j++) {
+            double x = get(v, j).n;
+            /* Widths come from model weights: integral and bounded, so 2^i and 2^-f stay
+             * finite. */
+            bool ok = q == 0 ? (x == 0 || x == 1) : (x == floor(x) && fabs(x) <= 1000);
+            if (!ok) {
+                alk__trace_set_error(t, ALK_EINVAL,
+                                     "quantize: %c = %g at element %zu is not a "
+                                     "valid width",
+                                     names[q], x, j);
+                return NULL;
+            }
+            kif[q * a->size + j] = (int)x;
+        }
+    }
+    return alk_fva_quantize_each(t, a, kif, kif + a->size, kif + 2 * a->size, overflow, round);
+}
+
 /* floor/round: quantize(k, max(i + 1, 1), 0) with the element's own format. One more integer bit
  * than the element has, because rounding up can carry into it (e.g. 3.5 to 4 in 2 integer bits);
  * WRAP is then safe, as no result leaves the widened range. */
@@ -351,6 +500,10 @@ static alk_fva *floor_round(alk_trace *t, const alk_fva *a, alk_round round) {
 
 alk_fva *alk_fva_where(alk_trace *t, const alk_fva *cond, const alk_fva *x, const alk_fva *y) {
     if (failed(t) || cond == NULL || x == NULL || y == NULL) {
+        return NULL;
+    }
+    if (!alk__fva_plain(t, cond, "where") || !alk__fva_plain(t, x, "where") ||
+        !alk__fva_plain(t, y, "where")) {
         return NULL;
     }
     const alk_fva *arrays[3] = {cond, x, y};
@@ -409,6 +562,14 @@ alk_fva *alk_fva_clip(alk_trace *t, const alk_fva *a, const alk_fva *lo, const a
     if (failed(t) || a == NULL || lo == NULL || hi == NULL) {
         return NULL;
     }
+    /* np.clip on the float values: minimum(maximum(x, lo), hi). */
+    if (a->pend != NULL && lo->numeric && hi->numeric) {
+        return alk__pend_compose(t, alk__pend_compose(t, a, ALK__P_MAX, lo), ALK__P_MIN, hi);
+    }
+    if (!alk__fva_plain(t, a, "clip") || !alk__fva_plain(t, lo, "clip") ||
+        !alk__fva_plain(t, hi, "clip")) {
+        return NULL;
+    }
     const alk_fva *arrays[3] = {a, lo, hi};
     size_t ndim, shape[ALK_FVA_MAX_DIM];
     if (!alk__fva_broadcast_shape(t, arrays, 3, &ndim, shape)) {
@@ -429,9 +590,37 @@ alk_fva *alk_fva_clip(alk_trace *t, const alk_fva *a, const alk_fva *lo, const a
     return done(t, r);
 }
 
+/* Unary operations on a pending array: the float ones compose; floor, ceil and round compose and
+ * tabulate at once without a format (the reference's apply(np.floor).quantize()). */
+static alk_fva *pending_unary(alk_trace *t, alk_unop op, const alk_fva *a) {
+    switch (op) {
+    case ALK_NEGATIVE:
+        return alk__pend_compose(t, a, ALK__P_NEG, NULL);
+    case ALK_ABSOLUTE:
+        return alk__pend_compose(t, a, ALK__P_ABS, NULL);
+    case ALK_SQUARE:
+        return compose_scalar(t, a, ALK__P_POW, 2.0);
+    case ALK_FLOOR:
+    case ALK_CEIL:
+    case ALK_ROUND: {
+        alk_unary_fn fn = op == ALK_FLOOR  ? ALK_FN_FLOOR
+                          : op == ALK_CEIL ? ALK_FN_CEIL
+                                           : ALK_FN_RINT;
+        return alk__pend_tabulate(t, alk__pend_apply(t, a, fn, 0.0), NULL, NULL, NULL, ALK_WRAP,
+                                  ALK_TRN);
+    }
+    default:
+        alk__fva_plain(t, a, "a bit or sign operation");
+        return NULL;
+    }
+}
+
 alk_fva *alk_fva_unary(alk_trace *t, alk_unop op, const alk_fva *a) {
     if (failed(t) || a == NULL) {
         return NULL;
+    }
+    if (a->pend != NULL) {
+        return pending_unary(t, op, a);
     }
     switch (op) {
     case ALK_NEGATIVE:
@@ -495,62 +684,6 @@ alk_fva *alk_fva_unary(alk_trace *t, alk_unop op, const alk_fva *a) {
 /* Unary functions as tables (§2.10)                                                        */
 /* ---------------------------------------------------------------------------------------- */
 
-double alk_unary_fn_eval(alk_unary_fn fn, double x) {
-    switch (fn) {
-    case ALK_FN_SIN:
-        return sin(x);
-    case ALK_FN_COS:
-        return cos(x);
-    case ALK_FN_TAN:
-        return tan(x);
-    case ALK_FN_EXP:
-        return exp(x);
-    case ALK_FN_LOG:
-        return log(x);
-    case ALK_FN_SQRT:
-        return sqrt(x);
-    case ALK_FN_TANH:
-        return tanh(x);
-    case ALK_FN_SINH:
-        return sinh(x);
-    case ALK_FN_COSH:
-        return cosh(x);
-    case ALK_FN_ARCCOS:
-        return acos(x);
-    case ALK_FN_ARCSIN:
-        return asin(x);
-    case ALK_FN_ARCTAN:
-        return atan(x);
-    case ALK_FN_ARCSINH:
-        return asinh(x);
-    case ALK_FN_ARCCOSH:
-        return acosh(x);
-    case ALK_FN_ARCTANH:
-        return atanh(x);
-    case ALK_FN_EXP2:
-        return exp2(x);
-    case ALK_FN_EXPM1:
-        return expm1(x);
-    case ALK_FN_LOG2:
-        return log2(x);
-    case ALK_FN_LOG10:
-        return log10(x);
-    case ALK_FN_LOG1P:
-        return log1p(x);
-    case ALK_FN_CBRT:
-        return cbrt(x);
-    case ALK_FN_RECIPROCAL:
-        return 1.0 / x;
-    case ALK_FN_FLOOR:
-        return floor(x);
-    case ALK_FN_CEIL:
-        return ceil(x);
-    case ALK_FN_RINT:
-        return nearbyint(x);
-    }
-    return NAN;
-}
-
 /* The float quantizer of spec §2.10 (quantizers' get_fixed_quantizer_np): saturate, round to
  * 2^-f, then wrap, in that order, so a table built from it matches the reference entry by entry. */
 double alk_quantize_float(double x, int k, int i, int f, alk_overflow overflow, alk_round round) {
@@ -577,63 +710,4 @@ double alk_quantize_float(double x, int k, int i, int f, alk_overflow overflow, 
         x = py_fmod(x + half, ldexp(1.0, ii + k)) - half;
     }
     return x;
-}
-
-/* fn followed by the quantizer, as one function to tabulate: the table holds quantized values. */
-typedef struct quantized_fn {
-    alk_float_fn fn;
-    void *user;
-    int k, i, f;
-    alk_overflow overflow;
-    alk_round round;
-} quantized_fn;
-
-static double eval_quantized(double x, void *user) {
-    const quantized_fn *q = user;
-    return alk_quantize_float(q->fn(x, q->user), q->k, q->i, q->f, q->overflow, q->round);
-}
-
-alk_fva *alk_fva_map_fn(alk_trace *t, const alk_fva *a, alk_float_fn fn, void *user, bool quantized,
-                        int k, int i, int f, alk_overflow overflow, alk_round round) {
-    if (failed(t) || a == NULL) {
-        return NULL;
-    }
-    if (a->numeric) {
-        alk__trace_set_error(t, ALK_EINVAL, "table functions need an array of variables");
-        return NULL;
-    }
-    quantized_fn q = {fn, user, k, i, f, overflow, round};
-    alk_float_fn eval = quantized ? eval_quantized : fn;
-    void *eval_user = quantized ? (void *)&q : user;
-    alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
-    /* Tables made in this call, keyed by interval (one call uses one format). */
-    alk_qint *keys = alk__trace_alloc(t, (a->size ? a->size : 1) * sizeof(alk_qint));
-    alk_ftable **tables = alk__trace_alloc(t, (a->size ? a->size : 1) * sizeof(alk_ftable *));
-    if (r == NULL || keys == NULL || tables == NULL) {
-        return NULL;
-    }
-    /* Elements with equal intervals share one table, so a layer makes one table per distinct
-     * input format rather than one per element. */
-    size_t n_tables = 0;
-    for (size_t j = 0; j < a->size && !failed(t); j++) {
-        alk_fvar *v = get(a, j).v;
-        alk_qint qv = alk__fv_qint(v);
-        if (v->factor < 0) {
-            qv = (alk_qint){qv.max, qv.min, qv.step};
-        }
-        alk_ftable *table = NULL;
-        for (size_t q2 = 0; q2 < n_tables; q2++) {
-            if (keys[q2].min == qv.min && keys[q2].max == qv.max && keys[q2].step == qv.step) {
-                table = tables[q2];
-                break;
-            }
-        }
-        if (table == NULL) {
-            table = alk_ftable_from_fn(t, eval, eval_user, qv);
-            keys[n_tables] = qv;
-            tables[n_tables++] = table;
-        }
-        r->vars[j] = alk_fv_lookup(t, v, table, NULL);
-    }
-    return done(t, r);
 }

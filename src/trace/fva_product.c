@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 4 of 5 (see fva_int.h): matrix products and einsum (spec
+ * Arrays of symbolic variables, part 4 of 7 (see fva_int.h): matrix products and einsum (spec
  * trace-alir.md §2.5, §2.6; cmvm.md §8.2).
  *
  * Design. A product of variables by a constant matrix is the reason this library exists: it is
@@ -159,7 +159,7 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
         memcpy(groups + j * (k + 1), active, n * sizeof(size_t));
     }
     for (size_t j = 0; j < n_out; j++) {
-        lut_part[j] = (elem){NULL, 0.0};
+        lut_part[j] = (elem){NULL, 0.0, NULL};
         alk_fvar **terms =
             alk__trace_alloc(t, (n_groups[j] ? n_groups[j] : 1) * sizeof(alk_fvar *));
         alk_fvar **addr = alk__trace_alloc(t, (size_t)width * sizeof(alk_fvar *));
@@ -193,7 +193,7 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
             *ret_any = true;
         }
         if (n_groups[j] > 0) {
-            lut_part[j] = (elem){alk__fva_heap_sum(t, terms, n_groups[j]), 0};
+            lut_part[j] = (elem){alk__fva_heap_sum(t, terms, n_groups[j]), 0, NULL};
         }
     }
     for (size_t j = 0; j < n_out; j++) {
@@ -338,7 +338,7 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
                 return alk__trace_set_error(t, rv, "CMVM replay failed: %s", diag.message);
             }
             for (size_t j = 0; j < n_out; j++) {
-                solved[j] = (elem){fin[j].var, fin[j].num};
+                solved[j] = (elem){fin[j].var, fin[j].num, NULL};
             }
         }
         have_solved = true;
@@ -435,6 +435,9 @@ alk_fva *alk_fva_matmul(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     if (failed(t) || a == NULL || b == NULL) {
         return NULL;
     }
+    if (!alk__fva_plain(t, a, "matmul") || !alk__fva_plain(t, b, "matmul")) {
+        return NULL;
+    }
     if (!a->numeric) {
         return matmul_var(t, a, b);
     }
@@ -485,6 +488,9 @@ alk_fva *alk_fva_matmul(alk_trace *t, const alk_fva *a, const alk_fva *b) {
 /* np.dot: a matrix product when the shapes chain, else (a scalar operand) an element-wise one. */
 alk_fva *alk_fva_dot(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     if (failed(t) || a == NULL || b == NULL) {
+        return NULL;
+    }
+    if (!alk__fva_plain(t, a, "dot") || !alk__fva_plain(t, b, "dot")) {
         return NULL;
     }
     if (a->ndim > 0 && b->ndim > 0 && a->shape[a->ndim - 1] == b->shape[0]) {
@@ -833,6 +839,9 @@ static bool plan_einsum(alk_trace *t, const char *equation, const alk_fva *a, co
  */
 alk_fva *alk_fva_einsum(alk_trace *t, const char *equation, const alk_fva *a, const alk_fva *b) {
     if (failed(t) || a == NULL || b == NULL || equation == NULL) {
+        return NULL;
+    }
+    if (!alk__fva_plain(t, a, "einsum") || !alk__fva_plain(t, b, "einsum")) {
         return NULL;
     }
     einsum_plan plan;

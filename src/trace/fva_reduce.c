@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 3 of 5 (see fva_int.h): reductions (sum, prod, max, min,
+ * Arrays of symbolic variables, part 3 of 7 (see fva_int.h): reductions (sum, prod, max, min,
  * all, any, count_nonzero, mean) and argmax/argmin (spec trace-alir.md §2.4).
  *
  * Design. The reference reduces variables through CPython's heapq, ordered by Packet comparison
@@ -74,7 +74,9 @@ typedef alk_fvar *(*reduce_fn)(alk_trace *t, alk_fvar *a, alk_fvar *b);
 
 /* _reduce over variables: the heap order of the reference (spec §2.4). `items` is clobbered. */
 static alk_fvar *heap_reduce(alk_trace *t, reduce_fn op, alk_fvar **h, size_t n) {
-    if (n == 0) {
+    /* After an error the items may be NULL (an operand that could not be made): the heap's
+     * comparisons must not see them. */
+    if (n == 0 || failed(t)) {
         return NULL;
     }
     if (n == 1) {
@@ -220,7 +222,7 @@ static alk_fva *argreduce(alk_trace *t, const alk_fva *a, const reduce_plan *pla
 
 alk_fva *alk_fva_reduce(alk_trace *t, alk_reduce_op op, const alk_fva *a, const int *axes,
                         size_t n_axes, bool keepdims) {
-    if (failed(t) || a == NULL) {
+    if (failed(t) || a == NULL || !alk__fva_plain(t, a, "a reduction")) {
         return NULL;
     }
     if (op == ALK_REDUCE_MEAN) {

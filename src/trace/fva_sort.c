@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables, part 5 of 5 (see fva_int.h): sorting networks (sort, argsort
+ * Arrays of symbolic variables, part 5 of 7 (see fva_int.h): sorting networks (sort, argsort
  * through sort_by) and histograms (spec trace-alir.md §2.8, §2.9).
  *
  * Design. A trace cannot branch on data, so sorting is a fixed network of compare-and-swap
@@ -132,7 +132,7 @@ static alk_fva *sort_rows(alk_trace *t, const alk_fva *a, size_t axis, alk_sort_
 }
 
 alk_fva *alk_fva_sort(alk_trace *t, const alk_fva *a, int axis, alk_sort_kind kind) {
-    if (failed(t) || a == NULL) {
+    if (failed(t) || a == NULL || !alk__fva_plain(t, a, "sort")) {
         return NULL;
     }
     if (a->numeric) {
@@ -152,6 +152,9 @@ alk_fva *alk_fva_sort(alk_trace *t, const alk_fva *a, int axis, alk_sort_kind ki
 alk_fva *alk_fva_sort_by(alk_trace *t, const alk_fva *keys, const alk_fva *aux,
                          alk_sort_kind kind) {
     if (failed(t) || keys == NULL || aux == NULL) {
+        return NULL;
+    }
+    if (!alk__fva_plain(t, keys, "argsort") || !alk__fva_plain(t, aux, "argsort")) {
         return NULL;
     }
     if (keys->ndim != 1 || keys->numeric || aux->numeric) {
@@ -181,6 +184,9 @@ alk_fva *alk_fva_sort_by(alk_trace *t, const alk_fva *keys, const alk_fva *aux,
 alk_fva *alk_fva_histogram(alk_trace *t, const alk_fva *a, const double *edges, size_t n_edges,
                            const alk_fva *weights) {
     if (failed(t) || a == NULL || edges == NULL) {
+        return NULL;
+    }
+    if (!alk__fva_plain(t, a, "histogram") || !alk__fva_plain(t, weights, "histogram")) {
         return NULL;
     }
     if (n_edges < 2) {

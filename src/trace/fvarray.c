@@ -1,5 +1,5 @@
 /*
- * Arrays of symbolic variables (spec trace-alir.md §2), part 1 of 5 (see fva_int.h for the map):
+ * Arrays of symbolic variables (spec trace-alir.md §2), part 1 of 7 (see fva_int.h for the map):
  * making arrays, their properties, views and structural operations (index, reshape, transpose,
  * broadcast, concatenate, stack, repeat), naming arrays for the trace dump, and tracing arrays
  * into an ALIR program.
@@ -182,6 +182,24 @@ alk_fva *alk_fva_scalar(alk_trace *t, double value) {
     return alk_fva_numbers(t, 0, NULL, &value);
 }
 
+alk_fva *alk_fva_to_vars(alk_trace *t, const alk_fva *a) {
+    if (failed(t) || a == NULL) {
+        return NULL;
+    }
+    if (!a->numeric) {
+        return new_view(t, a);
+    }
+    alk_fva *r = alk__fva_new(t, a->ndim, a->shape, false, a->hw);
+    if (r == NULL) {
+        return NULL;
+    }
+    /* put() makes each number a constant the FVArray constructor's way (num_var). */
+    for (size_t j = 0; j < a->size; j++) {
+        put(t, r, j, get(a, j));
+    }
+    return done(t, r);
+}
+
 /* Accessors read through the view (offset and strides), so they work on any array; the element
  * accessors answer NULL or 0 out of range rather than fail, as they take no context. */
 size_t alk_fva_ndim(const alk_fva *a) {
@@ -197,14 +215,14 @@ bool alk_fva_is_numeric(const alk_fva *a) {
     return a->numeric;
 }
 alk_fvar *alk_fva_at(const alk_fva *a, size_t flat) {
-    return flat < a->size && !a->numeric ? get(a, flat).v : NULL;
+    return flat < a->size && !a->numeric && a->pend == NULL ? get(a, flat).v : NULL;
 }
 double alk_fva_num_at(const alk_fva *a, size_t flat) {
     return flat < a->size && a->numeric ? get(a, flat).n : 0.0;
 }
 
 int alk_fva_ravel_to(const alk_fva *a, alk_fvar **out) {
-    if (a->numeric) {
+    if (a->numeric || a->pend != NULL) {
         return ALK_EINVAL;
     }
     for (size_t j = 0; j < a->size; j++) {
@@ -219,17 +237,12 @@ alk_fva *alk_fva_copy(alk_trace *t, const alk_fva *a) {
     if (failed(t) || a == NULL) {
         return NULL;
     }
-    alk_fva *r = alk__fva_new(t, a->ndim, a->shape, a->numeric, a->hw);
+    alk_fva *r = alk__fva_new_like(t, a->ndim, a->shape, a);
     if (r == NULL) {
         return NULL;
     }
     for (size_t j = 0; j < a->size; j++) {
-        elem e = get(a, j);
-        if (a->numeric) {
-            r->nums[j] = e.n;
-        } else {
-            r->vars[j] = e.v;
-        }
+        put(t, r, j, get(a, j));
     }
     return r;
 }
@@ -575,9 +588,7 @@ alk_fva *alk_fva_concatenate(alk_trace *t, alk_fva *const *arrays, size_t n, int
     }
     size_t shape[ALK_FVA_MAX_DIM];
     memcpy(shape, first->shape, first->ndim * sizeof(size_t));
-    /* The result holds numbers only when every part does. */
     shape[ax] = 0;
-    bool numeric = true;
     for (size_t j = 0; j < n; j++) {
         const alk_fva *a = arrays[j];
         if (a->ndim != first->ndim) {
@@ -594,17 +605,25 @@ alk_fva *alk_fva_concatenate(alk_trace *t, alk_fva *const *arrays, size_t n, int
             }
         }
         shape[ax] += a->shape[ax];
-        numeric = numeric && a->numeric;
     }
-    /* Numbers carry no hardware configuration: the first variable array decides. */
-    alk_hwconf hw = first->hw;
+    /* The result holds numbers only when every part does. Numbers carry no hardware
+     * configuration: the first variable array decides, and gives the result its kind. */
+    const alk_fva *like = first;
     for (size_t j = 0; j < n; j++) {
         if (!arrays[j]->numeric) {
-            hw = arrays[j]->hw;
+            like = arrays[j];
             break;
         }
     }
-    alk_fva *r = alk__fva_new(t, first->ndim, shape, numeric, hw);
+    /* Pending arrays join only pending arrays: a plain element would otherwise be tabulated. */
+    for (size_t j = 0; j < n; j++) {
+        if ((arrays[j]->pend != NULL) != (like->pend != NULL)) {
+            alk__fva_plain(t, like->pend != NULL ? like : arrays[j],
+                           "it is concatenated with a plain array");
+            return NULL;
+        }
+    }
+    alk_fva *r = alk__fva_new_like(t, first->ndim, shape, like);
     if (r == NULL) {
         return NULL;
     }
@@ -685,7 +704,7 @@ alk_fva *alk_fva_repeat(alk_trace *t, const alk_fva *a, size_t repeats, int axis
         alk__trace_set_error(t, ALK_ELIMIT, "repeat overflows");
         return NULL;
     }
-    alk_fva *r = alk__fva_new(t, a->ndim, shape, a->numeric, a->hw);
+    alk_fva *r = alk__fva_new_like(t, a->ndim, shape, a);
     if (r == NULL) {
         return NULL;
     }
@@ -754,11 +773,17 @@ int alk_fva_trace(alk_trace *t, alk_fva *const *inputs, size_t n_inputs, alk_fva
         if (inputs[j] == NULL) {
             return alk__trace_set_error(t, ALK_EINVAL, "input %zu is missing", j);
         }
+        if (!alk__fva_plain(t, inputs[j], "it is traced")) {
+            return t->error;
+        }
         n_in += inputs[j]->size;
     }
     for (size_t j = 0; j < n_outputs; j++) {
         if (outputs[j] == NULL) {
             return alk__trace_set_error(t, ALK_EINVAL, "output %zu is missing", j);
+        }
+        if (!alk__fva_plain(t, outputs[j], "it is traced as an output")) {
+            return t->error;
         }
         n_out += outputs[j]->size;
     }

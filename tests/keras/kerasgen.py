@@ -20,30 +20,43 @@ Describing a model
     kg.write_h5(m, "model_k2.h5", keras=2)        # the same as Keras 2 (tf.keras 2.x) writes it
     kg.write_json_pair(m, "model.json", "weights.h5")   # Keras 2 to_json() + save_weights()
 
-kg.Var(name, value, trainable=True, path=None)
+kg.Var(name, value, trainable=True, path=None, name_k2=None)
     One variable: `name` as Keras names it ("kernel", "moving_mean", "b"); `value` a numpy array
     whose dtype is stored as is (float32 for Keras weights; uint8/uint32 for HGQ2 k and ebops;
     bfloat16 is not available without ml_dtypes). `trainable` orders legacy .h5 weights
     (trainable first). `path` overrides the legacy weight name (default: the names of the owning
     objects joined by "/", then the variable name: "dense/kernel"; Keras 2 adds ":0").
+    `name_k2` is the variable's name in Keras 2 files when it differs (DepthwiseConv2D's
+    "depthwise_kernel").
 kg.Obj(class_name, name, vars=(), children=())
     A saveable object inside a layer (an HGQ2 quantizer, a sub-layer): `vars` in `vars/N`
     order; `children` a list of (attribute, Obj) or (attribute, [Obj, ...]) in tracking order.
     In model.weights.h5 a child is stored at `<parent path>/<attribute>`, a list item at
     `<parent path>/<attribute>/<snake_case class>[_N]` (Keras' container slots).
 kg.Layer(class_name, name, config=None, *, module="keras.layers", registered_name=DEFAULT,
-         vars=(), children=(), kind="layer", config_k2=None, dtype="float32", out_shape=None)
+         vars=(), children=(), kind="layer", config_k2=None, dtype="float32", out_shape=None,
+         built_at_init=False)
     A layer (kind="layer": its config gets "name", "trainable" and the dtype policy first, as
     Keras' Layer.get_config does) or an op (kind="op": config gets "name" only; ops have no
     weights slot). `registered_name` defaults to None for module "keras.layers" and "keras", else
     the class name; give "hgq>QDense" for HGQ2 layers. `config_k2` is the config written in Keras
     2 files instead of `config` (Keras 2 names some fields differently). `out_shape` (without
     the batch axis) is the layer's output shape in a Sequential (default: its input's).
-kg.Functional(name) and kg.Sequential(name, input_shape, layers, input_name="input_layer")
-    A model; either can be called as a layer of a Functional (nested models). Functional:
+    `built_at_init`: the layer is built in its constructor (Keras' _build_at_init: Activation,
+    ReLU, LeakyReLU, pools, Dropout & co., Identity), so its entry has no build_config. A
+    layer attribute `build_config_value` replaces the recorded build_config (a multi-argument
+    build() records {"shapes_dict": {...}}).
+kg.Functional(name, flat_io=False) and
+kg.Sequential(name, input_shape, layers, input_name="input_layer")
+    A model; either can be called as a layer of a Functional (nested models). `flat_io`: a
+    model made with one input (output) tensor rather than a list, keras.Model(x, y): Keras 3
+    writes its input_layers (output_layers) as one [name, node, tensor] triple, not a list of
+    them (Keras 2 always writes lists). Functional:
       input(shape, name=None, dtype="float32") -> Tensor          shape without the batch axis
-      call(layer, inputs, *, out_shape=None, kwargs=None, n_outputs=1, args=None)
-          -> Tensor or a tuple of n_outputs Tensors. `inputs` is a Tensor or a list of them (a
+      call(layer, inputs, *, out_shape=None, kwargs=None, n_outputs=1, args=None,
+         out_dtype="float32")
+          -> Tensor or a tuple of n_outputs Tensors (out_shape: one shape, or a list of
+          n_outputs shapes; out_dtype likewise). `inputs` is a Tensor or a list of them (a
           list becomes one list argument, as Concatenate takes it); `args` overrides the whole
           positional argument list (tensors, numbers, tagged values); `kwargs` are call kwargs
           (tensors allowed). out_shape (without batch) defaults to the first input's shape.
@@ -92,8 +105,9 @@ def dtype_policy(name="float32"):
 
 
 class Var:
-    def __init__(self, name, value, trainable=True, path=None):
+    def __init__(self, name, value, trainable=True, path=None, name_k2=None):
         self.name = name
+        self.name_k2 = name_k2
         self.value = np.asarray(value)
         self.trainable = trainable
         self.path = path
@@ -120,8 +134,9 @@ class Obj:
 class Layer(Obj):
     def __init__(self, class_name, name, config=None, *, module="keras.layers",
                  registered_name=DEFAULT, vars=(), children=(), kind="layer", config_k2=None,
-                 dtype="float32", out_shape=None):
+                 dtype="float32", out_shape=None, built_at_init=False):
         super().__init__(class_name, name, vars, children)
+        self.built_at_init = built_at_init
         self.out_shape = None if out_shape is None else tuple(out_shape)
         self.module = module
         if registered_name is DEFAULT:
@@ -223,9 +238,10 @@ class _Model(Layer):
 
 
 class Functional(_Model):
-    def __init__(self, name):
+    def __init__(self, name, flat_io=False):
         super().__init__("Functional", name, module="keras.src.models.functional",
                          registered_name="Functional")
+        self.flat_io = flat_io
         self.inputs = []
         self.outputs = []
         self.first_node = 1  # node 0 of a Functional is its own input -> output node
@@ -238,7 +254,8 @@ class Functional(_Model):
         self.inputs.append(t)
         return t
 
-    def call(self, layer, inputs, *, out_shape=None, kwargs=None, n_outputs=1, args=None):
+    def call(self, layer, inputs, *, out_shape=None, kwargs=None, n_outputs=1, args=None,
+             out_dtype="float32"):
         if args is None:
             args = [list(inputs) if isinstance(inputs, (list, tuple)) else inputs]
         kwargs = dict(kwargs or {})
@@ -247,7 +264,11 @@ class Functional(_Model):
             out_shape = tensors[0].shape if tensors else ()
         node_index = layer.first_node + len(layer.nodes)
         layer.nodes.append((args, kwargs, tensors))
-        outs = tuple(Tensor(layer, node_index, i, out_shape) for i in range(n_outputs))
+        shapes = out_shape if n_outputs > 1 and isinstance(out_shape, list) else \
+            [out_shape] * n_outputs
+        dtypes = out_dtype if isinstance(out_dtype, list) else [out_dtype] * n_outputs
+        outs = tuple(Tensor(layer, node_index, i, shapes[i], dtypes[i])
+                     for i in range(n_outputs))
         return outs[0] if n_outputs == 1 else outs
 
     def output(self, *tensors):
@@ -300,7 +321,9 @@ class Functional(_Model):
         return [{"args": _serialize(args), "kwargs": _serialize(kwargs)}
                 for args, kwargs, _ in layer.nodes]
 
-    def _io_layers(self, tensors):
+    def _io_layers(self, tensors, keras=3):
+        if self.flat_io and keras == 3 and len(tensors) == 1:
+            return tensors[0].history()
         return [t.history() for t in tensors]
 
     def config(self):
@@ -337,7 +360,7 @@ class Sequential(_Model):
         layers = [layer_entry(self.input_layer)]
         for layer in self.layers:
             entry = layer_entry(layer)
-            if layer.is_layer():
+            if layer.is_layer() and not layer.built_at_init:
                 entry["build_config"] = {"input_shape": [None, *layer.seq_input_shape]}
             layers.append(entry)
         return {"name": self.name, "trainable": True, "dtype": dtype_policy(), "layers": layers,
@@ -348,8 +371,12 @@ class Sequential(_Model):
 
 
 def _build_input_shape(layer):
-    """build_config of a called layer: the shapes of its first call's inputs."""
-    if isinstance(layer, (InputLayer, _Model)) or not layer.nodes or not layer.is_layer():
+    """build_config of a called layer: the shapes of its first call's inputs (or the layer's
+    own `build_config_value`, e.g. the {"shapes_dict": ...} of a multi-argument build())."""
+    if getattr(layer, "build_config_value", None) is not None:
+        return layer.build_config_value
+    if isinstance(layer, (InputLayer, _Model)) or not layer.nodes or not layer.is_layer() \
+            or layer.built_at_init:
         return None
     args, _, tensors = layer.nodes[0]
     first = args[0] if args else None
@@ -455,7 +482,9 @@ def write_keras(model, path, keras_version="3.10.0", date_saved=DATE):
 def _legacy_node_k2(layer, node):
     """A Keras 2 node: [[inbound layer, node index, tensor index, kwargs], ...]."""
     args, kwargs, tensors = node
-    plain = {k: v for k, v in kwargs.items() if not isinstance(v, Tensor)}
+    # tf.keras 2 drops the training and mask arguments the framework passed itself.
+    plain = {k: v for k, v in kwargs.items()
+             if not isinstance(v, Tensor) and k not in ("training", "mask")}
     return [[*t.history(), plain] for t in tensors]
 
 
@@ -507,13 +536,14 @@ def legacy_config(model, keras):
     if keras == 3:
         config["trainable"] = True
     config["layers"] = [_legacy_layer(l, model, keras) for l in model.ordered_layers()]
-    config["input_layers"] = model._io_layers(model.inputs)
-    config["output_layers"] = model._io_layers(model.outputs)
+    config["input_layers"] = model._io_layers(model.inputs, keras)
+    config["output_layers"] = model._io_layers(model.outputs, keras)
     return {"class_name": "Functional", "config": config}
 
 
 def _weight_name(var, scope, keras):
-    name = var.path or "/".join(scope + [var.name])
+    own = var.name_k2 if keras == 2 and var.name_k2 else var.name
+    name = var.path or "/".join(scope + [own])
     return name + ":0" if keras == 2 and not name.endswith(":0") else name
 
 

@@ -8,8 +8,8 @@
  *
  * Usage: trace_ops_gen --list | trace_ops_gen NAME OUT.json
  */
+#include "trace_ops_gen.h"
 #include "alir/json.h"
-#include "trace/fvarray.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,8 +23,6 @@ static const int F[8] = {2, 3, 4, 0, 5, 1, -1, 3};
 static double weight(int r, int c) {
     return (double)(((r * 8 + c) * 37 + 11) % 256 - 128) / 32.0;
 }
-
-typedef alk_fva *(*op_fn)(alk_trace *t, alk_fva *x);
 
 static alk_fva *cols(alk_trace *t, alk_fva *x, int64_t start, int64_t stop) {
     alk_index ix[1] = {ALK_SLICE(start, stop, ALK_FV_NONE)};
@@ -338,10 +336,7 @@ static alk_fva *op_bitor(alk_trace *t, alk_fva *x) {
     return alk_fva_binary(t, ALK_BITWISE_OR, cols(t, x, 0, 4), cols(t, x, 4, 8));
 }
 
-static const struct {
-    const char *name;
-    op_fn fn;
-} ops[] = {
+static const trace_op ops[] = {
     {"shift_add0", shift_add0},
     {"shift_add1", shift_add1},
     {"shift_add2", shift_add2},
@@ -450,6 +445,9 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < n_ops; j++) {
             printf("%s\n", ops[j].name);
         }
+        for (size_t j = 0; j < n_array_ops; j++) {
+            printf("%s\n", array_ops[j].name);
+        }
         return 0;
     }
     if (argc != 3) {
@@ -467,6 +465,11 @@ int main(int argc, char **argv) {
     for (size_t j = 0; j < n_ops; j++) {
         if (strcmp(ops[j].name, argv[1]) == 0) {
             fn = ops[j].fn;
+        }
+    }
+    for (size_t j = 0; j < n_array_ops; j++) {
+        if (strcmp(array_ops[j].name, argv[1]) == 0) {
+            fn = array_ops[j].fn;
         }
     }
     if (fn == NULL) {
