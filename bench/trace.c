@@ -5,10 +5,11 @@
  *   * a 16-64-32-32-5 dense network with 8-bit weights (seeded), ReLU and 8-bit activations:
  *     x -> quantize(1, 3, 4) -> [@ W + b -> relu -> quantize(0, 4, 4)] x3 -> @ W4 + b4.
  * Each model is traced REPEAT times in a fresh context; the best run is reported. The CMVM
- * solver runs in compat mode without the per-job cache's help across runs (a new context each
- * time), but repeated identical problems inside one job are answered from its cache.
+ * solver runs in the conversions' default mode (improved; --compat for the reference's) without
+ * the per-job cache's help across runs (a new context each time), but repeated identical
+ * problems inside one job are answered from its cache.
  *
- * usage: bench_trace [REPEAT] [--improved] [--no-cache]
+ * usage: bench_trace [REPEAT] [--compat | --improved] [--no-cache]
  */
 #include "trace/emit.h"
 #include "core/alloc.h"
@@ -152,7 +153,9 @@ int main(int argc, char **argv) {
     alk_trace_config config;
     alk_trace_config_init(&config);
     for (int j = 1; j < argc; j++) {
-        if (strcmp(argv[j], "--improved") == 0) {
+        if (strcmp(argv[j], "--compat") == 0) {
+            config.solver.cmvm.mode = ALK_CMVM_COMPAT;
+        } else if (strcmp(argv[j], "--improved") == 0) {
             config.solver.cmvm.mode = ALK_CMVM_IMPROVED;
         } else if (strcmp(argv[j], "--no-cache") == 0) {
             config.solver.use_cache = false;

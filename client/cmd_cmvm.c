@@ -54,8 +54,9 @@ static void scm_usage(FILE *to) {
                 "\n"
                 "Multiplies by CONSTANT with shifted adders (H(k) + ODP) and prints\n"
                 "cost=... adders=... latency=... time_ms=...\n"
-                "  --mode M          improved (default: the search stops after a bounded number\n"
-                "                    of nodes) or compat (exhaustive, as the reference)\n"
+                "  --mode M          improved (default: the reference's search for odd parts\n"
+                "                    of up to 32 bits, a bounded one and repeating-pattern\n"
+                "                    forms beyond) or compat (exhaustive, as the reference)\n"
                 "  --k N             extra digit budget of the search (default 1, at most 8)\n"
                 "  --qint LO,HI,STEP interval of the input (default -128,127,1)\n"
                 "  -o FILE           write the program as runnable ALIR JSON (exact intervals)\n");

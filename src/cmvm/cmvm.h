@@ -10,11 +10,13 @@
  * reference writes them.
  *
  * Two modes. ALK_CMVM_COMPAT reproduces the reference solver op for op, quirks included.
- * ALK_CMVM_IMPROVED (the default) applies the quality fixes of spec §14.2 that measurably help
- * and keeps the cheaper of its own and the compat solution, so it is never worse than compat
- * under the solver's cost model (§10.1) -- except on kernels of 512 rows or more, which improved
- * mode cuts into row blocks solved separately to bound time and memory (see solve.c). Both modes
- * share the fast incremental engine (§14.1).
+ * ALK_CMVM_IMPROVED (the default) solves every problem the compat way first, then spends a
+ * bounded amount of extra work on alternatives selected conflict-aware (exact counts, ties
+ * broken toward the pattern that destroys the fewest others; spec §14.2) and keeps the one with
+ * the fewest adders among those no worse than compat's solution in both cost and output latency
+ * (same cost model, spec §10.1) -- or compat's own. Kernels of 512 rows or more are cut into row
+ * blocks solved separately to bound time and memory (see solve.c). Both modes share the fast
+ * incremental engine (§14.1).
  *
  * Thread rule: the functions are reentrant; a solve may use `threads` worker threads of its own
  * and joins them before returning. A cache (alk_cmvm_cache) may be shared by the threads of one
@@ -153,10 +155,20 @@ int alk_cmvm_compose(const alk_program *stage0, const alk_program *stage1,
  * the constant's odd part with at most k digits more than its NAF: milliseconds up to ~24-bit
  * odd parts, but minutes to hours for the 50-odd-bit ones of constants like 1/3 or 0.7, and it
  * fails ("wrong value") where its int64 template values wrap. Improved mode runs the same search
- * in the same order but skips wrapped templates and stops after ALK_SCM_NODE_LIMIT search nodes
- * with the best solution found so far (identical to compat whenever the search ends sooner).
+ * in the same order, without the wrapped templates, on odd parts of up to ALK_SCM_EXACT_BITS
+ * bits (the reference's stated range) -- identical to compat unless that takes more than
+ * ALK_SCM_EXACT_NODES search nodes. Longer odd parts (and searches cut short) follow one greedy
+ * path through each of the first forms (ALK_SCM_GREEDY_NODES nodes in all, ~50 ms) and also try
+ * the constant as a repeating digit pattern: a short multiple of a geometric series,
+ * x * a * (1 + 2^p + 2^2p + ...) plus a few digits, the series built by an addition chain (1/3,
+ * 0.1 and 0.7 are such); the fewer adders win.
  */
-enum { ALK_SCM_MAX_K = 8, ALK_SCM_NODE_LIMIT = 50000 };
+enum {
+    ALK_SCM_MAX_K = 8,
+    ALK_SCM_EXACT_BITS = 32,
+    ALK_SCM_EXACT_NODES = 50000,
+    ALK_SCM_GREEDY_NODES = 1000,
+};
 
 typedef struct alk_scm_options {
     int k;                     /* 0 <= k <= ALK_SCM_MAX_K */

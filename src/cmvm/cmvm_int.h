@@ -43,6 +43,8 @@ typedef struct alk__stage {
     alk__op *ops;
     size_t n_ops;
     size_t cap_ops;
+    uint64_t work;  /* the CSE's work units (see cse_int.h) */
+    uint64_t pairs; /* digit pairs of the kernel's digits (each an occurrence of a key) */
 } alk__stage;
 
 /* A dense matrix of exact dyadic values, row-major. */
@@ -52,11 +54,13 @@ typedef struct alk__mat {
     double *v;
 } alk__mat;
 
-/* Which of the quality fixes of spec §14.2 a CSE run applies (all false = compat). */
+/* How a CSE run selects (all zero = the reference's selection, compat mode). */
 typedef struct alk__quality {
-    bool key_shift_overlap;    /* §14.2.1: score with the key's own shift, not ops[id1].data */
-    bool emit_sub_flag;        /* §14.2.3: emission intervals of subtractions are exact */
     const atomic_bool *cancel; /* the solve's cancellation flag (alk_cmvm_options), or NULL */
+    bool conflict_aware;       /* improved mode's selection (cse_conflict.c) */
+    uint32_t end_game_count;   /* see alk__cse_log.end_game */
+    uint64_t tie_seed;         /* conflict-aware ties: 0 = the reference's key order */
+    uint64_t work_limit;       /* conflict-aware runs stop with ALK_ELIMIT past it; 0 = none */
 } alk__quality;
 
 /*
@@ -114,6 +118,8 @@ bool alk__center(const alk__mat *m, int32_t *shift0, int32_t *shift1, int64_t *c
 int alk__kernel_decompose(const alk__mat *w, int dc, alk__mat *ret_w1, alk__mat *ret_w2);
 
 void alk__mat_fini(alk__mat *m);
+/* A deep copy of `src` (borrowed) into *ret_copy, owned by the caller. */
+int alk__mat_copy(const alk__mat *src, alk__mat *ret_copy);
 
 /* Centred kernel and column distances, shared by the decompositions of every dc. */
 typedef struct alk__decomp alk__decomp;
@@ -126,13 +132,44 @@ void alk__decomp_free(alk__decomp *d);
 /* --- cse.c: spec §5 --- */
 
 /*
+ * The extractions of a run in the reference's order, for improved mode's branches: with it, the
+ * state part way is rebuilt cheaply (alk__cse_branch) instead of being copied along every run.
+ */
+typedef struct alk__cse_log {
+    uint64_t *keys;   /* in extraction order */
+    uint64_t *work;   /* the run's work (alk__stage.work) after each */
+    uint64_t *digits; /* the digits left after each */
+    size_t len;
+    size_t cap;
+    size_t end_game;  /* the first extraction of a key with at most quality->end_game_count
+                       * occurrences (len if none) */
+    uint64_t digits0; /* digits, and pairs of digits of one column, at the start */
+    uint64_t pairs0;
+} alk__cse_log;
+
+void alk__cse_log_fini(alk__cse_log *log);
+/* About the pairs of digits of one column after the first n extractions of `log`. */
+uint64_t alk__cse_log_pairs(const alk__cse_log *log, size_t n);
+
+/*
  * Greedy CSE and emission of one stage kernel `k` (borrowed) with the input intervals and
  * latencies `q`/`lat` (borrowed, k->rows entries). On success *ret_stage is owned by the caller
  * (alk__stage_fini). `no_cse` builds the CSE-free emission used by minimal_latency.
+ * With quality->conflict_aware the selection is improved mode's (exact counts, ties broken by
+ * conflicts); otherwise it is the reference's, and a non-NULL `ret_log` (zeroed, the caller's:
+ * alk__cse_log_fini, also on failure) records its extractions.
  */
 int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__stage *ret_stage,
-                      alk_diag *diag);
+                      const alk__quality *quality, bool no_cse, alk__cse_log *ret_log,
+                      alk__stage *ret_stage, alk_diag *diag);
+
+/*
+ * The same stage after the first `n` extractions of `log` (borrowed; made by alk__solve_single
+ * on the same arguments), continued with the conflict-aware selection of `quality`.
+ */
+int alk__cse_branch(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                    const alk__cse_log *log, size_t n, const alk__quality *quality,
+                    alk__stage *ret_stage, alk_diag *diag);
 
 /* --- emit.c: spec §6 --- */
 
@@ -140,6 +177,8 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
 int alk__push_op(alk__op **ops, size_t *n_ops, size_t *cap_ops, alk__op op);
 
 void alk__stage_fini(alk__stage *stage);
+/* A deep copy of `src` (borrowed) into *ret_copy, owned by the caller. */
+int alk__stage_copy(const alk__stage *src, alk__stage *ret_copy);
 /* Largest output latency of a stage (0 for zero outputs). */
 float alk__stage_max_latency(const alk__stage *stage);
 /* Sum of op costs, accumulated in float as the reference does. */
@@ -160,7 +199,16 @@ typedef struct alk__term {
  * shift.
  */
 int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
-                      size_t n, bool emit_sub_flag, int32_t *ret_id, bool *ret_neg,
-                      int32_t *ret_shift);
+                      size_t n, int32_t *ret_id, bool *ret_neg, int32_t *ret_shift);
+
+/* --- scm_repeat.c --- */
+
+/*
+ * x * constant as a repeating digit pattern (see alk_scm_options): on success *ret_program is a
+ * program owned by the caller, or NULL when no such form has fewer digits than the NAF.
+ * `options` is borrowed (its k and interval are used for the pattern's own product).
+ */
+int alk__scm_repeat(double constant, const alk_scm_options *options, alk_program **ret_program,
+                    alk_diag *diag);
 
 #endif

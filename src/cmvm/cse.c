@@ -34,7 +34,7 @@
  *
  * Thread rule: one call owns all its state; concurrent calls share nothing.
  */
-#include "cmvm/cmvm_int.h"
+#include "cmvm/cse_int.h"
 #include "core/alloc.h"
 
 #include <math.h>
@@ -49,30 +49,6 @@
  */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define POPCOUNT(hw, x) ((hw) ? (uint32_t)__builtin_popcountll(x) : (uint32_t)alk__popcount64(x))
-
-/* ---- keys ---- */
-
-/* (id1:26 | id0:26 | sub:1 | shift+128:8), 61 bits: numeric order = (id1, id0, sub, shift). */
-enum { ID_BITS = 26, KEY_BITS = 61 };
-#define MAX_EXPR ((uint32_t)1 << ID_BITS)
-#define NO_KEY UINT64_MAX
-
-static inline uint64_t make_key(uint32_t id0, uint32_t id1, int shift, bool sub) {
-    return ((uint64_t)id1 << 35) | ((uint64_t)id0 << 9) | ((uint64_t)sub << 8) |
-           (uint64_t)(uint8_t)(shift + 128);
-}
-static inline uint32_t key_id0(uint64_t key) {
-    return (uint32_t)(key >> 9) & (MAX_EXPR - 1);
-}
-static inline uint32_t key_id1(uint64_t key) {
-    return (uint32_t)(key >> 35) & (MAX_EXPR - 1);
-}
-static inline int key_shift(uint64_t key) {
-    return (int)(key & 0xFF) - 128;
-}
-static inline bool key_sub(uint64_t key) {
-    return ((key >> 8) & 1) != 0;
-}
 
 /* ---- heap of (score, key, stamp) ---- */
 
@@ -91,10 +67,10 @@ __extension__ typedef unsigned __int128 hentry;
 enum { STAMP_BITS = 27 };
 
 static inline hentry make_entry(uint64_t code, uint64_t key, uint32_t stamp) {
-    return ((hentry)code << (KEY_BITS + STAMP_BITS)) | ((hentry)key << STAMP_BITS) | stamp;
+    return ((hentry)code << (ALK__KEY_BITS + STAMP_BITS)) | ((hentry)key << STAMP_BITS) | stamp;
 }
 static inline uint64_t entry_key(hentry e) {
-    return (uint64_t)(e >> STAMP_BITS) & (((uint64_t)1 << KEY_BITS) - 1);
+    return (uint64_t)(e >> STAMP_BITS) & (((uint64_t)1 << ALK__KEY_BITS) - 1);
 }
 static inline uint32_t entry_stamp(hentry e) {
     return (uint32_t)e & ((1u << STAMP_BITS) - 1);
@@ -240,7 +216,7 @@ static void queue_fini(queue *q) {
 }
 
 static inline uint32_t queue_bucket(const queue *q, hentry e) {
-    uint64_t code = (uint64_t)(e >> (KEY_BITS + STAMP_BITS));
+    uint64_t code = (uint64_t)(e >> (ALK__KEY_BITS + STAMP_BITS));
     if (q->float_codes) {
         return (uint32_t)(code >> (32 - q->bucket_bits));
     }
@@ -309,43 +285,7 @@ static int queue_lower_top(queue *q, hentry e) {
     return queue_add(q, e);
 }
 
-/* ---- digit storage ---- */
-
-typedef struct row {
-    uint32_t expr;
-    uint64_t pos;
-    uint64_t neg;
-} row;
-
-typedef struct column {
-    row *rows;
-    size_t len;
-    size_t cap;
-} column;
-
-typedef struct slot {
-    uint32_t out;
-    uint32_t index; /* into columns[out].rows */
-} slot;
-
-/*
- * The counts of the new signal u's keys during one extraction. Every key of u pairs a digit of
- * some signal y <= u with a digit of u, so it is (y, shift, sub) with |shift| < n_bits: each
- * signal met gets a block of counters indexed by (shift, sub) (u's own block holds its self
- * pairs; 2^block_bits counters, a power of two), and the counters that were touched are read
- * and cleared when the extraction ends.
- */
-#define NO_BLOCK UINT32_MAX
-
-typedef struct pair_counts {
-    uint32_t *counts;  /* n_blocks << block_bits */
-    uint32_t *owner;   /* per block: its signal */
-    uint32_t *touched; /* counters that went from 0 to 1, in order */
-    size_t n_blocks;
-    size_t cap_blocks;
-    size_t n_touched;
-    uint32_t block_bits;
-} pair_counts;
+/* ---- the state's selection part for the reference's order ---- */
 
 /* A key with its count, exact at extraction `stamp`. */
 typedef struct counted_key {
@@ -354,52 +294,27 @@ typedef struct counted_key {
     uint32_t stamp;
 } counted_key;
 
-/* What the selection reads of one signal. */
-typedef struct signal_info {
-    size_t slot_start; /* its rows: slots[slot_start, slot_start + slot_len) */
-    uint32_t slot_len;
-    uint32_t last_change; /* the extraction that last removed digits of it */
-    uint32_t pair_block;  /* its block in `pairs` during an extraction, or NO_BLOCK */
-    alk__bw width;        /* of its interval, for the overlap of its keys */
-} signal_info;
-
-typedef struct state {
-    uint32_t n_in;
-    uint32_t n_out;
-    alk_cmvm_method method;
-    const alk__quality *quality;
-    int32_t *shift0;
-    int32_t *shift1;
-    column *columns;
-    /* Signals (inputs, then extracted patterns); ops[e] is the op of signal e. */
-    alk__op *ops;
-    size_t n_ops;
-    size_t cap_ops;
-    signal_info *sig; /* per signal */
-    size_t cap_signals;
-    slot *slots;
-    size_t n_slots;
-    size_t cap_slots;
+struct alk__cse_lazy {
     /* The live selectable keys: every key is queued once, when its count is first known. */
     queue queue;
     /* Keys whose score grows when their count shrinks (spec §5.4 wrap): kept out of the heap. */
     counted_key *nonmono;
     size_t n_nonmono;
     size_t cap_nonmono;
-    int32_t *input_rows; /* n_in x n_out: row index of input i in column o, or -1 */
-    /* Bit planes of every signal: for signal e and digit position p, the outputs where that
-     * digit is positive (pos) or negative (neg), as n_words 64-bit words. */
-    uint64_t *plane_pos;
-    uint64_t *plane_neg;
-    size_t plane_signals; /* signals the plane arrays have room for */
-    uint32_t n_words;
-    uint32_t n_bits;     /* digit positions in use (CSD width of the stage kernel) */
-    uint32_t extraction; /* number of extractions so far */
-    uint64_t min_code;   /* threshold_code() */
-    bool has_popcnt;     /* the CPU has the popcnt instruction */
-    /* Keys of the current extraction's new signal, counted over its outputs before queueing. */
-    pair_counts pairs;
-} state;
+    uint64_t min_code; /* threshold_code() */
+};
+
+typedef alk__cse state;
+
+static void queue_fini(queue *q);
+
+static void lazy_free(alk__cse_lazy *lazy) {
+    if (lazy != NULL) {
+        queue_fini(&lazy->queue);
+        alk_free(lazy->nonmono);
+        alk_free(lazy);
+    }
+}
 
 static void state_fini(state *st) {
     if (st->columns != NULL) {
@@ -413,14 +328,14 @@ static void state_fini(state *st) {
     alk_free(st->ops);
     alk_free(st->sig);
     alk_free(st->slots);
-    queue_fini(&st->queue);
-    alk_free(st->nonmono);
+    lazy_free(st->lazy);
     alk_free(st->input_rows);
     alk_free(st->plane_pos);
     alk_free(st->plane_neg);
     alk_free(st->pairs.counts);
     alk_free(st->pairs.owner);
     alk_free(st->pairs.touched);
+    alk__conflict_free(st->cf, st->n_out);
 }
 
 /* Registers a new signal (its op already appended) with no slots yet. */
@@ -503,8 +418,8 @@ static bool method_is_valid(alk_cmvm_method m) {
  */
 static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret_eligible,
                         bool *ret_nonmono) {
-    const alk__op *op0 = &st->ops[key_id0(key)];
-    const alk__op *op1 = &st->ops[key_id1(key)];
+    const alk__op *op0 = &st->ops[alk__key_id0(key)];
+    const alk__op *op1 = &st->ops[alk__key_id1(key)];
     *ret_eligible = true;
     *ret_nonmono = false;
     switch (st->method) {
@@ -520,10 +435,10 @@ static double key_score(const state *st, uint64_t key, uint32_t count, bool *ret
         break;
     }
     /* [quirk] the overlap uses ops[id1].data, not the key's shift (spec §5.4). */
-    int8_t shift = st->quality->key_shift_overlap ? (int8_t)key_shift(key) : (int8_t)op1->data;
+    int8_t shift = (int8_t)op1->data;
     int accum, overlap, tail;
-    alk__overlap_counts_bw(st->sig[key_id0(key)].width, st->sig[key_id1(key)].width, shift, &accum,
-                           &overlap, &tail);
+    alk__overlap_counts_bw(st->sig[alk__key_id0(key)].width, st->sig[alk__key_id1(key)].width,
+                           shift, &accum, &overlap, &tail);
     if (st->method == ALK_CMVM_WMC) {
         if (overlap < 0) {
             *ret_eligible = false;
@@ -580,20 +495,21 @@ static int queue_key(state *st, uint64_t key, uint32_t count) {
         return ALK_OK;
     }
     if (nonmono) {
-        if (st->n_nonmono == st->cap_nonmono) {
-            void *items = st->nonmono;
-            int rv = alk_grow(&items, &st->cap_nonmono, sizeof(counted_key), st->n_nonmono + 1);
-            st->nonmono = items;
+        if (st->lazy->n_nonmono == st->lazy->cap_nonmono) {
+            void *items = st->lazy->nonmono;
+            int rv = alk_grow(&items, &st->lazy->cap_nonmono, sizeof(counted_key),
+                              st->lazy->n_nonmono + 1);
+            st->lazy->nonmono = items;
             if (rv != ALK_OK) {
                 return rv;
             }
         }
-        st->nonmono[st->n_nonmono++] =
+        st->lazy->nonmono[st->lazy->n_nonmono++] =
             (counted_key){.key = key, .count = count, .stamp = st->extraction};
         return ALK_OK;
     }
     hentry e = make_entry(score_code(st, score), key, st->extraction);
-    return queue_add(&st->queue, e);
+    return queue_add(&st->lazy->queue, e);
 }
 
 /* Gives signal `y` a new block of counters; false when out of memory. */
@@ -661,7 +577,8 @@ static int commit_pairs(state *st, uint32_t u) {
             uint32_t y = pc->owner[at >> pc->block_bits];
             uint32_t index = at & ((1u << pc->block_bits) - 1);
             int shift = (int)(index / 2) - ((int)st->n_bits - 1);
-            rv = queue_key(st, make_key(y, u, shift, index & 1), count);
+            uint64_t key = alk__make_key(y, u, shift, index & 1);
+            rv = queue_key(st, key, count);
         }
     }
     for (size_t b = 0; b < pc->n_blocks; b++) {
@@ -739,7 +656,7 @@ static int count_input_pair(state *st, uint32_t a, uint32_t b, uint32_t *hist, u
         uint32_t count = hist[h];
         hist[h] = 0;
         if (count >= 2 && rv == ALK_OK) {
-            rv = queue_key(st, make_key(a, b, (h >> 1) - 128, h & 1), count);
+            rv = queue_key(st, alk__make_key(a, b, (h >> 1) - 128, h & 1), count);
             (*n_keys)++;
         }
     }
@@ -763,6 +680,7 @@ static int queue_initial_keys(state *st, size_t *ret_n_keys) {
         for (uint32_t b = a; b < st->n_in && rv == ALK_OK; b++) {
             if (st->sig[b].slot_len != 0) {
                 rv = count_input_pair(st, a, b, hist, touched, ret_n_keys);
+                st->work += (uint64_t)st->n_bits * st->n_bits * st->n_words;
             }
         }
     }
@@ -774,7 +692,8 @@ done:
 
 /* ---- bit planes of the inputs ---- */
 
-static int build_planes(state *st) {
+/* The digit positions in use, and the sizes that follow from them. */
+static void measure_digits(state *st) {
     uint64_t used = 0;
     for (uint32_t o = 0; o < st->n_out; o++) {
         for (size_t k = 0; k < st->columns[o].len; k++) {
@@ -788,6 +707,9 @@ static int build_planes(state *st) {
         st->pairs.block_bits++;
     }
     st->n_words = (st->n_out + 63) / 64;
+}
+
+static int build_planes(state *st) {
     size_t cells;
     size_t room = st->n_in + 64;
     if (!alk_mul_size(room * st->n_bits, st->n_words, &cells)) {
@@ -821,7 +743,7 @@ static int build_planes(state *st) {
 
 /* Makes room in the planes for signal `e` (zeroed). */
 static int planes_reserve(state *st, size_t e) {
-    if (e < st->plane_signals) {
+    if (e < st->plane_signals || st->plane_pos == NULL) {
         return ALK_OK;
     }
     size_t room = st->plane_signals * 2 > e + 1 ? st->plane_signals * 2 : e + 1;
@@ -848,6 +770,9 @@ static int planes_reserve(state *st, size_t e) {
 
 /* Adds the digits (pos, neg) of signal `e` in output `o` to its bit planes. */
 static void planes_set(state *st, uint32_t e, uint32_t o, uint64_t pos, uint64_t neg) {
+    if (st->plane_pos == NULL) {
+        return; /* a branch: the conflict-aware selection does not count with them */
+    }
     uint64_t bit = 1ull << (o % 64);
     for (uint64_t m = pos | neg; m != 0; m &= m - 1) {
         int p = __builtin_ctzll(m);
@@ -862,6 +787,9 @@ static void planes_set(state *st, uint32_t e, uint32_t o, uint64_t pos, uint64_t
 
 /* Clears the digits `removed` of signal `i` in output `o` from its bit planes. */
 static void planes_clear(state *st, uint32_t i, uint32_t o, uint64_t removed) {
+    if (st->plane_pos == NULL) {
+        return;
+    }
     uint64_t bit = 1ull << (o % 64);
     for (uint64_t m = removed; m != 0; m &= m - 1) {
         int p = __builtin_ctzll(m);
@@ -892,9 +820,9 @@ static ALWAYS_INLINE uint32_t row_pair_count(const row *r0, const row *r1, int s
 
 /* Exact number of occurrences of `key` now (spec §5.2), from the bitset rows. */
 static ALWAYS_INLINE uint32_t recount_with(const state *st, uint64_t key, bool hw) {
-    uint32_t id0 = key_id0(key), id1 = key_id1(key);
-    int shift = key_shift(key);
-    bool sub = key_sub(key);
+    uint32_t id0 = alk__key_id0(key), id1 = alk__key_id1(key);
+    int shift = alk__key_shift(key);
+    bool sub = alk__key_sub(key);
     const slot *s0 = st->slots + st->sig[id0].slot_start;
     const slot *s1 = st->slots + st->sig[id1].slot_start;
     uint32_t l0 = st->sig[id0].slot_len, l1 = st->sig[id1].slot_len;
@@ -976,9 +904,13 @@ static inline uint32_t recount(const state *st, uint64_t key) {
     return st->has_popcnt ? recount_popcnt(st, key) : recount_portable(st, key);
 }
 
+/* Work units of one recount (see alk__cse.work). */
+#define RECOUNT_WORK(st) ((uint64_t)(st)->n_bits * (st)->n_words + 4)
+
 /* Whether a count of `key` made at extraction `stamp` may be stale (a signal lost digits since). */
 static inline bool is_stale(const state *st, uint64_t key, uint32_t stamp) {
-    return st->sig[key_id0(key)].last_change > stamp || st->sig[key_id1(key)].last_change > stamp;
+    return st->sig[alk__key_id0(key)].last_change > stamp ||
+           st->sig[alk__key_id1(key)].last_change > stamp;
 }
 
 /*
@@ -992,7 +924,7 @@ static inline bool is_stale(const state *st, uint64_t key, uint32_t stamp) {
  * dead ones dropped, lowered ones moved to their lower bucket.
  */
 static int sweep_top(state *st) {
-    queue *q = &st->queue;
+    queue *q = &st->lazy->queue;
     uint32_t b = q->top;
     heap *h = &q->buckets[b];
     size_t kept = 0, n = h->len;
@@ -1000,8 +932,10 @@ static int sweep_top(state *st) {
     for (size_t i = 0; i < n; i++) {
         hentry e = h->items[i];
         uint64_t key = entry_key(e);
+        st->work++;
         if (rv == ALK_OK && is_stale(st, key, entry_stamp(e))) {
             uint32_t count = recount(st, key);
+            st->work += RECOUNT_WORK(st);
             q->len--;
             if (count < 2) {
                 continue;
@@ -1025,7 +959,7 @@ static int sweep_top(state *st) {
 }
 
 static int select_key(state *st, uint64_t *ret_key) {
-    queue *q = &st->queue;
+    queue *q = &st->lazy->queue;
     bool have = false;
     hentry best = 0;
     while (q->len > 0) {
@@ -1044,6 +978,7 @@ static int select_key(state *st, uint64_t *ret_key) {
             break;
         }
         uint32_t count = recount(st, key);
+        st->work += RECOUNT_WORK(st);
         if (count < 2) {
             queue_pop(q);
             continue;
@@ -1062,24 +997,28 @@ static int select_key(state *st, uint64_t *ret_key) {
     }
     /* Wrapping keys are rescored exactly; dead ones leave the list. */
     size_t kept = 0;
-    for (size_t i = 0; i < st->n_nonmono; i++) {
-        counted_key ck = st->nonmono[i];
+    for (size_t i = 0; i < st->lazy->n_nonmono; i++) {
+        counted_key ck = st->lazy->nonmono[i];
+        st->work++;
         if (is_stale(st, ck.key, ck.stamp)) {
             ck.count = recount(st, ck.key);
+            st->work += RECOUNT_WORK(st);
             ck.stamp = st->extraction;
         }
         if (ck.count < 2) {
             continue;
         }
-        st->nonmono[kept++] = ck;
+        st->lazy->nonmono[kept++] = ck;
         hentry e = scored_entry(st, ck.key, ck.count);
         if (!have || e > best) {
             best = e;
             have = true;
         }
     }
-    st->n_nonmono = kept;
-    *ret_key = have && (best >> (KEY_BITS + STAMP_BITS)) >= st->min_code ? entry_key(best) : NO_KEY;
+    st->lazy->n_nonmono = kept;
+    *ret_key = have && (best >> (ALK__KEY_BITS + STAMP_BITS)) >= st->lazy->min_code
+                   ? entry_key(best)
+                   : NO_KEY;
     return ALK_OK;
 }
 
@@ -1091,6 +1030,7 @@ static int select_key(state *st, uint64_t *ret_key) {
  */
 static int increment_output(state *st, const column *c) {
     const row *ru = &c->rows[c->len - 1];
+    st->work += (uint64_t)c->len * (uint64_t)alk__popcount64(ru->pos | ru->neg);
     for (uint32_t k = 0; k + 1 < c->len; k++) {
         const row *ry = &c->rows[k];
         uint32_t *block = pair_block(st, ry->expr);
@@ -1126,9 +1066,8 @@ static int increment_output(state *st, const column *c) {
     return ALK_OK;
 }
 
-/* The matches of key (a, b, r, sub) in one output: digits of row a that pair with row b. */
-static void find_matches(const row *ra, const row *rb, bool same, int r, bool sub,
-                         uint64_t *ret_match_pos, uint64_t *ret_match_neg) {
+void alk__find_matches(const row *ra, const row *rb, bool same, int r, bool sub,
+                       uint64_t *ret_match_pos, uint64_t *ret_match_neg) {
     if (!same) {
         uint64_t bp = rb->pos >> r, bn = rb->neg >> r;
         *ret_match_pos = ra->pos & (sub ? bn : bp);
@@ -1161,11 +1100,34 @@ static void find_matches(const row *ra, const row *rb, bool same, int r, bool su
     *ret_match_neg = mn;
 }
 
+/*
+ * Conflict-aware mode: clears the matched digits of one column (m of row ka, m << r of row kb)
+ * one at a time, so that every key using a cleared digit loses exactly that occurrence.
+ */
+static int remove_digits_one_by_one(state *st, uint32_t o, uint32_t ka, uint32_t kb, uint64_t m,
+                                    int r) {
+    for (; m != 0; m &= m - 1) {
+        int p = __builtin_ctzll(m);
+        const uint32_t rows[2] = {ka, kb};
+        const int positions[2] = {p, p + r};
+        for (int side = 0; side < 2; side++) {
+            row *rw = &st->columns[o].rows[rows[side]];
+            rw->pos &= ~(1ull << positions[side]);
+            rw->neg &= ~(1ull << positions[side]);
+            int rv = alk__conflict_digit_removed(st, o, rows[side], positions[side]);
+            if (rv != ALK_OK) {
+                return rv;
+            }
+        }
+    }
+    return ALK_OK;
+}
+
 static int apply_key(state *st, uint64_t key) {
-    uint32_t id0 = key_id0(key), id1 = key_id1(key);
-    int shift = key_shift(key);
-    bool sub = key_sub(key);
-    if (st->n_ops + 1 >= MAX_EXPR) {
+    uint32_t id0 = alk__key_id0(key), id1 = alk__key_id1(key);
+    int shift = alk__key_shift(key);
+    bool sub = alk__key_sub(key);
+    if (st->n_ops + 1 >= ALK__MAX_EXPR) {
         return ALK_ELIMIT;
     }
 
@@ -1212,6 +1174,7 @@ static int apply_key(state *st, uint64_t key) {
 
     /* Walk the outputs where both a and b have rows (slots are sorted by output). */
     uint32_t la = st->sig[a].slot_len, lb = st->sig[b].slot_len;
+    st->work += ((uint64_t)la + lb) / 4 + 1;
     size_t start_a = st->sig[a].slot_start, start_b = st->sig[b].slot_start;
     uint32_t i = 0, j = 0;
     while (i < la && j < lb) {
@@ -1231,15 +1194,22 @@ static int apply_key(state *st, uint64_t key) {
         row *ra = &c->rows[sa.index];
         row *rb = &c->rows[sb.index];
         uint64_t mp, mn;
-        find_matches(ra, rb, same, r, sub, &mp, &mn);
+        alk__find_matches(ra, rb, same, r, sub, &mp, &mn);
         uint64_t m = mp | mn;
         if (m == 0) {
             continue;
         }
-        ra->pos &= ~m;
-        ra->neg &= ~m;
-        rb->pos &= ~(m << r);
-        rb->neg &= ~(m << r);
+        if (st->cf != NULL) {
+            rv = remove_digits_one_by_one(st, sa.out, sa.index, sb.index, m, r);
+            if (rv != ALK_OK) {
+                return rv;
+            }
+        } else {
+            ra->pos &= ~m;
+            ra->neg &= ~m;
+            rb->pos &= ~(m << r);
+            rb->neg &= ~(m << r);
+        }
         planes_clear(st, a, sa.out, m);
         planes_clear(st, b, sa.out, m << r);
         uint64_t new_pos, new_neg;
@@ -1257,15 +1227,23 @@ static int apply_key(state *st, uint64_t key) {
         if (rv != ALK_OK) {
             return rv;
         }
+        st->digits -= (uint64_t)alk__popcount64(m); /* 2 digits became 1, m times */
         planes_set(st, u, sa.out, new_pos, new_neg);
         /* add_row may move the column's rows; c stays valid (it is the column itself). */
-        rv = increment_output(st, c);
+        if (st->cf != NULL) {
+            rv = alk__conflict_row_added(st, sa.out);
+        } else if (st->lazy != NULL) {
+            rv = increment_output(st, c);
+        }
         if (rv != ALK_OK) {
             return rv;
         }
     }
 
-    return commit_pairs(st, u);
+    if (st->cf != NULL) {
+        return alk__conflict_commit(st);
+    }
+    return st->lazy != NULL ? commit_pairs(st, u) : ALK_OK; /* a replay counts nothing */
 }
 
 /* ---- emission (spec §6) ---- */
@@ -1319,8 +1297,8 @@ static int emit(state *st, alk__stage *out) {
         } else {
             int32_t id, shift;
             bool neg;
-            rv = alk__reduce_terms(&st->ops, &st->n_ops, &st->cap_ops, terms, n_terms,
-                                   st->quality->emit_sub_flag, &id, &neg, &shift);
+            rv = alk__reduce_terms(&st->ops, &st->n_ops, &st->cap_ops, terms, n_terms, &id, &neg,
+                                   &shift);
             if (rv != ALK_OK) {
                 goto fail;
             }
@@ -1332,6 +1310,8 @@ static int emit(state *st, alk__stage *out) {
     out->ops = st->ops;
     out->n_ops = st->n_ops;
     out->cap_ops = st->cap_ops;
+    out->work = st->work;
+    out->pairs = st->pairs_at_start;
     st->ops = NULL;
     st->n_ops = st->cap_ops = 0;
     alk_free(terms);
@@ -1342,35 +1322,165 @@ fail:
     return rv == ALK_OK ? ALK_ENOMEM : rv;
 }
 
-int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
-                      const alk__quality *quality, bool no_cse, alk__stage *ret_stage,
-                      alk_diag *diag) {
-    state st = {0};
+/* ---- the stage driver ---- */
+
+/* Pairs of digits of one column in `st` (each pair is one occurrence of one key). */
+static uint64_t digit_pairs(const state *st) {
+    uint64_t pairs = 0;
+    for (uint32_t o = 0; o < st->n_out; o++) {
+        uint64_t t = 0;
+        for (size_t r = 0; r < st->columns[o].len; r++) {
+            t += (uint64_t)alk__popcount64(st->columns[o].rows[r].pos | st->columns[o].rows[r].neg);
+        }
+        pairs += t * (t - (t > 0)) / 2;
+    }
+    return pairs;
+}
+
+void alk__cse_log_fini(alk__cse_log *log) {
+    if (log != NULL) {
+        alk_free(log->keys);
+        alk_free(log->work);
+        alk_free(log->digits);
+        memset(log, 0, sizeof(*log));
+    }
+}
+
+/* Appends the extraction just made (its key, the work and digits after it) to `log`. */
+static int log_extraction(const state *st, uint64_t key, alk__cse_log *log) {
+    if (log->len == log->cap) {
+        size_t cap = log->cap;
+        void *keys = log->keys, *work = log->work, *digits = log->digits;
+        int rv = alk_grow(&keys, &cap, sizeof(uint64_t), log->len + 1);
+        log->keys = keys;
+        if (rv == ALK_OK) {
+            cap = log->cap;
+            rv = alk_grow(&work, &cap, sizeof(uint64_t), log->len + 1);
+            log->work = work;
+        }
+        if (rv == ALK_OK) {
+            cap = log->cap;
+            rv = alk_grow(&digits, &cap, sizeof(uint64_t), log->len + 1);
+            log->digits = digits;
+        }
+        if (rv != ALK_OK) {
+            return rv;
+        }
+        log->cap = cap;
+    }
+    log->keys[log->len] = key;
+    log->work[log->len] = st->work;
+    log->digits[log->len] = st->digits;
+    log->len++;
+    return ALK_OK;
+}
+
+static int cancelled(const state *st, alk_diag *diag) {
+    if (st->quality->cancel != NULL &&
+        atomic_load_explicit(st->quality->cancel, memory_order_relaxed)) {
+        return alk_diag_set(diag, ALK_ECANCELED, "the CMVM solve was cancelled");
+    }
+    return ALK_OK;
+}
+
+/* Extractions with the conflict-aware selection until no key occurs twice. */
+static int run_conflict(state *st, alk_diag *diag) {
+    int rv = alk__conflict_start(st);
+    while (rv == ALK_OK) {
+        rv = cancelled(st, diag);
+        uint64_t key = NO_KEY;
+        if (rv == ALK_OK) {
+            rv = alk__conflict_select(st, &key);
+        }
+        if (rv == ALK_OK && st->quality->work_limit != 0 && st->work > st->quality->work_limit) {
+            rv = ALK_ELIMIT; /* over improved mode's budget: the caller drops this candidate */
+        }
+        if (rv != ALK_OK || key == NO_KEY) {
+            break;
+        }
+        rv = apply_key(st, key);
+    }
+    return rv;
+}
+
+/*
+ * Extractions in the reference's order (the lazy queue) until no key qualifies; each one goes to
+ * `log` when it is not NULL.
+ */
+static int run_queue(state *st, alk__cse_log *log, alk_diag *diag) {
+    st->lazy = alk_calloc(1, sizeof(alk__cse_lazy));
+    if (st->lazy == NULL) {
+        return ALK_ENOMEM;
+    }
+    st->lazy->min_code = threshold_code(st);
+    st->has_popcnt = __builtin_cpu_supports("popcnt");
+    int rv =
+        queue_init(&st->lazy->queue, has_float_scores(st->method), (size_t)st->n_in * st->n_out);
+    size_t n_keys = 0;
+    if (rv == ALK_OK) {
+        rv = queue_initial_keys(st, &n_keys);
+    }
+    if (rv == ALK_OK && n_keys > 0 && !method_is_valid(st->method)) {
+        return alk_diag_set(diag, ALK_EINVAL, "unknown CSE method '%s'",
+                            alk_cmvm_method_name(st->method));
+    }
+    if (log != NULL) {
+        log->digits0 = st->digits;
+        log->pairs0 = st->pairs_at_start;
+        log->end_game = SIZE_MAX;
+    }
+    while (rv == ALK_OK) {
+        rv = cancelled(st, diag);
+        uint64_t key = NO_KEY;
+        if (rv == ALK_OK) {
+            rv = select_key(st, &key);
+        }
+        if (rv != ALK_OK || key == NO_KEY) {
+            break;
+        }
+        if (log != NULL && log->end_game == SIZE_MAX &&
+            recount(st, key) <= st->quality->end_game_count) {
+            log->end_game = log->len;
+        }
+        rv = apply_key(st, key);
+        if (rv == ALK_OK && log != NULL) {
+            rv = log_extraction(st, key, log);
+        }
+    }
+    if (log != NULL && log->end_game == SIZE_MAX) {
+        log->end_game = log->len;
+    }
+    return rv;
+}
+
+/* Builds the digits of stage kernel `k` (spec §3) into `st`. */
+static int state_init(state *st, const alk__mat *k, alk_cmvm_method method, const alk__fq *q,
+                      const float *lat, const alk__quality *quality, bool planes, alk_diag *diag) {
     int64_t *centred = NULL;
     int rv = ALK_ENOMEM;
     uint32_t n = k->rows, m = k->cols;
-    st.n_in = n;
-    st.n_out = m;
-    st.method = method;
-    st.quality = quality;
-    st.shift0 = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
-    st.shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
-    st.columns = alk_calloc((size_t)m + 1, sizeof(column));
+    st->n_in = n;
+    st->n_out = m;
+    st->method = method;
+    st->quality = quality;
+    st->shift0 = alk_malloc(((size_t)n + 1) * sizeof(int32_t));
+    st->shift1 = alk_malloc(((size_t)m + 1) * sizeof(int32_t));
+    st->columns = alk_calloc((size_t)m + 1, sizeof(column));
     centred = alk_malloc(((size_t)n * m + 1) * sizeof(int64_t));
-    st.input_rows = alk_malloc(((size_t)n * m + 1) * sizeof(int32_t));
-    if (st.shift0 == NULL || st.shift1 == NULL || st.columns == NULL || centred == NULL ||
-        st.input_rows == NULL) {
-        goto fail;
+    st->input_rows = alk_malloc(((size_t)n * m + 1) * sizeof(int32_t));
+    if (st->shift0 == NULL || st->shift1 == NULL || st->columns == NULL || centred == NULL ||
+        st->input_rows == NULL) {
+        goto done;
     }
     for (size_t cell = 0; cell < (size_t)n * m; cell++) {
-        st.input_rows[cell] = -1;
+        st->input_rows[cell] = -1;
     }
     uint32_t bad_row, bad_col;
-    if (!alk__center(k, st.shift0, st.shift1, centred, &bad_row, &bad_col)) {
+    if (!alk__center(k, st->shift0, st->shift1, centred, &bad_row, &bad_col)) {
         rv = alk_diag_set(diag, ALK_EINVAL,
                           "stage kernel entry (%u, %u) does not fit in %d bits after centring",
                           bad_row, bad_col, ALK_CMVM_MAX_ENTRY_BITS);
-        goto fail;
+        goto done;
     }
     for (uint32_t i = 0; i < n; i++) {
         alk__op op = {.id0 = (int32_t)i,
@@ -1380,12 +1490,12 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
                       .qint = q[i],
                       .latency = lat[i],
                       .cost = 0.0f};
-        rv = alk__push_op(&st.ops, &st.n_ops, &st.cap_ops, op);
+        rv = alk__push_op(&st->ops, &st->n_ops, &st->cap_ops, op);
         if (rv == ALK_OK) {
-            rv = add_signal(&st);
+            rv = add_signal(st);
         }
         if (rv != ALK_OK) {
-            goto fail;
+            goto done;
         }
         /* Zero-range inputs never take part (spec §3.3). */
         if (q[i].min == 0.0f && q[i].max == 0.0f) {
@@ -1395,69 +1505,70 @@ int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *
             uint64_t pos, neg;
             naf_masks(centred[(size_t)i * m + o], &pos, &neg);
             if ((pos | neg) != 0) {
-                st.input_rows[(size_t)i * m + o] = (int32_t)st.columns[o].len;
-                rv = add_row(&st, o, i, pos, neg);
+                st->input_rows[(size_t)i * m + o] = (int32_t)st->columns[o].len;
+                rv = add_row(st, o, i, pos, neg);
                 if (rv != ALK_OK) {
-                    goto fail;
+                    goto done;
                 }
             }
         }
     }
-    alk_free(centred);
-    centred = NULL;
-    rv = build_planes(&st);
-    if (rv != ALK_OK) {
-        goto fail;
+    measure_digits(st);
+    rv = planes ? build_planes(st) : ALK_OK;
+    st->pairs_at_start = digit_pairs(st);
+    for (uint32_t o = 0; o < st->n_out; o++) {
+        for (size_t r = 0; r < st->columns[o].len; r++) {
+            st->digits +=
+                (uint64_t)alk__popcount64(st->columns[o].rows[r].pos | st->columns[o].rows[r].neg);
+        }
     }
+done:
+    alk_free(centred);
+    return rv;
+}
 
-    if (!no_cse && method != ALK_CMVM_DUMMY) {
-        st.min_code = threshold_code(&st);
-        st.has_popcnt = __builtin_cpu_supports("popcnt");
-        rv = queue_init(&st.queue, has_float_scores(method), (size_t)n * m);
-        if (rv != ALK_OK) {
-            goto fail;
-        }
-        size_t n_keys;
-        rv = queue_initial_keys(&st, &n_keys);
-        if (rv != ALK_OK) {
-            goto fail;
-        }
-        if (n_keys > 0 && !method_is_valid(method)) {
-            rv = alk_diag_set(diag, ALK_EINVAL, "unknown CSE method '%s'",
-                              alk_cmvm_method_name(method));
-            goto fail;
-        }
-        for (;;) {
-            if (quality->cancel != NULL &&
-                atomic_load_explicit(quality->cancel, memory_order_relaxed)) {
-                rv = alk_diag_set(diag, ALK_ECANCELED, "the CMVM solve was cancelled");
-                goto fail;
-            }
-            uint64_t key;
-            rv = select_key(&st, &key);
-            if (rv != ALK_OK) {
-                goto fail;
-            }
-            if (key == NO_KEY) {
-                break;
-            }
-            rv = apply_key(&st, key);
-            if (rv != ALK_OK) {
-                goto fail;
-            }
-        }
+/* Emits `st` into *ret_stage and frees it, also on failure. */
+static int finish_stage(state *st, int rv, alk__stage *ret_stage, alk_diag *diag) {
+    if (rv == ALK_OK) {
+        rv = emit(st, ret_stage);
     }
-    rv = emit(&st, ret_stage);
-    if (rv != ALK_OK) {
-        goto fail;
-    }
-    state_fini(&st);
-    return ALK_OK;
-fail:
-    alk_free(centred);
-    state_fini(&st);
+    state_fini(st);
     if (rv == ALK_ENOMEM) {
         (void)alk_diag_set(diag, ALK_ENOMEM, "out of memory in the CMVM solver");
     }
     return rv;
+}
+
+int alk__solve_single(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                      const alk__quality *quality, bool no_cse, alk__cse_log *ret_log,
+                      alk__stage *ret_stage, alk_diag *diag) {
+    state st = {0};
+    int rv = state_init(&st, k, method, q, lat, quality, !quality->conflict_aware, diag);
+    if (rv == ALK_OK && !no_cse && method != ALK_CMVM_DUMMY) {
+        rv = quality->conflict_aware ? run_conflict(&st, diag) : run_queue(&st, ret_log, diag);
+    }
+    return finish_stage(&st, rv, ret_stage, diag);
+}
+
+int alk__cse_branch(const alk__mat *k, alk_cmvm_method method, const alk__fq *q, const float *lat,
+                    const alk__cse_log *log, size_t n, const alk__quality *quality,
+                    alk__stage *ret_stage, alk_diag *diag) {
+    state st = {0};
+    int rv = state_init(&st, k, method, q, lat, quality, false, diag);
+    /* The first n extractions again, digits only: no counting, no selection. */
+    for (size_t i = 0; i < n && rv == ALK_OK; i++) {
+        rv = apply_key(&st, log->keys[i]);
+    }
+    if (rv == ALK_OK && method != ALK_CMVM_DUMMY) {
+        rv = run_conflict(&st, diag);
+    }
+    return finish_stage(&st, rv, ret_stage, diag);
+}
+
+uint64_t alk__cse_log_pairs(const alk__cse_log *log, size_t n) {
+    uint64_t digits = n == 0 ? log->digits0 : log->digits[n - 1];
+    /* The pairs shrink about as the square of the digits. */
+    return log->digits0 == 0 ? 0
+                             : (uint64_t)((double)log->pairs0 * ((double)digits / log->digits0) *
+                                          ((double)digits / log->digits0));
 }

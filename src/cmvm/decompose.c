@@ -27,6 +27,17 @@
 #include <stdint.h>
 #include <string.h>
 
+int alk__mat_copy(const alk__mat *src, alk__mat *ret_copy) {
+    size_t n = (size_t)src->rows * src->cols;
+    alk__mat c = {src->rows, src->cols, alk_malloc((n + 1) * sizeof(double))};
+    if (c.v == NULL) {
+        return ALK_ENOMEM;
+    }
+    memcpy(c.v, src->v, n * sizeof(double));
+    *ret_copy = c;
+    return ALK_OK;
+}
+
 void alk__mat_fini(alk__mat *m) {
     if (m != NULL) {
         alk_free(m->v);

@@ -100,8 +100,7 @@ static int64_t left_align(alk__fq q, int64_t shift) {
 }
 
 int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,
-                      size_t n, bool emit_sub_flag, int32_t *ret_id, bool *ret_neg,
-                      int32_t *ret_shift) {
+                      size_t n, int32_t *ret_id, bool *ret_neg, int32_t *ret_shift) {
     rentry *h = alk_malloc(n * sizeof(rentry));
     if (h == NULL) {
         return ALK_ENOMEM;
@@ -132,8 +131,7 @@ int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__
         if (e0.sub) {
             int64_t s = e0.shift - e1.shift;
             /* [quirk] both negative: the interval of the negated sum (spec §6). */
-            alk__fq q = emit_sub_flag ? alk__qint_add(q1, q0, s, false, e1.sub == 0)
-                                      : alk__qint_add(q1, q0, s, e1.sub != 0, true);
+            alk__fq q = alk__qint_add(q1, q0, s, e1.sub != 0, true);
             alk__cost_add(q1, q0, s, &dcost, &dlat);
             op = (alk__op){(int32_t)e1.id, (int32_t)e0.id, (int32_t)(1 ^ e1.sub), (int32_t)s, q,
                            lat + dlat,     dcost};
@@ -141,7 +139,7 @@ int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__
         } else {
             int64_t s = e1.shift - e0.shift;
             /* [quirk] the subtraction flag of the second operand is not passed (spec §6). */
-            alk__fq q = alk__qint_add(q0, q1, s, false, emit_sub_flag && e1.sub != 0);
+            alk__fq q = alk__qint_add(q0, q1, s, false, false);
             alk__cost_add(q0, q1, s, &dcost, &dlat);
             op = (alk__op){(int32_t)e0.id, (int32_t)e1.id, (int32_t)e1.sub, (int32_t)s, q,
                            lat + dlat,     dcost};
@@ -183,6 +181,34 @@ void alk__stage_fini(alk__stage *stage) {
     alk_free(stage->out_negs);
     alk_free(stage->ops);
     memset(stage, 0, sizeof(*stage));
+}
+
+int alk__stage_copy(const alk__stage *src, alk__stage *ret_copy) {
+    alk__stage c = {
+        .n_in = src->n_in,
+        .n_out = src->n_out,
+        .n_ops = src->n_ops,
+        .cap_ops = src->n_ops + 1,
+        .work = src->work,
+        .pairs = src->pairs,
+        .inp_shifts = alk_malloc(((size_t)src->n_in + 1) * sizeof(int32_t)),
+        .out_idxs = alk_malloc(((size_t)src->n_out + 1) * sizeof(int32_t)),
+        .out_shifts = alk_malloc(((size_t)src->n_out + 1) * sizeof(int32_t)),
+        .out_negs = alk_malloc(((size_t)src->n_out + 1) * sizeof(bool)),
+        .ops = alk_malloc((src->n_ops + 1) * sizeof(alk__op)),
+    };
+    if (c.inp_shifts == NULL || c.out_idxs == NULL || c.out_shifts == NULL || c.out_negs == NULL ||
+        c.ops == NULL) {
+        alk__stage_fini(&c);
+        return ALK_ENOMEM;
+    }
+    memcpy(c.inp_shifts, src->inp_shifts, src->n_in * sizeof(int32_t));
+    memcpy(c.out_idxs, src->out_idxs, src->n_out * sizeof(int32_t));
+    memcpy(c.out_shifts, src->out_shifts, src->n_out * sizeof(int32_t));
+    memcpy(c.out_negs, src->out_negs, src->n_out * sizeof(bool));
+    memcpy(c.ops, src->ops, src->n_ops * sizeof(alk__op));
+    *ret_copy = c;
+    return ALK_OK;
 }
 
 float alk__stage_max_latency(const alk__stage *stage) {

@@ -721,6 +721,7 @@ typedef struct ctx {
     size_t *range_count;
     size_t nodes;              /* search calls so far */
     size_t node_limit;         /* SIZE_MAX: unbounded (compat) */
+    bool greedy;               /* follow the first best candidate only (improved mode) */
     const atomic_bool *cancel; /* polled every 64 nodes, or NULL */
     int rv;                    /* sticky error */
 } ctx;
@@ -1071,6 +1072,9 @@ static void branch_candidate(ctx *cx, const sexpr *e, const cand *c, bool ltr, i
     if (apply_occurrences(normal, b_var, c->pat.polarity, c->normal.items, c->normal.len)) {
         update_best(cx, normal, ltr, budget, best, found);
     }
+    if (cx->greedy) {
+        goto done; /* one path: no pseudo-occurrence branches */
+    }
     cx->rv = cx->rv != ALK_OK ? cx->rv : pseudo_branches(&c->pseudo, &branches, &n_branches);
     if (cx->rv == ALK_OK && n_branches > 0) {
         picked = alk_malloc((c->pseudo.len + 1) * sizeof(socc));
@@ -1123,7 +1127,8 @@ static bool search(ctx *cx, const sexpr *e, bool ltr, int budget, result *out) {
         return finish(cx, e, budget, out);
     }
     bool found = false;
-    for (size_t i = 0; i < top.len && cx->rv == ALK_OK; i++) {
+    size_t branches = cx->greedy ? 1 : top.len;
+    for (size_t i = 0; i < branches && cx->rv == ALK_OK; i++) {
         branch_candidate(cx, e, &top.items[i], ltr, budget, out, &found);
     }
     cand_list_fini(&top);
@@ -1187,7 +1192,7 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
         final_shift = terms[0].shift;
         final_neg = terms[0].neg;
     } else if (n_terms > 1) {
-        rv = alk__reduce_terms(&ops, &n_ops, &cap_ops, terms, n_terms, false, &final_id, &final_neg,
+        rv = alk__reduce_terms(&ops, &n_ops, &cap_ops, terms, n_terms, &final_id, &final_neg,
                                &final_shift);
     } else {
         rv = ALK_EINTERNAL; /* a non-zero constant always has a digit */
@@ -1210,6 +1215,47 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
     rv = alk__stage_to_program(&stage, ret);
     alk_free(ops);
     return rv;
+}
+
+/*
+ * Searches every form of `forms` in both scan directions, in order, within cx's node limit;
+ * best[0] keeps the best solution (best[1] is scratch) and *have tells whether there is one.
+ */
+static int search_forms(ctx *cx, const sd_list *forms, sexpr *e, result *best, bool *have) {
+    int budget = *have ? best[0].adders : INT_MAX;
+    for (size_t f = 0; f < forms->len && cx->rv == ALK_OK; f++) {
+        for (int dir = 0; dir < 2 && cx->rv == ALK_OK; dir++) {
+            e->n_rows = 1;
+            e->rows[0] = (srow){forms->items[f].pos, forms->items[f].neg};
+            if (search(cx, e, dir == 0, budget, &best[1])) {
+                budget = best[1].adders;
+                best[0] = best[1];
+                *have = true;
+            }
+        }
+    }
+    return cx->rv;
+}
+
+/*
+ * Replaces *program (owned by the caller) with the repeating-pattern form of x * constant
+ * (scm_repeat.c) when that has fewer adders, or as many at a lower cost.
+ */
+static int try_repetition(double constant, const alk_scm_options *options, alk_program **program,
+                          alk_diag *diag) {
+    alk_program *other = NULL;
+    int rv = alk__scm_repeat(constant, options, &other, diag);
+    if (rv != ALK_OK || other == NULL) {
+        return rv;
+    }
+    size_t mine = alk_cmvm_count_adders(*program), theirs = alk_cmvm_count_adders(other);
+    if (theirs < mine || (theirs == mine && alk_program_cost(other) < alk_program_cost(*program))) {
+        alk_program_free(*program);
+        *program = other;
+    } else {
+        alk_program_free(other);
+    }
+    return ALK_OK;
 }
 
 void alk_scm_options_init(alk_scm_options *options) {
@@ -1268,8 +1314,11 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
     sd_list forms = {0};
     result *best = alk_malloc(2 * sizeof(result));
     int rv = best == NULL ? ALK_ENOMEM : build_templates(max_gap, bounded, &templates);
-    /* Each form takes at least one node per direction: more cannot be searched. */
-    forms.limit = bounded ? ALK_SCM_NODE_LIMIT / 2 : SIZE_MAX;
+    /* Improved mode searches odd parts of up to 32 bits (the reference's stated range) in the
+     * reference's order, longer ones one greedy path per form. Each form takes at least one
+     * node: more forms than nodes cannot be searched. */
+    bool long_odd = bounded && (c_odd >> ALK_SCM_EXACT_BITS) != 0;
+    forms.limit = !bounded ? SIZE_MAX : long_odd ? ALK_SCM_GREEDY_NODES : ALK_SCM_EXACT_NODES;
     forms.cancel = options->cancel;
     if (rv == ALK_OK) {
         sd_recurse(&forms, c_odd, w0 + k, 0, 0, 0);
@@ -1279,7 +1328,7 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
         .target = c_odd,
         .max_gap = max_gap,
         .templates = &templates,
-        .node_limit = bounded ? ALK_SCM_NODE_LIMIT : SIZE_MAX,
+        .node_limit = bounded ? ALK_SCM_EXACT_NODES : SIZE_MAX,
         .cancel = options->cancel,
         .rv = ALK_OK,
     };
@@ -1296,23 +1345,23 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
             cx.range_first[range] = ti;
         }
     }
-    int budget = INT_MAX;
-    bool have = false;
     sexpr *e = rv == ALK_OK ? alk_malloc(sizeof(sexpr)) : NULL;
     if (rv == ALK_OK && e == NULL) {
         rv = ALK_ENOMEM;
     }
-    for (size_t f = 0; f < forms.len && rv == ALK_OK; f++) {
-        for (int dir = 0; dir < 2 && cx.rv == ALK_OK; dir++) {
-            e->n_rows = 1;
-            e->rows[0] = (srow){forms.items[f].pos, forms.items[f].neg};
-            if (search(&cx, e, dir == 0, budget, &best[1])) {
-                budget = best[1].adders;
-                best[0] = best[1];
-                have = true;
-            }
-        }
-        rv = cx.rv;
+    /* Improved mode: a long odd part, or a search that cannot finish within its nodes, takes one
+     * greedy path per form instead, and a repeating digit pattern may give a shorter form. */
+    bool have = false;
+    bool cut_short = long_odd;
+    if (rv == ALK_OK && !cut_short) {
+        rv = search_forms(&cx, &forms, e, best, &have);
+        cut_short = bounded && (cx.nodes >= cx.node_limit || forms.len >= forms.limit);
+    }
+    if (rv == ALK_OK && cut_short) {
+        cx.greedy = true;
+        cx.nodes = 0;
+        cx.node_limit = ALK_SCM_GREEDY_NODES;
+        rv = search_forms(&cx, &forms, e, best, &have);
     }
     if (rv == ALK_OK && !have) {
         best[0].n_rows = 1;
@@ -1320,6 +1369,13 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
     }
     if (rv == ALK_OK) {
         rv = assemble(&best[0], t, out_neg, q, ret_program);
+    }
+    if (rv == ALK_OK && cut_short) {
+        rv = try_repetition(constant, options, ret_program, diag);
+        if (rv != ALK_OK) {
+            alk_program_free(*ret_program);
+            *ret_program = NULL;
+        }
     }
     alk_free(e);
     alk_free(best);

@@ -20,8 +20,8 @@
 
 void alk_solver_options_init(alk_solver_options *options) {
     memset(options, 0, sizeof(*options));
-    /* The solver's own defaults (cmvm.md §1.3), except the mode (ALK_SOLVER_DEFAULT_MODE: the
-     * bit-exact promise covers the traced program, not only the solver) and the threads. */
+    /* The solver's own defaults (cmvm.md §1.3), in the conversions' mode (ALK_SOLVER_DEFAULT_MODE)
+     * and on one thread. */
     alk_cmvm_options_init(&options->cmvm);
     options->cmvm.mode = ALK_SOLVER_DEFAULT_MODE;
     /* A tracing job already runs on a worker of its own; the search stays on it. */

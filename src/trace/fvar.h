@@ -79,9 +79,10 @@ typedef struct alk_solver_options {
 /*
  * The solver mode of constant products in a trace (a conversion's `solver_options.mode` when the
  * request names none, `alkaidc trace-example --mode`). The one place this default is written:
- * compat reproduces the reference's adder graphs op for op.
+ * improved never costs more nor adds output latency against the reference's solutions, and the
+ * traced values do not depend on the mode; "compat" gives the reference's adder graphs op for op.
  */
-#define ALK_SOLVER_DEFAULT_MODE ALK_CMVM_COMPAT
+#define ALK_SOLVER_DEFAULT_MODE ALK_CMVM_IMPROVED
 
 /* Fills `options` (owned by the caller) with the reference's defaults: the solver's binding
  * defaults (alk_cmvm_options_init) in ALK_SOLVER_DEFAULT_MODE on one thread, binary-LUT packing

@@ -51,12 +51,21 @@ Test(trace_tracer, spec_4_5_exact_json) {
     alk_trace_free(t);
 }
 
-static alk_program *trace_example(size_t rows, size_t cols) {
+/* The example model traced with the solver in `mode`. */
+static alk_program *trace_example_mode(size_t rows, size_t cols, alk_cmvm_mode mode) {
     size_t shape[2] = {rows, cols};
+    alk_trace_config config;
+    alk_trace_config_init(&config);
+    config.solver.cmvm.mode = mode;
     alk_program *p = NULL;
     alk_diag diag = {{0}};
-    cr_assert_eq(alk_example_trace(shape, NULL, &p, &diag), ALK_OK, "%s", diag.message);
+    cr_assert_eq(alk_example_trace(shape, &config, &p, &diag), ALK_OK, "%s", diag.message);
     return p;
+}
+
+/* The reference's solutions, op for op: compat mode (conversions default to improved). */
+static alk_program *trace_example(size_t rows, size_t cols) {
+    return trace_example_mode(rows, cols, ALK_CMVM_COMPAT);
 }
 
 static bool same_qint(alk_qint a, alk_qint b) {
@@ -142,6 +151,117 @@ Test(trace_tracer, example_other_shapes) {
     cr_expect_eq(p->n_in, 40);
     cr_expect_eq(p->n_out, 64);
     alk_program_free(p);
+}
+
+/* Runs `p` (borrowed) on n_samples rows of `x`, into `y` (n_samples x n_out, the caller's). */
+static void run_program(const alk_program *p, const double *x, size_t n_samples, double *y) {
+    alk_interp *interp = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+    cr_assert_eq(alk_interp_run(interp, x, n_samples, y, &diag), ALK_OK, "%s", diag.message);
+    alk_interp_free(interp);
+}
+
+/* Random samples: multiples of 2^-6 in [-8, 8). */
+static double *random_samples(uint64_t seed, size_t n) {
+    double *x = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        x[i] = (double)((int64_t)(seed % 1024) - 512) / 64.0;
+    }
+    return x;
+}
+
+/*
+ * Issue 14: conversions default to improved mode, whose solutions differ from the reference's
+ * but whose values do not: the example model traced both ways gives the same outputs on random
+ * inputs (its only constant products are by 3 and 2, solved alike).
+ */
+Test(trace_tracer, example_values_do_not_depend_on_the_mode) {
+    alk_trace_config config;
+    alk_trace_config_init(&config);
+    cr_expect_eq(config.solver.cmvm.mode, ALK_CMVM_IMPROVED, "conversions default to improved");
+    enum { SAMPLES = 64 };
+    alk_program *p[2] = {trace_example_mode(16, 4, ALK_CMVM_COMPAT),
+                         trace_example_mode(16, 4, ALK_CMVM_IMPROVED)};
+    double *x = random_samples(0x5EED, SAMPLES * p[0]->n_in);
+    double *y[2];
+    for (int m = 0; m < 2; m++) {
+        y[m] = malloc(SAMPLES * p[m]->n_out * sizeof(double));
+        run_program(p[m], x, SAMPLES, y[m]);
+    }
+    cr_assert_eq(p[0]->n_out, p[1]->n_out);
+    for (size_t i = 0; i < SAMPLES * p[0]->n_out; i++) {
+        cr_assert_eq(y[0][i], y[1][i], "sample %zu output %zu: compat %g, improved %g",
+                     i / p[0]->n_out, i % p[0]->n_out, y[0][i], y[1][i]);
+    }
+    for (int m = 0; m < 2; m++) {
+        free(y[m]);
+        alk_program_free(p[m]);
+    }
+    free(x);
+}
+
+/*
+ * The same with a product by a constant 16x16 matrix (entries 129..255 over 64, the da4ml
+ * Table 2 kind, no search: improved mode's solution differs): x quantized to 2^-4 steps, then
+ * x @ W, whose value is computed here exactly.
+ */
+Test(trace_tracer, constant_matmul_values_do_not_depend_on_the_mode) {
+    enum { N = 16, SAMPLES = 64 };
+    double w[N * N];
+    uint64_t s = 0x7AB1E2;
+    for (size_t i = 0; i < N * N; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        w[i] = (129.0 + (double)(s % 127)) / 64.0;
+    }
+    alk_program *p[2];
+    for (int m = 0; m < 2; m++) {
+        alk_trace_config config;
+        alk_trace_config_init(&config);
+        config.solver.cmvm.mode = m == 0 ? ALK_CMVM_COMPAT : ALK_CMVM_IMPROVED;
+        config.solver.cmvm.search_all_decompose_dc = false;
+        alk_trace *t = NULL;
+        cr_assert_eq(alk_trace_new(&config, &t), ALK_OK);
+        size_t n = N, shape[2] = {N, N};
+        alk_fva *x = alk_fva_input(t, 1, &n);
+        alk_fva *xq = alk_fva_quantize(t, x, 1, 3, 4, ALK_WRAP, ALK_TRN);
+        alk_fva *out = alk_fva_matmul(t, xq, alk_fva_numbers(t, 2, shape, w));
+        cr_assert_eq(alk_fva_trace(t, &x, 1, &out, 1, true, &p[m]), ALK_OK, "%s",
+                     alk_trace_message(t));
+        alk_trace_free(t);
+    }
+    alk_buf json[2];
+    for (int m = 0; m < 2; m++) {
+        alk_buf_init(&json[m]);
+        cr_assert_eq(alk_alir_to_json(p[m], &json[m]), ALK_OK);
+    }
+    cr_expect_str_neq(json[0].data, json[1].data, "the modes gave the same program");
+    double *x = random_samples(0xC0FFEE, SAMPLES * N);
+    double y[2][SAMPLES * N];
+    for (int m = 0; m < 2; m++) {
+        run_program(p[m], x, SAMPLES, y[m]);
+    }
+    for (size_t t = 0; t < SAMPLES; t++) {
+        for (size_t j = 0; j < N; j++) {
+            double want = 0.0;
+            for (size_t i = 0; i < N; i++) {
+                /* quantize(1, 3, 4): floor to 2^-4; the samples stay inside [-8, 8). */
+                want += floor(x[t * N + i] * 16.0) / 16.0 * w[i * N + j];
+            }
+            cr_assert_eq(y[0][t * N + j], want, "compat, sample %zu output %zu", t, j);
+            cr_assert_eq(y[1][t * N + j], want, "improved, sample %zu output %zu", t, j);
+        }
+    }
+    for (int m = 0; m < 2; m++) {
+        alk_buf_fini(&json[m]);
+        alk_program_free(p[m]);
+    }
+    free(x);
 }
 
 /* Issue 5, Done when 5: every allocation of a whole example trace may fail. */
