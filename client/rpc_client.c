@@ -101,8 +101,9 @@ int cli_conn_open(cli_conn *conn, cli_target target, const char *const *urls, si
     int last = 0;
     for (size_t i = 0; i < n; i++) {
         rv = nng_dial(conn->socket, urls[i], NULL, 0);
+        /* EAGAIN is an ipc listener's full backlog: a daemon listens, busy for a moment. */
+        reached += rv == 0 || rv == NNG_EAGAIN;
         if (rv == 0) {
-            reached++;
             continue;
         }
         last = rv;

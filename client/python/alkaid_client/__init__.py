@@ -35,6 +35,7 @@ PROTOCOL = _schema.PROTOCOL
 # nng constants (nng.h of nng 1.5).
 _NNG_ETIMEDOUT = 5
 _NNG_ECLOSED = 7
+_NNG_EAGAIN = 8  # an ipc listener's backlog is full: someone listens
 _NNG_DURATION_INFINITE = -1
 _NNG_FLAG_NONBLOCK = 2
 
@@ -265,10 +266,12 @@ class Client:
         last = 0
         for u in urls:
             # First synchronously, so that "nothing listens" is known at once; a URL that does
-            # not answer is then dialed in the background (nng retries it).
+            # not answer is then dialed in the background (nng retries it). EAGAIN is a full
+            # backlog: a daemon listens, busy for a moment.
             rv = self._nng.nng_dial(self._socket, u.encode(), None, 0)
-            if rv == 0:
+            if rv in (0, _NNG_EAGAIN):
                 reached += 1
+            if rv == 0:
                 continue
             last = rv
             rv = self._nng.nng_dial(self._socket, u.encode(), None, _NNG_FLAG_NONBLOCK)
