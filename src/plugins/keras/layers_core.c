@@ -164,36 +164,63 @@ void keras_einsum_dense(alk_op *op, const void *arg) {
 /* ---- Convolutions
  * -------------------------------------------------------------------------------- */
 
+/* The weight `kernel` of a convolution: the window's sizes, then `in` and `out` (Keras's kernel
+ * layout); NULL after a failure. `out` < 0 (a config without it) accepts any size. */
+static alk_fva *window_kernel(alk_op *op, const alk_nn_window *w, int64_t in, int64_t out) {
+    alk_fva *kernel = alk_op_weight(op, "kernel");
+    int64_t dims[ALK_NN_MAX_RANK + 2];
+    for (size_t i = 0; i < w->rank; i++) {
+        dims[i] = (int64_t)w->kernel[i];
+    }
+    dims[w->rank] = in;
+    dims[w->rank + 1] = out;
+    return keras_check_shape(op, "weight 'kernel'", kernel, w->rank + 2, dims) ? kernel : NULL;
+}
+
+/* `groups` into w: it must divide the input channels and the filters. */
+static bool read_groups(alk_op *op, int64_t channels, int64_t filters, alk_nn_window *w) {
+    int64_t groups = alk_op_int(op, "groups", 1);
+    if (groups < 1 || channels % groups != 0 || (filters > 0 && filters % groups != 0)) {
+        alk_op_fail(op, ALK_EINVAL,
+                    "groups %lld must divide the %lld input channels and the filters",
+                    (long long)groups, (long long)channels);
+        return false;
+    }
+    w->groups = (size_t)groups;
+    return true;
+}
+
+/* Keras's output_padding (one size or one per axis) into w. */
+static bool read_output_padding(alk_op *op, alk_nn_window *w) {
+    int64_t pads[ALK_NN_MAX_RANK];
+    size_t n = alk_op_int_list(op, "output_padding", pads, ALK_NN_MAX_RANK);
+    if (n == SIZE_MAX) {
+        return !alk_op_failed(op);
+    }
+    if (n != 1 && n != w->rank) {
+        alk_op_fail(op, ALK_EINVAL, "output_padding needs %zu sizes, got %zu", w->rank, n);
+        return false;
+    }
+    w->has_output_padding = true;
+    for (size_t i = 0; i < w->rank; i++) {
+        int64_t pad = pads[n == 1 ? 0 : i];
+        w->output_padding[i] = pad > 0 ? (size_t)pad : 0;
+    }
+    return true;
+}
+
 void keras_conv(alk_op *op, const void *rank_arg) {
     size_t rank = *(const size_t *)rank_arg;
     alk_fva *x = alk_op_in(op, 0);
-    alk_fva *kernel = alk_op_weight(op, "kernel");
     alk_nn_window w;
-    if (!check_rank(op, x, rank) || kernel == NULL ||
-        !read_window(op, rank, "kernel_size", false, rank == 1, &w)) {
-        return;
-    }
-    int64_t groups = alk_op_int(op, "groups", 1);
-    int64_t cin = channels_of(x, w.channels_first);
     int64_t filters = alk_op_int(op, "filters", -1);
-    if (groups < 1 || cin % groups != 0 || (filters > 0 && filters % groups != 0)) {
-        alk_op_fail(op, ALK_EINVAL,
-                    "groups %lld must divide the %lld input channels and the "
-                    "filters",
-                    (long long)groups, (long long)cin);
+    if (!check_rank(op, x, rank) || !read_window(op, rank, "kernel_size", false, rank == 1, &w) ||
+        !read_groups(op, channels_of(x, w.channels_first), filters, &w)) {
         return;
     }
-    w.groups = (size_t)groups;
-    int64_t dims[ALK_NN_MAX_RANK + 2];
-    for (size_t i = 0; i < rank; i++) {
-        dims[i] = (int64_t)w.kernel[i];
-    }
-    dims[rank] = cin / groups;
-    dims[rank + 1] = filters;
-    if (!keras_check_shape(op, "weight 'kernel'", kernel, rank + 2, dims)) {
-        return;
-    }
-    alk_fva *bias = bias_of(op, (int64_t)alk_fva_shape(kernel)[rank + 1]);
+    alk_fva *kernel =
+        window_kernel(op, &w, channels_of(x, w.channels_first) / (int64_t)w.groups, filters);
+    alk_fva *bias = kernel != NULL ? bias_of(op, (int64_t)alk_fva_shape(kernel)[rank + 1]) : NULL;
     if (!alk_op_failed(op)) {
         alk_op_out(op, alk_nn_conv(alk_op_trace(op), x, &w, kernel, bias));
     }
@@ -202,24 +229,14 @@ void keras_conv(alk_op *op, const void *rank_arg) {
 void keras_depthwise_conv(alk_op *op, const void *rank_arg) {
     size_t rank = *(const size_t *)rank_arg;
     alk_fva *x = alk_op_in(op, 0);
-    alk_fva *kernel = alk_op_weight(op, "kernel");
     alk_nn_window w;
-    if (!check_rank(op, x, rank) || kernel == NULL ||
-        !read_window(op, rank, "kernel_size", false, false, &w)) {
+    if (!check_rank(op, x, rank) || !read_window(op, rank, "kernel_size", false, false, &w)) {
         return;
     }
-    int64_t dm = alk_op_int(op, "depth_multiplier", 1);
     int64_t cin = channels_of(x, w.channels_first);
-    int64_t dims[ALK_NN_MAX_RANK + 2];
-    for (size_t i = 0; i < rank; i++) {
-        dims[i] = (int64_t)w.kernel[i];
-    }
-    dims[rank] = cin;
-    dims[rank + 1] = dm;
-    if (!keras_check_shape(op, "weight 'kernel'", kernel, rank + 2, dims)) {
-        return;
-    }
-    alk_fva *bias = bias_of(op, cin * dm);
+    int64_t dm = alk_op_int(op, "depth_multiplier", 1);
+    alk_fva *kernel = window_kernel(op, &w, cin, dm);
+    alk_fva *bias = kernel != NULL ? bias_of(op, cin * dm) : NULL;
     if (!alk_op_failed(op)) {
         alk_op_out(op, alk_nn_depthwise_conv(alk_op_trace(op), x, &w, kernel, bias));
     }
@@ -228,38 +245,15 @@ void keras_depthwise_conv(alk_op *op, const void *rank_arg) {
 void keras_conv_transpose(alk_op *op, const void *rank_arg) {
     size_t rank = *(const size_t *)rank_arg;
     alk_fva *x = alk_op_in(op, 0);
-    alk_fva *kernel = alk_op_weight(op, "kernel");
     alk_nn_window w;
-    if (!check_rank(op, x, rank) || kernel == NULL ||
-        !read_window(op, rank, "kernel_size", false, false, &w)) {
+    if (!check_rank(op, x, rank) || !read_window(op, rank, "kernel_size", false, false, &w) ||
+        !read_output_padding(op, &w)) {
         return;
     }
-    int64_t pads[ALK_NN_MAX_RANK];
-    size_t n = alk_op_int_list(op, "output_padding", pads, ALK_NN_MAX_RANK);
-    if (n != SIZE_MAX) {
-        if (n == 1) {
-            for (size_t i = 1; i < rank; i++) {
-                pads[i] = pads[0];
-            }
-        } else if (n != rank) {
-            alk_op_fail(op, ALK_EINVAL, "output_padding needs %zu sizes, got %zu", rank, n);
-            return;
-        }
-        w.has_output_padding = true;
-        for (size_t i = 0; i < rank; i++) {
-            w.output_padding[i] = pads[i] > 0 ? (size_t)pads[i] : 0;
-        }
-    }
-    int64_t dims[ALK_NN_MAX_RANK + 2];
-    for (size_t i = 0; i < rank; i++) {
-        dims[i] = (int64_t)w.kernel[i];
-    }
-    dims[rank] = alk_op_int(op, "filters", -1);
-    dims[rank + 1] = channels_of(x, w.channels_first);
-    if (!keras_check_shape(op, "weight 'kernel'", kernel, rank + 2, dims)) {
-        return;
-    }
-    alk_fva *bias = bias_of(op, (int64_t)alk_fva_shape(kernel)[rank]);
+    /* A transposed kernel is (window, filters, input channels). */
+    alk_fva *kernel =
+        window_kernel(op, &w, alk_op_int(op, "filters", -1), channels_of(x, w.channels_first));
+    alk_fva *bias = kernel != NULL ? bias_of(op, (int64_t)alk_fva_shape(kernel)[rank]) : NULL;
     if (!alk_op_failed(op)) {
         alk_op_out(op, alk_nn_conv_transpose(alk_op_trace(op), x, &w, kernel, bias));
     }
