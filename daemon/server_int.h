@@ -98,8 +98,10 @@ struct job {
 };
 
 /* Requests larger than this are heavy: decoded on the decode thread and run at a lower CPU
- * priority, so that one client's flood of big messages costs that client, not everyone. */
-enum { ALKD_HEAVY_BYTES = 64 * 1024 };
+ * priority, so that one client's flood of big messages costs that client, not everyone. A heavy
+ * job's worker is replaced after it (a process cannot raise its priority back), which costs a
+ * worker start: model files (`model.file`, a .keras zip of a few hundred KB) must stay light. */
+enum { ALKD_HEAVY_BYTES = 1024 * 1024 };
 
 /* A request decoded and validated (on the loop, or on a decode thread for a large one). */
 typedef struct alkd_decoded {

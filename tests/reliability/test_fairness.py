@@ -1,5 +1,5 @@
 """One client's heavy requests cost that client (issue 15, "Done when" 4, as behaviour; the
-figures are bench/reliability.py neighbour's). Requests above 64 KiB are heavy: decoded on the
+figures are bench/reliability.py neighbour's). Requests above 1 MiB are heavy: decoded on the
 decode thread, run at a lower CPU priority in a worker replaced afterwards, and while small
 requests keep coming one worker stays free for them."""
 import sys
@@ -15,7 +15,7 @@ from harness import Daemon, temp_dir
 def sleep_request(request_id, ms, heavy):
     request = {"v": 1, "id": request_id, "method": "test.sleep", "ms": ms}
     if heavy:
-        request["padding"] = b"\x00" * (100 << 10)  # above the 64 KiB of a light request
+        request["padding"] = b"\x00" * (1100 << 10)  # above the 1 MiB of a light request
     return msgpack.packb(request, use_bin_type=True)
 
 
