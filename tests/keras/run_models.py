@@ -77,9 +77,9 @@ class Runner:
         cmd += ["-o", out, *where]
         if case.kif is not None:  # None: auto-width inputs (a WRAP quantizer comes first)
             cmd += ["--input-kif", kif_arg(case.kif)]
-        # The solvers' improved mode: the same values, other adder graphs. The reference's
-        # exhaustive SCM search (compat mode, the tracer's default) takes minutes for the
-        # float64 1/3 of an average over 3 values (README "Differences from the reference").
+        # The solvers' improved mode (the default; said here so that the run does not depend on
+        # it): the reference's exhaustive SCM search (compat mode) takes minutes for the float64
+        # 1/3 of an average over 3 values.
         cmd += ["--solver-option", "mode=improved"]
         for shape in case.input_shapes or ():
             cmd += ["--input-shape", ",".join(str(d) for d in shape)]
