@@ -40,43 +40,51 @@ const alk_value *alk_value_get(const alk_value *map, const char *key) {
     return NULL;
 }
 
+size_t alk_utf8_char_len(const void *bytes, size_t n) {
+    const uint8_t *s = bytes;
+    uint8_t c = s[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t extra;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        extra = 1;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        extra = 2;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        extra = 3;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n <= extra) {
+        return 0;
+    }
+    for (size_t k = 1; k <= extra; k++) {
+        if ((s[k] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+        return 0;
+    }
+    return extra + 1;
+}
+
 bool alk_utf8_valid(const void *bytes, size_t n) {
     const uint8_t *s = bytes;
     size_t i = 0;
     while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t extra;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            extra = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            extra = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            extra = 3;
-            cp = c & 0x07;
-        } else {
+        size_t len = alk_utf8_char_len(s + i, n - i);
+        if (len == 0) {
             return false;
         }
-        if (n - i <= extra) {
-            return false;
-        }
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((extra == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
-            return false;
-        }
-        i += extra + 1;
+        i += len;
     }
     return true;
 }

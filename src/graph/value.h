@@ -106,6 +106,10 @@ const alk_value *alk_value_get(const alk_value *map, const char *key);
  * rule for every STR of a tree. */
 bool alk_utf8_valid(const void *bytes, size_t n);
 
+/* The length of the well-formed UTF-8 character that starts `bytes` (n > 0 bytes), or 0 when the
+ * first byte does not start one. */
+size_t alk_utf8_char_len(const void *bytes, size_t n);
+
 /* Name of a kind ("map"), for error messages. */
 const char *alk_value_kind_name(alk_value_kind kind);
 

@@ -344,9 +344,9 @@ int alk_rpc_encode_error(const alk_rpc_error *err, alk_buf *out) {
     alk_mp_key(&error, "name");
     alk_mp_str(out, alk_err_name(code));
     alk_mp_key(&error, "message");
-    alk_mp_str(out, err->diag.message[0] != '\0' ? err->diag.message : alk_strerror(code));
+    alk_mp_text(out, err->diag.message[0] != '\0' ? err->diag.message : alk_strerror(code));
     alk_mp_key(&error, "where");
-    alk_mp_str(out, err->where[0] != '\0' ? err->where : NULL);
+    alk_mp_text(out, err->where[0] != '\0' ? err->where : NULL);
     if (code == ALK_EVERSION) {
         const uint64_t *versions;
         size_t n = alk_rpc_accepted_versions(&versions);

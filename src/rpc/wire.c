@@ -13,6 +13,7 @@
 #include "rpc/wire.h"
 
 #include "core/alloc.h"
+#include "graph/value.h"
 
 #include <msgpack.h>
 #include <stdarg.h>
@@ -512,6 +513,32 @@ void alk_mp_str(alk_buf *out, const char *s) {
         alk_mp_nil(out);
     } else {
         alk_mp_strn(out, s, strlen(s));
+    }
+}
+
+void alk_mp_text(alk_buf *out, const char *s) {
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (s == NULL || alk_utf8_valid(s, n)) {
+        alk_mp_str(out, s);
+        return;
+    }
+    static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+    /* Two passes over the text: the str's length, then its pieces. */
+    size_t len = 0;
+    for (size_t i = 0; i < n;) {
+        size_t c = alk_utf8_char_len(s + i, n - i);
+        len += c > 0 ? c : sizeof(replacement) - 1;
+        i += c > 0 ? c : 1;
+    }
+    PACKER(pk, out);
+    if (msgpack_pack_str(&pk, len) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t c = alk_utf8_char_len(s + i, n - i);
+        (void)msgpack_pack_str_body(&pk, c > 0 ? s + i : replacement,
+                                    c > 0 ? c : sizeof(replacement) - 1);
+        i += c > 0 ? c : 1;
     }
 }
 

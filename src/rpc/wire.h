@@ -62,6 +62,10 @@ void alk_mp_float(alk_buf *out, double value);
 /* A str from a NUL-terminated string (borrowed); NULL encodes nil. */
 void alk_mp_str(alk_buf *out, const char *s);
 void alk_mp_strn(alk_buf *out, const char *s, size_t len);
+/* A str from text that may not be UTF-8 (messages quoting a file's bytes, or cut by a buffer's
+ * size in the middle of a character): each byte that does not belong to a well-formed character
+ * becomes U+FFFD, so that every client's decoder accepts the reply. NULL encodes nil. */
+void alk_mp_text(alk_buf *out, const char *s);
 void alk_mp_bin(alk_buf *out, const void *bytes, size_t len);
 /* Headers: the caller then appends `n` items (array) or `n` key/value pairs (map). */
 void alk_mp_array(alk_buf *out, uint32_t n);

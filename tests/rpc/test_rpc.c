@@ -952,3 +952,26 @@ Test(reply, error_reply_without_id_and_where) {
     alk_arena_fini(&arena);
     alk_buf_fini(&out);
 }
+
+/* A message cut in the middle of a character (a buffer's size) or quoting a file's bytes still
+ * makes a reply every client decodes: each stray byte becomes U+FFFD. The decoder refuses a str
+ * that is not UTF-8, so the decode below is the check. */
+Test(rpc, error_message_that_is_not_utf8) {
+    alk_rpc_error err;
+    alk_rpc_error_clear(&err);
+    alk_rpc_error_set(&err, ALK_EINVAL, "layer \xff", "caf\xc3\xa9 \xc3");
+    alk_buf out;
+    alk_buf_init(&out);
+    cr_assert_eq(alk_rpc_encode_error(&err, &out), ALK_OK);
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    const alk_value *reply;
+    alk_rpc_error err2;
+    cr_assert_eq(decode(out.data, out.len, NULL, &arena, &reply, &err2), ALK_OK, "%s",
+                 err2.diag.message);
+    const alk_value *e = alk_value_get(reply, "error");
+    cr_assert_str_eq(alk_value_get(e, "message")->as.str.bytes, "caf\xc3\xa9 \xef\xbf\xbd");
+    cr_assert_str_eq(alk_value_get(e, "where")->as.str.bytes, "layer \xef\xbf\xbd");
+    alk_arena_fini(&arena);
+    alk_buf_fini(&out);
+}
