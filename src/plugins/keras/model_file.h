@@ -60,7 +60,7 @@ typedef struct alk_keras_file_limits {
     size_t max_objects;         /* HDF5 links visited plus names listed in attributes */
 } alk_keras_file_limits;
 
-/* Defaults: 1024 entries, 1 GiB in total, 64 MiB strings, 16 Mi elements, 8 dims, depth 64,
+/* Defaults: 1024 entries, 1 GiB in total, 16 MiB strings, 16 Mi elements, 8 dims, depth 64,
  * 1 Mi objects. */
 void alk_keras_file_limits_default(alk_keras_file_limits *limits);
 
