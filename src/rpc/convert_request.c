@@ -14,27 +14,17 @@
 #include "rpc/rpc.h"
 
 #include "core/alloc.h"
+#include "graph/tensor.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Bytes per element of the tensor dtypes of frontends.md §7.2 (numpy codes); 0: unknown. */
-static size_t dtype_size(const char *dtype) {
-    static const struct {
-        const char *name;
-        size_t size;
-    } dtypes[] = {
-        {"f2", 2}, {"f4", 4}, {"f8", 8}, {"bf16", 2}, {"u1", 1}, {"u2", 2}, {"u4", 4},
-        {"u8", 8}, {"i1", 1}, {"i2", 2}, {"i4", 4},   {"i8", 8}, {"b1", 1},
-    };
-    for (size_t i = 0; i < sizeof(dtypes) / sizeof(dtypes[0]); i++) {
-        if (strcmp(dtypes[i].name, dtype) == 0) {
-            return dtypes[i].size;
-        }
-    }
-    return 0;
+/* Bytes per element of a tensor dtype (numpy codes, graph/tensor.h); 0: unknown. */
+static size_t dtype_size(const char *name) {
+    alk_dtype dtype;
+    return alk_dtype_parse(name, &dtype) ? alk_dtype_size(dtype) : 0;
 }
 
 /* A path being walked ("model.weights.x[2]"), truncated to the buffer. */
