@@ -1,5 +1,6 @@
 /* Test helpers (see testutil.h). */
 #include "testutil.h"
+#include "core/alloc.h"
 #include "core/io.h"
 
 #include <criterion/criterion.h>
@@ -54,4 +55,23 @@ alk_generation *test_generation_with_mock(const char *group, const char *name, c
     (void)rmdir(manifest_dir);
     cr_assert_eq(rv, ALK_OK, "%s", diag.message);
     return generation;
+}
+
+unsigned long test_each_allocation_failing(int (*pipeline)(void)) {
+    long live = alk_alloc_live();
+    unsigned long n = 1;
+    for (;; n++) {
+        alk_alloc_fail_at(n, false);
+        int rv = pipeline();
+        unsigned long attempts = alk_alloc_count();
+        alk_alloc_fail_at(0, false);
+        cr_assert_eq(alk_alloc_live(), live, "allocation %lu failed: %ld blocks leaked", n,
+                     alk_alloc_live() - live);
+        if (attempts < n) {
+            cr_assert_eq(rv, ALK_OK, "no failure injected but %s", alk_err_name(rv));
+            return n;
+        }
+        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu failed but the pipeline returned %s", n,
+                     alk_err_name(rv));
+    }
 }

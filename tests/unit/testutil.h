@@ -22,4 +22,9 @@ const alk_value *test_json(alk_arena *arena, const char *text);
  * again on return. The caller unrefs the generation; aborts the test on failure. */
 alk_generation *test_generation_with_mock(const char *group, const char *name, const char *module);
 
+/* Runs `pipeline` with allocation n failing, for n = 1, 2, ... until a run makes fewer than n
+ * allocations: every run with a failure must return ALK_ENOMEM, the last one ALK_OK, and none may
+ * leak (curl's torture mode). Returns that last n (the pipeline's allocations + 1). */
+unsigned long test_each_allocation_failing(int (*pipeline)(void));
+
 #endif
