@@ -31,16 +31,21 @@ const alk_value *test_json(alk_arena *arena, const char *text) {
     return v;
 }
 
-alk_generation *test_generation_with_mock(const char *group, const char *name, const char *module) {
-    char manifest_dir[] = "/tmp/alk-test-plugins-XXXXXX";
-    cr_assert_not_null(mkdtemp(manifest_dir));
+void test_write_manifest(const char *dir, const char *name, const char *group, const char *module) {
+    cr_assert_not_null(getenv("ALK_MOCK_DIR"), "ALK_MOCK_DIR is not set (run through meson)");
     char path[256];
-    (void)snprintf(path, sizeof(path), "%s/%s.plugin", manifest_dir, name);
+    (void)snprintf(path, sizeof(path), "%s/%s.plugin", dir, name);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
     fprintf(f, "group = %s\nname = %s\nlibrary = %s/lib%s.so\nabi = 2\n", group, name,
             getenv("ALK_MOCK_DIR"), module);
     fclose(f);
+}
+
+alk_generation *test_generation_with_mock(const char *group, const char *name, const char *module) {
+    char manifest_dir[] = "/tmp/alk-test-plugins-XXXXXX";
+    cr_assert_not_null(mkdtemp(manifest_dir));
+    test_write_manifest(manifest_dir, name, group, module);
     char **dirs;
     size_t n;
     const char *extra[] = {manifest_dir};
@@ -51,6 +56,8 @@ alk_generation *test_generation_with_mock(const char *group, const char *name, c
     int rv = alk_generation_build(&config, NULL, &generation, &diag);
     alk_plugin_dirs_free(dirs, n);
     /* The generation has read the manifest: it needs neither the file nor the directory. */
+    char path[256];
+    (void)snprintf(path, sizeof(path), "%s/%s.plugin", manifest_dir, name);
     (void)unlink(path);
     (void)rmdir(manifest_dir);
     cr_assert_eq(rv, ALK_OK, "%s", diag.message);

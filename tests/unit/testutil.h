@@ -17,6 +17,11 @@ void read_whole_file(const char *path, alk_buf *out);
  * test when it does not parse. */
 const alk_value *test_json(alk_arena *arena, const char *text);
 
+/* Writes `dir`/`name`.plugin, the manifest of plugin `name` of `group` whose library is
+ * lib<module>.so in $ALK_MOCK_DIR (the mock plugins of tests/plugins); aborts the test on failure.
+ */
+void test_write_manifest(const char *dir, const char *name, const char *group, const char *module);
+
 /* A generation of the build tree's plugins plus one mock plugin: `name` of `group`, its library
  * lib<module>.so in $ALK_MOCK_DIR, declared by a manifest in a temporary directory that is gone
  * again on return. The caller unrefs the generation; aborts the test on failure. */
