@@ -216,20 +216,12 @@ void keras_op_repeat(alk_op *op, const void *arg) {
     alk_op_out(op, alk_fva_repeat(t, x, (size_t)repeats[0], (int)alk_op_int(op, "axis", 0)));
 }
 
-/* Input 0 and the ints of parameter `key` (up to ALK_FVA_MAX_DIM into `values`, their count in
- * *ret_n, SIZE_MAX when absent); NULL once the op has failed. */
-static alk_fva *in_and_ints(alk_op *op, const char *key, int64_t *values, size_t *ret_n) {
-    alk_fva *x = alk_op_in(op, 0);
-    *ret_n = alk_op_int_list(op, key, values, ALK_FVA_MAX_DIM);
-    return alk_op_failed(op) ? NULL : x;
-}
-
 void keras_op_transpose(alk_op *op, const void *arg) {
     (void)arg;
+    alk_fva *x = alk_op_in(op, 0);
     int64_t values[ALK_FVA_MAX_DIM];
-    size_t n;
-    alk_fva *x = in_and_ints(op, "axes", values, &n);
-    if (x == NULL) {
+    size_t n = alk_op_int_list(op, "axes", values, ALK_FVA_MAX_DIM);
+    if (x == NULL || alk_op_failed(op)) {
         return;
     }
     int axes[ALK_FVA_MAX_DIM];
@@ -246,10 +238,10 @@ void keras_op_transpose(alk_op *op, const void *arg) {
 /* expand_dims(x, axis): axis an int or a sequence of them, counted in the result. */
 void keras_op_expand_dims(alk_op *op, const void *arg) {
     (void)arg;
+    alk_fva *x = alk_op_in(op, 0);
     int64_t values[ALK_FVA_MAX_DIM];
-    size_t n;
-    alk_fva *x = in_and_ints(op, "axis", values, &n);
-    if (x == NULL) {
+    size_t n = alk_op_int_list(op, "axis", values, ALK_FVA_MAX_DIM);
+    if (x == NULL || alk_op_failed(op)) {
         return;
     }
     size_t ndim = alk_fva_ndim(x) + (n == SIZE_MAX ? 0 : n);
