@@ -7,6 +7,8 @@
  * time. Without --connect the benchmark starts its own alkaidd (build tree) on an ipc path in a
  * temporary directory, with one worker per core, and stops it at the end.
  */
+#include "common.h"
+
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/vec.h"
@@ -19,12 +21,10 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,24 +84,6 @@ typedef struct client {
     unsigned index;
 } client;
 
-/* Whether a reply is {ok: true}; otherwise records the error's text. */
-static bool reply_ok(client *c, const void *bytes, size_t len) {
-    alk_arena arena;
-    alk_arena_init(&arena, 4096);
-    const alk_value *reply;
-    alk_rpc_error err;
-    bool ok = alk_value_from_msgpack(bytes, len, NULL, &arena, &reply, &err) == ALK_OK &&
-              alk_value_get(reply, "ok") != NULL && alk_value_get(reply, "ok")->as.boolean;
-    if (!ok && c->first_error[0] == '\0') {
-        const alk_value *e = alk_value_get(reply, "error");
-        const alk_value *m = alk_value_get(e, "message");
-        (void)snprintf(c->first_error, sizeof(c->first_error), "%s",
-                       m != NULL && m->kind == ALK_VALUE_STR ? m->as.str.bytes : "bad reply");
-    }
-    alk_arena_fini(&arena);
-    return ok;
-}
-
 static void *client_main(void *arg) {
     client *c = arg;
     nng_socket sock;
@@ -128,7 +110,9 @@ static void *client_main(void *arg) {
             rv = nng_recv(sock, &reply, &len, NNG_FLAG_ALLOC);
         }
         uint64_t end = now_ns();
-        if (rv != 0 || !reply_ok(c, reply, len)) {
+        if (rv != 0 ||
+            !bench_reply_ok(reply, len, c->first_error[0] == '\0' ? c->first_error : NULL,
+                            sizeof(c->first_error))) {
             c->errors++;
             if (rv != 0 && c->first_error[0] == '\0') {
                 (void)snprintf(c->first_error, sizeof(c->first_error), "%s", nng_strerror(rv));
@@ -255,25 +239,6 @@ static result in_process(double seconds) {
     return r;
 }
 
-static pid_t start_daemon(const char *alkaidd, const char *dir, char *url, size_t cap) {
-    (void)snprintf(url, cap, "ipc://%s/bench.sock", dir);
-    char control[600];
-    (void)snprintf(control, sizeof(control), "ipc://%s/bench.ctl", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(alkaidd, alkaidd, "--listen", url, "--control", control, "--queue", "256",
-              "--log-level", "warn", (char *)NULL);
-        _exit(127);
-    }
-    /* Wait for the socket to appear. */
-    char path[600];
-    (void)snprintf(path, sizeof(path), "%s/bench.sock", dir);
-    for (int i = 0; i < 500 && access(path, F_OK) != 0; i++) {
-        usleep(10000);
-    }
-    return pid;
-}
-
 int main(int argc, char **argv) {
     options o = {.seconds = 3.0};
     const char *alkaidd = ALK_DEFAULT_ALKAIDD;
@@ -289,16 +254,13 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    char dir[] = "/tmp/alkaid-bench-XXXXXX";
-    char url[600];
-    pid_t daemon = 0;
+    bench_daemon daemon = {0};
     if (o.url == NULL) {
-        if (mkdtemp(dir) == NULL) {
-            perror("mkdtemp");
+        static const char *const queue[] = {"--queue", "256", NULL};
+        if (!bench_daemon_start(&daemon, "bench", alkaidd, queue)) {
             return 1;
         }
-        daemon = start_daemon(alkaidd, dir, url, sizeof(url));
-        o.url = url;
+        o.url = daemon.url;
     }
     printf("alkaidd at %s, %.1f s per run, %ld cores\n\n", o.url, o.seconds,
            sysconf(_SC_NPROCESSORS_ONLN));
@@ -331,13 +293,6 @@ int main(int argc, char **argv) {
     } else {
         printf("in-process conversion unavailable: %s\n", local.error);
     }
-    if (daemon > 0) {
-        (void)kill(daemon, SIGTERM);
-        int status;
-        (void)waitpid(daemon, &status, 0);
-        char cmd[128];
-        (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        (void)system(cmd);
-    }
+    bench_daemon_stop(&daemon);
     return 0;
 }

@@ -16,6 +16,8 @@
  *   emit    - emitting the program (alk_fva_trace: the passes);
  *   encode  - writing the ALIR JSON text.
  */
+#include "common.h"
+
 #include "alir/json.h"
 #include "core/alloc.h"
 #include "core/arena.h"
@@ -29,11 +31,9 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,23 +79,6 @@ static void build_request(alk_buf *out, uint64_t id, const alk_buf *file) {
     alk_mp_bin(out, file->data, file->len);
 }
 
-/* A reply's {ok: true}, or its error message in `error`. */
-static bool reply_ok(const void *bytes, size_t len, char *error, size_t cap) {
-    alk_arena arena;
-    alk_arena_init(&arena, 4096);
-    const alk_value *reply;
-    alk_rpc_error err;
-    bool ok = alk_value_from_msgpack(bytes, len, NULL, &arena, &reply, &err) == ALK_OK &&
-              alk_value_get(reply, "ok") != NULL && alk_value_get(reply, "ok")->as.boolean;
-    if (!ok) {
-        const alk_value *m = alk_value_get(alk_value_get(reply, "error"), "message");
-        (void)snprintf(error, cap, "%s",
-                       m != NULL && m->kind == ALK_VALUE_STR ? m->as.str.bytes : "bad reply");
-    }
-    alk_arena_fini(&arena);
-    return ok;
-}
-
 /* Round-trip latencies of `rounds` conversions through the daemon at `url`; false on error. */
 static bool through_daemon(const char *url, const alk_buf *file, int rounds, double *ret_median,
                            double *ret_max) {
@@ -120,7 +103,7 @@ static bool through_daemon(const char *url, const alk_buf *file, int rounds, dou
         rv = rv == 0 ? nng_recv(sock, &reply, &len, NNG_FLAG_ALLOC) : rv;
         lat[r] = now_s() - start;
         char error[512];
-        if (rv != 0 || !reply_ok(reply, len, error, sizeof(error))) {
+        if (rv != 0 || !bench_reply_ok(reply, len, error, sizeof(error))) {
             fprintf(stderr, "conversion failed: %s\n", rv != 0 ? nng_strerror(rv) : error);
             ok = false;
         }
@@ -207,24 +190,6 @@ static bool in_process(const alk_generation *generation, const alk_buf *file, in
     return ok;
 }
 
-static pid_t start_daemon(const char *alkaidd, const char *dir, char *url, size_t cap) {
-    (void)snprintf(url, cap, "ipc://%s/bench.sock", dir);
-    char control[600];
-    (void)snprintf(control, sizeof(control), "ipc://%s/bench.ctl", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(alkaidd, alkaidd, "--listen", url, "--control", control, "--log-level", "warn",
-              (char *)NULL);
-        _exit(127);
-    }
-    char path[600];
-    (void)snprintf(path, sizeof(path), "%s/bench.sock", dir);
-    for (int i = 0; i < 500 && access(path, F_OK) != 0; i++) {
-        usleep(10000);
-    }
-    return pid;
-}
-
 int main(int argc, char **argv) {
     int rounds = 30;
     const char *url = NULL, *alkaidd = ALK_DEFAULT_ALKAIDD;
@@ -253,16 +218,12 @@ int main(int argc, char **argv) {
         files[n_files++] = ALK_DEFAULT_FIXTURES "/keras/hgq2_jsc_16-64-32-32-5.keras";
         files[n_files++] = ALK_DEFAULT_FIXTURES "/keras/hgq2_randmat_64x64_bw8.keras";
     }
-    char dir[] = "/tmp/alkaid-bench-hgq-XXXXXX";
-    char own_url[600];
-    pid_t daemon = 0;
+    bench_daemon daemon = {0};
     if (url == NULL) {
-        if (mkdtemp(dir) == NULL) {
-            perror("mkdtemp");
+        if (!bench_daemon_start(&daemon, "bench-hgq", alkaidd, NULL)) {
             return 1;
         }
-        daemon = start_daemon(alkaidd, dir, own_url, sizeof(own_url));
-        url = own_url;
+        url = daemon.url;
     }
     char **dirs = NULL;
     size_t n_dirs = 0;
@@ -302,13 +263,6 @@ int main(int argc, char **argv) {
     }
     alk_generation_unref(generation);
     alk_plugin_dirs_free(dirs, n_dirs);
-    if (daemon > 0) {
-        (void)kill(daemon, SIGTERM);
-        int st;
-        (void)waitpid(daemon, &st, 0);
-        char cmd[128];
-        (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        (void)system(cmd);
-    }
+    bench_daemon_stop(&daemon);
     return status;
 }

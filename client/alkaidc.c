@@ -1,10 +1,13 @@
 /*
  * alkaidc: the command-line client of alkaid.
  *
- * Subcommands live in cmd_*.c; this file dispatches to them and maps library errors to exit
- * codes. Every message goes to stderr; stdout carries only results.
+ * Subcommands live in cmd_*.c; this file dispatches to them, maps library errors to exit codes
+ * and holds the small helpers several subcommands share (cli.h). Every message goes to stderr;
+ * stdout carries only results.
  */
 #include "cli.h"
+
+#include "plugins/keras/model_file.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,6 +79,17 @@ int cli_usage_error(const char *command_name, const char *fmt, ...) {
     fprintf(stderr, "\n(see 'alkaidc %s --help')\n", command_name);
     va_end(ap);
     return EXIT_USAGE;
+}
+
+bool cli_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s);
+    size_t k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+bool cli_is_keras_model(const char *path, const void *head, size_t len) {
+    return cli_ends_with(path, ".keras") || cli_ends_with(path, ".h5") ||
+           cli_ends_with(path, ".hdf5") || alk_keras_file_is_container(head, len);
 }
 
 int main(int argc, char **argv) {

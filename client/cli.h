@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Exit codes (documented in README.md). */
@@ -26,6 +27,13 @@ int cli_fail(int err, const alk_diag *diag);
 /* Prints a usage error on stderr and returns EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Whether `s` ends with `suffix` (a file name's extension). Both are borrowed. */
+bool cli_ends_with(const char *s, const char *suffix);
+/* Whether the model file `path` is a Keras model file: by its name (.keras, .h5, .hdf5) or,
+ * whatever its name, by its first bytes `head` (len of them; a zip or HDF5 container).
+ * Both are borrowed. */
+bool cli_is_keras_model(const char *path, const void *head, size_t len);
 
 int cmd_run(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

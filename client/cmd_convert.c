@@ -107,12 +107,6 @@ static void usage(FILE *to) {
         "The output names are printed on stdout, one per line (on stderr with -o -).\n");
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s);
-    size_t k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* Parses "a,b,c" of integers into `values` (at most cap); returns the count or -1. */
 static int parse_ints(const char *text, int64_t *values, int cap) {
     int n = 0;
@@ -590,8 +584,7 @@ static int read_model(const options *o, alk_buf *model, alk_buf *weights, alk_ar
     if (rv != ALK_OK) {
         return rv;
     }
-    if (ends_with(o->model_path, ".keras") || ends_with(o->model_path, ".h5") ||
-        ends_with(o->model_path, ".hdf5") || alk_keras_file_is_container(model->data, model->len)) {
+    if (cli_is_keras_model(o->model_path, model->data, model->len)) {
         return keras_message(o, model, NULL, arena, ret_message, diag);
     }
     return graph_message(o, model, arena, ret_message, diag);
@@ -766,7 +759,7 @@ static int write_result(const options *o, const alk_value *reply, alk_diag *diag
         return alk_diag_set(diag, ALK_EPROTO, "the reply has no ALIR program");
     }
     bool reply_gzip = encoding != NULL && strcmp(encoding, "gzip") == 0;
-    bool want_gzip = ends_with(o->output, ".gz");
+    bool want_gzip = cli_ends_with(o->output, ".gz");
     alk_buf converted;
     alk_buf_init(&converted);
     const void *data = alir->as.str.bytes;
@@ -829,7 +822,7 @@ int cmd_convert(int argc, char **argv) {
         code = cli_fail(rv, &diag);
         goto done;
     }
-    code = build_request(&o, message, ends_with(o.output, ".gz"), &request);
+    code = build_request(&o, message, cli_ends_with(o.output, ".gz"), &request);
     if (code != EXIT_OK) {
         goto done;
     }

@@ -8,7 +8,6 @@
 #include "alir/json.h"
 #include "alir/kif.h"
 #include "core/numfmt.h"
-#include "plugins/keras/model_file.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -115,21 +114,15 @@ static void usage(FILE *to) {
                 "handler exists (the reason when not).\n");
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s);
-    size_t k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* Whether `path` starts like a zip or HDF5 file (a Keras model file whatever its name). */
-static bool keras_container(const char *path) {
+/* Whether `path` is a Keras model file, by its name or its first bytes. */
+static bool keras_model(const char *path) {
     unsigned char head[8] = {0};
     FILE *f = fopen(path, "rb");
     size_t n = f != NULL ? fread(head, 1, sizeof(head), f) : 0;
     if (f != NULL) {
         fclose(f);
     }
-    return alk_keras_file_is_container(head, n);
+    return cli_is_keras_model(path, head, n);
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -161,8 +154,7 @@ int cmd_inspect(int argc, char **argv) {
     if (path == NULL) {
         return cli_usage_error("inspect", "expects a MODEL argument");
     }
-    if (weights != NULL || ends_with(path, ".keras") || ends_with(path, ".h5") ||
-        ends_with(path, ".hdf5") || keras_container(path)) {
+    if (weights != NULL || keras_model(path)) {
         return cli_inspect_keras(path, weights, dirs, n_dirs);
     }
     alk_diag diag = {{0}};

@@ -185,6 +185,10 @@ float alk__stage_max_latency(const alk__stage *stage);
 float alk__stage_cost(const alk__stage *stage, float start);
 /* Copies `stage` (borrowed) into a new alk_program owned by the caller. */
 int alk__stage_to_program(const alk__stage *stage, alk_program **ret_program);
+/* The program of a one-input, one-output stage (an SCM): `ops` (n_ops, borrowed), its output op
+ * `out_id` shifted by `out_shift` and negated when `out_neg`; owned by the caller. */
+int alk__scm_stage_to_program(alk__op *ops, size_t n_ops, int32_t out_id, int32_t out_shift,
+                              bool out_neg, alk_program **ret_program);
 
 /* Emission heap shared with SCM (spec §6 step 4): terms are (op id, sign, shift). */
 typedef struct alk__term {

@@ -261,3 +261,18 @@ int alk__stage_to_program(const alk__stage *stage, alk_program **ret_program) {
     *ret_program = p;
     return ALK_OK;
 }
+
+int alk__scm_stage_to_program(alk__op *ops, size_t n_ops, int32_t out_id, int32_t out_shift,
+                              bool out_neg, alk_program **ret_program) {
+    alk__stage stage = {
+        .n_in = 1,
+        .n_out = 1,
+        .inp_shifts = (int32_t[]){0},
+        .out_idxs = (int32_t[]){out_id},
+        .out_shifts = (int32_t[]){out_shift},
+        .out_negs = (bool[]){out_neg},
+        .ops = ops,
+        .n_ops = n_ops,
+    };
+    return alk__stage_to_program(&stage, ret_program);
+}

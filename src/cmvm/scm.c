@@ -1202,17 +1202,8 @@ static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_prog
         alk_free(ops);
         return rv;
     }
-    alk__stage stage = {
-        .n_in = 1,
-        .n_out = 1,
-        .inp_shifts = (int32_t[]){0},
-        .out_idxs = (int32_t[]){final_id},
-        .out_shifts = (int32_t[]){final_shift + t},
-        .out_negs = (bool[]){final_neg != out_neg},
-        .ops = ops,
-        .n_ops = n_ops,
-    };
-    rv = alk__stage_to_program(&stage, ret);
+    rv =
+        alk__scm_stage_to_program(ops, n_ops, final_id, final_shift + t, final_neg != out_neg, ret);
     alk_free(ops);
     return rv;
 }

@@ -254,17 +254,8 @@ static int build_form(const form *f, int64_t c_odd, int t, bool negative,
         }
     }
     if (rv == ALK_OK) {
-        alk__stage stage = {
-            .n_in = 1,
-            .n_out = 1,
-            .inp_shifts = (int32_t[]){0},
-            .out_idxs = (int32_t[]){final_id},
-            .out_shifts = (int32_t[]){final_shift + t},
-            .out_negs = (bool[]){final_neg != negative},
-            .ops = ops,
-            .n_ops = n_ops,
-        };
-        rv = alk__stage_to_program(&stage, ret_program);
+        rv = alk__scm_stage_to_program(ops, n_ops, final_id, final_shift + t, final_neg != negative,
+                                       ret_program);
     }
     alk_free(at);
     alk_free(terms);

@@ -86,7 +86,8 @@ alk_fva *alk_nn_dense(alk_trace *t, const alk_fva *x, const alk_fva *kernel, con
     return alk_nn_einsum_dense(t, "...c,cC->...C", x, kernel, bias);
 }
 
-alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int axis0, int axis1) {
+alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int64_t axis0,
+                    int64_t axis1) {
     static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     if (!alk__nn_ok(t) || a == NULL || b == NULL) {
         return NULL;
@@ -97,8 +98,8 @@ alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int axis0,
         return NULL;
     }
     /* Python's %: the axes count from the end when negative. */
-    size_t i0 = (size_t)(((axis0 % (int)r0) + (int)r0) % (int)r0);
-    size_t i1 = (size_t)(((axis1 % (int)r1) + (int)r1) % (int)r1);
+    size_t i0 = (size_t)(((axis0 % (int64_t)r0) + (int64_t)r0) % (int64_t)r0);
+    size_t i1 = (size_t)(((axis1 % (int64_t)r1) + (int64_t)r1) % (int64_t)r1);
     char sub0[64], sub1[64], out[128], equation[64 + 64 + 128 + 8];
     memcpy(sub0, letters, r0);
     sub0[r0] = '\0';

@@ -129,7 +129,7 @@ alk_fva *alk_nn_einsum_dense(alk_trace *t, const char *equation, const alk_fva *
  * 'abc,abe->ace'). Keras's `normalize` is not applied (a cosine similarity is not exact):
  * frontends should refuse normalize=True.
  */
-alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int axis0, int axis1);
+alk_fva *alk_nn_dot(alk_trace *t, const alk_fva *a, const alk_fva *b, int64_t axis0, int64_t axis1);
 /* torch Linear / F.linear: x @ weight.T + bias (weight (out, in)). */
 alk_fva *alk_nn_linear(alk_trace *t, const alk_fva *x, const alk_fva *weight, const alk_fva *bias);
 

@@ -182,6 +182,21 @@ int alk_op_enum(alk_op *op, const char *key, const char *const *names, int dflt)
  * lists of numbers (a numeric array of their shape). */
 alk_fva *alk_op_array(alk_op *op, const char *key);
 
+/* ---- Bodies both frameworks share ------------------------------------------------------------
+ */
+
+/* The bounds of `slice` (a SLICE value) into ret[3] (start, stop, step): each an int within
+ * int32 or None (ALK_FV_NONE); the step is not 0. Otherwise fails the op and returns false. */
+bool alk_op_slice_bounds(alk_op *op, const alk_arg *slice, int64_t ret[3]);
+/* Appends x[items] (numpy's basic indexing): `items` (n, borrowed) are ints, slices, None and
+ * Ellipsis; any other kind (fancy indexing) fails the op with ALK_ENOTSUP. A framework unpacks
+ * its key: a tuple is its items, anything else one item. A NULL x does nothing. */
+void alk_op_index(alk_op *op, alk_fva *x, const alk_arg *const *items, size_t n);
+/* Appends numpy's moveaxis(x, source, destination) read from parameters `source` and
+ * `destination`: ints or sequences of as many distinct axes (negative ones count from the
+ * end); the other axes keep their order. A NULL x does nothing. */
+void alk_op_moveaxis(alk_op *op, alk_fva *x);
+
 /* ---- Weights --------------------------------------------------------------------------------- */
 
 /* The numeric array of `role`; a missing weight fails the op naming the role. */

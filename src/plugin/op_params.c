@@ -351,3 +351,132 @@ alk_fva *alk_op_array(alk_op *op, const char *key) {
     }
     return alk__op_numbers(op, key, arg);
 }
+
+/* ---- Index keys and axis moves ---------------------------------------------------------------
+ */
+
+bool alk_op_slice_bounds(alk_op *op, const alk_arg *slice, int64_t ret[3]) {
+    const alk_arg *bounds[3] = {slice->as.slice.start, slice->as.slice.stop, slice->as.slice.step};
+    int64_t values[3];
+    for (int i = 0; i < 3; i++) {
+        const alk_arg *b = bounds[i];
+        /* INT32_MIN is ALK_FV_NONE, the tracing API's "omitted": a bound must not collide. */
+        if (b->kind == ALK_ARG_INT && b->as.integer > INT32_MIN && b->as.integer <= INT32_MAX) {
+            values[i] = b->as.integer;
+        } else if (b->kind == ALK_ARG_NONE) {
+            values[i] = ALK_FV_NONE;
+        } else {
+            alk_op_fail(op, ALK_EINVAL, "a slice bound must be an int or None, got %s",
+                        alk_arg_kind_name(b->kind));
+            return false;
+        }
+    }
+    if (values[2] == 0) {
+        alk_op_fail(op, ALK_EINVAL, "slice step cannot be zero");
+        return false;
+    }
+    memcpy(ret, values, sizeof(values));
+    return true;
+}
+
+static bool index_item(alk_op *op, const alk_arg *key, alk_index *ret) {
+    int64_t bounds[3];
+    switch (key->kind) {
+    case ALK_ARG_INT:
+        *ret = ALK_AT(key->as.integer);
+        return true;
+    case ALK_ARG_NONE:
+        *ret = ALK_NEWAXIS;
+        return true;
+    case ALK_ARG_ELLIPSIS:
+        *ret = ALK_ELLIPSIS;
+        return true;
+    case ALK_ARG_SLICE:
+        if (!alk_op_slice_bounds(op, key, bounds)) {
+            return false;
+        }
+        *ret = ALK_SLICE(bounds[0], bounds[1], bounds[2]);
+        return true;
+    default:
+        alk_op_fail(op, ALK_ENOTSUP,
+                    "indexing with a %s is not supported (ints, slices, None and ... are: no "
+                    "fancy indexing)",
+                    alk_arg_kind_name(key->kind));
+        return false;
+    }
+}
+
+void alk_op_index(alk_op *op, alk_fva *x, const alk_arg *const *items, size_t n) {
+    /* Each axis takes at most one int or slice; None and ... add items but no axes. */
+    enum { MAX_ITEMS = 2 * ALK_FVA_MAX_DIM };
+    alk_index index[MAX_ITEMS];
+    if (x == NULL || alk_op_failed(op)) {
+        return;
+    }
+    if (n > MAX_ITEMS) {
+        alk_op_fail(op, ALK_EINVAL, "an index of %zu items (at most %d)", n, MAX_ITEMS);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!index_item(op, items[i], &index[i])) {
+            return;
+        }
+    }
+    alk_op_out(op, alk_fva_index(op->trace, x, index, n));
+}
+
+/* Axis `key`[i] of `ndim`, counted from the end when negative; fails the op when out of range or
+ * already in `taken`, which it then marks. */
+static bool take_axis(alk_op *op, const char *key, int64_t axis, size_t ndim, bool *taken,
+                      size_t *ret) {
+    int64_t n = (int64_t)ndim;
+    if (axis < -n || axis >= n) {
+        alk_op_fail(op, ALK_EINVAL, "%s: axis %" PRId64 " is out of range for %zu axes", key, axis,
+                    ndim);
+        return false;
+    }
+    size_t a = (size_t)(axis < 0 ? axis + n : axis);
+    if (taken[a]) {
+        alk_op_fail(op, ALK_EINVAL, "%s: axis %zu appears twice", key, a);
+        return false;
+    }
+    taken[a] = true;
+    *ret = a;
+    return true;
+}
+
+void alk_op_moveaxis(alk_op *op, alk_fva *x) {
+    int64_t source[ALK_FVA_MAX_DIM], destination[ALK_FVA_MAX_DIM];
+    size_t n = alk_op_int_list(op, "source", source, ALK_FVA_MAX_DIM);
+    size_t n_destination = alk_op_int_list(op, "destination", destination, ALK_FVA_MAX_DIM);
+    if (x == NULL || alk_op_failed(op)) {
+        return;
+    }
+    if (n == SIZE_MAX || n != n_destination) {
+        alk_op_fail(op, ALK_EINVAL, "source and destination must have the same number of axes");
+        return;
+    }
+    size_t ndim = alk_fva_ndim(x);
+    bool moved[ALK_FVA_MAX_DIM] = {false}, placed[ALK_FVA_MAX_DIM] = {false};
+    int perm[ALK_FVA_MAX_DIM];
+    for (size_t i = 0; i < n; i++) {
+        size_t from, to;
+        if (!take_axis(op, "source", source[i], ndim, moved, &from) ||
+            !take_axis(op, "destination", destination[i], ndim, placed, &to)) {
+            return;
+        }
+        perm[to] = (int)from;
+    }
+    /* numpy's order: the axes that stay keep their order in the places left free. */
+    size_t next = 0;
+    for (size_t d = 0; d < ndim; d++) {
+        if (placed[d]) {
+            continue;
+        }
+        while (moved[next]) {
+            next++;
+        }
+        perm[d] = (int)next++;
+    }
+    alk_op_out(op, alk_fva_transpose(op->trace, x, perm));
+}

@@ -353,12 +353,12 @@ Test(keras_graph, broken_configs_name_the_culprit) {
             ALK_EINVAL, "is not [layer, node, tensor, kwargs]");
 }
 
-Test(keras_graph, nesting_is_bounded) {
-    /* Models nested 20 deep (each level: an input and a model 'm' holding the next level, the
-     * innermost 'm' a ReLU): refused at ALK_KERAS_MAX_NESTING. */
-    static char text[40000], next[41000];
-    (void)snprintf(text, sizeof(text), "%s", LAYER("ReLU", "m", NODE1("in", 0)));
-    for (int depth = 0; depth < 20; depth++) {
+/* Models nested `depth` deep into `text` (each level: an input and a model 'm' holding the next
+ * level, the innermost 'm' a ReLU). */
+static void nested_models(int depth, char *text, size_t cap) {
+    static char next[41000];
+    (void)snprintf(text, cap, "%s", LAYER("ReLU", "m", NODE1("in", 0)));
+    for (int level = 0; level < depth; level++) {
         (void)snprintf(
             next, sizeof(next),
             "{'module': 'keras.src.models.functional', 'class_name': 'Functional', "
@@ -366,27 +366,21 @@ Test(keras_graph, nesting_is_bounded) {
                 "in") ", %s], "
                       "'input_layers': [['in', 0, 0]], 'output_layers': [['m', %d, 0]]}, "
                       "'inbound_nodes': [" NODE1("in", 0) "]}",
-            text, depth == 0 ? 0 : 1);
-        cr_assert_lt(strlen(next), sizeof(text) - 1);
+            text, level == 0 ? 0 : 1);
+        cr_assert_lt(strlen(next), cap - 1);
         memcpy(text, next, strlen(next) + 1);
     }
+}
+
+Test(keras_graph, nesting_is_bounded) {
+    /* 20 deep: refused at ALK_KERAS_MAX_NESTING. */
+    static char text[40000];
+    nested_models(20, text, sizeof(text));
     alk_keras_model *m = NULL;
     alk_diag diag = {{0}};
     cr_assert_eq(parse(text, &m, &diag), ALK_EINVAL, "%s", diag.message);
     cr_assert(strstr(diag.message, "nested more than 16 deep") != NULL, "%s", diag.message);
     /* 10 deep parses. */
-    (void)snprintf(text, sizeof(text), "%s", LAYER("ReLU", "m", NODE1("in", 0)));
-    for (int depth = 0; depth < 10; depth++) {
-        (void)snprintf(
-            next, sizeof(next),
-            "{'module': 'keras.src.models.functional', 'class_name': 'Functional', "
-            "'name': 'm', 'config': {'name': 'm', 'layers': [" INPUT(
-                "in") ", %s], "
-                      "'input_layers': [['in', 0, 0]], 'output_layers': [['m', %d, 0]]}, "
-                      "'inbound_nodes': [" NODE1("in", 0) "]}",
-            text, depth == 0 ? 0 : 1);
-        cr_assert_lt(strlen(next), sizeof(text) - 1);
-        memcpy(text, next, strlen(next) + 1);
-    }
+    nested_models(10, text, sizeof(text));
     cr_assert_eq(parse(text, &m, &diag), ALK_OK, "%s", diag.message);
 }

@@ -5,6 +5,7 @@
  */
 #include "plugin/convert.h"
 #include "core/alloc.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -33,25 +34,7 @@ static alk_arena arena;
 
 /* The built-in plugins of the build tree plus the mock tracer of the plugin tests. */
 static void setup(void) {
-    static char mock_manifest_dir[] = "/tmp/alk-convert-XXXXXX";
-    cr_assert_not_null(mkdtemp(mock_manifest_dir));
-    char path[256];
-    (void)snprintf(path, sizeof(path), "%s/mock.plugin", mock_manifest_dir);
-    FILE *f = fopen(path, "w");
-    fprintf(f,
-            "group = alir_tracer.plugins\nname = mock\nlibrary = %s/libmock_tracer.so\nabi = 2\n",
-            getenv("ALK_MOCK_DIR"));
-    fclose(f);
-    char **dirs;
-    size_t n;
-    const char *extra[] = {mock_manifest_dir};
-    cr_assert_eq(alk_plugin_search_path(extra, 1, &dirs, &n), ALK_OK);
-    alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n};
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_generation_build(&config, NULL, &generation, &diag), ALK_OK);
-    alk_plugin_dirs_free(dirs, n);
-    (void)unlink(path);
-    (void)rmdir(mock_manifest_dir);
+    generation = test_generation_with_mock("alir_tracer.plugins", "mock", "mock_tracer");
     alk_arena_init(&arena, 0);
 }
 
@@ -61,11 +44,7 @@ static void teardown(void) {
 }
 
 static const alk_value *json(const char *text) {
-    const alk_value *v = NULL;
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_value_from_json(text, strlen(text), NULL, &arena, &v, &diag), ALK_OK, "%s",
-                 diag.message);
-    return v;
+    return test_json(&arena, text);
 }
 
 /* Converts `model_json` with `framework` and `module` (either may be NULL); returns the error and

@@ -11,6 +11,7 @@
 #include "alir/interp.h"
 #include "plugin/convert.h"
 #include "core/alloc.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -23,22 +24,11 @@ static char dir[64];
 static alk_generation *generation;
 static alk_arena arena;
 
-static void write_manifest(const char *name, const char *group, const char *library) {
-    char path[256];
-    (void)snprintf(path, sizeof(path), "%s/%s.plugin", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "group = %s\nname = %s\nlibrary = %s/lib%s.so\nabi = 2\n", group, name,
-            getenv("ALK_MOCK_DIR"), library);
-    fclose(f);
-}
-
 static void setup(void) {
-    cr_assert_not_null(getenv("ALK_MOCK_DIR"), "ALK_MOCK_DIR is not set (run through meson)");
     (void)snprintf(dir, sizeof(dir), "/tmp/alk-kit-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    write_manifest("keras", ALK_GROUP_TRACER, "mock_keras");
-    write_manifest("fakepkg", ALK_GROUP_KERAS, "mock_fakepkg");
+    test_write_manifest(dir, "keras", ALK_GROUP_TRACER, "mock_keras");
+    test_write_manifest(dir, "fakepkg", ALK_GROUP_KERAS, "mock_fakepkg");
     const char *dirs[] = {dir};
     alk_plugin_config config = {.dirs = dirs, .n_dirs = 1};
     alk_diag diag = {{0}};

@@ -14,6 +14,7 @@
 #include "alir/interp.h"
 #include "core/alloc.h"
 #include "plugin/convert.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -27,26 +28,7 @@ static alk_arena arena;
 
 /* The build tree's plugins plus the mock alkaid_torch plugin "torchpkg". */
 static void setup(void) {
-    static char manifest_dir[] = "/tmp/alk-torch-XXXXXX";
-    cr_assert_not_null(mkdtemp(manifest_dir));
-    char path[256];
-    (void)snprintf(path, sizeof(path), "%s/torchpkg.plugin", manifest_dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "group = alkaid_torch\nname = torchpkg\nlibrary = %s/libmock_torchpkg.so\nabi = 2\n",
-            getenv("ALK_MOCK_DIR"));
-    fclose(f);
-    char **dirs;
-    size_t n;
-    const char *extra[] = {manifest_dir};
-    cr_assert_eq(alk_plugin_search_path(extra, 1, &dirs, &n), ALK_OK);
-    alk_plugin_config config = {.dirs = (const char *const *)dirs, .n_dirs = n};
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_generation_build(&config, NULL, &generation, &diag), ALK_OK, "%s",
-                 diag.message);
-    alk_plugin_dirs_free(dirs, n);
-    (void)unlink(path);
-    (void)rmdir(manifest_dir);
+    generation = test_generation_with_mock("alkaid_torch", "torchpkg", "mock_torchpkg");
     alk_arena_init(&arena, 0);
 }
 
@@ -81,11 +63,7 @@ static const char GRAPH[] =
     "]}}";
 
 static const alk_value *json(const char *text) {
-    const alk_value *v = NULL;
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_value_from_json(text, strlen(text), NULL, &arena, &v, &diag), ALK_OK, "%s",
-                 diag.message);
-    return v;
+    return test_json(&arena, text);
 }
 
 /* Converts `model` on two (1, 4) inputs of format (1, 2, 2). */

@@ -14,6 +14,7 @@
 #include "alir/interp.h"
 #include "plugin/op_int.h"
 #include "plugins/hgq/hgq_int.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -71,11 +72,7 @@ static void teardown(void) {
 TestSuite(hgq, .init = setup, .fini = teardown);
 
 static const alk_value *json(const char *text) {
-    const alk_value *v = NULL;
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_value_from_json(text, strlen(text), NULL, &arena, &v, &diag), ALK_OK, "%s",
-                 diag.message);
-    return v;
+    return test_json(&arena, text);
 }
 
 /* Stores {dtype, shape, data} at `path`: dtype "f4" (float32), "u1" (uint8) or "u4". */

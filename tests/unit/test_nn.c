@@ -8,6 +8,7 @@
 #include "alir/json.h"
 #include "core/alloc.h"
 #include "core/vec.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -450,22 +451,7 @@ static int pipeline(void) {
 }
 
 Test(nn, allocation_failures_end_cleanly) {
-    long live = alk_alloc_live();
-    unsigned long n = 1;
-    for (;; n++) {
-        alk_alloc_fail_at(n, false);
-        int rv = pipeline();
-        unsigned long attempts = alk_alloc_count();
-        alk_alloc_fail_at(0, false);
-        cr_assert_eq(alk_alloc_live(), live, "allocation %lu failed: %ld blocks leaked", n,
-                     alk_alloc_live() - live);
-        if (attempts < n) {
-            cr_assert_eq(rv, ALK_OK, "no failure injected but %s", alk_err_name(rv));
-            break;
-        }
-        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu failed but the pipeline returned %s", n,
-                     alk_err_name(rv));
-    }
+    unsigned long n = test_each_allocation_failing(pipeline);
     cr_assert_gt(n, 20, "the pipeline made only %lu allocations", n);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "plugin/op_int.h"
 #include "core/alloc.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -150,11 +151,7 @@ static void teardown(void) {
 TestSuite(op, .init = setup, .fini = teardown);
 
 static const alk_value *json(const char *text) {
-    const alk_value *v = NULL;
-    alk_diag diag = {{0}};
-    cr_assert_eq(alk_value_from_json(text, strlen(text), NULL, &arena, &v, &diag), ALK_OK, "%s",
-                 diag.message);
-    return v;
+    return test_json(&arena, text);
 }
 
 static alk_fva *numbers(size_t n, const double *values) {

@@ -13,6 +13,7 @@
 #include "core/fxp.h"
 #include "trace/fvarray.h"
 #include "trace/trace_int.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -498,20 +499,6 @@ static int pipeline(void) {
 }
 
 Test(trace_fvarray, allocation_failures, .timeout = 280) {
-    long live = alk_alloc_live();
-    unsigned long n = 1;
-    for (;; n++) {
-        alk_alloc_fail_at(n, false);
-        int rv = pipeline();
-        unsigned long attempts = alk_alloc_count();
-        alk_alloc_fail_at(0, false);
-        cr_assert_eq(alk_alloc_live(), live, "allocation %lu failed: blocks leaked", n);
-        if (attempts < n) {
-            cr_assert_eq(rv, ALK_OK, "no failure injected but %s", alk_err_name(rv));
-            break;
-        }
-        cr_assert_eq(rv, ALK_ENOMEM, "allocation %lu failed but the pipeline returned %s", n,
-                     alk_err_name(rv));
-    }
+    unsigned long n = test_each_allocation_failing(pipeline);
     cr_assert_gt(n, 50, "the pipeline made only %lu allocations", n);
 }

@@ -148,18 +148,6 @@ static size_t softmax_axes(alk_op *op, const int64_t *values, size_t n, const al
     return n;
 }
 
-/* Quantizes x with the quantizer configured by `conf` stored at prefix + `where`. */
-static alk_fva *table_quantize(alk_op *op, const alk_value *conf, hgq_place place,
-                               const char *prefix, const char *where, alk_fva *x) {
-    char path[HGQ_PATH_MAX];
-    alk_hgq_quantizer q;
-    if (x == NULL || !hgq_path(op, path, prefix, where) ||
-        !hgq_quantizer_read(op, conf, place, path, &q)) {
-        return NULL;
-    }
-    return hgq_quantize(op, &q, path, x);
-}
-
 alk_fva *hgq_softmax_body(alk_op *op, const hgq_softmax_spec *spec, const char *prefix,
                           alk_fva *x) {
     alk_trace *t = alk_op_trace(op);
@@ -176,17 +164,17 @@ alk_fva *hgq_softmax_body(alk_op *op, const hgq_softmax_spec *spec, const char *
     if (spec->stable) {
         alk_fva *top = alk_fva_reduce(t, ALK_REDUCE_MAX, x, axes, n_axes, true);
         e = alk_fva_binary(t, ALK_SUB, top, x);
-        e = table_quantize(op, spec->exp_iq, HGQ_PLACE_DATALANE, exp_prefix, "iq", e);
+        e = hgq_apply_conf(op, spec->exp_iq, HGQ_PLACE_DATALANE, exp_prefix, "iq", e);
     }
     /* exp(-v * s) (stable) or exp(v * s), -v * s in float32 as Keras. */
     float scaler = (float)spec->input_scaler;
     e = alk_fva_apply_custom(t, affine_pending(op, e, spec->stable ? -scaler : scaler, 0), exp_fn,
                              NULL);
-    e = table_quantize(op, spec->exp_oq, HGQ_PLACE_FORCED_TABLE, exp_prefix, "oq", e);
+    e = hgq_apply_conf(op, spec->exp_oq, HGQ_PLACE_FORCED_TABLE, exp_prefix, "oq", e);
     alk_fva *s = alk_fva_reduce(t, ALK_REDUCE_SUM, e, axes, n_axes, true);
-    s = table_quantize(op, spec->inv_iq, HGQ_PLACE_DATALANE, inv_prefix, "iq", s);
+    s = hgq_apply_conf(op, spec->inv_iq, HGQ_PLACE_DATALANE, inv_prefix, "iq", s);
     alk_fva *d = s != NULL ? alk_fva_apply_custom(t, s, inverse_fn, NULL) : NULL;
-    d = table_quantize(op, spec->inv_oq, HGQ_PLACE_FORCED_TABLE, inv_prefix, "oq", d);
+    d = hgq_apply_conf(op, spec->inv_oq, HGQ_PLACE_FORCED_TABLE, inv_prefix, "oq", d);
     return alk_fva_binary(t, ALK_MUL, e, d);
 }
 

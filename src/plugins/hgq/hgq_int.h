@@ -72,6 +72,12 @@ alk_fva *hgq_quantize_weight(alk_op *op, const alk_hgq_quantizer *q, const char 
 /* Reads the quantizer in config key `key` stored at `path` and applies it to `x` (traced). */
 alk_fva *hgq_apply(alk_op *op, const char *key, hgq_place place, const char *path, alk_fva *x);
 
+/* The same for a quantizer configured by `conf` (borrowed), not by a config key, stored at
+ * "<prefix><where>" (the parts of a composite layer: a softmax's exp table, an attention's
+ * projections). */
+alk_fva *hgq_apply_conf(alk_op *op, const alk_value *conf, hgq_place place, const char *prefix,
+                        const char *where, alk_fva *x);
+
 /* The layer's weight `role` quantized by the quantizer of config key `key` stored at `path`;
  * `required` false: NULL (and no error) when the layer has no such weight. */
 alk_fva *hgq_quantized_weight(alk_op *op, const char *role, const char *key, hgq_place place,
@@ -88,6 +94,10 @@ bool hgq_path(alk_op *op, char *out, const char *prefix, const char *rest);
 
 /* A numeric array's values as floats (malloc'd, the caller frees); NULL after failing the op. */
 float *hgq_floats(alk_op *op, const alk_fva *a, const char *what);
+
+/* A shape as Python prints it ("(1, 16)", "(3,)", "()") into `out` (`cap` bytes, truncated to
+ * fit), for messages. */
+void hgq_shape_text(const size_t *shape, size_t ndim, char *out, size_t cap);
 
 /* ---- hooks.c ------------------------------------------------------------------------------- */
 

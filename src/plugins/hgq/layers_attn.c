@@ -127,21 +127,10 @@ static size_t attention_equations(size_t rank, const int *axes, size_t n_axes, c
 /* ---- Projections ------------------------------------------------------------------------------
  */
 
-static alk_fva *quantize_at(alk_op *op, const alk_value *conf, hgq_place place, const char *prefix,
-                            const char *where, alk_fva *x) {
-    char path[HGQ_PATH_MAX];
-    alk_hgq_quantizer q;
-    if (x == NULL || !hgq_path(op, path, prefix, where) ||
-        !hgq_quantizer_read(op, conf, place, path, &q)) {
-        return NULL;
-    }
-    return hgq_quantize(op, &q, path, x);
-}
-
 /* A QEinsumDense projection: iq, einsum with kq(kernel) + bq(bias), oq. */
 static alk_fva *dense_proj(alk_op *op, const attn_cfg *c, const proj *p, alk_fva *x) {
     if (p->iq_path != NULL) {
-        x = quantize_at(op, c->iq_conf, HGQ_PLACE_DATALANE, p->iq_path, "", x);
+        x = hgq_apply_conf(op, c->iq_conf, HGQ_PLACE_DATALANE, p->iq_path, "", x);
     }
     char path[HGQ_PATH_MAX];
     alk_hgq_quantizer kq, bq;
@@ -176,7 +165,7 @@ static alk_fva *dense_proj(alk_op *op, const attn_cfg *c, const proj *p, alk_fva
     size_t n = 1 + p->has_bias;
     hgq_check_own_vars(op, p->prefix, n + (c->ebops ? 2 : 0), n);
     alk_fva *y = alk_nn_einsum_dense(alk_op_trace(op), p->equation, x, qkernel, qbias);
-    return p->oq ? quantize_at(op, c->oq_conf, HGQ_PLACE_DATALANE, p->prefix, "oq", y) : y;
+    return p->oq ? hgq_apply_conf(op, c->oq_conf, HGQ_PLACE_DATALANE, p->prefix, "oq", y) : y;
 }
 
 /* A QEinsumDenseT projection: its own iq and toq, then its oq. */
@@ -199,7 +188,7 @@ static alk_fva *table_proj(alk_op *op, const attn_cfg *c, const proj *p, alk_fva
         .ebops = c->ebops,
     };
     alk_fva *y = hgq_einsum_dense_t_apply(op, &spec, x);
-    return p->oq ? quantize_at(op, c->oq_conf, HGQ_PLACE_DATALANE, p->prefix, "oq", y) : y;
+    return p->oq ? hgq_apply_conf(op, c->oq_conf, HGQ_PLACE_DATALANE, p->prefix, "oq", y) : y;
 }
 
 static alk_fva *project(alk_op *op, const attn_cfg *c, const proj *p, bool table, alk_fva *x) {
@@ -300,7 +289,7 @@ static alk_fva *salt_proj(alk_op *op, const attn_cfg *c, const char *prefix, boo
 static alk_fva *salt_conv(alk_op *op, const attn_cfg *c, int64_t heads, alk_fva *scores) {
     int64_t size = alk_op_int(op, "conv_size", 3);
     bool separate = alk_op_bool(op, "separate_conv", false);
-    alk_fva *x = quantize_at(op, c->iq_conf, HGQ_PLACE_DATALANE, "conv/", "iq", scores);
+    alk_fva *x = hgq_apply_conf(op, c->iq_conf, HGQ_PLACE_DATALANE, "conv/", "iq", scores);
     alk_fva *kernel = alk_op_tensor_opt(op, "conv/vars/0");
     alk_fva *bias = alk_op_tensor_opt(op, "conv/vars/1");
     alk_hgq_quantizer kq, bq;
@@ -492,8 +481,8 @@ void hgq_attention(alk_op *op, const void *kind_arg) {
     }
     hgq_check_own_vars(op, "_softmax/", c.ebops ? 2 : 0, 0);
     alk_fva *probs = hgq_softmax_body(op, &sm, "_softmax/", scores);
-    probs = quantize_at(op, alk_value_get(config, "softmax_oq_conf"), HGQ_PLACE_DATALANE,
-                        "_softmax/", "oq", probs);
+    probs = hgq_apply_conf(op, alk_value_get(config, "softmax_oq_conf"), HGQ_PLACE_DATALANE,
+                           "_softmax/", "oq", probs);
     alk_fva *combined = probs != NULL ? alk_fva_einsum(t, combine, probs, V) : NULL;
 
     /* The output projection over (heads, value_dim) to output_shape. */
@@ -510,7 +499,8 @@ void hgq_attention(alk_op *op, const void *kind_arg) {
     proj_equation(q_rank - 1, 2, n_out == SIZE_MAX ? 1 : n_out, &o);
     alk_fva *out = combined != NULL ? project(op, &c, &o, kind->table, combined) : NULL;
     if (c.enable_oq) {
-        out = quantize_at(op, alk_value_get(config, "oq_conf"), HGQ_PLACE_DATALANE, "", "oq", out);
+        out =
+            hgq_apply_conf(op, alk_value_get(config, "oq_conf"), HGQ_PLACE_DATALANE, "", "oq", out);
     }
     alk_op_out(op, out);
 }

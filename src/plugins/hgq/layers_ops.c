@@ -13,8 +13,6 @@
 #include "plugins/hgq/hgq_int.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <string.h>
 
 enum { MAX_INPUTS = 64 };
 
@@ -94,14 +92,9 @@ void hgq_einsum(alk_op *op, const void *arg) {
     alk_op_out(op, alk_fva_einsum(alk_op_trace(op), equation, in[0], in[1]));
 }
 
-/*
- * QDot: Keras's Dot as the reference builds it: letters a.. for input 0, input 1 shares input 0's
- * batch letter and gets fresh ones for the rest, the contracted axes share a letter, and the
- * output is input 0's letters then input 1's non-batch letters, both without the contracted one.
- */
+/* QDot: Keras's Dot with the reference's einsum equation (alk_nn_dot), after the quantizers. */
 void hgq_dot(alk_op *op, const void *arg) {
     (void)arg;
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     alk_fva *in[2];
     int64_t axes[2];
     size_t n_axes = alk_op_int_list(op, "axes", axes, 2);
@@ -116,34 +109,7 @@ void hgq_dot(alk_op *op, const void *arg) {
         return;
     }
     hgq_check_own_vars(op, "", alk_op_bool(op, "enable_ebops", true) ? 2 : 0, 0);
-    size_t r0 = alk_fva_ndim(in[0]), r1 = alk_fva_ndim(in[1]);
-    if (r0 < 1 || r1 < 1 || r0 + r1 - 1 > sizeof(letters) - 1) {
-        alk_op_fail(op, ALK_EINVAL, "inputs of %zu and %zu axes", r0, r1);
-        return;
-    }
-    int64_t i0 = ((axes[0] % (int64_t)r0) + (int64_t)r0) % (int64_t)r0;
-    int64_t i1 = ((axes[1] % (int64_t)r1) + (int64_t)r1) % (int64_t)r1;
-    char sub0[64], sub1[64], out[128];
-    memcpy(sub0, letters, r0);
-    sub0[r0] = '\0';
-    sub1[0] = sub0[0];
-    memcpy(sub1 + 1, letters + r0, r1 - 1);
-    sub1[r1] = '\0';
-    char contracted = sub0[i0];
-    sub1[i1] = contracted;
-    size_t n = 0;
-    for (size_t d = 0; d < r0; d++) {
-        out[n] = sub0[d];
-        n += sub0[d] != contracted;
-    }
-    for (size_t d = 1; d < r1; d++) {
-        out[n] = sub1[d];
-        n += sub1[d] != contracted;
-    }
-    out[n] = '\0';
-    char equation[300];
-    (void)snprintf(equation, sizeof(equation), "%s,%s->%s", sub0, sub1, out);
-    alk_op_out(op, alk_fva_einsum(alk_op_trace(op), equation, in[0], in[1]));
+    alk_op_out(op, alk_nn_dot(alk_op_trace(op), in[0], in[1], axes[0], axes[1]));
 }
 
 void hgq_sum(alk_op *op, const void *mean_pow2) {

@@ -192,20 +192,6 @@ static const float *trace_floats(alk_op *op, const alk_fva *a, const char *what)
     return out;
 }
 
-/* "(4, 3, 1, 4)" */
-static void shape_str(const size_t *shape, size_t n, char *out, size_t cap) {
-    size_t len = (size_t)snprintf(out, cap, "(");
-    for (size_t d = 0; d < n && len < cap; d++) {
-        len += (size_t)snprintf(out + len, cap - len, "%zu%s", shape[d],
-                                d + 1 < n ? ", "
-                                : n == 1  ? ","
-                                          : "");
-    }
-    if (len < cap) {
-        (void)snprintf(out + len, cap - len, ")");
-    }
-}
-
 /* Checks that `a` has the shape kernel_dims + tail (n_tail entries). */
 static bool check_shape(alk_op *op, const char *dataset, const alk_fva *a, const size_t *dims,
                         size_t n_dims, const size_t *tail, size_t n_tail) {
@@ -217,8 +203,8 @@ static bool check_shape(alk_op *op, const char *dataset, const alk_fva *a, const
               memcmp(alk_fva_shape(a), want, n * sizeof(size_t)) == 0;
     if (a != NULL && !ok) {
         char got[96], expected[96];
-        shape_str(alk_fva_shape(a), alk_fva_ndim(a), got, sizeof(got));
-        shape_str(want, n, expected, sizeof(expected));
+        hgq_shape_text(alk_fva_shape(a), alk_fva_ndim(a), got, sizeof(got));
+        hgq_shape_text(want, n, expected, sizeof(expected));
         alk_op_fail(op, ALK_EINVAL, "dataset %s has shape %s, expected %s", dataset, got, expected);
     }
     return ok;

@@ -283,8 +283,7 @@ static bool is_float_dtype(const char *dtype) {
            strcmp(dtype, "bf16") == 0;
 }
 
-/* "(1, 16)" for messages. */
-static void shape_text(const size_t *shape, size_t ndim, char *out, size_t cap) {
+void hgq_shape_text(const size_t *shape, size_t ndim, char *out, size_t cap) {
     size_t n = (size_t)snprintf(out, cap, "(");
     for (size_t d = 0; d < ndim && n < cap; d++) {
         n += (size_t)snprintf(out + n, cap - n, "%zu%s", shape[d],
@@ -552,8 +551,8 @@ static bool read_vars(alk_op *op, const char *path, alk_hgq_quantizer *q) {
                                                                   want->ndim * sizeof(size_t)) == 0;
         if (info[v].dtype != NULL && want->dtype != NULL && !same) {
             char got[96], expected[96];
-            shape_text(info[v].shape, info[v].ndim, got, sizeof(got));
-            shape_text(want->shape, scalar ? 0 : want->ndim, expected, sizeof(expected));
+            hgq_shape_text(info[v].shape, info[v].ndim, got, sizeof(got));
+            hgq_shape_text(want->shape, scalar ? 0 : want->ndim, expected, sizeof(expected));
             alk_op_fail(op, ALK_EINVAL,
                         "quantizer %s: dataset %s (%s) has shape %s, expected %s (the weights do "
                         "not match the config)",
@@ -621,8 +620,8 @@ static bool broadcasts(alk_op *op, const alk_hgq_quantizer *q, const char *path,
     }
     if (!ok) {
         char kt[96], xt[96];
-        shape_text(ks, nk, kt, sizeof(kt));
-        shape_text(xs, nx, xt, sizeof(xt));
+        hgq_shape_text(ks, nk, kt, sizeof(kt));
+        hgq_shape_text(xs, nx, xt, sizeof(xt));
         alk_op_fail(op, ALK_EINVAL,
                     "quantizer %s: its variables of shape %s do not broadcast to %s of shape %s",
                     quantizer_name(path), kt, what, xt);
@@ -647,6 +646,17 @@ alk_fva *hgq_quantize_weight(alk_op *op, const alk_hgq_quantizer *q, const char 
 alk_fva *hgq_apply(alk_op *op, const char *key, hgq_place place, const char *path, alk_fva *x) {
     alk_hgq_quantizer q;
     if (x == NULL || !hgq_quantizer_of(op, key, place, path, &q)) {
+        return NULL;
+    }
+    return hgq_quantize(op, &q, path, x);
+}
+
+alk_fva *hgq_apply_conf(alk_op *op, const alk_value *conf, hgq_place place, const char *prefix,
+                        const char *where, alk_fva *x) {
+    char path[HGQ_PATH_MAX];
+    alk_hgq_quantizer q;
+    if (x == NULL || !hgq_path(op, path, prefix, where) ||
+        !hgq_quantizer_read(op, conf, place, path, &q)) {
         return NULL;
     }
     return hgq_quantize(op, &q, path, x);

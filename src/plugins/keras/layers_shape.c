@@ -13,7 +13,6 @@
  */
 #include "plugins/keras/keras_int.h"
 
-#include <stdio.h>
 #include <string.h>
 
 /* Dropout, GaussianNoise, Random*, Identity, ...: the input itself at inference. */
@@ -276,8 +275,7 @@ void keras_concatenate_layer(alk_op *op, const void *arg) {
     }
 }
 
-/* Dot(axes): Keras's batch_dot as the reference spells it with an einsum: input 0 gets letters
- * a, b, ...; input 1 shares its batch letter and the contracted one. */
+/* Dot(axes): Keras's batch_dot as the reference spells it with an einsum (alk_nn_dot). */
 void keras_dot_layer(alk_op *op, const void *arg) {
     (void)arg;
     alk_fva *xs[2];
@@ -300,36 +298,5 @@ void keras_dot_layer(alk_op *op, const void *arg) {
     if (n_axes == 1) {
         axes[1] = axes[0];
     }
-    size_t r0 = alk_fva_ndim(xs[0]);
-    size_t r1 = alk_fva_ndim(xs[1]);
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    if (r0 < 1 || r1 < 1 || r0 + r1 > sizeof(letters)) {
-        alk_op_fail(op, ALK_EINVAL, "inputs of %zu and %zu axes cannot be contracted", r0, r1);
-        return;
-    }
-    size_t a0 = (size_t)(((axes[0] % (int64_t)r0) + (int64_t)r0) % (int64_t)r0);
-    size_t a1 = (size_t)(((axes[1] % (int64_t)r1) + (int64_t)r1) % (int64_t)r1);
-    char s0[64], s1[64], out[128];
-    memcpy(s0, letters, r0);
-    s0[r0] = '\0';
-    s1[0] = s0[0];
-    memcpy(s1 + 1, letters + r0, r1 - 1);
-    s1[r1] = '\0';
-    char contracted = s0[a0];
-    s1[a1] = contracted;
-    size_t k = 0;
-    for (size_t i = 0; i < r0; i++) {
-        if (s0[i] != contracted) {
-            out[k++] = s0[i];
-        }
-    }
-    for (size_t i = 1; i < r1; i++) {
-        if (s1[i] != contracted) {
-            out[k++] = s1[i];
-        }
-    }
-    out[k] = '\0';
-    char equation[300];
-    (void)snprintf(equation, sizeof(equation), "%s,%s->%s", s0, s1, out);
-    alk_op_out(op, alk_fva_einsum(alk_op_trace(op), equation, xs[0], xs[1]));
+    alk_op_out(op, alk_nn_dot(alk_op_trace(op), xs[0], xs[1], axes[0], axes[1]));
 }

@@ -179,36 +179,6 @@ void keras_op_ravel(alk_op *op, const void *arg) {
     alk_op_out(op, alk_fva_ravel(alk_op_trace(op), alk_op_in(op, 0)));
 }
 
-/* One item of an index key: int, slice, None (new axis) or Ellipsis. */
-static bool index_item(alk_op *op, const alk_arg *v, alk_index *out) {
-    switch (v->kind) {
-    case ALK_ARG_INT:
-        *out = ALK_AT(v->as.integer);
-        return true;
-    case ALK_ARG_NONE:
-        *out = ALK_NEWAXIS;
-        return true;
-    case ALK_ARG_ELLIPSIS:
-        *out = ALK_ELLIPSIS;
-        return true;
-    case ALK_ARG_SLICE: {
-        const alk_arg *b[3] = {v->as.slice.start, v->as.slice.stop, v->as.slice.step};
-        int64_t bound[3];
-        for (int i = 0; i < 3; i++) {
-            bound[i] = b[i] != NULL && b[i]->kind == ALK_ARG_INT ? b[i]->as.integer : ALK_FV_NONE;
-        }
-        *out = ALK_SLICE(bound[0], bound[1], bound[2]);
-        return true;
-    }
-    default:
-        alk_op_fail(op, ALK_EINVAL,
-                    "an index of type %s is not supported (only ints, slices, None and "
-                    "Ellipsis: no fancy indexing)",
-                    alk_arg_kind_name(v->kind));
-        return false;
-    }
-}
-
 /* x[key]: a list key is a tuple of index items, as Keras's GetItem passes it to the backend. */
 void keras_op_getitem(alk_op *op, const void *arg) {
     (void)arg;
@@ -221,20 +191,8 @@ void keras_op_getitem(alk_op *op, const void *arg) {
         alk_op_fail(op, ALK_EINVAL, "the key is missing");
         return;
     }
-    alk_index index[ALK_FVA_MAX_DIM + 1];
-    size_t n = 0;
     bool seq = key->kind == ALK_ARG_LIST || key->kind == ALK_ARG_TUPLE;
-    size_t len = seq ? key->as.seq.len : 1;
-    if (len > ALK_FVA_MAX_DIM) {
-        alk_op_fail(op, ALK_EINVAL, "a key of %zu items", len);
-        return;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (!index_item(op, seq ? key->as.seq.items[i] : key, &index[n++])) {
-            return;
-        }
-    }
-    alk_op_out(op, alk_fva_index(alk_op_trace(op), x, index, n));
+    alk_op_index(op, x, seq ? key->as.seq.items : &key, seq ? key->as.seq.len : 1);
 }
 
 void keras_op_repeat(alk_op *op, const void *arg) {
@@ -308,45 +266,7 @@ void keras_op_expand_dims(alk_op *op, const void *arg) {
 /* moveaxis(x, source, destination) with ints or sequences, as numpy orders them. */
 void keras_op_moveaxis(alk_op *op, const void *arg) {
     (void)arg;
-    alk_fva *x = alk_op_in(op, 0);
-    int64_t src[ALK_FVA_MAX_DIM], dst[ALK_FVA_MAX_DIM];
-    size_t ns = alk_op_int_list(op, "source", src, ALK_FVA_MAX_DIM);
-    size_t nd = alk_op_int_list(op, "destination", dst, ALK_FVA_MAX_DIM);
-    if (x == NULL || alk_op_failed(op)) {
-        return;
-    }
-    int ndim = (int)alk_fva_ndim(x);
-    bool ok = ns == nd && ns != SIZE_MAX;
-    bool moved[ALK_FVA_MAX_DIM] = {false};
-    for (size_t i = 0; ok && i < ns; i++) {
-        src[i] = src[i] < 0 ? src[i] + ndim : src[i];
-        dst[i] = dst[i] < 0 ? dst[i] + ndim : dst[i];
-        ok = src[i] >= 0 && src[i] < ndim && dst[i] >= 0 && dst[i] < ndim && !moved[src[i]];
-        moved[ok ? src[i] : 0] |= ok;
-    }
-    if (!ok) {
-        alk_op_fail(op, ALK_EINVAL, "source and destination must be as many distinct axes");
-        return;
-    }
-    /* numpy: the other axes in order, then each source inserted at its destination, in
-     * increasing destination order. */
-    int order[ALK_FVA_MAX_DIM];
-    int len = 0;
-    for (int a = 0; a < ndim; a++) {
-        if (!moved[a]) {
-            order[len++] = a;
-        }
-    }
-    for (int d = 0; d < ndim; d++) {
-        for (size_t i = 0; i < ns; i++) {
-            if (dst[i] == d) {
-                memmove(order + d + 1, order + d, (size_t)(len - d) * sizeof(int));
-                order[d] = (int)src[i];
-                len++;
-            }
-        }
-    }
-    alk_op_out(op, alk_fva_transpose(alk_op_trace(op), x, order));
+    alk_op_moveaxis(op, alk_op_in(op, 0));
 }
 
 /* ---- Contractions

@@ -159,71 +159,10 @@ void torch_chunk(alk_op *op, const void *arg) {
 
 /* ---- Indexing ------------------------------------------------------------------------------- */
 
-/* A slice bound: an int, or None (omitted). */
-static bool slice_bound(alk_op *op, const alk_arg *bound, int64_t *ret) {
-    if (bound->kind == ALK_ARG_NONE) {
-        *ret = ALK_FV_NONE;
-        return true;
-    }
-    if (bound->kind == ALK_ARG_INT && bound->as.integer > INT32_MIN &&
-        bound->as.integer <= INT32_MAX) {
-        *ret = bound->as.integer;
-        return true;
-    }
-    alk_op_fail(op, ALK_EINVAL, "a slice bound must be an int or None, got %s",
-                alk_arg_kind_name(bound->kind));
-    return false;
-}
-
-/* One item of an index expression (numpy's basic indexing). */
-static bool index_item(alk_op *op, const alk_arg *key, alk_index *ret) {
-    switch (key->kind) {
-    case ALK_ARG_INT:
-        *ret = ALK_AT(key->as.integer);
-        return true;
-    case ALK_ARG_NONE:
-        *ret = ALK_NEWAXIS;
-        return true;
-    case ALK_ARG_ELLIPSIS:
-        *ret = ALK_ELLIPSIS;
-        return true;
-    case ALK_ARG_SLICE: {
-        int64_t start, stop, step;
-        if (!slice_bound(op, key->as.slice.start, &start) ||
-            !slice_bound(op, key->as.slice.stop, &stop) ||
-            !slice_bound(op, key->as.slice.step, &step)) {
-            return false;
-        }
-        if (step == 0) {
-            alk_op_fail(op, ALK_EINVAL, "slice step cannot be zero");
-            return false;
-        }
-        *ret = ALK_SLICE(start, stop, step);
-        return true;
-    }
-    default:
-        alk_op_fail(op, ALK_ENOTSUP,
-                    "indexing with a %s is not supported (ints, slices, None and ... are)",
-                    alk_arg_kind_name(key->kind));
-        return false;
-    }
-}
-
 static void index_array(alk_op *op, alk_fva *x, const alk_arg *key) {
-    enum { MAX_ITEMS = 2 * ALK_FVA_MAX_DIM };
-    alk_index index[MAX_ITEMS];
+    /* A list key is fancy indexing in torch: one item, which alk_op_index refuses. */
     bool tuple = key->kind == ALK_ARG_TUPLE;
-    size_t n = tuple ? key->as.seq.len : 1;
-    if (n > MAX_ITEMS) {
-        alk_op_fail(op, ALK_EINVAL, "an index of %zu items (at most %d)", n, MAX_ITEMS);
-        return;
-    }
-    for (size_t j = 0; j < n; j++) {
-        if (!index_item(op, tuple ? key->as.seq.items[j] : key, &index[j])) {
-            return;
-        }
-    }
-    alk_op_out(op, alk_fva_index(alk_op_trace(op), x, index, n));
+    alk_op_index(op, x, tuple ? key->as.seq.items : &key, tuple ? key->as.seq.len : 1);
 }
 
 /* Python's indexing of a tuple or list (a split's pieces, a shape): an item or a slice. */
@@ -244,17 +183,12 @@ static void index_sequence(alk_op *op, const alk_arg *seq, const alk_arg *key) {
                     alk_arg_kind_name(seq->kind), alk_arg_kind_name(key->kind));
         return;
     }
-    int64_t start, stop, step;
-    if (!slice_bound(op, key->as.slice.start, &start) ||
-        !slice_bound(op, key->as.slice.stop, &stop) ||
-        !slice_bound(op, key->as.slice.step, &step)) {
+    int64_t bounds[3];
+    if (!alk_op_slice_bounds(op, key, bounds)) {
         return;
     }
-    step = step == ALK_FV_NONE ? 1 : step;
-    if (step == 0) {
-        alk_op_fail(op, ALK_EINVAL, "slice step cannot be zero");
-        return;
-    }
+    int64_t start = bounds[0], stop = bounds[1];
+    int64_t step = bounds[2] == ALK_FV_NONE ? 1 : bounds[2];
     /* Python's slice.indices(). */
     int64_t lo = step < 0 ? -1 : 0, hi = step < 0 ? len - 1 : len;
     int64_t first = start == ALK_FV_NONE ? (step < 0 ? hi : lo)

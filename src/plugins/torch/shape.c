@@ -184,49 +184,7 @@ void torch_t(alk_op *op, const void *arg) {
 /* torch.moveaxis/movedim(x, source, destination), ints or sequences of ints (numpy's rule). */
 void torch_moveaxis(alk_op *op, const void *arg) {
     (void)arg;
-    alk_fva *x = alk_op_in(op, 0);
-    int64_t src[ALK_FVA_MAX_DIM], dst[ALK_FVA_MAX_DIM];
-    size_t n_src = alk_op_int_list(op, "source", src, ALK_FVA_MAX_DIM);
-    size_t n_dst = alk_op_int_list(op, "destination", dst, ALK_FVA_MAX_DIM);
-    if (x == NULL || alk_op_failed(op)) {
-        return;
-    }
-    if (n_src == SIZE_MAX || n_src != n_dst) {
-        alk_op_fail(op, ALK_EINVAL, "source and destination must have the same number of axes");
-        return;
-    }
-    size_t ndim = alk_fva_ndim(x);
-    size_t s[ALK_FVA_MAX_DIM], d[ALK_FVA_MAX_DIM];
-    bool moved[ALK_FVA_MAX_DIM] = {false};
-    for (size_t j = 0; j < n_src; j++) {
-        if (!torch_axis(op, "source", src[j], ndim, &s[j]) ||
-            !torch_axis(op, "destination", dst[j], ndim, &d[j])) {
-            return;
-        }
-        moved[s[j]] = true;
-    }
-    /* The axes that stay, in order, with each moved axis placed at its destination. */
-    int perm[ALK_FVA_MAX_DIM];
-    bool taken[ALK_FVA_MAX_DIM] = {false};
-    for (size_t j = 0; j < n_src; j++) {
-        if (taken[d[j]]) {
-            alk_op_fail(op, ALK_EINVAL, "destination repeats axis %zu", d[j]);
-            return;
-        }
-        taken[d[j]] = true;
-        perm[d[j]] = (int)s[j];
-    }
-    size_t next = 0;
-    for (size_t k = 0; k < ndim; k++) {
-        if (taken[k]) {
-            continue;
-        }
-        while (moved[next]) {
-            next++;
-        }
-        perm[k] = (int)next++;
-    }
-    transpose_by(op, x, perm);
+    alk_op_moveaxis(op, alk_op_in(op, 0));
 }
 
 /* ---- Adding and removing axes -------------------------------------------------------------- */
