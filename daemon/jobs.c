@@ -8,8 +8,9 @@
  * owns the decoded request (its arena), the request's bytes (until a worker has them), a deadline
  * timer and the list of slots to answer (the first requester and any duplicate that arrived while
  * it was in flight). It waits in the fair queue (queue.h) until a worker of the current generation
- * is idle, then takes a reference on the daemon's plugin generation and runs there (workers.h). The
- * reply is sent exactly once, by whichever comes first:
+ * is idle, then takes a reference on the daemon's plugin generation and runs there (workers.h);
+ * what its worker reports of the on-demand plugins it loaded is noted on that generation, for the
+ * `plugins` listing. The reply is sent exactly once, by whichever comes first:
  *  - the worker's result: to every requester and, unless it is a transient error, into the reply
  *    cache;
  *  - the worker's death: the error names the signal or exit status, the framework and the last
@@ -229,6 +230,46 @@ static void on_idle(void *ctx) {
     dispatch(ctx);
 }
 
+/* The string at `key` of map `map`, or NULL. */
+static const char *str_at(const alk_value *map, const char *key) {
+    const alk_value *v = alk_value_get(map, key);
+    return v != NULL && v->kind == ALK_VALUE_STR ? v->as.str.bytes : NULL;
+}
+
+/* A worker's PLUGINS report: noted on the generation `j` ran with, whose `plugins` listing then
+ * shows what the workers loaded. A malformed report is logged and dropped. */
+static void on_plugins(void *ctx, void *job_ptr, const void *payload, size_t len) {
+    job *j = job_ptr;
+    (void)ctx;
+    if (j->generation == NULL) {
+        return; /* a conversion always holds one */
+    }
+    alk_arena arena;
+    alk_arena_init(&arena, 0);
+    alk_value_limits limits;
+    alk_value_limits_default(&limits);
+    const alk_value *list = NULL;
+    alk_rpc_error err;
+    alk_rpc_error_clear(&err);
+    int rv = alk_value_from_msgpack(payload, len, &limits, &arena, &list, &err);
+    if (rv == ALK_OK && list->kind != ALK_VALUE_ARRAY) {
+        rv = ALK_EPROTO;
+    }
+    for (size_t i = 0; rv == ALK_OK && i < list->as.array.len; i++) {
+        const alk_value *plugin = list->as.array.items[i];
+        const char *group = str_at(plugin, "group");
+        const char *name = str_at(plugin, "name");
+        rv = group != NULL && name != NULL
+                 ? alk_generation_note_loaded(j->generation, group, name, str_at(plugin, "version"),
+                                              str_at(plugin, "error"))
+                 : ALK_EPROTO;
+    }
+    if (rv != ALK_OK) {
+        alkd_warn("a worker's report of the plugins it loaded was dropped (%s)", alk_err_name(rv));
+    }
+    alk_arena_fini(&arena);
+}
+
 static void on_result(void *ctx, void *job_ptr, int code, const void *reply, size_t len) {
     job *j = job_ptr;
     (void)ctx;
@@ -311,6 +352,7 @@ int alkd__jobs_init(alkd_server *server, alk_diag *diag) {
     alkd_workers_events events = {
         .ctx = server,
         .idle = on_idle,
+        .plugins = on_plugins,
         .result = on_result,
         .lost = on_lost,
         .unavailable = on_unavailable,

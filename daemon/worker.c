@@ -6,7 +6,8 @@
  * Life: it reads its INIT frame (the plugin directories, the limits, the generation id, its memory
  * ceiling), builds its own plugin generation from the same manifests as the daemon's, caps its
  * address space, answers READY and then runs one job per JOB frame: the same in-process path as
- * `alkaidc convert --local` (alk_rpc_convert_local), whose reply bytes go back in a RESULT frame.
+ * `alkaidc convert --local` (alk_rpc_convert_local), whose reply bytes go back in a RESULT frame,
+ * preceded by a PLUGINS frame when it has news for the daemon of the on-demand plugins it loaded.
  * It exits when the daemon closes the socket, when its parent dies (PR_SET_PDEATHSIG) and after
  * a job that ran out of memory (a fresh process returns the memory to the system).
  *
@@ -61,7 +62,10 @@ typedef struct worker {
     alk_generation *generation;
     alk_rpc_limits limits;
     bool test_hooks;
-    uint64_t memory_bytes; /* the ceiling; 0: none */
+    uint64_t memory_bytes;  /* the ceiling; 0: none */
+    alk_plugin_info *built; /* the generation's listing as built: which plugins are on demand */
+    size_t reported;        /* on-demand plugins loaded or refused, as last reported */
+    uint64_t reported_generation; /* the daemon's generation of that report */
 } worker;
 
 static alkd_worker_page *page;
@@ -250,6 +254,10 @@ static int start(worker *w, alk_buf *payload, alk_diag *diag) {
     if (rv != ALK_OK) {
         return rv;
     }
+    size_t n_built;
+    if (alk_generation_plugins(w->generation, &w->built, &n_built) != ALK_OK) {
+        return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+    }
     cap_memory(w->memory_bytes);
     return install_signals();
 }
@@ -327,6 +335,57 @@ static int run_job(const worker *w, const alkd_frame *job, const alk_buf *reques
     return rv;
 }
 
+/* Whether plugin `i` of `now` (a listing of w->generation) was on demand and has been loaded or
+ * refused since. */
+static bool settled_on_demand(const worker *w, const alk_plugin_info *now, size_t i) {
+    return w->built[i].state == ALK_PLUGIN_ON_DEMAND && now[i].state != ALK_PLUGIN_ON_DEMAND;
+}
+
+/* Sends PLUGINS (worker_proto.h) before the RESULT of conversion `job` when there is news for
+ * the daemon; false when the socket is gone. */
+static bool report_plugins(worker *w, const alkd_frame *job) {
+    alk_plugin_info *now = NULL;
+    size_t n = 0;
+    if (alk_generation_plugins(w->generation, &now, &n) != ALK_OK) {
+        return true; /* out of memory: a later job reports */
+    }
+    size_t settled = 0;
+    for (size_t i = 0; i < n; i++) {
+        settled += settled_on_demand(w, now, i);
+    }
+    bool sent = true;
+    if (settled > 0 && (settled != w->reported || job->generation != w->reported_generation)) {
+        alk_buf payload;
+        alk_buf_init(&payload);
+        alk_mp_array(&payload, (uint32_t)settled);
+        for (size_t i = 0; i < n; i++) {
+            if (!settled_on_demand(w, now, i)) {
+                continue;
+            }
+            alk_mp_map_writer plugin;
+            alk_mp_map_open(&plugin, &payload);
+            alk_mp_key(&plugin, "group");
+            alk_mp_str(&payload, now[i].group);
+            alk_mp_key(&plugin, "name");
+            alk_mp_str(&payload, now[i].name);
+            alk_mp_key(&plugin, "version");
+            alk_mp_str(&payload, now[i].version);
+            alk_mp_key(&plugin, "error");
+            alk_mp_str(&payload, now[i].state == ALK_PLUGIN_REFUSED ? now[i].error : NULL);
+            alk_mp_map_close(&plugin);
+        }
+        if (alk_buf_error(&payload) == ALK_OK) {
+            alkd_frame frame = {.type = ALKD_FRAME_PLUGINS, .seq = job->seq};
+            sent = send_frame(w->fd, &frame, payload.data, payload.len);
+            w->reported = settled;
+            w->reported_generation = job->generation;
+        }
+        alk_buf_fini(&payload);
+    }
+    alk_free(now);
+    return sent;
+}
+
 int alkd_worker_main(void) {
     /* Die with the daemon; if it is gone already, do not start. */
     pid_t parent = getppid();
@@ -361,6 +420,9 @@ int alkd_worker_main(void) {
         rv = run_job(&w, &job, &payload, &reply);
         if (alk_buf_error(&reply) != ALK_OK) {
             break; /* not even the error reply fits: the daemon answers ENOMEM for the lost job */
+        }
+        if (job.kind == ALKD_JOB_CONVERT && !report_plugins(&w, &job)) {
+            break;
         }
         alkd_frame result = {.type = ALKD_FRAME_RESULT, .code = (uint32_t)rv, .seq = job.seq};
         if (!send_frame(w.fd, &result, reply.data, reply.len) || rv == ALK_ENOMEM) {

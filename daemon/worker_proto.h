@@ -11,7 +11,17 @@
  *                             memory_bytes, log_level, test_hooks}; once, first
  *   worker -> daemon  READY   code ALK_OK, or the error that stops the worker (payload: message)
  *   daemon -> worker  JOB     seq, kind, generation, queue_ms; payload: the request's bytes
+ *   worker -> daemon  PLUGINS seq; payload: msgpack array of maps {group, name, version, error},
+ *                             one per on-demand plugin the worker has loaded (error nil) or
+ *                             failed to load (error: why), in any order; sent before the RESULT
+ *                             of a conversion when that set grew, or when the job is the first
+ *                             of its generation since the worker last sent one
  *   worker -> daemon  RESULT  seq, code; payload: the encoded reply (result or error)
+ *
+ * PLUGINS lets the daemon list on-demand plugins as its workers loaded them: the daemon notes
+ * them on the generation the job ran with. A worker loads a plugin once in its life, so a worker
+ * kept across a reload that changed no plugin (it then serves the new generation) repeats what it
+ * has loaded with its first job of the new generation, whose listing started on demand again.
  *
  * A worker works on one job at a time. SIGUSR1 asks it to cancel the job it runs (the deadline
  * passed: the daemon has answered already); closing the socket (EOF) tells it to exit.
@@ -35,6 +45,7 @@ typedef enum alkd_frame_type {
     ALKD_FRAME_READY,
     ALKD_FRAME_JOB,
     ALKD_FRAME_RESULT,
+    ALKD_FRAME_PLUGINS,
 } alkd_frame_type;
 
 /* The kinds of job a worker runs (the schemas' queued methods). */
@@ -47,7 +58,7 @@ typedef enum alkd_job_kind {
 typedef struct alkd_frame {
     uint32_t type;       /* alkd_frame_type */
     uint32_t code;       /* READY, RESULT: an alk_err */
-    uint64_t seq;        /* JOB, RESULT: the job */
+    uint64_t seq;        /* JOB, PLUGINS, RESULT: the job */
     uint64_t generation; /* JOB: the plugin generation the reply reports */
     double queue_ms;     /* JOB: time the request waited for a worker */
     uint32_t kind;       /* JOB: alkd_job_kind */

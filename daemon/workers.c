@@ -281,6 +281,14 @@ static void on_result(alkd_worker *w, const alkd_frame *frame, const char *paylo
     }
 }
 
+static void on_plugins(alkd_worker *w, const alkd_frame *frame, const char *payload) {
+    if (w->state != W_BUSY || frame->seq != w->seq) {
+        protocol_error(w, "a PLUGINS frame for no job");
+        return;
+    }
+    w->pool->events.plugins(w->pool->events.ctx, w->job, payload, frame->length);
+}
+
 /* Handles every whole frame in w->in. */
 static void handle_frames(alkd_worker *w) {
     size_t at = 0;
@@ -298,6 +306,8 @@ static void handle_frames(alkd_worker *w) {
         at += sizeof(frame) + frame.length;
         if (frame.type == ALKD_FRAME_READY) {
             on_ready(w, &frame, payload);
+        } else if (frame.type == ALKD_FRAME_PLUGINS) {
+            on_plugins(w, &frame, payload);
         } else if (frame.type == ALKD_FRAME_RESULT) {
             on_result(w, &frame, payload);
         } else {

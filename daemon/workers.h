@@ -40,6 +40,9 @@ typedef struct alkd_workers_events {
     void *ctx;
     /* A worker became free: the owner may give it a job. */
     void (*idle)(void *ctx);
+    /* The worker of `job` reports the on-demand plugins it has loaded: a PLUGINS payload
+     * (worker_proto.h; borrowed for the call, not checked yet). Comes before the result. */
+    void (*plugins)(void *ctx, void *job, const void *payload, size_t len);
     /* The worker of `job` answered with `code` and the encoded reply (borrowed for the call). */
     void (*result)(void *ctx, void *job, int code, const void *reply, size_t len);
     /* The worker of `job` died before answering: `code` is ALK_ENOMEM (memory ceiling) or

@@ -7,8 +7,12 @@
  * is shared with it (one more reference) rather than loaded again; a changed one is loaded anew
  * (from a private copy, see loader.c) while the old code stays mapped for the old generation.
  *
- * Thread rule: everything but on-demand loading is immutable after the build; on-demand loads
- * and the plugin snapshot take the generation's lock. Reference counts are atomic.
+ * A daemon converts in worker processes, which load on-demand plugins into their own generations;
+ * what they report is noted on the daemon's generation (alk_generation_note_loaded) so that its
+ * listing tells the truth, without loading anything into the daemon.
+ *
+ * Thread rule: everything but the on-demand state is immutable after the build; on-demand loads,
+ * notes and the plugin snapshot take the generation's lock. Reference counts are atomic.
  */
 #include "plugin/plugin_int.h"
 #include "core/alloc.h"
@@ -185,6 +189,7 @@ static void free_entries(alk__entry *entries, size_t n) {
         alk__loaded_unref(entries[i].loaded);
         alk_free((char *)entries[i].info.error);
         alk_free(entries[i].lazy_error);
+        alk_free(entries[i].worker_version);
         alk_manifest_fini(&entries[i].manifest);
     }
     alk_free(entries);
@@ -274,12 +279,41 @@ int alk_generation_plugins(const alk_generation *generation, alk_plugin_info **r
         } else if (e->loaded != NULL) {
             infos[i].state = ALK_PLUGIN_LOADED;
             infos[i].version = e->loaded->desc->version;
+        } else if (e->worker_loaded) {
+            infos[i].state = ALK_PLUGIN_LOADED;
+            infos[i].version = e->worker_version;
         }
     }
     pthread_mutex_unlock((pthread_mutex_t *)&generation->lock);
     *ret_infos = infos;
     *ret_n = generation->n_entries;
     return ALK_OK;
+}
+
+int alk_generation_note_loaded(alk_generation *generation, const char *group, const char *name,
+                               const char *version, const char *error) {
+    int rv = ALK_OK;
+    pthread_mutex_lock(&generation->lock);
+    for (size_t i = 0; i < generation->n_entries; i++) {
+        alk__entry *e = &generation->entries[i];
+        bool undecided = e->info.state == ALK_PLUGIN_ON_DEMAND && e->loaded == NULL &&
+                         e->lazy_error == NULL && !e->worker_loaded;
+        if (!undecided || strcmp(e->manifest.group, group) != 0 ||
+            strcmp(e->manifest.name, name) != 0) {
+            continue;
+        }
+        if (error != NULL) {
+            e->lazy_error = alk_strdup(error);
+            rv = e->lazy_error != NULL ? ALK_OK : ALK_ENOMEM;
+        } else {
+            e->worker_version = version != NULL ? alk_strdup(version) : NULL;
+            e->worker_loaded = version == NULL || e->worker_version != NULL;
+            rv = e->worker_loaded ? ALK_OK : ALK_ENOMEM;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&generation->lock);
+    return rv;
 }
 
 bool alk_generation_same_plugins(const alk_generation *a, const alk_generation *b) {

@@ -63,7 +63,11 @@ typedef struct alk__entry {
     alk_plugin_info info;  /* strings owned by the entry */
     alk_manifest manifest; /* owned */
     alk__loaded *loaded;   /* NULL while on demand or refused; guarded by the generation lock */
-    char *lazy_error;      /* why an on-demand load failed; guarded by the generation lock */
+    char *lazy_error;      /* why an on-demand load failed (here or in a worker); guarded too */
+    /* Loaded by a worker process (alk_generation_note_loaded), with its version string (owned,
+     * may be NULL); guarded by the generation lock. */
+    bool worker_loaded;
+    char *worker_version;
 } alk__entry;
 
 struct alk_generation {
@@ -71,7 +75,7 @@ struct alk_generation {
     uint64_t id;
     alk__entry *entries;
     size_t n_entries;
-    pthread_mutex_t lock; /* guards on-demand loading: entries[i].loaded / lazy_error / state */
+    pthread_mutex_t lock; /* guards the on-demand state: entries[i].loaded, lazy_error, worker_* */
 };
 
 /*

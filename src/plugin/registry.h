@@ -9,7 +9,9 @@
  * goes away.
  *
  * Thread rule: alk_generation_ref/unref are atomic and may be called from any thread; a
- * generation's contents never change after alk_generation_build returns.
+ * generation's contents never change after alk_generation_build returns, except the state of its
+ * on-demand plugins (loaded here, or noted as loaded by a worker process), which changes under
+ * the generation's lock.
  */
 #ifndef ALK_PLUGIN_REGISTRY_H
 #define ALK_PLUGIN_REGISTRY_H
@@ -77,6 +79,20 @@ uint64_t alk_generation_id(const alk_generation *generation);
  */
 int alk_generation_plugins(const alk_generation *generation, alk_plugin_info **ret_infos,
                            size_t *ret_n);
+
+/*
+ * Notes that the on-demand plugin `name` of `group` was loaded elsewhere: in a worker process
+ * whose own generation was built from the same manifests as `generation` (alkaidd runs its
+ * conversions there). With `error` NULL it loaded, `version` (may be NULL) being its version
+ * string; otherwise `error` says why it was refused. alk_generation_plugins then lists it LOADED,
+ * or REFUSED with the error, as if it had been loaded here; nothing is loaded into this process.
+ * The first outcome noted stays (a load is tried once per generation), and a plugin that is not
+ * on demand in `generation` any more, or not in it at all, is left as it is. The strings are
+ * borrowed (copied). Returns ALK_OK or ALK_ENOMEM.
+ * Thread rule: any thread; takes the generation's lock.
+ */
+int alk_generation_note_loaded(alk_generation *generation, const char *group, const char *name,
+                               const char *version, const char *error);
 
 /* Whether `a` and `b` (borrowed) hold the same plugins from the same unchanged libraries, in
  * the same states: a reload that changed nothing (worker processes can be kept). */

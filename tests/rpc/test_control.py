@@ -1,7 +1,8 @@
 """The control socket and plugin generations through a real alkaidd, with the mock plugins of
 tests/plugins: reload/load/unload, a failing reload that changes nothing, the old plugin code
 kept until the last job on its generation ends, SIGHUP and the config file, reloads under load
-(exactly one reply per request), memory across 200 reloads, and sd_notify."""
+(exactly one reply per request), memory across 200 reloads, sd_notify, and the listing of
+on-demand plugins that the worker processes load."""
 import os
 import signal
 import socket
@@ -210,6 +211,87 @@ class Control(unittest.TestCase):
         after_200 = self.daemon.rss()
         self.assertLess(after_200, after_10 * 1.10,
                         f"RSS {after_10} after 10 reloads, {after_200} after 200")
+
+
+class OnDemandInWorkers(unittest.TestCase):
+    """The listing of on-demand (alkaid_torch) plugins, which only the worker processes load:
+    torchpkg (a working one, mock_torchpkg.c) and brokenpkg (one whose load fails: its library's
+    descriptor names another plugin), under the built-in torch tracer. One worker, so that which
+    process loaded what is known."""
+
+    def setUp(self):
+        self.dir = temp_dir()
+        plugins = os.path.join(self.dir, "plugins")
+        os.mkdir(plugins)
+        write_manifest(plugins, "torchpkg", "torchpkg", "mock_torchpkg", group="alkaid_torch")
+        write_manifest(plugins, "brokenpkg", "brokenpkg", "mock_broken_no_table",
+                       group="alkaid_torch")
+        self.daemon = Daemon(self.dir, args=["--plugin-dir", plugins], workers=1,
+                             env={"ALKAID_PLUGIN_PATH": ""})
+        self.ctl = self.daemon.control(timeout=20)
+        self.c = self.daemon.client(timeout=20)
+        self.graphs = 0
+
+    def tearDown(self):
+        self.ctl.close()
+        self.c.close()
+        self.assertEqual(self.daemon.stop(), 0, self.daemon.log_text())
+
+    def convert(self, function="operator.mul"):
+        """Converts the graph output = function(x, n): a fresh n each call, so that no reply
+        comes from the reply cache."""
+        self.graphs += 1
+        args = [{"$node": "x"}] + ([self.graphs] if function == "operator.mul" else [])
+        kwargs = {} if function == "operator.mul" else {"n": self.graphs}
+        nodes = [{"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}},
+                 {"name": "f", "op": "call_function", "target": function, "args": args,
+                  "kwargs": kwargs},
+                 {"name": "output", "op": "output", "target": "output",
+                  "args": [{"$node": "f"}], "kwargs": {}}]
+        self.c.convert({"version": 1, "graph": {"nodes": nodes}, "modules": {}, "tensors": {}},
+                       framework="torch", inputs=[{"shape": [1, 4]}], inputs_kif=[[1, 3, 0]])
+
+    def torchpkg_state(self):
+        return [p["state"] for p in self.c.plugins() if p["name"] == "torchpkg"][0]
+
+    def assert_listed(self, torchpkg, brokenpkg, when):
+        listing = {p["name"]: p for p in self.c.plugins()}
+        self.assertEqual((listing["torchpkg"]["state"], listing["torchpkg"]["error"]),
+                         (torchpkg, None), when)
+        self.assertEqual(listing["brokenpkg"]["state"], brokenpkg, when)
+        if brokenpkg == "refused":
+            self.assertIn("descriptor says group 'alkaid_keras' name 'no_table'",
+                          listing["brokenpkg"]["error"], when)
+
+    def test_the_listing_follows_what_the_workers_loaded(self):
+        self.assert_listed("on_demand", "on_demand", "at the start")
+        self.convert()
+        self.assert_listed("on_demand", "on_demand", "after a graph without their functions")
+        self.convert("torchpkg.ops.add_n")
+        self.assert_listed("loaded", "on_demand", "after a graph with torchpkg.ops.add_n")
+        with self.assertRaises(AlkaidError) as e:
+            self.convert("brokenpkg.ops.f")
+        self.assertEqual(e.exception.name, "EPLUGIN")
+        self.assertIn("descriptor says group 'alkaid_keras'", e.exception.message)
+        self.assert_listed("loaded", "refused", "after a failed load")
+
+        # A reload that changes no plugin keeps the worker, its plugins loaded; the new
+        # generation lists them on demand until the worker runs one of its jobs, even a job
+        # that needs neither.
+        starts = self.ctl.stats()["worker_starts"]
+        self.ctl.reload()
+        self.assert_listed("on_demand", "on_demand", "after a reload")
+        self.convert()
+        self.assert_listed("loaded", "refused", "after a reload and a plain graph")
+        self.assertEqual(self.ctl.stats()["worker_starts"], starts, "the worker was not kept")
+
+        # A reload that changes the plugins starts a new worker, which has loaded nothing.
+        self.ctl.unload("brokenpkg")
+        self.convert()
+        self.assertEqual(self.torchpkg_state(), "on_demand", "after an unload and a plain graph")
+        self.convert("torchpkg.ops.add_n")
+        self.assertEqual(self.torchpkg_state(), "loaded", "after an unload and torchpkg's graph")
+        self.assertGreater(self.ctl.stats()["worker_starts"], starts)
 
 
 class Notify(unittest.TestCase):
