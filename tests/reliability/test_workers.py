@@ -108,24 +108,28 @@ class Workers(unittest.TestCase):
                 join(threads)
                 ctl.drain(resume=True)
             self.assertEqual(c.convert(message=EXAMPLE).alir, self.reference)
-            self.assertEqual(d.stats()["worker_kills"], 4)
+            # The last stuck worker is killed after its grace time, maybe after that reply.
+            wait_for(lambda: d.stats()["worker_kills"] == 4, what="four stuck workers killed")
             self.assertEqual(d.stats()["worker_crashes"], 0, "a deadline is not a crash")
 
     def test_sigterm_finishes_with_a_stuck_plugin(self):
         with self.daemon("term", args=["--stop-timeout", "1"]) as d, d.client(timeout=30) as c:
-            threads, results = in_threads(
-                4, lambda i: c.convert(message=crashy("hang")) if i == 0
-                else c.convert(message=EXAMPLE))
-            wait_for(lambda: d.stats()["inflight"] >= 1, what="the stuck job")
+            # The stuck job first, then three conversions, all received before the signal (a
+            # request that arrives while the daemon stops is answered EBUSY, rightly).
+            threads, results = in_threads(1, lambda i: c.convert(message=crashy("hang")))
+            wait_for(lambda: d.stats()["busy_workers"] >= 1, what="the stuck job")
+            more, more_results = in_threads(3, lambda i: c.convert(message=EXAMPLE))
+            wait_for(lambda: d.stats()["requests"].get("convert", 0) >= 4,
+                     what="the three conversions received")
             start = time.monotonic()
             d.signal(signal.SIGTERM)
             self.assertEqual(d.wait(10), 0, d.log_text())
             # The stop timeout (1 s), the grace (0.3 s), the linger: well within 3 s.
             self.assertLess(time.monotonic() - start, 3.0)
-            join(threads)
+            join(threads + more)
             self.assertEqual(results[0].name, "ECANCELED")
             self.assertIn("stopped before the job finished", results[0].message)
-            for r in results[1:]:
+            for r in more_results:
                 self.assertEqual(r.alir, self.reference)
 
     def test_a_poison_request_is_answered_at_once_when_it_comes_again(self):
