@@ -93,8 +93,6 @@ void alk__overlap_counts(alk__fq q0, alk__fq q1, int8_t shift1, int *ret_accum, 
 void alk__cost_add(alk__fq q0, alk__fq q1, int64_t shift, float *ret_cost, float *ret_latency);
 /* minimal_kif_one (spec §2.3). */
 void alk__minimal_kif(double min, double max, double step, int *ret_k, int *ret_i, int *ret_f);
-/* Lowest set bit exponent of a double; 127 for zero and NaN (the float32 sentinel). */
-int alk__lsb_loc(double x);
 /* Number of non-zero digits of the non-adjacent form of v (spec §3.2 identity). */
 int alk__naf_weight(int64_t v);
 /* Surrogate cost/latency of an addition or subtraction (spec §10.2). */

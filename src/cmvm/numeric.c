@@ -121,20 +121,6 @@ void alk__minimal_kif(double min, double max, double step, int *ret_k, int *ret_
     *ret_f = f;
 }
 
-int alk__lsb_loc(double x) {
-    if (x == 0.0 || isnan(x)) {
-        return 127;
-    }
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof(bits));
-    int exponent = (int)((bits >> 52) & 0x7FF);
-    uint64_t mantissa = bits & 0xFFFFFFFFFFFFFull;
-    if (exponent == 0) {
-        return __builtin_ctzll(mantissa) - 1074;
-    }
-    return exponent + __builtin_ctzll(mantissa | (1ull << 52)) - 1075;
-}
-
 int alk__naf_weight(int64_t v) {
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     /* NAF weight = popcount(((3a) xor a) >> 1); 3a needs 2 more bits, fine below 2^62. */
@@ -176,7 +162,7 @@ bool alk__center(const alk__mat *m, int32_t *shift0, int32_t *shift1, int64_t *c
     for (uint32_t j = 0; j < cols; j++) {
         int lowest = 127;
         for (uint32_t i = 0; i < rows; i++) {
-            int l = alk__lsb_loc(m->v[(size_t)i * cols + j]);
+            int l = alk_lsb_loc_f64(m->v[(size_t)i * cols + j]);
             lowest = l < lowest ? l : lowest;
         }
         shift1[j] = lowest == 127 ? 0 : lowest;
@@ -185,7 +171,7 @@ bool alk__center(const alk__mat *m, int32_t *shift0, int32_t *shift1, int64_t *c
         int lowest = 127;
         for (uint32_t j = 0; j < cols; j++) {
             double v = ldexp(m->v[(size_t)i * cols + j], -shift1[j]);
-            int l = alk__lsb_loc(v);
+            int l = alk_lsb_loc_f64(v);
             lowest = l < lowest ? l : lowest;
         }
         shift0[i] = lowest == 127 ? 0 : lowest;

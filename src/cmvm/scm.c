@@ -20,6 +20,7 @@
 #include "cmvm/cmvm.h"
 #include "cmvm/cmvm_int.h"
 #include "core/alloc.h"
+#include "core/fxp.h"
 
 #include <limits.h>
 #include <math.h>
@@ -1137,11 +1138,6 @@ static bool search(ctx *cx, const sexpr *e, bool ltr, int budget, result *out) {
 
 /* ---- entry point ---- */
 
-/* Exponent of the lowest set bit of a double (get_lsb_loc_f64). */
-static int lsb_f64(double x) {
-    return alk__lsb_loc(x);
-}
-
 static int assemble(const result *best, int t, bool out_neg, alk__fq q, alk_program **ret) {
     alk__op *ops = NULL;
     size_t n_ops = 0, cap_ops = 0;
@@ -1284,7 +1280,7 @@ int alk_scm_solve(double constant, const alk_scm_options *options, alk_program *
     }
     bool out_neg = constant < 0;
     double abs_c = fabs(constant);
-    int t = lsb_f64(abs_c);
+    int t = alk_lsb_loc_f64(abs_c);
     int64_t c_odd = (int64_t)round(abs_c * pow(2.0, -t));
     alk__fq q = {(float)interval.min, (float)interval.max, (float)interval.step};
 

@@ -19,6 +19,7 @@
 #include "cmvm/cmvm.h"
 #include "cmvm/cmvm_int.h"
 #include "core/alloc.h"
+#include "core/fxp.h"
 
 #include <math.h>
 #include <string.h>
@@ -267,7 +268,7 @@ static int build_form(const form *f, int64_t c_odd, int t, bool negative,
 int alk__scm_repeat(double constant, const alk_scm_options *options, alk_program **ret_program,
                     alk_diag *diag) {
     *ret_program = NULL;
-    int t = alk__lsb_loc(fabs(constant));
+    int t = alk_lsb_loc_f64(fabs(constant));
     int64_t c_odd = (int64_t)round(fabs(constant) * pow(2.0, -t));
     int plain = alk__naf_weight(c_odd) - 1;
     form best[BUILT];

@@ -31,4 +31,20 @@ static inline int alk_lsb_loc(float x) {
     return (int)exponent + __builtin_ctz(mantissa | 0x800000u) - 150;
 }
 
+/* Exponent of the lowest set bit of a double, without the float32 rounding (the reference's
+ * get_lsb_loc_f64); 127 for zero and NaN, as alk_lsb_loc. */
+static inline int alk_lsb_loc_f64(double x) {
+    if (x == 0.0 || x != x) {
+        return 127;
+    }
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof(bits));
+    int exponent = (int)((bits >> 52) & 0x7FF);
+    uint64_t mantissa = bits & 0xFFFFFFFFFFFFFull;
+    if (exponent == 0) {
+        return __builtin_ctzll(mantissa) - 1074;
+    }
+    return exponent + __builtin_ctzll(mantissa | (1ull << 52)) - 1075;
+}
+
 #endif

@@ -34,12 +34,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import models as M  # noqa: E402
 
-# Models the tracer converts to wrong values today, for a reason outside the keras tracer: a
-# division by 3 multiplies by the float64 1/3, whose 53-bit odd part makes the SCM's
-# intermediate coefficients wider than the 53 bits the tracer's double-based intervals hold
-# exactly (src/trace; reported to the lead). Listed, counted apart, and a failure if they pass.
-KNOWN_TRACE_ISSUES = {"Pool[Avg1D[same,3]]", "BinaryOp[div3]", "Merge[Average3]"}
-
 DAEMON_SAMPLE = ("Dense[bias]", "Conv2D[same]", "Nested", "MultiIO", "Activation[tanh]",
                  "Float[mlp]")
 
@@ -58,15 +52,10 @@ class Runner:
         self.tmp = tmp
         self.samples = args.samples
         self.failures = []
-        self.known = []
         self.env = dict(os.environ)
         self.env.pop("ALKAID_CONNECT", None)  # --local must not find a daemon by accident
 
     def fail(self, case, text):
-        if case.name in KNOWN_TRACE_ISSUES:
-            self.known.append(f"{case.name}: {text}")
-            print(f"KNOWN {case.name}: {text}", flush=True)
-            return
         self.failures.append(f"{case.name}: {text}")
         print(f"FAIL {case.name}: {text}", flush=True)
 
@@ -259,13 +248,9 @@ def main():
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     forms = sum(4 if c.legacy else 1 for c in cases)
-    known = {k.split(":")[0] for k in runner.known}
-    for name in sorted(KNOWN_TRACE_ISSUES & {c.name for c in cases} - known):
-        runner.failures.append(f"{name}: listed as a known trace issue but now passes")
-        print(f"XPASS {name}: remove it from KNOWN_TRACE_ISSUES", flush=True)
     print(f"{len(cases)} models ({forms} files, {sum(c.beyond_reference for c in cases)} beyond "
           f"the reference), {len(broken)} broken models, {args.samples} samples each: "
-          f"{len(runner.failures)} failures, {len(known)} known trace issues, in "
+          f"{len(runner.failures)} failures, in "
           f"{time.monotonic() - start:.1f} s")
     return 1 if runner.failures else 0
 

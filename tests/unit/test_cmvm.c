@@ -9,6 +9,7 @@
 #include "cmvm/cmvm_int.h"
 #include "cmvm_testlib.h"
 #include "core/alloc.h"
+#include "core/fxp.h"
 #include "core/io.h"
 
 #include <criterion/criterion.h>
@@ -60,10 +61,11 @@ Test(cmvm_numeric, qint_add_and_kif) {
     cr_expect(k == 0 && i == 2 && f == 2, "(%d,%d,%d)", k, i, f);
     alk__minimal_kif(0.0, 0.0, 1.0, &k, &i, &f);
     cr_expect(k == 0 && i == 0 && f == 0);
-    cr_expect_eq(alk__lsb_loc(1.0), 0);
-    cr_expect_eq(alk__lsb_loc(0.5), -1);
-    cr_expect_eq(alk__lsb_loc(12.0), 2);
-    cr_expect_eq(alk__lsb_loc(0.0), 127);
+    cr_expect_eq(alk_lsb_loc_f64(1.0), 0);
+    cr_expect_eq(alk_lsb_loc_f64(0.5), -1);
+    cr_expect_eq(alk_lsb_loc_f64(12.0), 2);
+    cr_expect_eq(alk_lsb_loc_f64(0x15555555555555p-54), -54); /* 53 bits: no float32 rounding */
+    cr_expect_eq(alk_lsb_loc_f64(0.0), 127);
 }
 
 /* §10.2: the surrogate model of the tracer (additions do not pay for the low pass-through bits). */

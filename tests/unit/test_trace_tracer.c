@@ -264,6 +264,78 @@ Test(trace_tracer, constant_matmul_values_do_not_depend_on_the_mode) {
     free(x);
 }
 
+/* x quantized to (1, 3 + extra_int, f) and divided by `divisor`, traced in `mode`. */
+static alk_program *trace_division(double divisor, int i, int f, alk_cmvm_mode mode) {
+    alk_trace_config config;
+    alk_trace_config_init(&config);
+    config.solver.cmvm.mode = mode;
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(&config, &t), ALK_OK);
+    size_t n = 1;
+    alk_fva *x = alk_fva_input(t, 1, &n);
+    alk_fva *out =
+        alk_fva_div_scalar(t, alk_fva_quantize(t, x, 1, i, f, ALK_WRAP, ALK_TRN), divisor);
+    alk_program *p = NULL;
+    cr_assert_eq(alk_fva_trace(t, &x, 1, &out, 1, true, &p), ALK_OK, "%s", alk_trace_message(t));
+    alk_trace_free(t);
+    return p;
+}
+
+/* Runs x / divisor on every input code of (1, 4, 4) and compares with the exact product by the
+ * double reciprocal, c = M 2^e with a 53-bit M: n M (n the input code, |n M| < 2^62) rounded once
+ * to double, times 2^(e - 4). */
+static void expect_exact_division(alk_program *p, double divisor, const char *what) {
+    int e;
+    double mantissa = frexp(1.0 / divisor, &e);
+    int64_t m = (int64_t)ldexp(mantissa, 53);
+    double x[512], y[512];
+    for (int n = -256; n < 256; n++) {
+        x[n + 256] = n / 16.0;
+    }
+    run_program(p, x, 512, y);
+    for (int n = -256; n < 256; n++) {
+        double want = ldexp((double)(n * m), e - 53 - 4);
+        cr_assert_eq(y[n + 256], want, "%s: %g / %g = %.17g, want %.17g", what, x[n + 256], divisor,
+                     y[n + 256], want);
+    }
+}
+
+/*
+ * A division by a constant multiplies by the double reciprocal through the SCM adders (spec 1.8),
+ * whose coefficients have up to 53 bits. The reference's float32 interval steps truncate those
+ * adders (x / 3 off by up to 2^-10 here, 2^-29 with improved mode's graph); ours keep the exact
+ * product, so neither the mode nor the adder graph changes a value. (Compat's 1/3 takes minutes:
+ * 1/9 compares the modes, 1/3 and -1/3 run in improved mode.)
+ */
+Test(trace_tracer, division_by_a_constant_is_the_exact_product) {
+    alk_program *p = trace_division(9.0, 4, 4, ALK_CMVM_COMPAT);
+    expect_exact_division(p, 9.0, "compat");
+    alk_program_free(p);
+    const double divisors[] = {9.0, 3.0, -3.0, 0.7};
+    for (size_t i = 0; i < sizeof(divisors) / sizeof(divisors[0]); i++) {
+        p = trace_division(divisors[i], 4, 4, ALK_CMVM_IMPROVED);
+        expect_exact_division(p, divisors[i], "improved");
+        alk_program_free(p);
+    }
+}
+
+/* Where it would not fit the 64-bit interpreter (8 fraction and 7 integer bits times a 53-bit
+ * constant), every adder keeps the reference's step: the program runs, and x / 3 is truncated by
+ * the last adder's step, 2^lsb(float32(M 2^-8)) 2^-54 = 2^-33, plus the finer ones before it. */
+Test(trace_tracer, division_too_wide_for_exact_keeps_the_reference_steps) {
+    alk_program *p = trace_division(3.0, 7, 8, ALK_CMVM_IMPROVED);
+    double x[4] = {128.0 - 0x1p-8, -128.0, 0x1p-8, 5.5}, y[4];
+    run_program(p, x, 4, y);
+    int inexact = 0;
+    for (int j = 0; j < 4; j++) {
+        double err = fabs(y[j] - x[j] / 3.0);
+        cr_expect(err < 0x1p-32, "%g / 3 = %.17g", x[j], y[j]);
+        inexact += err > 0x1p-40;
+    }
+    cr_expect(inexact > 0, "every quotient is exact: were the reference's steps kept?");
+    alk_program_free(p);
+}
+
 /* Issue 5, Done when 5: every allocation of a whole example trace may fail. */
 Test(trace_tracer, allocation_failure_loop, .timeout = 280) {
     size_t shape[2] = {16, 4};
