@@ -25,6 +25,7 @@
 #include <string.h>
 
 __extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
 
 enum {
     MAX_PERIOD = 24,  /* longest repeating pattern tried, in bits */
@@ -158,7 +159,8 @@ static i128 value_of(const alk__op *ops, size_t n_ops, int32_t id) {
             continue;
         }
         int s = ops[i].data;
-        i128 b = s >= 0 ? v[ops[i].id1] << s : v[ops[i].id1] >> -s;
+        /* A left shift through u128: shifting a negative signed value is undefined. */
+        i128 b = s >= 0 ? (i128)((u128)v[ops[i].id1] << s) : v[ops[i].id1] >> -s;
         v[i] = ops[i].opcode == 0 ? v[ops[i].id0] + b : v[ops[i].id0] - b;
     }
     i128 r = v[id];
@@ -246,7 +248,7 @@ static int build_form(const form *f, int64_t c_odd, int t, bool negative,
     if (rv == ALK_OK) {
         /* The check: the program must give c_odd exactly. */
         i128 v = value_of(ops, n_ops, final_id);
-        v = final_shift >= 0 ? v << final_shift : v >> -final_shift;
+        v = final_shift >= 0 ? (i128)((u128)v << final_shift) : v >> -final_shift;
         if (final_neg) {
             v = -v;
         }
