@@ -52,6 +52,31 @@ struct alk_interp {
     bool *out_negs;
 };
 
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
+
+/*
+ * Adds align their operands in 128 bits: an operand shifted to the finer of the two formats can
+ * need more than 64 bits while the result, shifted back into the op's format, fits (the adders of
+ * a product by a non-dyadic constant, whose coefficients have 53 significant bits). Hardware
+ * sizes such an adder as wide as it needs; the reference's int64 alignment overflows there
+ * (undefined behaviour). x * 2^n, exact for n < 64; floor on the right.
+ */
+static inline i128 widen_shift(int64_t x, int32_t n) {
+    if (n >= 0) {
+        return n >= 128 ? 0 : (i128)((u128)(i128)x << n);
+    }
+    return n <= -64 ? (x < 0 ? -1 : 0) : (i128)(x >> -n);
+}
+
+/* floor(v * 2^-n) wrapped to 64 bits (n < 0: a left shift). */
+static inline int64_t narrow_shift(i128 v, int32_t n) {
+    if (n >= 0) {
+        return (int64_t)(uint64_t)(u128)(n >= 128 ? (v < 0 ? -1 : 0) : v >> n);
+    }
+    return n <= -64 ? 0 : (int64_t)(uint64_t)((u128)v << -n);
+}
+
 /* x * 2^n for any n, with wrap-around on the left and floor on the right. */
 static inline int64_t shift_by(int64_t x, int32_t n) {
     if (n >= 0) {
@@ -283,13 +308,13 @@ static int64_t bit_unary(const step *s, int64_t x) {
 }
 
 static int64_t sum_terms(const alk_interp *interp, const step *s, const int64_t *slot) {
-    uint64_t acc = 0;
+    u128 acc = 0;
     const sum_term *terms = interp->terms + s->first_term;
     for (uint32_t t = 0; t < s->n_terms; t++) {
-        uint64_t v = (uint64_t)shift_by(slot[terms[t].slot], terms[t].shift);
+        u128 v = (u128)widen_shift(slot[terms[t].slot], terms[t].shift);
         acc = terms[t].negative ? acc - v : acc + v;
     }
-    return shift_by((int64_t)acc, -s->shift_out);
+    return narrow_shift((i128)acc, s->shift_out);
 }
 
 /* Runs every step of one sample; returns the index of a failing step or SIZE_MAX. */
@@ -314,9 +339,9 @@ static size_t run_sample(const alk_interp *interp, const double *in, int64_t *sl
         }
         case ALK_OP_ADD:
         case ALK_OP_SUB: {
-            uint64_t a = (uint64_t)shift_by(slot[s->a], s->shift_a);
-            uint64_t b = (uint64_t)shift_by(slot[s->b], s->shift_b);
-            x = shift_by((int64_t)(s->opcode == ALK_OP_ADD ? a + b : a - b), -s->shift_out);
+            u128 a = (u128)widen_shift(slot[s->a], s->shift_a);
+            u128 b = (u128)widen_shift(slot[s->b], s->shift_b);
+            x = narrow_shift((i128)(s->opcode == ALK_OP_ADD ? a + b : a - b), s->shift_out);
             break;
         }
         case ALK_OP_RELU:

@@ -81,6 +81,17 @@ Test(interp, add_and_sub_align_by_shift) {
     cr_assert_eq(run2(7.5, 1), 4.0);   /* (15 - 4) >> 2 = 2 */
 }
 
+/* An add whose aligned operands need more than 64 bits while its result fits (the adders of a
+ * product by a 53-bit constant): x + y * 2^-62 at f = 1 aligns at F = max(1, 0 + 62) = 62, so
+ * x_x is shifted left by 61 (15 * 2^61 > 2^63), then the sum is shifted back by 61. The result is
+ * x + floor(y / 2^61) = x: int64 alignment would wrap x_x and give garbage. */
+Test(interp, add_aligns_in_128_bits) {
+    emit(ALK_OP_ADD, (uint32_t[]){0, 1}, 2, (int64_t[]){-62}, 1, X);
+    cr_assert_eq(run2(7.5, 3), 7.5);
+    cr_assert_eq(run2(-8, 3), -8.0);
+    cr_assert_eq(run2(-3.5, 2), -3.5);
+}
+
 Test(interp, relu_and_quantize_wrap_to_their_format) {
     /* relu to (0, 7, 1): max(x_x, 0) >> 1, 3 unsigned bits */
     emit(ALK_OP_RELU, (uint32_t[]){0}, 1, NULL, 0, (alk_qint){0, 7, 1});
