@@ -6,6 +6,7 @@
  */
 #include "plugin/convert.h"
 #include "plugin/plugin_int.h"
+#include "alir/validate.h"
 #include "core/alloc.h"
 #include "core/vec.h"
 
@@ -343,6 +344,15 @@ static int run_tracer(const alk_generation *generation, const alk__loaded *trace
         result->emit_seconds = seconds_now() - start;
         if (rv != ALK_OK) {
             rv = alk_diag_set(diag, rv, "tracing the outputs: %s", alk_trace_message(t));
+        }
+    }
+    if (rv == ALK_OK) {
+        /* A program no interpreter can run (an op wider than 64 bits) is an error here, where
+         * the user can still be told which model made it, not a file that fails later. */
+        rv = alk_program_validate(result->program, &inner);
+        if (rv != ALK_OK) {
+            rv = alk_diag_set(diag, rv, "the %s tracer built a program that is not valid ALIR: %s",
+                              tracer->desc->name, inner.message);
         }
     }
     if (rv == ALK_OK) {

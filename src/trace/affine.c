@@ -47,41 +47,12 @@ alk_affine *alk__affine_atom(alk_trace *t, alk_qint qint) {
     return a;
 }
 
-/*
- * The step of a term c * atom is the lsb of c * step_atom. The reference takes that lsb through
- * float32 (spec §0), which keeps 24 significant bits: for the wider coefficients of the adders
- * that multiply by a non-dyadic constant (the SCM of 1/3 has a 53-bit odd part, 1.8) its step is
- * coarser than the product's, and the ALIR add truncates the product to it (4.2). The value then
- * depends on the adder graph: x / 3 on a 4-fraction-bit input is off by up to 2^-29 with one
- * graph of 1/3 and 2^-10 with the reference's own.
- *
- * We keep the exact step of the double product (the exact product, whatever the graph) when every
- * atom of the node is narrow enough that a product by any double coefficient (53 significant
- * bits) fits the 64-bit interpreter, and the node itself fits. The test is on the atoms, not on
- * the node's own coefficients, so that all the adders of one product decide alike: an add whose
- * operands kept exact steps but whose result fell back to a coarse one would overflow int64
- * while aligning them. Coefficients float32 holds exactly give the same step either way, so
- * every program without such products is the reference's op for op.
- */
-enum { DOUBLE_COEFF_BITS = 53, INTERPRETER_BITS = 64 };
-
-/* Width k + i + f of an interval as the ALIR interpreter sees it; INTERPRETER_BITS + 1 where it
- * is wider than the interpreter (or outside the range where alk_kif_of is exact). */
-static int interval_width(double min, double max, double step) {
-    if (!(step >= 0x1p-126) || fmax(fabs(min), fabs(max)) / step >= 0x1p63) {
-        return INTERPRETER_BITS + 1;
-    }
-    return alk_kif_width(alk_kif_of((alk_qint){min, max, step}));
-}
-
 alk_qint alk__affine_qint(alk_affine *a) {
     if (a->cached) {
         return a->qint;
     }
     double min = a->bias, max = a->bias;
     double step = pow2_lsb(a->bias);
-    double exact_step = step; /* a bias keeps its float32 step: cadd stores it so (1.6) */
-    int widest_atom = 0;
     for (uint32_t j = 0; j < a->n; j++) {
         double c = a->terms[j].coeff;
         alk_qint q = a->terms[j].atom->qint;
@@ -92,16 +63,13 @@ alk_qint alk__affine_qint(alk_affine *a) {
             min += c * q.max;
             max += c * q.min;
         }
-        step = fmin(step, pow2_lsb(c * q.step));
-        exact_step = fmin(exact_step, ldexp(1.0, alk_lsb_loc_f64(c * q.step)));
-        int w = interval_width(q.min, q.max, q.step);
-        widest_atom = w > widest_atom ? w : widest_atom;
+        double s = pow2_lsb(c * q.step);
+        if (s < step) {
+            step = s;
+        }
     }
     if (min == max) {
         step = pow2_lsb(min);
-    } else if (exact_step < step && widest_atom + DOUBLE_COEFF_BITS <= INTERPRETER_BITS &&
-               interval_width(min, max, exact_step) <= INTERPRETER_BITS) {
-        step = exact_step;
     }
     a->qint = (alk_qint){min, max, step};
     a->cached = true;

@@ -297,7 +297,10 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             return t->error;
         }
         for (size_t i = 0; i < k; i++) {
-            q[i] = (alk_qint){alk_fv_low(v[i]), alk_fv_high(v[i]), alk_fv_step(v[i])};
+            /* The reference's solver stores intervals as float32 (cmvm.md §0): bounds that are
+             * not float32 values (the outputs of an average over 3) are rounded, as it does. */
+            q[i] = (alk_qint){(float)alk_fv_low(v[i]), (float)alk_fv_high(v[i]),
+                              (float)alk_fv_step(v[i])};
             lat[i] = v[i]->node->latency;
         }
         /* The solver sees each input's interval and latency: it balances the adder tree by
