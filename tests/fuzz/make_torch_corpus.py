@@ -2,7 +2,7 @@
 """Writes the generated seeds of the torch tracer's fuzzer (fuzz_torch.c) into
 tests/fuzz/corpus_torch/: graph messages exported by alkaid_client.torch.export from a few small
 models (modules with parameters, a conv/batch-norm stack, functional code over two inputs with
-tuples, slices, methods and a dict output, a get_attr constant, an embedding), and broken
+tuples, slices, methods and a dict output, a get_attr constant, an embedding, shape functions), and broken
 variants of them that the daemon and the tracer must refuse naming the culprit (a dangling
 reference, a cycle, a forward reference, tensor bytes that do not match shape or dtype, a
 missing module, ...). Needs python3-torch and python3-msgpack.
@@ -96,12 +96,23 @@ def _models():
         def forward(self, i):
             return self.embed(i.to(torch.int64)).flatten(1)
 
+    class Shapes(nn.Module):
+        def forward(self, x):
+            a = x.expand(2, x.size(-1))
+            z = torch.zeros(2, 4)
+            b = torch.where(a > z, a, z)
+            c = F.pad(b, (1, 1)).repeat(1, 2)
+            parts = torch.chunk(c, 2, dim=1)
+            g = torch.stack([parts[0], parts[1]], 0).transpose(0, 2).reshape(1, -1)
+            return torch.split(g, 8, dim=-1)[1], x.flatten().unsqueeze(0)
+
     return [
         (_quarters(Mlp(), 1), [(1, 4)], (1, 3, 2)),
         (_quarters(ConvStack(), 2), [(1, 2, 4, 4)], (1, 2, 2)),
         (TwoInputs(), [(1, 4), (1, 4)], [(1, 2, 2), (0, 3, 1)]),
         (_quarters(Constant(), 4), [(1, 4)], (1, 2, 2)),
         (_quarters(Lookup(), 5), [(1, 3)], (0, 3, 0)),
+        (Shapes(), [(1, 4)], (1, 2, 1)),
     ]
 
 
@@ -199,7 +210,7 @@ def seeds():
         m = export(module, shapes, kif)
         del m["model"]["torch_version"]  # informative only; the seeds outlive a torch upgrade
         messages.append(m)
-    mlp, _, two, const, _ = messages
+    mlp, _, two, const, _, _ = messages
     messages += list(_broken(mlp, two, const))
     data = [pack(m) for m in messages]
     data += [data[0][: len(data[0]) // 2], b"\x80", pack([mlp])]  # truncated, {}, not a map
