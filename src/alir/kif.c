@@ -22,6 +22,18 @@ alk_kif alk_kif_of(alk_qint qint) {
     return (alk_kif){k, bits - f, f};
 }
 
+bool alk_qint_fits_int64(alk_qint qint) {
+    if (qint.min == 0.0 && qint.max == 0.0) {
+        return true;
+    }
+    /* The codes first: alk_kif_of rounds them to long long. */
+    if (!isfinite(qint.min) || !isfinite(qint.max) || qint.min / qint.step < -0x1p63 ||
+        qint.max / qint.step >= 0x1p63) {
+        return false;
+    }
+    return alk_kif_width(alk_kif_of(qint)) <= 64;
+}
+
 int64_t alk_lookup_pad_left(alk_qint qint, alk_kif kif) {
     if (kif.k) {
         return llround((qint.min + ldexp(1.0, kif.i)) / qint.step);

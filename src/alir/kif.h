@@ -8,6 +8,8 @@
 
 #include "alir/program.h"
 
+#include <stdbool.h>
+
 typedef struct alk_kif {
     int k;
     int i;
@@ -25,6 +27,14 @@ static inline int alk_kif_width(alk_kif kif) {
  * which is (0, 0, 0) whatever its step.
  */
 alk_kif alk_kif_of(alk_qint qint);
+
+/*
+ * Whether the values of `qint` fit ALIR's 64-bit integer codes: the zero interval, or finite
+ * bounds within 2^63 steps of zero (INT64_MIN included) whose format is at most 64 bits wide.
+ * Apart from the zero interval, the step must be a positive power of two. The one rule of
+ * alk_program_validate and of the tracer's emission (trace/emit.c).
+ */
+bool alk_qint_fits_int64(alk_qint qint);
 
 /* Index offset of a lookup reading a producer with interval `qint` (spec §4.4). */
 int64_t alk_lookup_pad_left(alk_qint qint, alk_kif kif);

@@ -17,9 +17,11 @@
  */
 #include "trace/emit.h"
 #include "trace/passes.h"
+#include "alir/kif.h"
 #include "core/alloc.h"
 #include "trace/trace_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -397,6 +399,28 @@ fail:
     return rv;
 }
 
+/*
+ * Every value of `program` must fit ALIR's 64-bit codes. A model's huge weights or scales (a
+ * float32 weight near 2^127, a product of several) make intervals that do not, or that overflow
+ * to infinity; such a program would be refused by every reader and interpreter, so the trace
+ * fails with ALK_ELIMIT naming the op instead. (An op whose step is not even positive is a
+ * tracer bug, left to the program's validation.)
+ */
+static int check_widths(alk_trace *t, const alk_program *program) {
+    for (size_t i = 0; i < program->n_ops; i++) {
+        alk_qint q = program->ops[i].qint;
+        if (q.step > 0.0 && isfinite(q.step) && !alk_qint_fits_int64(q)) {
+            return alk__trace_set_error(
+                t, ALK_ELIMIT,
+                "op %zu (%s) of the program needs values wider than ALIR's 64 bits: interval "
+                "[%g, %g] step %g (a weight, scale or product of the model is too large or too "
+                "finely stepped)",
+                i, alk_opcode_name(program->ops[i].opcode), q.min, q.max, q.step);
+        }
+    }
+    return ALK_OK;
+}
+
 int alk_trace_emit(alk_trace *t, alk_fvar *const *inputs, size_t n_in, alk_fvar *const *outputs,
                    size_t n_out, bool optimize, alk_program **ret_program) {
     alk__comb *comb = NULL;
@@ -408,6 +432,13 @@ int alk_trace_emit(alk_trace *t, alk_fvar *const *inputs, size_t n_in, alk_fvar 
         rv = alk__comb_to_program(comb, ret_program);
         if (rv != ALK_OK) {
             alk__trace_set_error(t, rv, "out of memory while writing the program");
+        }
+    }
+    if (rv == ALK_OK) {
+        rv = check_widths(t, *ret_program);
+        if (rv != ALK_OK) {
+            alk_program_free(*ret_program);
+            *ret_program = NULL;
         }
     }
     alk__comb_free(comb);

@@ -16,7 +16,8 @@
  * Traces `outputs` (n_out references, borrowed) as functions of `inputs` (n_in references,
  * borrowed; each must have a positive factor). With `optimize`, runs the reference's optimize()
  * (spec §3.7). On success the caller owns *ret_program. Errors (a variable not derived from the
- * inputs, a pass that does not converge, out of memory) are also recorded in the context.
+ * inputs, a pass that does not converge, ALK_ELIMIT for a value wider than ALIR's 64 bits, out
+ * of memory) are also recorded in the context.
  */
 int alk_trace_emit(alk_trace *t, alk_fvar *const *inputs, size_t n_in, alk_fvar *const *outputs,
                    size_t n_out, bool optimize, alk_program **ret_program);

@@ -452,8 +452,20 @@ static alk_fvar *const_add(alk_trace *t, alk_fvar *a, double c) {
         return a;
     }
     if (a->node->opr != ALK_FOPR_CADD) {
-        alk_affine *affine = alk__affine_add_scalar(t, a->affine, c);
         double u = c / a->factor;
+        /* The packed constant is read through float32 (lsb, quirk §1.6). Beyond float32's range
+         * (c far above the value's scale: a batch norm of weight 1e-38 adding its offset) that
+         * reading wraps, the reference packs a garbage constant, and u * 2^s overflows int64:
+         * refuse. */
+        if (isinf((float)u)) {
+            alk__trace_set_error(t, ALK_ELIMIT,
+                                 "adding the constant %g to a value of scale %g: their ratio %g "
+                                 "is beyond float32's range, in which constant additions are "
+                                 "encoded",
+                                 c, a->factor, u);
+            return NULL;
+        }
+        alk_affine *affine = alk__affine_add_scalar(t, a->affine, c);
         int s = -lsb_i8(u);
         double m = trunc(u * ldexp(1.0, s));
         int64_t data = (int64_t)((uint64_t)(int64_t)s << 32 | ((uint64_t)(int64_t)m & 0xFFFFFFFFu));

@@ -1,8 +1,9 @@
 /*
- * Replays a fuzzing corpus through the harness (fuzz_request.c) without libFuzzer, so that
- * `meson test` exercises every corpus input in every build (plain and sanitized). Arguments are
- * files or directories of files. Fails when an input crashes (the harness aborts) or leaks
- * (alk_alloc_live differs after the input).
+ * Replays a fuzzing corpus through a harness (fuzz_*.c) without libFuzzer, so that `meson test`
+ * exercises every corpus input in every build (plain and sanitized). Arguments are files or
+ * directories of files. Fails when an input crashes (the harness aborts) or leaks
+ * (alk_alloc_live differs after the input). A harness's LLVMFuzzerInitialize, when it has one,
+ * runs first, as under libFuzzer: what it sets up for every input is not counted as a leak.
  */
 #include "core/alloc.h"
 #include "core/io.h"
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int replay_file(const char *path) {
     alk_buf bytes;
@@ -36,6 +38,9 @@ static int replay_file(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    if (LLVMFuzzerInitialize != NULL) {
+        (void)LLVMFuzzerInitialize(&argc, &argv);
+    }
     size_t count = 0;
     int failures = 0;
     for (int i = 1; i < argc; i++) {

@@ -129,6 +129,16 @@ Test(trace_fvar, constant_addition) {
     alk__comb_free(c);
 }
 
+/* A constant 2^140 times the value's scale cannot be encoded through float32: a limit, not a
+ * garbage constant (nor an int64 overflow). */
+Test(trace_fvar, constant_addition_beyond_float32) {
+    alk_fvar *tiny = alk_fv_mul_const(t, x, 0x1p-140);
+    cr_expect_null(alk_fv_add_const(t, tiny, 1.5));
+    cr_expect_eq(alk_trace_error(t), ALK_ELIMIT);
+    cr_expect(strstr(alk_trace_message(t), "beyond float32's range") != NULL, "%s",
+              alk_trace_message(t));
+}
+
 /* §1.8 */
 Test(trace_fvar, constant_multiplication) {
     alk_fvar *a = alk_fv_mul_const(t, x, 3);

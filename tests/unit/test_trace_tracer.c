@@ -6,8 +6,9 @@
  *     (16, 4); ours must equal it op for op except the two opcode-3 ops of §4.9 (the current
  *     reference gives them data (2,) and interval (0, 4096, 4096), the file (0,) and (0, 1024,
  *     1024)) and the NOT ops reading them (interval only);
- *   * the bad-call contract of issue 5 (EINVAL with a message, no abort) and the allocation
- *     failure loop over a whole example trace (clean ENOMEM, nothing leaked).
+ *   * the bad-call contract of issue 5 (EINVAL with a message, no abort), a value wider than
+ *     ALIR's 64 bits (ELIMIT) and the allocation failure loop over a whole example trace (clean
+ *     ENOMEM, nothing leaked).
  */
 #include "alir/interp.h"
 #include "alir/json.h"
@@ -421,6 +422,24 @@ Test(trace_tracer, output_not_derived_from_inputs) {
     alk_program *p = NULL;
     cr_expect_eq(alk_trace_emit(t, &x, 1, &s, 1, true, &p), ALK_EINVAL);
     cr_expect(strstr(alk_trace_message(t), "not among the inputs") != NULL);
+    cr_expect_null(p);
+    alk_trace_free(t);
+}
+
+/* x0 * 2^70 + x1 with x on a step of 1/4, as a constant product (a float32 weight of 2^70): the
+ * solver scales the sum to x0 + x1 * 2^-70, whose 2^74 codes no ALIR value holds. */
+Test(trace_tracer, a_value_wider_than_64_bits_is_a_limit) {
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+    size_t shape_x[1] = {2}, shape_w[2] = {2, 1};
+    int k[2] = {1, 1}, i[2] = {2, 2}, f[2] = {2, 2};
+    const double w[2] = {0x1p70, 1.0};
+    alk_fva *x = alk_fva_from_kif(t, 1, shape_x, k, i, f);
+    alk_fva *y = alk_fva_matmul(t, x, alk_fva_numbers(t, 2, shape_w, w));
+    alk_program *p = NULL;
+    cr_expect_eq(alk_fva_trace(t, &x, 1, &y, 1, true, &p), ALK_ELIMIT, "%s", alk_trace_message(t));
+    cr_expect(strstr(alk_trace_message(t), "needs values wider than ALIR's 64 bits") != NULL, "%s",
+              alk_trace_message(t));
     cr_expect_null(p);
     alk_trace_free(t);
 }

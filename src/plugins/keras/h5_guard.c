@@ -15,6 +15,10 @@
  *     attribute, finds the attribute message in its object's header and checks each reference:
  *     an existing object of a checked collection, at least as long as the claimed length, of
  *     one-byte characters.
+ * Dense storage is reached the same way: a group's link info message (and an object's attribute
+ * info message) gives the addresses of a fractal heap and B-trees, which libhdf5 reads without
+ * checking them against the end of the file. alk__kh5_guard_attributes, called for every object
+ * before libhdf5 reads its attributes or links, refuses addresses outside the image.
  *
  * The parser knows what h5py writes for Keras: superblocks 0 to 3, object headers version 1 and
  * 2 with continuation chunks, attribute messages version 1 to 3 kept in the header. An attribute
@@ -30,8 +34,10 @@
 #include <string.h>
 
 enum {
+    MSG_LINK_INFO = 0x02,
     MSG_CONTINUATION = 0x10,
     MSG_ATTRIBUTE = 0x0c,
+    MSG_ATTRIBUTE_INFO = 0x15,
     CLASS_VLEN = 9,
     MAX_CHUNKS = 64, /* of one object header: Keras' have one or two */
 };
@@ -273,8 +279,43 @@ static bool attribute_parts_of(const unsigned char *m, uint64_t size, attribute_
     return true;
 }
 
-/* Looks for the attribute message called `name`; stops at it or at a malformed one. */
+/*
+ * Whether a link info or attribute info message (dense storage of a group's links or of an
+ * object's attributes) is sound: a known version, and a fractal heap and index B-tree addresses
+ * (two, or three with a creation-order index) each undefined or inside the image, the name index
+ * defined when the heap is (the storage is dense then). libhdf5 opens the heap and the B-trees
+ * at those addresses without checking them against the end of the file or against "undefined";
+ * one just below 2^64 wraps its end-of-file check and the metadata accumulator copies from a
+ * NULL buffer.
+ */
+static bool dense_storage_sound(const alk__kh5_guard *g, unsigned type, const unsigned char *m,
+                                uint64_t size) {
+    if (size < 2 || m[0] != 0) {
+        return false;
+    }
+    unsigned flags = m[1];
+    /* The largest creation index, when tracked: 8 bytes for links, 2 for attributes. */
+    uint64_t at = 2 + ((flags & 0x01) ? (type == MSG_LINK_INFO ? 8 : 2) : 0);
+    unsigned n_addresses = (flags & 0x02) ? 3 : 2;
+    if (size < at || (size - at) / g->addr_size < n_addresses) {
+        return false;
+    }
+    const uint64_t undefined = g->addr_size == 8 ? UINT64_MAX : UINT32_MAX;
+    bool defined[3] = {false, false, false};
+    for (unsigned a = 0; a < n_addresses; a++) {
+        uint64_t addr = load_le(m + at + (uint64_t)a * g->addr_size, g->addr_size);
+        defined[a] = addr != undefined;
+        if (defined[a] && offset_of(g, addr) == UINT64_MAX) {
+            return false;
+        }
+    }
+    return !defined[0] || defined[1]; /* heap, then name index */
+}
+
+/* Looks for the attribute message called `name`; stops at it or at a malformed one (an
+ * attribute message, or a dense storage message libhdf5 would follow). */
 typedef struct attribute_search {
+    const alk__kh5_guard *guard;
     const char *name;
     const unsigned char *message;
     uint64_t size;
@@ -285,6 +326,10 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
                             void *context) {
     attribute_search *s = context;
     attribute_parts a;
+    if (type == MSG_LINK_INFO || type == MSG_ATTRIBUTE_INFO) {
+        s->malformed = !dense_storage_sound(s->guard, type, data, size);
+        return s->malformed;
+    }
     if (type != MSG_ATTRIBUTE) {
         return false;
     }
@@ -302,12 +347,12 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
 
 int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
                               const char *label, alk_diag *diag) {
-    attribute_search s = {0};
+    attribute_search s = {.guard = g};
     uint64_t at = offset_of(g, header_addr);
     if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, &s) || s.malformed) {
         return alk_diag_set(diag, ALK_EINVAL,
-                            "%s: the object header holding %s, or an attribute in it, is "
-                            "malformed",
+                            "%s: the object header holding %s, or an attribute or link index in "
+                            "it, is malformed",
                             label, what);
     }
     return ALK_OK;
@@ -375,7 +420,7 @@ static bool heap_object(const alk__kh5_guard *g, uint64_t addr, unsigned index,
 int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr, const char *name,
                                   uint64_t max_len, const char *what, const char *label,
                                   alk_diag *diag) {
-    attribute_search s = {.name = name};
+    attribute_search s = {.guard = g, .name = name};
     uint64_t at = offset_of(g, header_addr);
     if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, &s) || s.malformed) {
         return alk_diag_set(diag, ALK_EINVAL, "%s: the object header holding %s is malformed",

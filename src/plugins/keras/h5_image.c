@@ -110,15 +110,36 @@ static int header_address(alk__kh5 *h5, hid_t loc, const char *path, uint64_t *r
     return ALK_OK;
 }
 
-/*
- * Lets the guard check the attribute messages of the object at `path` (relative to `loc`) before
- * libhdf5 decodes them, as every attribute call does; `what` names the attribute in errors.
- */
-static int guard_object(alk__kh5 *h5, hid_t loc, const char *path, const char *what,
+/* Lets the guard check the header of the object at `path` (relative to `loc`). */
+static int guard_header(alk__kh5 *h5, hid_t loc, const char *path, const char *what,
                         alk_diag *diag) {
     uint64_t header = 0;
     int rv = header_address(h5, loc, path, &header, diag);
     return rv != ALK_OK ? rv : alk__kh5_guard_attributes(&h5->guard, header, what, h5->label, diag);
+}
+
+/*
+ * Lets the guard check the attribute messages and link indexes of the object at `path` (relative
+ * to `loc`) before libhdf5 decodes them, as every attribute call and every listing of a group
+ * does, and first those of each group on the way there (libhdf5 reads a group's links to find
+ * the next one); `what` names the attribute or group in errors.
+ */
+static int guard_object(alk__kh5 *h5, hid_t loc, const char *path, const char *what,
+                        alk_diag *diag) {
+    char *way = alk_strdup(path);
+    if (way == NULL) {
+        return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+    }
+    int rv = ALK_OK;
+    /* Each prefix ending before an inner '/' (a leading one names the root, checked at open). */
+    for (char *slash = strchr(way + 1, '/'); rv == ALK_OK && slash != NULL;
+         slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        rv = guard_header(h5, loc, way, what, diag);
+        *slash = '/';
+    }
+    alk_free(way);
+    return rv != ALK_OK ? rv : guard_header(h5, loc, path, what, diag);
 }
 
 /* ---- open and close ----------------------------------------------------------------------- */
@@ -763,15 +784,21 @@ static int walk_group(walk *w, hid_t group, size_t depth) {
         return alk_diag_set(w->diag, ALK_ELIMIT, "%s: groups nest deeper than %zu at '%.200s'",
                             w->h5->label, w->r->limits->max_depth, w->path.data);
     }
+    const char *where = w->path.len > 0 ? w->path.data : "/";
+    char what[240];
+    (void)snprintf(what, sizeof(what), "the links of '%.200s'", where);
+    int rv = guard_object(w->h5, group, ".", what, w->diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
     H5G_info_t info;
     if (H5Gget_info(group, &info) < 0) {
-        return fail(w->h5, w->diag, ALK_EINVAL, "cannot list group '%.200s'",
-                    w->path.len > 0 ? w->path.data : "/");
+        return fail(w->h5, w->diag, ALK_EINVAL, "cannot list group '%.200s'", where);
     }
     if (info.nlinks > SIZE_MAX) {
         info.nlinks = SIZE_MAX;
     }
-    int rv = alk__kf_charge_objects(w->r, (size_t)info.nlinks, "HDF5 links", w->diag);
+    rv = alk__kf_charge_objects(w->r, (size_t)info.nlinks, "HDF5 links", w->diag);
     if (rv == ALK_OK && w->path.len > 0) {
         const char *last = strrchr(w->path.data, '/');
         if (strcmp(last != NULL ? last + 1 : w->path.data, "vars") == 0) {

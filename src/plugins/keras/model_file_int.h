@@ -96,8 +96,9 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
 /*
  * Checks the attribute messages in the header of the object at file address `header_addr`
  * before libhdf5 decodes them (it decodes them all to find one): each must have a known version,
- * a name ending in its NUL inside the message, and its type and shape inside the message.
- * `what` names the attribute looked for in errors.
+ * a name ending in its NUL inside the message, and its type and shape inside the message; and
+ * its link info and attribute info messages, before libhdf5 follows them: every heap and B-tree
+ * address undefined or inside the image. `what` names the attribute looked for in errors.
  */
 int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
                               const char *label, alk_diag *diag);
