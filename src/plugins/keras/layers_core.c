@@ -131,16 +131,15 @@ void keras_dense(alk_op *op, const void *arg) {
     (void)arg;
     alk_fva *x = alk_op_in(op, 0);
     alk_fva *kernel = alk_op_weight(op, "kernel");
-    int64_t units = alk_op_int(op, "units", -1);
     if (x == NULL || kernel == NULL) {
         return;
     }
     size_t ndim = alk_fva_ndim(x);
-    int64_t dims[2] = {ndim > 0 ? (int64_t)alk_fva_shape(x)[ndim - 1] : -1, units};
-    if (!keras_check_shape(op, "weight 'kernel'", kernel, 2, dims)) {
-        return;
-    }
-    alk_fva *bias = bias_of(op, (int64_t)alk_fva_shape(kernel)[1]);
+    int64_t dims[2] = {ndim > 0 ? (int64_t)alk_fva_shape(x)[ndim - 1] : -1,
+                       alk_op_int(op, "units", -1)};
+    alk_fva *bias = keras_check_shape(op, "weight 'kernel'", kernel, 2, dims)
+                        ? bias_of(op, (int64_t)alk_fva_shape(kernel)[1])
+                        : NULL;
     if (!alk_op_failed(op)) {
         alk_op_out(op, alk_nn_dense(alk_op_trace(op), x, kernel, bias));
     }
