@@ -93,10 +93,14 @@ static rentry rheap_pop(rentry *h, size_t *len) {
     return top;
 }
 
-/* trunc(log2(max(|max + step|, |min|))) + shift, with the reference's float log2. */
+/* trunc(log2(max(|max + step|, |min|))) + shift, with the reference's float log2. Beyond
+ * float32's range the logarithm is infinite (the reference's int() of it raises): the key, which
+ * only orders the terms, saturates past every finite one instead of overflowing int64. */
 static int64_t left_align(alk__fq q, int64_t shift) {
+    enum { BEYOND_FLOAT32 = 1024 };
     float a = fabsf(q.max + q.step), b = fabsf(q.min);
-    return (int64_t)log2f(a < b ? b : a) + shift;
+    float bits = log2f(a < b ? b : a);
+    return (isfinite(bits) ? (int64_t)bits : bits > 0 ? BEYOND_FLOAT32 : -BEYOND_FLOAT32) + shift;
 }
 
 int alk__reduce_terms(alk__op **ops, size_t *n_ops, size_t *cap_ops, const alk__term *terms,

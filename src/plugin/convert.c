@@ -202,6 +202,15 @@ static int make_input(alk_trace *t, const alk_input_spec *spec, size_t index, al
         }
         shape[d] = (size_t)spec->dims[d];
     }
+    /* A wider input could not be read by the program (and its values, up to 2^128, would
+     * overflow the float32 arithmetic of the solvers before the emission refused it). */
+    int width = spec->kif[0] + spec->kif[1] + spec->kif[2];
+    if (spec->has_kif && width > 64) {
+        return alk_diag_set(diag, ALK_ELIMIT,
+                            "input %zu: format (%d, %d, %d) is %d bits wide; ALIR values hold at "
+                            "most 64",
+                            index, spec->kif[0], spec->kif[1], spec->kif[2], width);
+    }
     alk_fva *a = NULL;
     if (!spec->has_kif) {
         a = alk_fva_input(t, spec->n_dims, shape);

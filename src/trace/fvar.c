@@ -1649,7 +1649,11 @@ alk_fvar *alk_fv_lookup(alk_trace *t, alk_fvar *v, alk_ftable *table, const alk_
          * every lookup, usually with the same bounds). */
         int64_t start = (int64_t)py_round((q.min - o_min) / o_step);
         int64_t stop = (int64_t)size - (int64_t)py_round((o_max - q.max) / o_step);
-        int64_t stride = (int64_t)py_round(q.step / o_step);
+        /* A variable's step may be any power of two above the table's (a constant's is its own
+         * lsb): a stride past the table's end selects its first entry only, as Python's slice
+         * does with the reference's huge int, so it is clamped before the conversion. */
+        double ratio = py_round(q.step / o_step);
+        int64_t stride = ratio < (double)size ? (int64_t)ratio : (int64_t)size;
         if (table->slice != NULL && table->slice_start == start && table->slice_stop == stop &&
             table->slice_stride == stride) {
             alk_ftable *sliced = table->slice;

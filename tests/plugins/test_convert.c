@@ -127,6 +127,22 @@ Test(convert_request, tracer_shapes_meet_the_element_limit) {
     cr_assert_eq(alk_alloc_live(), live);
 }
 
+Test(convert_request, an_input_wider_than_64_bits_is_a_limit) {
+    alk_convert_request request;
+    alk_convert_request_init(&request);
+    request.framework = "alkaid";
+    request.model = json("{\"input_shape\": [4, 5]}");
+    static const int kif[1][3] = {{1, 40, 24}};
+    request.inputs_kif = kif;
+    request.n_inputs_kif = 1;
+    alk_convert_result result = {0};
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_convert(generation, &request, &result, &diag), ALK_ELIMIT, "%s", diag.message);
+    cr_assert_str_eq(diag.message,
+                     "input 0: format (1, 40, 24) is 65 bits wide; ALIR values hold at most 64");
+    alk_convert_result_fini(&result);
+}
+
 Test(convert_request, zero_hwconf_sizes_are_refused_not_divided_by) {
     alk_convert_request request;
     alk_convert_request_init(&request);

@@ -34,7 +34,9 @@
 #include <string.h>
 
 enum {
+    MSG_DATASPACE = 0x01,
     MSG_LINK_INFO = 0x02,
+    MSG_DATATYPE = 0x03,
     MSG_CONTINUATION = 0x10,
     MSG_ATTRIBUTE = 0x0c,
     MSG_ATTRIBUTE_INFO = 0x15,
@@ -157,6 +159,117 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
         }
     }
     return ALK_OK;
+}
+
+/* The elements of a dataspace message (0 for a null space); false when malformed: its
+ * dimensions, and the maximum dimensions its flags announce, must lie inside it. */
+static bool dataspace_elements(const alk__kh5_guard *g, const unsigned char *ds, uint64_t size,
+                               uint64_t *ret_n) {
+    if (size < 4 || ds[0] < 1 || ds[0] > 2) {
+        return false;
+    }
+    unsigned rank = ds[1];
+    uint64_t dims_at = ds[0] == 1 ? 8 : 4;
+    if (ds[0] == 2 && ds[3] == 2) {
+        *ret_n = 0; /* null space */
+        return true;
+    }
+    uint64_t lists = (ds[2] & 0x01) ? 2 : 1; /* the sizes, and the maximum sizes */
+    if (rank > 32 || dims_at + lists * rank * g->length_size > size) {
+        return false;
+    }
+    uint64_t n = 1;
+    for (unsigned d = 0; d < rank; d++) {
+        uint64_t dim = load_le(ds + dims_at + (uint64_t)d * g->length_size, g->length_size);
+        if (dim != 0 && n > UINT64_MAX / dim) {
+            return false;
+        }
+        n *= dim;
+    }
+    *ret_n = n;
+    return true;
+}
+
+/* ---- datatypes ------------------------------------------------------------------------------ */
+
+/* `at` + `n` when that lies within `end`, else 0 (no part of a datatype ends at 0). */
+static uint64_t advance(uint64_t at, uint64_t n, uint64_t end) {
+    return at <= end && n <= end - at ? at + n : 0;
+}
+
+/* The end of the name at `at` (NUL-terminated before `end`, padded with its NUL to a multiple
+ * of 8 bytes before datatype version 3), or 0. */
+static uint64_t name_end(const unsigned char *p, uint64_t at, uint64_t end, unsigned version) {
+    const unsigned char *nul = at < end ? memchr(p + at, 0, end - at) : NULL;
+    if (nul == NULL) {
+        return 0;
+    }
+    uint64_t len = (uint64_t)(nul - (p + at));
+    return advance(at, version < 3 ? (len + 8) / 8 * 8 : len + 1, end);
+}
+
+/* Bytes of a version-3 compound member's offset: as many as the compound's size needs. */
+static uint64_t offset_bytes(uint64_t size) {
+    uint64_t n = 1;
+    while (n < 4 && (size >> (8 * n)) != 0) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * The end of the datatype at `at` of `p`, or 0 when some part of it lies at or beyond `end` or
+ * it is not a datatype libhdf5 1.10 reads (version 1 to 3). libhdf5's decoder reads member and
+ * enumeration names up to their NUL and member and base types recursively, trusting the
+ * message's size: a name without its NUL made it copy past the object header.
+ */
+static uint64_t datatype_end(const unsigned char *p, uint64_t at, uint64_t end, unsigned depth) {
+    enum { MAX_DEPTH = 8, CLASS_COMPOUND = 6, CLASS_ENUM = 8, CLASS_ARRAY = 10 };
+    static const unsigned char property_bytes[] = {4, 12, 2, 0, 4, 0, 0, 0, 0, 0, 0};
+    if (depth > MAX_DEPTH || advance(at, 8, end) == 0) {
+        return 0;
+    }
+    unsigned version = p[at] >> 4;
+    unsigned type_class = p[at] & 0x0f;
+    uint64_t members = load_le(p + at + 1, 2); /* compound and enum: the member count */
+    uint64_t size = load_le(p + at + 4, 4);
+    uint64_t q = at + 8;
+    if (version < 1 || version > 3 || type_class > CLASS_ARRAY) {
+        return 0;
+    }
+    switch (type_class) {
+    case 5: /* opaque: a tag of the length in the class bits */
+        return advance(q, p[at + 1], end);
+    case CLASS_COMPOUND:
+        for (uint64_t i = 0; q != 0 && i < members; i++) {
+            q = name_end(p, q, end, version);
+            q = q != 0 ? advance(q, version < 3 ? 4 : offset_bytes(size), end) : 0;
+            /* Version 1 keeps an array shape per member (dimensions, permutation, sizes). */
+            q = q != 0 && version == 1 ? advance(q, 28, end) : q;
+            q = q != 0 ? datatype_end(p, q, end, depth + 1) : 0;
+        }
+        return q;
+    case CLASS_ENUM: {
+        uint64_t base = q;
+        q = datatype_end(p, q, end, depth + 1);
+        for (uint64_t i = 0; q != 0 && i < members; i++) {
+            q = name_end(p, q, end, version);
+        }
+        return q != 0 ? advance(q, members * load_le(p + base + 4, 4), end) : 0;
+    }
+    case 9: /* variable-length: the base type */
+        return datatype_end(p, q, end, depth + 1);
+    case CLASS_ARRAY: {
+        if (version < 2 || q >= end) {
+            return 0;
+        }
+        uint64_t dims = p[q];
+        q = advance(q, version == 2 ? 4 + 8 * dims : 1 + 4 * dims, end);
+        return q != 0 ? datatype_end(p, q, end, depth + 1) : 0;
+    }
+    default:
+        return advance(q, property_bytes[type_class], end);
+    }
 }
 
 /* ---- object headers --------------------------------------------------------------------- */
@@ -312,8 +425,24 @@ static bool dense_storage_sound(const alk__kh5_guard *g, unsigned type, const un
     return !defined[0] || defined[1]; /* heap, then name index */
 }
 
-/* Looks for the attribute message called `name`; stops at it or at a malformed one (an
- * attribute message, or a dense storage message libhdf5 would follow). */
+/* Whether attribute message `m` (size bytes) is sound, with its parts in *ret: the parts inside
+ * it, and its type and shape as libhdf5 decodes them (unless shared: a version 2 or 3 message
+ * may hold a reference to a type or shape stored elsewhere instead). */
+static bool attribute_sound(const alk__kh5_guard *g, const unsigned char *m, uint64_t size,
+                            attribute_parts *ret) {
+    uint64_t elements;
+    if (!attribute_parts_of(m, size, ret)) {
+        return false;
+    }
+    bool shared_type = m[0] > 1 && (m[1] & 0x01);
+    bool shared_shape = m[0] > 1 && (m[1] & 0x02);
+    return (shared_type || datatype_end(m, ret->dt_at, ret->dt_at + ret->dt_size, 0) != 0) &&
+           (shared_shape || dataspace_elements(g, m + ret->ds_at, ret->ds_size, &elements));
+}
+
+/* Looks for the first attribute message called `name` while checking every message libhdf5
+ * decodes without bounds (attributes, types, shapes) or follows (dense storage); stops at a
+ * malformed one. */
 typedef struct attribute_search {
     const alk__kh5_guard *guard;
     const char *name;
@@ -326,23 +455,30 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
                             void *context) {
     attribute_search *s = context;
     attribute_parts a;
-    if (type == MSG_LINK_INFO || type == MSG_ATTRIBUTE_INFO) {
+    uint64_t elements;
+    switch (type) {
+    case MSG_LINK_INFO:
+    case MSG_ATTRIBUTE_INFO:
         s->malformed = !dense_storage_sound(s->guard, type, data, size);
-        return s->malformed;
+        break;
+    case MSG_DATATYPE:
+        s->malformed = datatype_end(data, 0, size, 0) == 0;
+        break;
+    case MSG_DATASPACE:
+        s->malformed = !dataspace_elements(s->guard, data, size, &elements);
+        break;
+    case MSG_ATTRIBUTE:
+        s->malformed = !attribute_sound(s->guard, data, size, &a);
+        if (!s->malformed && s->name != NULL && s->message == NULL &&
+            strcmp((const char *)data + a.name_at, s->name) == 0) {
+            s->message = data;
+            s->size = size;
+        }
+        break;
+    default:
+        break;
     }
-    if (type != MSG_ATTRIBUTE) {
-        return false;
-    }
-    if (!attribute_parts_of(data, size, &a)) {
-        s->malformed = true;
-        return true;
-    }
-    if (s->name != NULL && strcmp((const char *)data + a.name_at, s->name) == 0) {
-        s->message = data;
-        s->size = size;
-        return true;
-    }
-    return false;
+    return s->malformed;
 }
 
 int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
@@ -359,33 +495,6 @@ int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, con
 }
 
 /* ---- variable-length references ----------------------------------------------------------- */
-
-/* The elements of a dataspace message (0 for a null space); false when malformed. */
-static bool dataspace_elements(const alk__kh5_guard *g, const unsigned char *ds, uint64_t size,
-                               uint64_t *ret_n) {
-    if (size < 4 || ds[0] < 1 || ds[0] > 2) {
-        return false;
-    }
-    unsigned rank = ds[1];
-    uint64_t dims_at = ds[0] == 1 ? 8 : 4;
-    if (ds[0] == 2 && ds[3] == 2) {
-        *ret_n = 0; /* null space */
-        return true;
-    }
-    if (rank > 32 || dims_at + (uint64_t)rank * g->length_size > size) {
-        return false;
-    }
-    uint64_t n = 1;
-    for (unsigned d = 0; d < rank; d++) {
-        uint64_t dim = load_le(ds + dims_at + (uint64_t)d * g->length_size, g->length_size);
-        if (dim != 0 && n > UINT64_MAX / dim) {
-            return false;
-        }
-        n *= dim;
-    }
-    *ret_n = n;
-    return true;
-}
 
 /* Finds object `index` of the collection at file address `addr`: its size. */
 typedef struct lookup {
@@ -434,7 +543,7 @@ int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr,
     }
     const unsigned char *m = s.message;
     attribute_parts a;
-    (void)attribute_parts_of(m, s.size, &a); /* checked by match_attribute */
+    (void)attribute_parts_of(m, s.size, &a); /* checked by attribute_sound */
     if (m[0] > 1 && (m[1] & 0x03) != 0) {
         return alk_diag_set(diag, ALK_ENOTSUP, "%s: %s has a shared type or shape", label, what);
     }

@@ -742,11 +742,17 @@ static int visit_link(walk *w, hid_t group, const char *name, size_t depth) {
                             "%s: '%.200s' is %s link; Keras writes hard links only", h5->label,
                             w->path.data, link.type == H5L_TYPE_SOFT ? "a soft" : "an external");
     }
+    /* Opening decodes the object's header (a dataset's type and shape): guarded first. */
+    char what[240];
+    (void)snprintf(what, sizeof(what), "'%.200s'", w->path.data);
+    int rv = guard_object(h5, group, name, what, w->diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
     hid_t object = H5Oopen(group, name, h5->lapl);
     if (object < 0) {
         return fail(h5, w->diag, ALK_EINVAL, "cannot open '%.200s'", w->path.data);
     }
-    int rv = ALK_OK;
     H5I_type_t type = H5Iget_type(object);
     if (type == H5I_GROUP) {
         rv = walk_group(w, object, depth + 1);
