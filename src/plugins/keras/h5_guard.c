@@ -475,8 +475,18 @@ static bool attribute_sound(const alk__kh5_guard *g, const unsigned char *m, uin
     }
     bool shared_type = m[0] > 1 && (m[1] & 0x01);
     bool shared_shape = m[0] > 1 && (m[1] & 0x02);
-    return (shared_type || datatype_end(m, ret->dt_at, ret->dt_at + ret->dt_size, 0) != 0) &&
-           (shared_shape || dataspace_elements(g, m + ret->ds_at, ret->ds_size, &elements));
+    if ((!shared_type && datatype_end(m, ret->dt_at, ret->dt_at + ret->dt_size, 0) == 0) ||
+        (!shared_shape && !dataspace_elements(g, m + ret->ds_at, ret->ds_size, &elements))) {
+        return false;
+    }
+    if (shared_type || shared_shape) {
+        return true; /* the value's size is not known here; such attributes are refused later */
+    }
+    /* libhdf5 copies elements x type size bytes of value without checking the message's size;
+     * a variable-length element is stored as a reference (length, collection, index). */
+    const unsigned char *type = m + ret->dt_at;
+    uint64_t item = (type[0] & 0x0f) == CLASS_VLEN ? 4 + g->addr_size + 4 : load_le(type + 4, 4);
+    return item == 0 || elements <= (size - ret->data_at) / item;
 }
 
 /* Looks for the first attribute message called `name` while checking every message libhdf5
