@@ -482,10 +482,14 @@ static bool attribute_sound(const alk__kh5_guard *g, const unsigned char *m, uin
     if (shared_type || shared_shape) {
         return true; /* the value's size is not known here; such attributes are refused later */
     }
-    /* libhdf5 copies elements x type size bytes of value without checking the message's size;
-     * a variable-length element is stored as a reference (length, collection, index). */
+    /* libhdf5 copies elements x the type's size field bytes of value without checking the
+     * message's size; a variable-length element is read as a reference (length, collection,
+     * index) whatever that field says. */
     const unsigned char *type = m + ret->dt_at;
-    uint64_t item = (type[0] & 0x0f) == CLASS_VLEN ? 4 + g->addr_size + 4 : load_le(type + 4, 4);
+    uint64_t item = load_le(type + 4, 4);
+    if ((type[0] & 0x0f) == CLASS_VLEN && item < 4 + g->addr_size + 4) {
+        item = 4 + g->addr_size + 4;
+    }
     return item == 0 || elements <= (size - ret->data_at) / item;
 }
 
