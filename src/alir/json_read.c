@@ -60,10 +60,20 @@ static bool get_number(const json_t *v, double *ret, bool *ret_is_int) {
 }
 
 /* Reads a list of `n` int32 values from model[index]. */
+/* `list` must be a list of `n` items (`what`: "integers") called `name`. */
+static int check_list_size(const json_t *list, size_t n, const char *name, const char *what,
+                           alk_diag *diag) {
+    if (!json_is_array(list) || json_array_size(list) != n) {
+        return alk_diag_set(diag, ALK_EINVAL, "%s must be a list of %zu %s", name, n, what);
+    }
+    return ALK_OK;
+}
+
 static int read_i32_list(const json_t *list, size_t n, const char *name, int32_t *out,
                          alk_diag *diag) {
-    if (!json_is_array(list) || json_array_size(list) != n) {
-        return alk_diag_set(diag, ALK_EINVAL, "%s must be a list of %zu integers", name, n);
+    int rv = check_list_size(list, n, name, "integers", diag);
+    if (rv != ALK_OK) {
+        return rv;
     }
     for (size_t i = 0; i < n; i++) {
         int64_t v;
@@ -76,8 +86,9 @@ static int read_i32_list(const json_t *list, size_t n, const char *name, int32_t
 }
 
 static int read_negs(const json_t *list, size_t n, bool *out, alk_diag *diag) {
-    if (!json_is_array(list) || json_array_size(list) != n) {
-        return alk_diag_set(diag, ALK_EINVAL, "out_negs must be a list of %zu booleans", n);
+    int rv = check_list_size(list, n, "out_negs", "booleans", diag);
+    if (rv != ALK_OK) {
+        return rv;
     }
     for (size_t j = 0; j < n; j++) {
         const json_t *v = json_array_get(list, j);
@@ -437,6 +448,17 @@ static int read_model(const json_t *root, alk_program **ret_program, alk_diag *d
         !get_i64(json_array_get(shape, 0), &n_in) || !get_i64(json_array_get(shape, 1), &n_out) ||
         n_in < 0 || n_out < 0 || n_in > INT32_MAX || n_out > INT32_MAX) {
         return alk_diag_set(diag, ALK_EINVAL, "model[0] (shape) must be [n_in, n_out]");
+    }
+    /* The shape sizes the program: its lists must hold that many items before anything is
+     * allocated, or two numbers of a 100-byte file would allocate gigabytes. */
+    static const char *const out_lists[] = {"out_idxs", "out_shifts", "out_negs"};
+    rv = check_list_size(json_array_get(model, 1), (size_t)n_in, "inp_shifts", "integers", diag);
+    for (size_t k = 0; rv == ALK_OK && k < 3; k++) {
+        rv = check_list_size(json_array_get(model, 2 + k), (size_t)n_out, out_lists[k],
+                             k < 2 ? "integers" : "booleans", diag);
+    }
+    if (rv != ALK_OK) {
+        return rv;
     }
     alk_program *program = NULL;
     rv = alk_program_new((uint32_t)n_in, (uint32_t)n_out, &program);

@@ -74,6 +74,10 @@ def alir_seeds(alkaidc):
     seeds.append(json.dumps(dict(v4, spec_version=9)).encode())
     seeds.append(b'{"model": [], "meta": "ALIRModel", "spec_version": 4}')
     seeds.append(gzip.compress(small, mtime=0) + b"trailing")
+    # Found by fuzz_alir_json: a shape of 685 million inputs with one inp_shift made the reader
+    # allocate 2.7 GB before it compared the two.
+    seeds.append(b'{"model":[[685146747,1],[0],[1],[-1],[false],[[[],-9.0]],-1,-1,null],'
+                 b'"meta":"ALIRModel","spec_version":4}')
     return seeds
 
 
