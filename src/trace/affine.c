@@ -9,9 +9,22 @@
  * left operand with their position (alk_atom.mark) for O(n + m) lookups and clears the marks
  * before returning. Everything is allocated from the context's arena; affine values are
  * immutable once built, except for the cached interval.
+ *
+ * Beyond the reference: a sum's step is never finer than its operands' (step_floor). The
+ * hardware adds two values on grids s_a and s_b, which gives a multiple of min(s_a, s_b); the
+ * reference takes the step from the terms alone, i.e. from the ideal linear form rather than
+ * from what the adders keep. Each adder truncates to a step derived from float32-rounded
+ * coefficients, and products by non-dyadic constants (an average over 9, x / 3) make
+ * coefficients longer than 53 bits, so a coefficient that cancels (weights 21 and -21 on two
+ * overlapping pooling windows) leaves a double rounding residue (-4 next to terms near 2^55) or
+ * exposes bits the adders had dropped. Its lsb made the step some 2^-30 of the real one and the
+ * value wider than 64 bits: ELIMIT on a model whose values are small. The floor changes no value
+ * (each operand is on its own grid), it only drops low bits that are always zero; where the
+ * coefficients fit float32 (dyadic weights of a few bits) it never applies.
  */
 #include "trace/trace_int.h"
 
+#include <math.h>
 #include <string.h>
 
 static alk_affine *affine_alloc(alk_trace *t, uint32_t n) {
@@ -20,6 +33,7 @@ static alk_affine *affine_alloc(alk_trace *t, uint32_t n) {
         a->n = n;
         a->cached = false;
         a->bias = 0.0;
+        a->step_floor = 0.0;
     }
     return a;
 }
@@ -70,13 +84,15 @@ alk_qint alk__affine_qint(alk_affine *a) {
     }
     if (min == max) {
         step = pow2_lsb(min);
+    } else if (step < a->step_floor) {
+        step = a->step_floor;
     }
     a->qint = (alk_qint){min, max, step};
     a->cached = true;
     return a->qint;
 }
 
-alk_affine *alk__affine_add(alk_trace *t, const alk_affine *a, const alk_affine *b) {
+alk_affine *alk__affine_add(alk_trace *t, alk_affine *a, alk_affine *b) {
     /* Merge into scratch first: entries of `a` keep their places, new atoms of `b` go last,
      * and entries whose coefficients cancel exactly are dropped. */
     size_t need = (size_t)a->n + b->n;
@@ -126,6 +142,7 @@ alk_affine *alk__affine_add(alk_trace *t, const alk_affine *a, const alk_affine 
         }
     }
     r->bias = a->bias + b->bias;
+    r->step_floor = fmin(alk__affine_qint(a).step, alk__affine_qint(b).step);
     return r;
 }
 
@@ -139,6 +156,7 @@ alk_affine *alk__affine_add_scalar(alk_trace *t, alk_affine *a, double c) {
     }
     memcpy(r->terms, a->terms, (size_t)a->n * sizeof(alk_affine_term));
     r->bias = a->bias + c;
+    r->step_floor = fmin(alk__affine_qint(a).step, pow2_lsb(c));
     return r;
 }
 
@@ -161,5 +179,6 @@ alk_affine *alk__affine_scale(alk_trace *t, const alk_affine *a, double c) {
         }
     }
     r->bias = a->bias * c;
+    r->step_floor = a->step_floor * fabs(c);
     return r;
 }

@@ -46,9 +46,14 @@ typedef struct alk_affine_term {
     double coeff;
 } alk_affine_term;
 
-/* bias + sum coeff_a * atom_a, terms in the reference's dict insertion order (spec §1.2). */
+/*
+ * bias + sum coeff_a * atom_a, terms in the reference's dict insertion order (spec §1.2).
+ * step_floor (0: none): a grid the value is known to lie on, for sums whose terms would say
+ * finer (affine.c: rounding residues of coefficients that cancel).
+ */
 typedef struct alk_affine {
     double bias;
+    double step_floor;
     uint32_t n;
     bool cached;
     alk_qint qint;
@@ -178,7 +183,7 @@ void alk__trace_prefix_error(alk_trace *t, const char *fmt, ...)
 /* Affine intervals (affine.c). */
 alk_affine *alk__affine_const(alk_trace *t, double bias);
 alk_affine *alk__affine_atom(alk_trace *t, alk_qint qint);
-alk_affine *alk__affine_add(alk_trace *t, const alk_affine *a, const alk_affine *b);
+alk_affine *alk__affine_add(alk_trace *t, alk_affine *a, alk_affine *b);
 alk_affine *alk__affine_add_scalar(alk_trace *t, alk_affine *a, double c);
 alk_affine *alk__affine_scale(alk_trace *t, const alk_affine *a, double c);
 alk_qint alk__affine_qint(alk_affine *a);

@@ -7,6 +7,8 @@ the oracle; each Case's `target` names the difference (README "Differences from 
 `extras()`: forms of the table's rows the reference's models never use (keyword and positional
 spellings, one-sided clamps, full reductions, every Tensor method of the unary map...), so that
 every row of the tracer's table is exercised by a model.
+`regressions()`: the smallest models of bugs found by hand or by the random-module sweep
+(random_modules.py), each named after what went wrong.
 `refusals()`: graphs that must fail, each with the text its message must contain.
 """
 import collections
@@ -223,6 +225,46 @@ def extras():
             return _wrap(fn)
         add(f"Tensor.{name}", make, [(8,)], kif=(0, 2, 4) if name in shifted else half,
             target=f"call_method:{name}")
+    return c
+
+
+def _fq(x, f=4, lo=-8.0):
+    """The fake quantizer of the tests' models: round to 2^-f, clamp to [lo, -lo)."""
+    return torch.clamp(torch.round(x * 2 ** f) / 2 ** f, lo, -lo - 2.0 ** -f)
+
+
+class _PoolThenLinear(nn.Module):
+    """A Linear layer over a 3x3 average pool of four copies of one channel: its weights on the
+    copies of two overlapping windows cancel (21 and -21), and with the 53-bit coefficients of
+    the division by 9 the cancelling affine coefficient kept a double rounding residue (-4 beside
+    terms near 2^55) whose lsb made the last adder's step 2^-62 of the output: ELIMIT, "needs
+    values wider than 64 bits"."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, stride=1)
+        self.fc = nn.Linear(16, 1)
+        row = [-1, 0, -1, 0, 7, 1, -7, 0, 15, 7, -13, -1, 0, 0, 0, 0]
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([row], dtype=torch.float32) / 64)
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        x = self.pool(_fq(x[:, :1].repeat(1, 4, 1, 1) * 0.75))
+        return self.fc(torch.flatten(x[:, :, :2, :2], 1))
+
+
+def regressions():
+    """Minimal models of bugs found by hand or by the random-module sweep."""
+    c = []
+
+    def add(name, make, shapes, kif=(1, 3, 4), **kw):
+        c.append(Case(name, "regressions", make, shapes, kif, target=name, **kw))
+
+    # The average over 9 is a product by the double 1/9, rounded as the reference rounds it:
+    # each pooled value is off by up to 2^-10, the output by sum |w| * 2^-10 < 2^-9.
+    add("Linear after AvgPool2d(3): cancelling coefficients of 1/9", _PoolThenLinear,
+        [(2, 9, 9)], perturb=False, atol=2.0 ** -9)
     return c
 
 

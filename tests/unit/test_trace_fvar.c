@@ -443,3 +443,26 @@ Test(trace_fvar, scalar_product_uses_scm_with_k_2) {
     alk_free(k1);
     alk_free(k2);
 }
+
+/*
+ * Beyond the reference (src/trace/affine.c): a sum's step is never finer than its operands'.
+ * u = x / 9 has a 53-bit coefficient, so 5u - u - 4u cancels to a double rounding residue near
+ * 4e-16 rather than 0; the reference's step from that residue would be some 2^-50, far finer
+ * than any grid the adders produce (the ELIMIT of a Linear after a 3x3 average pool).
+ */
+Test(trace_fvar, sum_step_not_finer_than_operands) {
+    alk_fvar *u = alk_fv_mul_const(t, x, 1.0 / 9);
+    alk_fvar *ab = alk_fv_add(t, alk_fv_mul_const(t, u, 5), alk_fv_mul_const(t, u, -1));
+    alk_fvar *c = alk_fv_mul_const(t, u, -4);
+    alk_fvar *s = alk_fv_add(t, ab, c);
+    cr_assert_not_null(s, "%s", alk_trace_message(t));
+    cr_assert(!alk_fv_is_const(s));
+    cr_expect_lt(fabs(alk_fv_low(s)), 1e-15);
+    cr_expect_lt(fabs(alk_fv_high(s)), 1e-15);
+    cr_expect_eq(alk_fv_step(s), fmin(alk_fv_step(ab), alk_fv_step(c)), "step %g", alk_fv_step(s));
+    /* Negation and power-of-two scaling carry the grid along; a constant added keeps it unless
+     * its own grid is finer. */
+    cr_expect_eq(alk_fv_step(alk_fv_mul_const(t, s, -4)), 4 * alk_fv_step(s));
+    cr_expect_eq(alk_fv_step(alk_fv_add_const(t, s, 0.5)), alk_fv_step(s));
+    cr_expect_eq(alk_fv_step(alk_fv_add_const(t, s, 0x1p-40)), 0x1p-40);
+}
