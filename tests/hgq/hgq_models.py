@@ -397,6 +397,21 @@ def dense_cases():
                  ["WRAP weight quantizers with trainable=False: full Q (wrap and pruning), "
                   "not the round-only branch"])
 
+    def sign_bits(b, x):
+        # iq k = 1, i + f = 0: every input is {-2^i, 0}, the binary-LUT packing's signed case
+        gen, g = b.gen, ("kif", "SAT", "RND")
+        i = gen.ints(-1, 1, (1, 8))
+        iq = hc.Quant("kif", "datalane", "RND", "SAT", k=np.ones((1, 8)), i=gen.stored(i),
+                      f=gen.stored(-i), homogeneous_axis=[0])
+        layer = hc.qdense(b.name("QDense"), b.names, x.shape, gen.floats((8, 3)),
+                          gen.floats((3,), 1.0), iq=iq, kq=gen.weight((8, 3), g),
+                          bq=gen.weight((3,), g, "bias"), activation="linear")
+        return b.call(layer, [x])
+    yield single("QDense[signed one-bit inputs]", (8,), sign_bits, SAT_INPUT,
+                 ["iq k=1, i+f=0: inputs {-2^i, 0} packed into binary lookup tables (the "
+                  "reference's address of a signed input is negative and its lookup fails)"],
+                 beyond_reference=True)
+
     def rank3(b, x):
         return dense(b, x, 3, ("kif", "SAT", "TRN"), iq_kw={"homogeneous": [0, 1]})
     yield single("QDense[rank3]", (4, 5), rank3, SAT_INPUT,
