@@ -412,6 +412,28 @@ def dense_cases():
                   "reference's address of a signed input is negative and its lookup fails)"],
                  beyond_reference=True)
 
+    def pruned_columns(b, x):
+        # Columns 0 and 1 of the kernel quantizer are pruned (k + i + f <= 0): those outputs are
+        # the quantized bias, constants the oq rounds half to even and wraps (column 1 unsigned,
+        # i = 1: 2.703125 -> 2.75 -> 0.75 modulo 2).
+        gen, g = b.gen, ("kif", "SAT", "RND")
+        kq = gen.weight((6, 4), g, prune=0.0)
+        kq.k[:, :2], kq.i[:, :2], kq.f[:, :2] = 1, -2, 1
+        bq = hc.Quant("kif", "bias", "RND", "SAT", k=np.ones(4), i=np.full(4, 3, np.float32),
+                      f=np.full(4, 7, np.float32))
+        oq = hc.Quant("kif", "datalane", "RND_CONV", "WRAP", k=np.array([[1, 0, 1, 1]]),
+                      i=np.array([[3, 1, 3, 3]], np.float32),
+                      f=np.array([[0, 2, 4, 4]], np.float32), homogeneous_axis=[0])
+        layer = hc.qdense(b.name("QDense"), b.names, x.shape, gen.floats((6, 4)),
+                          np.array([-1.9921875, 2.703125, 0.5, -0.25], np.float32), iq=None,
+                          kq=kq, bq=bq, oq=oq, activation="linear")
+        return b.call(layer, [x])
+    yield single("QDense[pruned columns,oq]", (6,), pruned_columns, SAT_INPUT,
+                 ["two kernel columns pruned: outputs = the bias, constants the oq quantizes "
+                  "(round half to even to 2^0 and 2^-2, wrapped signed and unsigned); the "
+                  "reference wraps an unsigned constant modulo 2^(i+1) and sends a "
+                  "round-half-even constant through its bit network"], beyond_reference=True)
+
     def rank3(b, x):
         return dense(b, x, 3, ("kif", "SAT", "TRN"), iq_kw={"homogeneous": [0, 1]})
     yield single("QDense[rank3]", (4, 5), rank3, SAT_INPUT,
