@@ -104,8 +104,17 @@ static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
     return alk__fva_heap_sum(t, items, n);
 }
 
-/* Packs one-bit inputs into lookup tables (spec cmvm §8.2 step 2); zeroes the packed weights of
- * `w` and writes the LUT part of each output (a number 0.0 when a column has no group). */
+/*
+ * Packs one-bit inputs into lookup tables (spec cmvm §8.2 step 2); zeroes the packed weights of
+ * `w` and writes the LUT part of each output (a number 0.0 when a column has no group).
+ *
+ * A one-bit input takes the values {0, step} or, signed, {-step, 0} (k = 1, i + f = 0: an HGQ2
+ * quantizer trained down to its sign bit). The reference builds every address bit as x / step,
+ * which is -1 for a signed input, and its lookup then fails on the negative address range (spec
+ * cmvm §8.2 [unsure]). A signed input's bit is x / step + 1 here (1 for 0, 0 for -step): the
+ * group's address gets the sum of those ones as one constant, and the table holds
+ * (bit - 1) * step * w for it. Groups of unsigned inputs are the reference's op for op.
+ */
 static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v, elem *lut_part,
                       bool *ret_any) {
     int width = t->solver.binary_lut_width;
@@ -169,6 +178,7 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
         }
         for (size_t g = 0; g < n_groups[j]; g++) {
             const size_t *idx = groups + j * (k + 1) + g * (size_t)width;
+            double ones = 0; /* the +1 of every signed input's bit */
             for (int q = 0; q < width; q++) {
                 alk_fvar *x = v[idx[q]];
                 double step = alk_fv_step(x);
@@ -176,19 +186,39 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
                     x = alk_fv_mul_const(t, x, 1.0 / step);
                 }
                 addr[q] = alk_fv_mul_const(t, x, ldexp(1.0, q));
+                ones += alk_fv_low(v[idx[q]]) < 0 ? ldexp(1.0, q) : 0;
             }
             for (size_t c = 0; c < ((size_t)1 << width); c++) {
                 double s = 0;
                 for (int q = 0; q < width; q++) {
-                    if (c & ((size_t)1 << q)) {
-                        s += w[idx[q] * n_out + j] * alk_fv_step(v[idx[q]]);
+                    double on = (c & ((size_t)1 << q)) ? 1.0 : 0.0;
+                    double x = alk_fv_low(v[idx[q]]) < 0 ? on - 1.0 : on;
+                    if (x != 0.0) {
+                        s += x * w[idx[q] * n_out + j] * alk_fv_step(v[idx[q]]);
                     }
                 }
                 table[c] = s;
             }
             alk_fvar *address = alk__fva_heap_sum(t, addr, (size_t)width);
-            alk_ftable *tab = alk_ftable_new(t, table, (size_t)1 << width);
-            alk_qint range = {0.0, (double)(((size_t)1 << width) - 1), 1.0};
+            if (ones != 0) {
+                address = alk_fv_add_const(t, address, ones);
+            }
+            size_t n_entries = (size_t)1 << width;
+            alk_qint range = {0.0, (double)(n_entries - 1), 1.0};
+            if (address != NULL && alk_fv_factor(address) < 0) {
+                /* A lookup reads the raw node, whose values run the other way for a negated
+                 * address (the adder tree negates a sum of negated inputs, such as the outputs
+                 * of a saturating quantizer): it looks up -address in the reversed table. The
+                 * reference reads such an address as if it were positive. */
+                address = alk_fv_neg(t, address);
+                for (size_t c = 0; c < n_entries / 2; c++) {
+                    double swap = table[c];
+                    table[c] = table[n_entries - 1 - c];
+                    table[n_entries - 1 - c] = swap;
+                }
+                range = (alk_qint){-range.max, 0.0, 1.0};
+            }
+            alk_ftable *tab = alk_ftable_new(t, table, n_entries);
             terms[g] = alk_fv_lookup(t, address, tab, &range);
             *ret_any = true;
         }

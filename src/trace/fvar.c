@@ -845,6 +845,33 @@ static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, alk_bit_bino
 
 static alk_fvar *quantize_input(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_round round);
 
+/*
+ * Q(c) of a constant (§1.11 on a number, as the quantizers package computes it): saturate,
+ * round at 2^-f, wrap into [-k 2^i, 2^i). The reference's variable path gets constants wrong:
+ * its constant step wraps an unsigned target modulo 2^(i+1) (§1.11 step 6 [bug?]: 5 to (0, 2, 0)
+ * stays 5), and a constant rounded half to even goes through the bit network of step 4, which
+ * does not give Q(c) (-2.140625 to (1, 1, 0) gave 0). A pruned HGQ2 dense column makes one: its
+ * output is the bias, a constant that the output quantizer rounds.
+ */
+static double quantize_number(double c, int k, int i, int f, alk_overflow overflow,
+                              alk_round round) {
+    double step = ldexp(1.0, -f), top = ldexp(1.0, i), high = top - step;
+    if (overflow != ALK_WRAP) {
+        double low = overflow == ALK_SAT ? -top * k : -high * k;
+        c = c < low ? low : (c > high ? high : c);
+    }
+    double scaled = c / step;
+    scaled = round == ALK_TRN   ? floor(scaled)
+             : round == ALK_RND ? floor(scaled + 0.5)
+                                : scaled - remainder(scaled, 1.0); /* ties to even */
+    c = scaled * step;
+    if (overflow == ALK_WRAP) {
+        double low = -top * k;
+        c = py_fmod(c - low, ldexp(1.0, i + k)) + low;
+    }
+    return c;
+}
+
 static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_overflow overflow,
                           alk_round round) {
     if (t->error != ALK_OK || v == NULL) {
@@ -863,6 +890,9 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         if (overflow != ALK_SAT_SYM || i > _i) {
             return v;
         }
+    }
+    if (lo(v) == hi(v)) {
+        return alk__fv_const_hw(t, quantize_number(lo(v), k, i, f, overflow, round), hw);
     }
     if (f < _f && round == ALK_RND) {
         return quantize(t, const_add(t, v, ldexp(1.0, -f - 1)), k, i, f, overflow, ALK_TRN);
@@ -891,15 +921,6 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         alk_fvar *hi_c = clamped != NULL ? alk__fv_const_hw(t, high, hw) : NULL;
         clamped = min_of(t, clamped, hi_c);
         return quantize(t, clamped, k, i, f, ALK_WRAP, round);
-    }
-    if (lo(v) == hi(v)) {
-        /* bug?: the modulus is 2^(i+1) even for unsigned targets (spec §1.11 step 6). */
-        double val = lo(v);
-        double step = ldexp(1.0, -f);
-        double top = ldexp(1.0, i);
-        double low = -top * k;
-        val = py_fmod(pfloor(val / step) * step - low, 2 * top) + low;
-        return alk__fv_const_hw(t, val, hw);
     }
     return wrap(t, v, k, i, f);
 }

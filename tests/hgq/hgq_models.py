@@ -235,7 +235,7 @@ def dense(b, x, units, grid, *, activation="relu", bias=True, iq=True, oq=None, 
 
 
 def einsum_dense(b, x, equation, out_shape, kernel_shape, bias_shape, bias_axes, grid, *,
-                 bn=None, activation="linear", oq=None):
+                 bn=None, activation="linear", oq=None, enable_ebops=True):
     g = b.gen
     name = b.name("QEinsumDenseBatchnorm" if bn else "QEinsumDense")
     layer = hc.qeinsum_dense(name, b.names, x.shape, equation, out_shape,
@@ -243,7 +243,7 @@ def einsum_dense(b, x, equation, out_shape, kernel_shape, bias_shape, bias_axes,
                              g.floats(bias_shape, 1.0) if bias_shape else None, bias_axes,
                              iq=_iq(b, x, grid), kq=g.weight(kernel_shape, grid),
                              bq=g.weight(bias_shape, grid, "bias") if bias_shape else None,
-                             oq=oq, activation=activation, bn=bn)
+                             oq=oq, activation=activation, bn=bn, enable_ebops=enable_ebops)
     return b.call(layer, [x])
 
 
@@ -397,6 +397,43 @@ def dense_cases():
                  ["WRAP weight quantizers with trainable=False: full Q (wrap and pruning), "
                   "not the round-only branch"])
 
+    def sign_bits(b, x):
+        # iq k = 1, i + f = 0: every input is {-2^i, 0}, the binary-LUT packing's signed case
+        gen, g = b.gen, ("kif", "SAT", "RND")
+        i = gen.ints(-1, 1, (1, 8))
+        iq = hc.Quant("kif", "datalane", "RND", "SAT", k=np.ones((1, 8)), i=gen.stored(i),
+                      f=gen.stored(-i), homogeneous_axis=[0])
+        layer = hc.qdense(b.name("QDense"), b.names, x.shape, gen.floats((8, 3)),
+                          gen.floats((3,), 1.0), iq=iq, kq=gen.weight((8, 3), g),
+                          bq=gen.weight((3,), g, "bias"), activation="linear")
+        return b.call(layer, [x])
+    yield single("QDense[signed one-bit inputs]", (8,), sign_bits, SAT_INPUT,
+                 ["iq k=1, i+f=0: inputs {-2^i, 0} packed into binary lookup tables (the "
+                  "reference's address of a signed input is negative and its lookup fails)"],
+                 beyond_reference=True)
+
+    def pruned_columns(b, x):
+        # Columns 0 and 1 of the kernel quantizer are pruned (k + i + f <= 0): those outputs are
+        # the quantized bias, constants the oq rounds half to even and wraps (column 1 unsigned,
+        # i = 1: 2.703125 -> 2.75 -> 0.75 modulo 2).
+        gen, g = b.gen, ("kif", "SAT", "RND")
+        kq = gen.weight((6, 4), g, prune=0.0)
+        kq.k[:, :2], kq.i[:, :2], kq.f[:, :2] = 1, -2, 1
+        bq = hc.Quant("kif", "bias", "RND", "SAT", k=np.ones(4), i=np.full(4, 3, np.float32),
+                      f=np.full(4, 7, np.float32))
+        oq = hc.Quant("kif", "datalane", "RND_CONV", "WRAP", k=np.array([[1, 0, 1, 1]]),
+                      i=np.array([[3, 1, 3, 3]], np.float32),
+                      f=np.array([[0, 2, 4, 4]], np.float32), homogeneous_axis=[0])
+        layer = hc.qdense(b.name("QDense"), b.names, x.shape, gen.floats((6, 4)),
+                          np.array([-1.9921875, 2.703125, 0.5, -0.25], np.float32), iq=None,
+                          kq=kq, bq=bq, oq=oq, activation="linear")
+        return b.call(layer, [x])
+    yield single("QDense[pruned columns,oq]", (6,), pruned_columns, SAT_INPUT,
+                 ["two kernel columns pruned: outputs = the bias, constants the oq quantizes "
+                  "(round half to even to 2^0 and 2^-2, wrapped signed and unsigned); the "
+                  "reference wraps an unsigned constant modulo 2^(i+1) and sends a "
+                  "round-half-even constant through its bit network"], beyond_reference=True)
+
     def rank3(b, x):
         return dense(b, x, 3, ("kif", "SAT", "TRN"), iq_kw={"homogeneous": [0, 1]})
     yield single("QDense[rank3]", (4, 5), rank3, SAT_INPUT,
@@ -420,6 +457,22 @@ def batchnorm_dense_cases():
                       "(the offset is not scaled: HGQ2's formula)",
                       f"scale={scale}, grid {grid_name(g)}"])
 
+    def no_ebops(b, x):
+        gen = b.gen
+        g = ("kif", "SAT", "RND")
+        cin = x.shape[-1]
+        bn = {"scale": True, "epsilon": 0.001, "gamma": gen.floats((cin,), 0.3) + 1,
+              "mean": gen.coarse((cin,), 0.25, 1.0), "var": gen.variances((cin,))}
+        layer = hc.qdense(b.name("QBatchNormDense"), b.names, x.shape,
+                          gen.coarse((cin, 3), 0.125, 1.5), gen.floats((3,), 1.0),
+                          iq=_iq(b, x, g), kq=gen.weight((cin, 3), g),
+                          bq=gen.weight((3,), g, "bias"), bn=bn, enable_ebops=False)
+        return b.call(layer, [x])
+    yield single("QBatchNormDense[no ebops]", (5,), no_ebops, SAT_INPUT,
+                 ["enable_ebops=False: vars kernel, bias, bn_gamma, moving_mean, "
+                  "moving_variance (no beta/ebops between them; random_models found the "
+                  "plugin expecting beta at vars/3)"])
+
 
 def einsum_dense_cases():
     g = ("kbi", "SAT", "TRN")
@@ -431,20 +484,25 @@ def einsum_dense_cases():
                  lambda b, x: einsum_dense(b, x, "abc,cde->abde", (4, 2, 3), (6, 2, 3),
                                            (4, 1, 3), "be", g2, activation="relu"),
                  None, ["QEinsumDense bias_axes 'be' (bias (4, 1, 3) broadcast)"])
-    for name, g, eq, shape, out, ks in (
+    for name, g, eq, shape, out, ks, ebops in (
             ("QEinsumDenseBatchnorm[jsc-like]", ("kif", "WRAP", "TRN"), "bc,cC->bC", (10,),
-             (6,), (10, 6)),
+             (6,), (10, 6), True),
             ("QEinsumDenseBatchnorm[rank3]", ("kbi", "SAT", "RND"), "btc,cd->btd", (2, 5),
-             (2, 4), (5, 4))):
-        def fn(b, x, g=g, eq=eq, out=out, ks=ks):
+             (2, 4), (5, 4), True),
+            ("QEinsumDenseBatchnorm[no ebops]", ("kif", "SAT", "TRN"), "bc,cd->bd", (4,),
+             (3,), (4, 3), False)):
+        def fn(b, x, g=g, eq=eq, out=out, ks=ks, ebops=ebops):
             gen = b.gen
             n = ks[-1]
             bn = {"gamma": gen.floats((n,), 0.3) + 1, "mean": gen.floats((n,)),
                   "var": gen.variances((n,))}
-            return einsum_dense(b, x, eq, out, ks, (n,), eq[-1], g, bn=bn, activation="relu")
+            return einsum_dense(b, x, eq, out, ks, (n,), eq[-1], g, bn=bn, activation="relu",
+                                enable_ebops=ebops)
         yield single(name, shape, fn, _in_kif(g),
                      ["QEinsumDenseBatchnorm: s = gamma/sqrt(var + 1e-7) (Keras' epsilon(), "
-                      "not the layer's), kq(kernel·s), bq(bias − mean·s) in float32"])
+                      "not the layer's), kq(kernel·s), bq(bias − mean·s) in float32"] +
+                     ([] if ebops else ["enable_ebops=False: gamma, then moving_mean and "
+                                        "moving_variance (no beta/ebops between them)"]))
 
 
 def conv_cases():

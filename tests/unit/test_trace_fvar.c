@@ -238,10 +238,33 @@ Test(trace_fvar, quantize_table) {
     cr_expect_eq(count_ops(c, 4), 2);
     cr_expect_eq(count_ops(c, 6), 2);
     alk__comb_free(c);
-    /* Constants: bug? unsigned constants wrap modulo 2^(i+1) (step 6). */
-    cr_expect_eq(alk_fv_low(alk_fv_quantize(t, alk_fv_const(t, 5), 0, 2, 0, ALK_WRAP, ALK_TRN)), 5);
-    cr_expect_eq(alk_fv_low(alk_fv_quantize(t, alk_fv_const(t, -3), 0, 2, 0, ALK_WRAP, ALK_TRN)),
-                 5);
+    /* Constants are quantized as numbers, Q(c): an unsigned target wraps modulo 2^i (the
+     * reference's step 6 wraps modulo 2^(i+1): 5 and -3 stayed 5), round-half-even and the
+     * saturating modes give a constant (the reference's bit network gave 0 for the fourth). */
+    struct {
+        double c;
+        int k, i, f;
+        alk_overflow overflow;
+        alk_round round;
+        double want;
+    } consts[] = {
+        {5, 0, 2, 0, ALK_WRAP, ALK_TRN, 1},
+        {-3, 0, 2, 0, ALK_WRAP, ALK_TRN, 1},
+        {6.625, 0, 1, 5, ALK_WRAP, ALK_RND, 0.625},
+        {-2.140625, 1, 1, 0, ALK_WRAP, ALK_RND_CONV, -2},
+        {-1.4375, 1, 1, 2, ALK_SAT_SYM, ALK_RND_CONV, -1.5}, /* -5.75 steps: -6 */
+        {-1.9921875, 1, 3, 0, ALK_SAT, ALK_RND_CONV, -2},    /* a pruned column's bias */
+        {2.5, 1, 3, 0, ALK_WRAP, ALK_RND_CONV, 2},           /* tie to even */
+        {1.28125, 0, 2, -1, ALK_SAT, ALK_RND_CONV, 2},       /* 0.640625 steps: 1 */
+        {9.75, 1, 2, 1, ALK_SAT, ALK_TRN, 3.5},              /* saturates */
+    };
+    for (size_t j = 0; j < sizeof(consts) / sizeof(consts[0]); j++) {
+        alk_fvar *cq = alk_fv_quantize(t, alk_fv_const(t, consts[j].c), consts[j].k, consts[j].i,
+                                       consts[j].f, consts[j].overflow, consts[j].round);
+        cr_expect(alk_fv_low(cq) == consts[j].want && alk_fv_high(cq) == consts[j].want,
+                  "constant %g: (%g, %g), want %g", consts[j].c, alk_fv_low(cq), alk_fv_high(cq),
+                  consts[j].want);
+    }
 }
 
 /* §1.12 */

@@ -547,3 +547,57 @@ Test(trace_tracer, offload_hook_errors_stop_the_trace) {
               alk_trace_message(t));
     alk_trace_free(t);
 }
+
+/*
+ * Binary-LUT packing (spec cmvm §8.2 step 2) of one-bit inputs, signed ones included: inputs
+ * 0-5 take {-2^i, 0} (k = 1, i + f = 0; the reference's address goes negative and its lookup
+ * fails), 6-11 take {0, 2^-f}, 12 is wider (it stays in the constant-matrix product). Every
+ * input combination of the signed group, with the others drawn at random, against the exact sum.
+ */
+enum { LUT_K = 13, LUT_N = 2 };
+static const int lut_k[LUT_K] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1};
+static const int lut_i[LUT_K] = {0, -1, 1, -2, 0, 2, 0, 1, -1, 0, 0, 1, 2};
+static const int lut_f[LUT_K] = {0, 1, -1, 2, 0, -2, 1, 0, 2, 1, 1, 0, 3};
+static const double lut_w[LUT_K * LUT_N] = {
+    0.75,  -1.5,  1.25, 0.5, -0.25, 2.0,  1.5, -0.75, -1.0,  0.25, 0.5,    1.75,  3.0,
+    -1.25, 0.125, -2.0, 1.0, 0.75,  -0.5, 1.5, 0.25,  -1.75, 2.5,  -0.375, 0.625, 1.0};
+
+Test(trace_tracer, binary_lut_packs_signed_one_bit_inputs) {
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+    size_t shape_x[1] = {LUT_K}, shape_w[2] = {LUT_K, LUT_N};
+    alk_fva *x = alk_fva_from_kif(t, 1, shape_x, lut_k, lut_i, lut_f);
+    alk_fva *y = alk_fva_matmul(t, x, alk_fva_numbers(t, 2, shape_w, lut_w));
+    alk_program *p = NULL;
+    cr_assert_eq(alk_fva_trace(t, &x, 1, &y, 1, true, &p), ALK_OK, "%s", alk_trace_message(t));
+    size_t n_lookups = 0;
+    for (size_t i = 0; i < p->n_ops; i++) {
+        n_lookups += p->ops[i].opcode == ALK_OP_LOOKUP;
+    }
+    cr_expect_eq(n_lookups, 2 * LUT_N, "one table per group of six and output");
+    alk_interp *interp = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+    uint64_t seed = 0xB17;
+    for (int s = 0; s < 512; s++) {
+        double in[LUT_K], out[LUT_N];
+        for (int c = 0; c < LUT_K; c++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned bit = c < 6 ? (unsigned)(s >> c) & 1u : (unsigned)(seed >> 40) & 1u;
+            double one = ldexp(1.0, lut_k[c] ? lut_i[c] : -lut_f[c]);
+            in[c] = c == 12 ? -4.0 + (double)((seed >> 33) % 64u) * 0.125
+                            : (bit ? (lut_k[c] ? -one : one) : 0.0);
+        }
+        cr_assert_eq(alk_interp_run(interp, in, 1, out, &diag), ALK_OK, "%s", diag.message);
+        for (int j = 0; j < LUT_N; j++) {
+            double want = 0.0;
+            for (int c = 0; c < LUT_K; c++) {
+                want += in[c] * lut_w[c * LUT_N + j];
+            }
+            cr_expect_eq(out[j], want, "sample %d output %d: %g, want %g", s, j, out[j], want);
+        }
+    }
+    alk_interp_free(interp);
+    alk_program_free(p);
+    alk_trace_free(t);
+}

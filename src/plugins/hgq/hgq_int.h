@@ -83,10 +83,13 @@ alk_fva *hgq_apply_conf(alk_op *op, const alk_value *conf, hgq_place place, cons
 alk_fva *hgq_quantized_weight(alk_op *op, const char *role, const char *key, hgq_place place,
                               const char *path, bool required);
 
-/* Checks the layer's own `vars` (keras_v3 files: `vars/0` .. `vars/<n-1>`, nothing beyond), the
- * last `n_ebops` of which (0 or 2, placed at `ebops_at`) are HGQ2's beta (float scalar) and
- * ebops (uint32 scalar), and the group's `name` when the source knows it. Legacy files (no
- * `vars/0`) are not checked here. */
+/* `ebops_at` of a layer without HGQ2's beta and ebops variables (enable_ebops false). */
+#define HGQ_NO_EBOPS SIZE_MAX
+
+/* Checks the layer's own `vars` (keras_v3 files: `vars/0` .. `vars/<n-1>`, nothing beyond), of
+ * which `vars/<ebops_at>` and the next are HGQ2's beta (float scalar) and ebops (uint32 scalar)
+ * when `ebops_at` is below n (HGQ_NO_EBOPS: the layer has none), and the group's `name` when
+ * the source knows it. Legacy files (no `vars/0`) are not checked here. */
 void hgq_check_own_vars(alk_op *op, const char *prefix, size_t n, size_t ebops_at);
 
 /* "<prefix><rest>" into `out` (HGQ_PATH_MAX bytes); fails the op when it does not fit. */

@@ -22,6 +22,12 @@ static size_t ebops_vars(alk_op *op) {
     return alk_op_bool(op, "enable_ebops", iq) ? 2 : 0;
 }
 
+/* Where beta and ebops sit in a layer whose vars go on after them (the batch-norm fused dense
+ * layers: moving_mean and moving_variance follow): `at`, or nowhere without enable_ebops. */
+static size_t ebops_at(alk_op *op, size_t at) {
+    return ebops_vars(op) != 0 ? at : HGQ_NO_EBOPS;
+}
+
 void hgq_quantizer_layer(alk_op *op, const void *arg) {
     (void)arg;
     hgq_check_own_vars(op, "", 0, 0);
@@ -85,7 +91,7 @@ void hgq_batchnorm_dense(alk_op *op, const void *arg) {
         !hgq_quantizer_of(op, "bq_conf", HGQ_PLACE_BIAS, "bq", &bq)) {
         return;
     }
-    hgq_check_own_vars(op, "", 4 + scale + ebops_vars(op), 2 + scale);
+    hgq_check_own_vars(op, "", 4 + scale + ebops_vars(op), ebops_at(op, 2 + scale));
     if (alk_op_failed(op) ||
         alk_hgq_fold_dense_bn(alk_op_trace(op), &kq, &bq, kernel, bias, gamma, mean, var,
                               alk_op_float(op, "epsilon", 1e-3), &qkernel, &qbias) != ALK_OK) {
@@ -160,7 +166,7 @@ void hgq_einsum_dense_batchnorm(alk_op *op, const void *arg) {
         !hgq_quantizer_of(op, "bq_conf", HGQ_PLACE_BIAS, "bq", &bq)) {
         return;
     }
-    hgq_check_own_vars(op, "", 4 + scale + ebops_vars(op), 2 + scale);
+    hgq_check_own_vars(op, "", 4 + scale + ebops_vars(op), ebops_at(op, 2 + scale));
     /* The fused kernel equation takes the normalize axes in the kernel's order. */
     char norm_ordered[ALK_FVA_MAX_DIM + 1];
     size_t n_norm = 0;

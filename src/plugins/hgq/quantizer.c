@@ -715,8 +715,8 @@ void hgq_check_own_vars(alk_op *op, const char *prefix, size_t n, size_t ebops_a
             return;
         }
         stored_info info;
-        if (v < ebops_at || v >= ebops_at + 2 || !info_of(op, stored, dataset, &info) ||
-            info.dtype == NULL) {
+        if (ebops_at == HGQ_NO_EBOPS || v < ebops_at || v - ebops_at >= 2 ||
+            !info_of(op, stored, dataset, &info) || info.dtype == NULL) {
             continue;
         }
         /* HGQ2's beta (float32) and ebops (uint32) scalars. */
