@@ -569,6 +569,66 @@ def check_broken(rng):
                  limits=["max_objects=1000"])
 
 
+def symbol_table_of(data, header):
+    """The B-tree and local heap addresses of the symbol table message (0x11) in the version 1
+    object header at `header` (as h5py writes old-style groups, 8-byte addresses), following
+    continuation messages (0x10)."""
+    chunks = [(header + 16, struct.unpack_from("<I", data, header + 8)[0])]
+    for begin, length in chunks:
+        q = begin
+        while q < begin + length:
+            kind, size = struct.unpack_from("<HH", data, q)
+            if kind == 0x11:
+                return struct.unpack_from("<QQ", data, q + 8)
+            if kind == 0x10:
+                chunks.append(struct.unpack_from("<QQ", data, q + 8))
+            q += 8 + size
+    raise ValueError(f"no symbol table message in the header at {header}")
+
+
+def check_broken_symbol_tables(rng):
+    """Old-style groups (h5py's default): a symbol table's B-tree, symbol nodes and local heap,
+    which libhdf5 1.10 trusts, are checked before libhdf5 reads them."""
+    model = sequential_model(rng)
+    kg.write_h5(model, path("stab.h5"), keras=2)
+    with h5py.File(path("stab.h5"), "r") as f:
+        group = h5py.h5o.get_info(f["model_weights"].id).addr
+        root = h5py.h5o.get_info(f["/"].id).addr
+    data = open(path("stab.h5"), "rb").read()
+    tree, heap = symbol_table_of(data, group)
+    root_tree, _ = symbol_table_of(data, root)
+    child = tree + 24 + 8  # "TREE", type, level, entries, two siblings, then key 0, child 0
+    node, = struct.unpack_from("<Q", data, child)
+    heap_size, = struct.unpack_from("<Q", data, heap + 8)
+
+    def patched(name, at, fmt, value):
+        out = bytearray(data)
+        struct.pack_into(fmt, out, at, value)
+        return write(name, bytes(out))
+    cases = [
+        # libhdf5's end-of-file check wraps for an address near 2^64, and its metadata
+        # accumulator copies from a NULL buffer (SEGV; found by fuzzing through H5Gget_info).
+        ("B-tree child address past 2^63", "stab_child.h5", child, "<Q", 2**64 - 1,
+         "model_weights"),
+        ("B-tree child that is its own parent", "stab_cycle.h5", child, "<Q", tree,
+         "model_weights"),
+        ("B-tree node of the wrong level", "stab_level.h5", tree + 5, "<B", 1, "model_weights"),
+        # libhdf5 decodes as many entries as a node claims into an array of 2 x leaf K.
+        ("symbol node claiming 9 entries (2 x leaf K is 8)", "stab_nsyms.h5", node + 6, "<H",
+         9, "model_weights"),
+        ("link name outside the local heap", "stab_name.h5", node + 8, "<Q", heap_size + 8,
+         "model_weights"),
+        ("local heap data past the end of the file", "stab_heap.h5", heap + 24, "<Q",
+         len(data), "model_weights"),
+        ("root B-tree child outside the file", "stab_root.h5", root_tree + 32, "<Q",
+         len(data) + 4096, "root group"),
+        # A leaf K of 30000 makes libhdf5 read every symbol node as 2.4 MB.
+        ("superblock group leaf K of 30000", "stab_k.h5", 16, "<H", 30000, "root group"),
+    ]
+    for label, name, at, fmt, value, where in cases:
+        expect_error(label, [patched(name, at, fmt, value)], "EINVAL", "symbol table", where)
+
+
 def check_wire_forms(rng):
     """The `model` map of a request: file bytes, the pair, and the decoded payload."""
     model = zoo_model(rng)
@@ -650,6 +710,7 @@ def main():
         check_all_forms("sequential", sequential_model(rng))
         check_storage_variants(rng)
         check_broken(rng)
+        check_broken_symbol_tables(rng)
         check_wire_forms(rng)
     if FAILURES:
         print(f"{len(FAILURES)} failures")
