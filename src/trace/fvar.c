@@ -898,14 +898,28 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         return quantize(t, const_add(t, v, ldexp(1.0, -f - 1)), k, i, f, overflow, ALK_TRN);
     }
     if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP) {
-        /* Round half to even: floor(x + 1/2), clearing the last bit on exact ties. */
+        /* Round half to even: floor(x + 1/2), clearing its 2^-f bit on exact ties. Bits are
+         * counted in each value's own format, which need not be x's nor the target's: adding
+         * 2^-(f+1) can cancel the finest bits of a constant already added to x (one addition,
+         * §1.7), and floor(x + 1/2) of a narrow x can be a constant or a coarser value whose
+         * 2^-f bit is zero. The reference counts them in x's and the target's formats and then
+         * clears or tests the wrong bits (x in 2^-2 steps minus 2^-5, rounded at 2^-4, came out
+         * 4 steps off; x in [-3.25, -2.97] rounded at 2^-1 gave -4 for -3). */
         alk_fvar *off = const_add(t, v, ldexp(1.0, -f - 1));
         alk_fvar *roundup = wrap(t, off, k, i, f);
-        alk_fvar *not_multiple = mul_num(
-            t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), ALK_BIT_ANY), ldexp(1.0, -f));
-        alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
-        alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
-        alk_fvar *r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), rest);
+        int rk, ri, rf, ok, oi, of;
+        alk__fv_kif(roundup, &rk, &ri, &rf);
+        alk__fv_kif(off, &ok, &oi, &of);
+        alk_fvar *r = roundup; /* rf < f: a multiple of 2^(1-f), even already */
+        if (rf >= f && of <= f) {
+            r = bits(t, roundup, ALK_FV_NONE, -1); /* off on the grid: every value is a tie */
+        } else if (rf >= f) {
+            alk_fvar *not_multiple = mul_num(
+                t, unary_bit(t, bits(t, off, -of + f, ALK_FV_NONE), ALK_BIT_ANY), ldexp(1.0, -f));
+            alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
+            alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
+            r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), rest);
+        }
         return quantize(t, r, k, i, f, overflow, ALK_TRN);
     }
     if (overflow == ALK_SAT || overflow == ALK_SAT_SYM) {
