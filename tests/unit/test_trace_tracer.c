@@ -659,3 +659,41 @@ Test(trace_tracer, round_half_even_counts_bits_in_each_values_format) {
         alk_trace_free(t);
     }
 }
+
+/*
+ * Canonicalisation of one-bit wraps (spec §3.8.1): 3x (x - x/4, read with data 2) quantized to
+ * (0, 3, -2) is bit 2^2 of 3x, which the reference's canon rewrote to bit 2^2 of x - x/4. The
+ * optimised program against Q(3x) on every grid point; also the signed case, where the
+ * rewrite is exact, and a right shift.
+ */
+Test(trace_tracer, one_bit_wraps_keep_their_shift) {
+    struct {
+        double lo, hi, step, c;
+        int k, i, f;
+    } cases[] = {
+        {0, 7, 1, 3.0, 0, 3, -2},  {1, 7, 0.25, 3.0, 0, 3, -2}, {-4, 7, 1, 3.0, 0, 3, -2},
+        {-4, 7, 1, 3.0, 1, 4, -4}, {-8, 7, 1, 0.75, 0, 2, 0},   {-8, 7, 1, -0.375, 1, 1, 0},
+    };
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+        alk_trace *t = NULL;
+        cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+        alk_fvar *x = alk_fv_new(t, cases[j].lo, cases[j].hi, cases[j].step, 0);
+        alk_fvar *q = alk_fv_quantize(t, alk_fv_mul_const(t, x, cases[j].c), cases[j].k, cases[j].i,
+                                      cases[j].f, ALK_WRAP, ALK_TRN);
+        alk_program *p = NULL;
+        cr_assert_eq(alk_trace_emit(t, &x, 1, &q, 1, true, &p), ALK_OK, "%s", alk_trace_message(t));
+        alk_interp *interp = NULL;
+        alk_diag diag = {{0}};
+        cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+        for (double v = cases[j].lo; v <= cases[j].hi; v += cases[j].step) {
+            double y;
+            cr_assert_eq(alk_interp_run(interp, &v, 1, &y, &diag), ALK_OK, "%s", diag.message);
+            double want =
+                q_number(v * cases[j].c, cases[j].k, cases[j].i, cases[j].f, ALK_WRAP, ALK_TRN);
+            cr_expect_eq(y, want, "case %zu: x = %g gives %g, want %g", j, v, y, want);
+        }
+        alk_interp_free(interp);
+        alk_program_free(p);
+        alk_trace_free(t);
+    }
+}
