@@ -1156,11 +1156,10 @@ static alk_fvar *mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
         return mul(t, m, b);
     }
     if (is_const(c)) {
-        /* quirk: unsigned constants select a when non-zero; negative powers of two select b. */
-        if (lo(c) >= 0) {
-            return hi(c) == 0 ? b : a;
-        }
-        return fmod(log2(fabs(lo(c))), 1.0) == 0 ? b : a;
+        /* An unsigned constant's MSB in its own format is set unless it is 0; a negative one's
+         * sign bit is set. (The reference selects b for a negative power of two, §1.14 rule 3
+         * [quirk]: max(v, v - 0.5) gave v - 0.5.) */
+        return lo(c) >= 0 && hi(c) == 0 ? b : a;
     }
     if (c->node->opr == ALK_FOPR_WRAP) {
         alk_fvar *src = c->node->from[0];
@@ -1225,6 +1224,13 @@ alk_fvar *alk_fv_mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
     return mux(t, c, a, b, qint);
 }
 
+/*
+ * max_of and min_of select by the MSB of v - o, its sign bit when it is signed. The affine
+ * interval can prove v - o >= 0 where v's and o's own intervals overlap (v = x, o = 0.75x): the
+ * difference is then unsigned, its MSB is its top magnitude bit, and the reference's mux picks o
+ * whenever that bit is set (max(x, 0.75x) gave 0.375 for x = 0.5). Such a difference selects v
+ * (max) or o (min) outright.
+ */
 static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (t->error != ALK_OK || v == NULL || o == NULL) {
         return NULL;
@@ -1238,8 +1244,12 @@ static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (hi(o) == lo(o) && lo(o) == 0) {
         return relu(t, v, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN);
     }
+    alk_fvar *d = add(t, v, neg(t, o));
+    if (d != NULL && lo(d) >= 0) {
+        return v; /* never negative: v is the maximum */
+    }
     alk_qint q = {pmax(lo(v), lo(o)), pmax(hi(v), hi(o)), pmin(st(v), st(o))};
-    return mux(t, add(t, v, neg(t, o)), o, v, &q);
+    return mux(t, d, o, v, &q);
 }
 
 static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
@@ -1255,8 +1265,12 @@ static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (hi(o) == lo(o) && lo(o) == 0) {
         return neg(t, relu(t, neg(t, v), ALK_FV_NONE, ALK_FV_NONE, ALK_TRN));
     }
+    alk_fvar *d = add(t, v, neg(t, o));
+    if (d != NULL && lo(d) >= 0) {
+        return o; /* never negative: o is the minimum */
+    }
     alk_qint q = {pmin(lo(v), lo(o)), pmin(hi(v), hi(o)), pmin(st(v), st(o))};
-    return mux(t, add(t, v, neg(t, o)), v, o, &q);
+    return mux(t, d, v, o, &q);
 }
 
 alk_fvar *alk_fv_max(alk_trace *t, alk_fvar *a, alk_fvar *b) {

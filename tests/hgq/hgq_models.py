@@ -620,6 +620,23 @@ def merge_cases():
                  "iq lists: one quantizer per input (iq/quantizers/quantizer[_N])"],
                 legacy=True)
 
+    def max_of_table(b, x):
+        # q in {0, 2^-i}: tanh's table, quantized by its oq, is 0.75 q; max(q, 0.75 q) is q, which
+        # the reference's mux (testing the unsigned q - 0.75 q's top bit as a sign) got wrong.
+        i = np.array([[-1, 0, 1, -2]], np.float32)
+        q = hc.Quant("kif", "datalane", "TRN", "SAT", k=np.zeros((1, 4)), i=i, f=-i + 1,
+                     homogeneous_axis=[0])
+        y = b.call(hc.quantizer_layer(b.name("Quantizer"), q, b.names), [x])
+        oq = hc.Quant("kif", "table", "TRN", "SAT", k=np.ones((1, 1)),
+                      i=np.full((1, 1), 3, np.float32), f=np.full((1, 1), 3, np.float32),
+                      homogeneous_axis=None, heterogeneous_axis=[])
+        lut = b.call(hc.qlut(b.name("QUnaryFunctionLUT"), b.names, "tanh", oq=oq), [y])
+        return b.call(km.make_layer("Maximum", b.name("Maximum"), {}), [[y, lut]])
+    yield single("Maximum[x,table(x)]", (4,), max_of_table, SAT_INPUT,
+                 ["a Keras Maximum of a one-bit value and its tanh table (a multiple of it): "
+                  "the difference is never negative by its affine interval (the reference's "
+                  "mux read its top bit as a sign)"], beyond_reference=True)
+
     g2 = ("kbi", "SAT", "RND")
     yield multi("QAveragePow2[3 inputs]", [(5,), (5,), (5,)],
                 lambda b, xs: merge(b, xs, "QAveragePow2", g2, shared_conf=True), SAT_INPUT,

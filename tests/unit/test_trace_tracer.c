@@ -697,3 +697,47 @@ Test(trace_tracer, one_bit_wraps_keep_their_shift) {
         alk_trace_free(t);
     }
 }
+
+/*
+ * max and min (spec §1.14) select by the sign of v - o. Where the affine interval proves the
+ * difference never negative (v = x, o = 0.75x) it is unsigned and the reference's mux read its
+ * top magnitude bit as a sign; where it is a negative power of two (o = v + 0.5) the reference's
+ * constant rule selected v. Every grid point against max / min.
+ */
+Test(trace_tracer, max_min_of_correlated_operands) {
+    struct {
+        double lo, hi, step, scale, offset; /* o = scale * x + offset, v = x */
+    } cases[] = {
+        {0, 0.5, 0.5, 0.75, 0}, {0, 7, 0.25, 0.75, 0}, {-4, 4, 1, 1, 0.5},
+        {-4, 4, 1, 1, -0.5},    {0, 3, 1, 0.5, 0},     {-2, 5, 0.5, 1.25, 0.125},
+    };
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+        for (int take_max = 0; take_max < 2; take_max++) {
+            alk_trace *t = NULL;
+            cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+            alk_fvar *x = alk_fv_new(t, cases[j].lo, cases[j].hi, cases[j].step, 0);
+            alk_fvar *o = alk_fv_mul_const(t, x, cases[j].scale);
+            if (cases[j].offset != 0) {
+                o = alk_fv_add_const(t, o, cases[j].offset);
+            }
+            alk_fvar *y = take_max ? alk_fv_max(t, x, o) : alk_fv_min(t, x, o);
+            alk_program *p = NULL;
+            cr_assert_eq(alk_trace_emit(t, &x, 1, &y, 1, true, &p), ALK_OK, "%s",
+                         alk_trace_message(t));
+            alk_interp *interp = NULL;
+            alk_diag diag = {{0}};
+            cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+            for (double v = cases[j].lo; v <= cases[j].hi; v += cases[j].step) {
+                double got, other = v * cases[j].scale + cases[j].offset;
+                cr_assert_eq(alk_interp_run(interp, &v, 1, &got, &diag), ALK_OK, "%s",
+                             diag.message);
+                double want = take_max ? fmax(v, other) : fmin(v, other);
+                cr_expect_eq(got, want, "case %zu %s: x = %g gives %g, want %g", j,
+                             take_max ? "max" : "min", v, got, want);
+            }
+            alk_interp_free(interp);
+            alk_program_free(p);
+            alk_trace_free(t);
+        }
+    }
+}
