@@ -222,7 +222,10 @@ static bool slopes_all_zero(const alk_nn_relu *spec) {
 }
 
 /* x <= th, as x - (th' + 2^(-f-1)) < 0 per element with th' = th rounded down to the element's
- * grid 2^-f: the reference's construction, which is x <= th whenever th is on the grid. */
+ * grid 2^-f: the reference's construction, which is x <= th whenever th is on the grid. A
+ * constant element is compared outright: its format has no grid (the zero constant, a unit of a
+ * layer whose weights are all zero, has step 2^127, and th' + 2^126 overflowed the encoding of
+ * the constant addition). */
 static alk_fva *at_or_below(alk_trace *t, const alk_fva *x, double th) {
     size_t n = alk_fva_size(x);
     double *c = alk__nn_alloc(t, n, sizeof(double));
@@ -230,8 +233,13 @@ static alk_fva *at_or_below(alk_trace *t, const alk_fva *x, double th) {
         return NULL;
     }
     for (size_t j = 0; j < n; j++) {
+        const alk_fvar *v = alk_fva_at(x, j);
+        if (alk_fv_low(v) == alk_fv_high(v)) {
+            c[j] = alk_fv_low(v) <= th ? alk_fv_low(v) + 1 : alk_fv_low(v) - 1;
+            continue;
+        }
         int k, i, f;
-        alk_fv_kif(alk_fva_at(x, j), &k, &i, &f);
+        alk_fv_kif(v, &k, &i, &f);
         double step = ldexp(1.0, -f);
         c[j] = floor(th / step) * step + ldexp(1.0, -f - 1);
     }

@@ -898,14 +898,28 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         return quantize(t, const_add(t, v, ldexp(1.0, -f - 1)), k, i, f, overflow, ALK_TRN);
     }
     if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP) {
-        /* Round half to even: floor(x + 1/2), clearing the last bit on exact ties. */
+        /* Round half to even: floor(x + 1/2), clearing its 2^-f bit on exact ties. Bits are
+         * counted in each value's own format, which need not be x's nor the target's: adding
+         * 2^-(f+1) can cancel the finest bits of a constant already added to x (one addition,
+         * §1.7), and floor(x + 1/2) of a narrow x can be a constant or a coarser value whose
+         * 2^-f bit is zero. The reference counts them in x's and the target's formats and then
+         * clears or tests the wrong bits (x in 2^-2 steps minus 2^-5, rounded at 2^-4, came out
+         * 4 steps off; x in [-3.25, -2.97] rounded at 2^-1 gave -4 for -3). */
         alk_fvar *off = const_add(t, v, ldexp(1.0, -f - 1));
         alk_fvar *roundup = wrap(t, off, k, i, f);
-        alk_fvar *not_multiple = mul_num(
-            t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), ALK_BIT_ANY), ldexp(1.0, -f));
-        alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
-        alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
-        alk_fvar *r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), rest);
+        int rk, ri, rf, ok, oi, of;
+        alk__fv_kif(roundup, &rk, &ri, &rf);
+        alk__fv_kif(off, &ok, &oi, &of);
+        alk_fvar *r = roundup; /* rf < f: a multiple of 2^(1-f), even already */
+        if (rf >= f && of <= f) {
+            r = bits(t, roundup, ALK_FV_NONE, -1); /* off on the grid: every value is a tie */
+        } else if (rf >= f) {
+            alk_fvar *not_multiple = mul_num(
+                t, unary_bit(t, bits(t, off, -of + f, ALK_FV_NONE), ALK_BIT_ANY), ldexp(1.0, -f));
+            alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
+            alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
+            r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), rest);
+        }
         return quantize(t, r, k, i, f, overflow, ALK_TRN);
     }
     if (overflow == ALK_SAT || overflow == ALK_SAT_SYM) {
@@ -1142,11 +1156,10 @@ static alk_fvar *mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
         return mul(t, m, b);
     }
     if (is_const(c)) {
-        /* quirk: unsigned constants select a when non-zero; negative powers of two select b. */
-        if (lo(c) >= 0) {
-            return hi(c) == 0 ? b : a;
-        }
-        return fmod(log2(fabs(lo(c))), 1.0) == 0 ? b : a;
+        /* An unsigned constant's MSB in its own format is set unless it is 0; a negative one's
+         * sign bit is set. (The reference selects b for a negative power of two, §1.14 rule 3
+         * [quirk]: max(v, v - 0.5) gave v - 0.5.) */
+        return lo(c) >= 0 && hi(c) == 0 ? b : a;
     }
     if (c->node->opr == ALK_FOPR_WRAP) {
         alk_fvar *src = c->node->from[0];
@@ -1211,6 +1224,13 @@ alk_fvar *alk_fv_mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
     return mux(t, c, a, b, qint);
 }
 
+/*
+ * max_of and min_of select by the MSB of v - o, its sign bit when it is signed. The affine
+ * interval can prove v - o >= 0 where v's and o's own intervals overlap (v = x, o = 0.75x): the
+ * difference is then unsigned, its MSB is its top magnitude bit, and the reference's mux picks o
+ * whenever that bit is set (max(x, 0.75x) gave 0.375 for x = 0.5). Such a difference selects v
+ * (max) or o (min) outright.
+ */
 static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (t->error != ALK_OK || v == NULL || o == NULL) {
         return NULL;
@@ -1224,8 +1244,12 @@ static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (hi(o) == lo(o) && lo(o) == 0) {
         return relu(t, v, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN);
     }
+    alk_fvar *d = add(t, v, neg(t, o));
+    if (d != NULL && lo(d) >= 0) {
+        return v; /* never negative: v is the maximum */
+    }
     alk_qint q = {pmax(lo(v), lo(o)), pmax(hi(v), hi(o)), pmin(st(v), st(o))};
-    return mux(t, add(t, v, neg(t, o)), o, v, &q);
+    return mux(t, d, o, v, &q);
 }
 
 static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
@@ -1241,8 +1265,12 @@ static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (hi(o) == lo(o) && lo(o) == 0) {
         return neg(t, relu(t, neg(t, v), ALK_FV_NONE, ALK_FV_NONE, ALK_TRN));
     }
+    alk_fvar *d = add(t, v, neg(t, o));
+    if (d != NULL && lo(d) >= 0) {
+        return o; /* never negative: o is the minimum */
+    }
     alk_qint q = {pmin(lo(v), lo(o)), pmin(hi(v), hi(o)), pmin(st(v), st(o))};
-    return mux(t, add(t, v, neg(t, o)), v, o, &q);
+    return mux(t, d, v, o, &q);
 }
 
 alk_fvar *alk_fv_max(alk_trace *t, alk_fvar *a, alk_fvar *b) {

@@ -197,17 +197,24 @@ static int const_propagation(alk_trace *t, alk__comb *c) {
     return rv;
 }
 
+/*
+ * A one-bit wrap (0, s, s) of buf * 2^d whose s is the source's MSB weight reads the source's
+ * MSB directly (d = 0). That is the same bit only when buf * 2^d has its sign bit below s, which
+ * then reads a copy of it: a signed source shifted right (d < 0). The reference rewrites every
+ * d, and so reads another bit for d > 0 or an unsigned source (3x in [0, 21] quantized to
+ * (0, 3, -2): bit 2^0 of x - x/4 became bit 2^2).
+ */
 static void canonicalize_msb_wraps(alk__comb *c) {
     for (size_t i = 0; i < c->n_ops; i++) {
         alk__cop *op = &c->ops[i];
-        if (op->opcode != 3 || op->data[0] == 0) {
+        if (op->opcode != 3 || op->data[0] >= 0) {
             continue;
         }
         if (op->qint.min != 0 || op->qint.max != op->qint.step) {
             continue;
         }
         alk_kif src = alk_kif_of(c->ops[op->addr[0]].qint);
-        if (op->qint.step == ldexp(1.0, src.i + src.k - 1)) {
+        if (src.k == 1 && op->qint.step == ldexp(1.0, src.i + src.k - 1)) {
             op->data[0] = 0;
         }
     }

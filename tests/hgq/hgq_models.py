@@ -434,6 +434,31 @@ def dense_cases():
                   "reference wraps an unsigned constant modulo 2^(i+1) and sends a "
                   "round-half-even constant through its bit network"], beyond_reference=True)
 
+    def half_even_after_bias(b, x):
+        # y = x + bias with x on 2^-2 steps and bias -2^-5 + 1.5 (columns 0, 1), rounded half to
+        # even at 2^-4 and 2^-1 by the oq: y + 2^-5 cancels the bias's finest bit
+        # (trace-alir.md §1.11 step 4 then tested the wrong bits).
+        iq = hc.Quant("kif", "datalane", "RND", "SAT", k=np.ones((1, 2)),
+                      i=np.full((1, 2), 2, np.float32), f=np.full((1, 2), 2, np.float32),
+                      homogeneous_axis=[0])
+        kq = hc.Quant("kif", "weight", "RND", "SAT", k=np.ones((2, 2)),
+                      i=np.full((2, 2), 1, np.float32), f=np.full((2, 2), 2, np.float32),
+                      is_weight=True)
+        bq = hc.Quant("kif", "bias", "RND", "SAT", k=np.ones(2), i=np.full(2, 2, np.float32),
+                      f=np.full(2, 6, np.float32))
+        oq = hc.Quant("kif", "datalane", "RND_CONV", "WRAP", k=np.ones((1, 2)),
+                      i=np.array([[4, 1]], np.float32), f=np.array([[4, 1]], np.float32),
+                      homogeneous_axis=[0])
+        layer = hc.qdense(b.name("QDense"), b.names, x.shape,
+                          np.array([[1, 0], [0, -0.75]], np.float32),
+                          np.array([1.46875, -0.03125], np.float32), iq=iq, kq=kq, bq=bq, oq=oq,
+                          activation="linear")
+        return b.call(layer, [x])
+    yield single("QDense[bias,oq RND_CONV]", (2,), half_even_after_bias, SAT_INPUT,
+                 ["oq WRAP RND_CONV after a bias whose finest bit the +2^-(f+1) cancels (the "
+                  "reference's round-half-even network then tests the wrong bits)"],
+                 beyond_reference=True)
+
     def rank3(b, x):
         return dense(b, x, 3, ("kif", "SAT", "TRN"), iq_kw={"homogeneous": [0, 1]})
     yield single("QDense[rank3]", (4, 5), rank3, SAT_INPUT,
@@ -594,6 +619,23 @@ def merge_cases():
                 ["QAdd", "QSubtract", "QMultiply", "QMaximum", "QMinimum",
                  "iq lists: one quantizer per input (iq/quantizers/quantizer[_N])"],
                 legacy=True)
+
+    def max_of_table(b, x):
+        # q in {0, 2^-i}: tanh's table, quantized by its oq, is 0.75 q; max(q, 0.75 q) is q, which
+        # the reference's mux (testing the unsigned q - 0.75 q's top bit as a sign) got wrong.
+        i = np.array([[-1, 0, 1, -2]], np.float32)
+        q = hc.Quant("kif", "datalane", "TRN", "SAT", k=np.zeros((1, 4)), i=i, f=-i + 1,
+                     homogeneous_axis=[0])
+        y = b.call(hc.quantizer_layer(b.name("Quantizer"), q, b.names), [x])
+        oq = hc.Quant("kif", "table", "TRN", "SAT", k=np.ones((1, 1)),
+                      i=np.full((1, 1), 3, np.float32), f=np.full((1, 1), 3, np.float32),
+                      homogeneous_axis=None, heterogeneous_axis=[])
+        lut = b.call(hc.qlut(b.name("QUnaryFunctionLUT"), b.names, "tanh", oq=oq), [y])
+        return b.call(km.make_layer("Maximum", b.name("Maximum"), {}), [[y, lut]])
+    yield single("Maximum[x,table(x)]", (4,), max_of_table, SAT_INPUT,
+                 ["a Keras Maximum of a one-bit value and its tanh table (a multiple of it): "
+                  "the difference is never negative by its affine interval (the reference's "
+                  "mux read its top bit as a sign)"], beyond_reference=True)
 
     g2 = ("kbi", "SAT", "RND")
     yield multi("QAveragePow2[3 inputs]", [(5,), (5,), (5,)],

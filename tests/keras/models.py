@@ -596,6 +596,19 @@ def relu_cases():
     ]:
         yield _finish(single(name, _plain_layer("ReLU", cfg), shape, covers=cov, legacy=True,
                              beyond_reference=len(shape) > 1))
+    def dead_unit(b, x):
+        # unit 1 of the Dense is never positive (bias -2, |x| <= 1): relu makes it a zero of
+        # no grid (step 2^127), which the threshold comparison must not round to
+        y = _dense(b, x, 2, "relu")
+        return b.layer("ReLU", {"max_value": None, "negative_slope": 0.125, "threshold": 0.5},
+                       y, k2=True)
+
+    def set_dead(m):
+        _set(m, "dense", kernel=[[0.5, 0.25], [0.25, 0], [-1, 0.5]], bias=[0.25, -2])
+    yield _finish(single("ReLU[threshold,dead unit]", dead_unit, (3,), kif=(1, 0, 3),
+                         covers=["ReLU threshold and slope after a Dense unit relu makes "
+                                 "always 0 (the comparison with the threshold overflowed)"]),
+                  set_dead)
     yield _finish(single("LeakyReLU[rank3]", _plain_layer("LeakyReLU", {"negative_slope": 0.125}),
                          (4, 3), covers=["LeakyReLU rank 3"], legacy=True,
                          beyond_reference=True))

@@ -681,6 +681,8 @@ def rand_shape(rng):
 
 def apply_random(net, ops, x, tries=12):
     """One op drawn by weight that fits x (None when none did)."""
+    if not x.shape:
+        return None  # one value per sample (a reduction over every axis): an output only
     fns, weights = zip(*ops)
     p = np.asarray(weights, float) / sum(weights)
     for _ in range(tries):

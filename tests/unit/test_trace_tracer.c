@@ -601,3 +601,143 @@ Test(trace_tracer, binary_lut_packs_signed_one_bit_inputs) {
     alk_program_free(p);
     alk_trace_free(t);
 }
+
+/* Q(x) of the quantizers package on a number (the test's own, independent of the tracer). */
+static double q_number(double x, int k, int i, int f, alk_overflow overflow, alk_round round) {
+    double step = ldexp(1.0, -f), top = ldexp(1.0, i), high = top - step;
+    if (overflow != ALK_WRAP) {
+        double low = overflow == ALK_SAT ? -top * k : -high * k;
+        x = x < low ? low : (x > high ? high : x);
+    }
+    double s = x / step;
+    s = round == ALK_TRN ? floor(s) : round == ALK_RND ? floor(s + 0.5) : nearbyint(s);
+    x = s * step;
+    if (overflow == ALK_WRAP) {
+        double span = ldexp(1.0, i + k), low = -top * k;
+        x = fmod(fmod(x - low, span) + span, span) + low;
+    }
+    return x;
+}
+
+/*
+ * Round half to even (spec §1.11 step 4) where the reference's network clears or tests the wrong
+ * bit: after a constant whose finest bits the +2^-(f+1) cancels, and where floor(x + 1/2) is a
+ * constant or coarser than the target. Every grid point of x against Q(x + c).
+ */
+Test(trace_tracer, round_half_even_counts_bits_in_each_values_format) {
+    struct {
+        double lo, hi, step, c;
+        int k, i, f;
+        alk_overflow overflow;
+    } cases[] = {
+        {-3.5, 14.75, 0.25, -0x1p-5, 1, 8, 4, ALK_WRAP},
+        {-3.1875, -2.90625, 0x1p-6, -0.0625, 1, 2, 1, ALK_WRAP},
+        {3.890625, 4.34375, 0x1p-6, -0.6875, 1, 4, -1, ALK_WRAP},
+        {1.0, 1.09375, 0x1p-5, 0.0, 0, 2, 2, ALK_SAT},
+        {2.0, 2.25, 0.25, 0x1p-5, 1, 2, 0, ALK_SAT},
+    };
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+        alk_trace *t = NULL;
+        cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+        alk_fvar *x = alk_fv_new(t, cases[j].lo, cases[j].hi, cases[j].step, 0);
+        alk_fvar *q = alk_fv_quantize(t, alk_fv_add_const(t, x, cases[j].c), cases[j].k, cases[j].i,
+                                      cases[j].f, cases[j].overflow, ALK_RND_CONV);
+        alk_program *p = NULL;
+        cr_assert_eq(alk_trace_emit(t, &x, 1, &q, 1, true, &p), ALK_OK, "%s", alk_trace_message(t));
+        alk_interp *interp = NULL;
+        alk_diag diag = {{0}};
+        cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+        for (double v = cases[j].lo; v <= cases[j].hi; v += cases[j].step) {
+            double y;
+            cr_assert_eq(alk_interp_run(interp, &v, 1, &y, &diag), ALK_OK, "%s", diag.message);
+            double want = q_number(v + cases[j].c, cases[j].k, cases[j].i, cases[j].f,
+                                   cases[j].overflow, ALK_RND_CONV);
+            cr_expect_eq(y, want, "case %zu: x = %g gives %g, want %g", j, v, y, want);
+        }
+        alk_interp_free(interp);
+        alk_program_free(p);
+        alk_trace_free(t);
+    }
+}
+
+/*
+ * Canonicalisation of one-bit wraps (spec §3.8.1): 3x (x - x/4, read with data 2) quantized to
+ * (0, 3, -2) is bit 2^2 of 3x, which the reference's canon rewrote to bit 2^2 of x - x/4. The
+ * optimised program against Q(3x) on every grid point; also the signed case, where the
+ * rewrite is exact, and a right shift.
+ */
+Test(trace_tracer, one_bit_wraps_keep_their_shift) {
+    struct {
+        double lo, hi, step, c;
+        int k, i, f;
+    } cases[] = {
+        {0, 7, 1, 3.0, 0, 3, -2},  {1, 7, 0.25, 3.0, 0, 3, -2}, {-4, 7, 1, 3.0, 0, 3, -2},
+        {-4, 7, 1, 3.0, 1, 4, -4}, {-8, 7, 1, 0.75, 0, 2, 0},   {-8, 7, 1, -0.375, 1, 1, 0},
+    };
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+        alk_trace *t = NULL;
+        cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+        alk_fvar *x = alk_fv_new(t, cases[j].lo, cases[j].hi, cases[j].step, 0);
+        alk_fvar *q = alk_fv_quantize(t, alk_fv_mul_const(t, x, cases[j].c), cases[j].k, cases[j].i,
+                                      cases[j].f, ALK_WRAP, ALK_TRN);
+        alk_program *p = NULL;
+        cr_assert_eq(alk_trace_emit(t, &x, 1, &q, 1, true, &p), ALK_OK, "%s", alk_trace_message(t));
+        alk_interp *interp = NULL;
+        alk_diag diag = {{0}};
+        cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+        for (double v = cases[j].lo; v <= cases[j].hi; v += cases[j].step) {
+            double y;
+            cr_assert_eq(alk_interp_run(interp, &v, 1, &y, &diag), ALK_OK, "%s", diag.message);
+            double want =
+                q_number(v * cases[j].c, cases[j].k, cases[j].i, cases[j].f, ALK_WRAP, ALK_TRN);
+            cr_expect_eq(y, want, "case %zu: x = %g gives %g, want %g", j, v, y, want);
+        }
+        alk_interp_free(interp);
+        alk_program_free(p);
+        alk_trace_free(t);
+    }
+}
+
+/*
+ * max and min (spec §1.14) select by the sign of v - o. Where the affine interval proves the
+ * difference never negative (v = x, o = 0.75x) it is unsigned and the reference's mux read its
+ * top magnitude bit as a sign; where it is a negative power of two (o = v + 0.5) the reference's
+ * constant rule selected v. Every grid point against max / min.
+ */
+Test(trace_tracer, max_min_of_correlated_operands) {
+    struct {
+        double lo, hi, step, scale, offset; /* o = scale * x + offset, v = x */
+    } cases[] = {
+        {0, 0.5, 0.5, 0.75, 0}, {0, 7, 0.25, 0.75, 0}, {-4, 4, 1, 1, 0.5},
+        {-4, 4, 1, 1, -0.5},    {0, 3, 1, 0.5, 0},     {-2, 5, 0.5, 1.25, 0.125},
+    };
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++) {
+        for (int take_max = 0; take_max < 2; take_max++) {
+            alk_trace *t = NULL;
+            cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+            alk_fvar *x = alk_fv_new(t, cases[j].lo, cases[j].hi, cases[j].step, 0);
+            alk_fvar *o = alk_fv_mul_const(t, x, cases[j].scale);
+            if (cases[j].offset != 0) {
+                o = alk_fv_add_const(t, o, cases[j].offset);
+            }
+            alk_fvar *y = take_max ? alk_fv_max(t, x, o) : alk_fv_min(t, x, o);
+            alk_program *p = NULL;
+            cr_assert_eq(alk_trace_emit(t, &x, 1, &y, 1, true, &p), ALK_OK, "%s",
+                         alk_trace_message(t));
+            alk_interp *interp = NULL;
+            alk_diag diag = {{0}};
+            cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+            for (double v = cases[j].lo; v <= cases[j].hi; v += cases[j].step) {
+                double got, other = v * cases[j].scale + cases[j].offset;
+                cr_assert_eq(alk_interp_run(interp, &v, 1, &got, &diag), ALK_OK, "%s",
+                             diag.message);
+                double want = take_max ? fmax(v, other) : fmin(v, other);
+                cr_expect_eq(got, want, "case %zu %s: x = %g gives %g, want %g", j,
+                             take_max ? "max" : "min", v, got, want);
+            }
+            alk_interp_free(interp);
+            alk_program_free(p);
+            alk_trace_free(t);
+        }
+    }
+}
