@@ -265,6 +265,12 @@ def regressions():
     # each pooled value is off by up to 2^-10, the output by sum |w| * 2^-10 < 2^-9.
     add("Linear after AvgPool2d(3): cancelling coefficients of 1/9", _PoolThenLinear,
         [(2, 9, 9)], perturb=False, atol=2.0 ** -9)
+    # The clamp's lower bound tests the sign of s + 8, s a sum of products known to be >= 0
+    # only once CSE has made (x * 0.5) * x a square: the retrace pass then tested the top bit
+    # of the now unsigned s + 8 (s >= 56) and returned -8 for the largest sums.
+    add("clamp of a sum of squares after the retrace",
+        lambda: _wrap(lambda x: torch.clamp((x * 0.5 * x).sum(-1), -8, 7.9375)), [(6,)],
+        kif=(1, 3, 3), perturb=False)
     return c
 
 
