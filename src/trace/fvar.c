@@ -1190,6 +1190,20 @@ alk_fvar *alk_fv_mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
     return mux(t, c, a, b, qint);
 }
 
+/*
+ * Beyond the reference: max and min decide from the difference d = v - o where its interval
+ * does (1: d >= 0, -1: d < 0, 0: either). The reference compares the two intervals only, then
+ * muxes on the MSB of d, which for a d known to be >= 0 (an unsigned format) is its top bit,
+ * not its sign: max(0.75x - 2, 0.875x - 2.5) returned the smaller value wherever the difference
+ * reached 0.5. A constant d took msb_mux's constant rule, which picks by "power of two".
+ */
+static int known_sign(alk_fvar *d) {
+    if (d == NULL) {
+        return 0;
+    }
+    return lo(d) >= 0 ? 1 : hi(d) < 0 ? -1 : 0;
+}
+
 static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (t->error != ALK_OK || v == NULL || o == NULL) {
         return NULL;
@@ -1203,8 +1217,17 @@ static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (hi(o) == lo(o) && lo(o) == 0) {
         return relu(t, v, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN);
     }
+    alk_fvar *d = add(t, v, neg(t, o));
+    switch (known_sign(d)) {
+    case 1:
+        return v;
+    case -1:
+        return o;
+    default:
+        break;
+    }
     alk_qint q = {pmax(lo(v), lo(o)), pmax(hi(v), hi(o)), pmin(st(v), st(o))};
-    return mux(t, add(t, v, neg(t, o)), o, v, &q);
+    return mux(t, d, o, v, &q);
 }
 
 static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
@@ -1220,8 +1243,17 @@ static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (hi(o) == lo(o) && lo(o) == 0) {
         return neg(t, relu(t, neg(t, v), ALK_FV_NONE, ALK_FV_NONE, ALK_TRN));
     }
+    alk_fvar *d = add(t, v, neg(t, o));
+    switch (known_sign(d)) {
+    case 1:
+        return o;
+    case -1:
+        return v;
+    default:
+        break;
+    }
     alk_qint q = {pmin(lo(v), lo(o)), pmin(hi(v), hi(o)), pmin(st(v), st(o))};
-    return mux(t, add(t, v, neg(t, o)), v, o, &q);
+    return mux(t, d, v, o, &q);
 }
 
 alk_fvar *alk_fv_max(alk_trace *t, alk_fvar *a, alk_fvar *b) {

@@ -296,6 +296,14 @@ def regressions():
     add("clamp of a sum of squares after the retrace",
         lambda: _wrap(lambda x: torch.clamp((x * 0.5 * x).sum(-1), -8, 7.9375)), [(6,)],
         kif=(1, 3, 3), perturb=False)
+    # max(v, o) muxed on the MSB of v - o, which for a difference known to be >= 0 (here
+    # 0.5 - x / 8 in (0, 0.5]) is its top bit: -2.5 instead of -2 at x = 0 (seed 332).
+    add("maximum with a difference known to be non-negative",
+        lambda: _wrap(lambda x: torch.maximum(x * 0.75 - 2, x * 0.875 - 2.5)), [(8,)],
+        kif=(0, 2, 4), perturb=False)
+    add("minimum with a constant difference",
+        lambda: _wrap(lambda x: torch.minimum(x, x + 1) + torch.maximum(x - 0.5, x)), [(8,)],
+        kif=(1, 2, 4), perturb=False)
     return c
 
 
