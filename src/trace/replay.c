@@ -95,6 +95,46 @@ static alk_kif kif_of(alk_qint q) {
     return alk_kif_of(q);
 }
 
+/*
+ * An MSB mux tests the top bit of its condition in the condition's format: the sign of a signed
+ * one, "x >= 2^(i-1)" of an unsigned one (spec §4.2). mux_condition is that test on a number in
+ * the format `qk` of the program being replayed.
+ */
+static int mux_condition(alk_qint qk, double x) {
+    return qk.min < 0 ? x < 0 : x >= ldexp(1.0, kif_of(qk).i - 1);
+}
+
+/*
+ * Beyond the reference: replaying a mux on a variable must keep the test of the program being
+ * replayed, whose condition had the format `qk`. The reference calls msb_mux on the new variable,
+ * which tests the top bit of the *new* interval: when the retrace pass tightens a signed
+ * condition to a non-negative one (max(v, -8) of a v known only after CSE to be a square), the
+ * test silently became "v + 8 >= 128" and picked -8 for every large v. The test's outcome where
+ * the new interval decides it: 1 set, 0 clear, -1 depends on the value.
+ */
+static int msb_known(alk_qint qk, alk_fvar *k) {
+    double low = alk_fv_low(k), high = alk_fv_high(k);
+    if (mux_condition(qk, low) == mux_condition(qk, high)) {
+        return mux_condition(qk, low); /* the test is monotonic in x */
+    }
+    return -1;
+}
+
+/* The mux of a condition the interval does not decide, testing what `qk` tested: the new
+ * variable's own top bit where it means the same, else its sign relative to the threshold. */
+static alk_fvar *mux_as_before(alk_trace *t, alk_qint qk, alk_fvar *k, alk__rval v0, alk__rval v1,
+                               const alk_qint *qint) {
+    alk_hwconf hw = k->node->hwconf;
+    alk_fvar *a = as_var(t, v0, hw), *b = as_var(t, v1, hw);
+    bool signed_now = alk_fv_low(k) < 0;
+    if (qk.min < 0 || (!signed_now && kif_of(alk__fv_qint(k)).i == kif_of(qk).i)) {
+        return alk_fv_mux(t, k, a, b, qint);
+    }
+    /* k >= 2^(i-1) of the old unsigned format: k - 2^(i-1) is not negative. */
+    alk_fvar *shifted = alk_fv_add_const(t, k, -ldexp(1.0, kif_of(qk).i - 1));
+    return alk_fv_mux(t, shifted, b, a, qint);
+}
+
 int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval *buf,
                  const alk__rval *in, alk__rval *ret) {
     const alk__cop *op = &c->ops[index];
@@ -147,23 +187,18 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
     case 6: {
         alk__rval k = buf[a[2]], v0 = buf[a[0]];
         alk__rval v1 = r_mul(t, buf[a[1]], num(ldexp(1.0, (int)op->data[0])));
-        if (k.var) {
-            alk_hwconf hw = k.var->node->hwconf;
-            *ret = var(alk_fv_mux(t, k.var, as_var(t, v0, hw), as_var(t, v1, hw), &op->qint));
+        alk_qint qk = c->ops[a[2]].qint;
+        int cond = k.var ? msb_known(qk, k.var) : mux_condition(qk, k.num);
+        if (cond < 0) {
+            *ret = var(mux_as_before(t, qk, k.var, v0, v1, &op->qint));
+            break;
+        }
+        alk__rval r = cond ? v0 : v1;
+        alk_kif kif = kif_of(op->qint);
+        if (r.var) {
+            *ret = var(alk_fv_quantize(t, r.var, kif.k, kif.i, kif.f, ALK_WRAP, ALK_TRN));
         } else {
-            alk_qint qk = c->ops[a[2]].qint;
-            alk__rval r;
-            if (qk.min < 0) {
-                r = k.num < 0 ? v0 : v1;
-            } else {
-                r = k.num >= ldexp(1.0, kif_of(qk).i - 1) ? v0 : v1;
-            }
-            alk_kif kif = kif_of(op->qint);
-            if (r.var) {
-                *ret = var(alk_fv_quantize(t, r.var, kif.k, kif.i, kif.f, ALK_WRAP, ALK_TRN));
-            } else {
-                *ret = num(quantize_number(r.num, kif.k, kif.i, kif.f));
-            }
+            *ret = num(quantize_number(r.num, kif.k, kif.i, kif.f));
         }
         break;
     }

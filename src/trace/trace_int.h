@@ -48,13 +48,15 @@ typedef struct alk_affine_term {
 
 /*
  * bias + sum coeff_a * atom_a, terms in the reference's dict insertion order (spec §1.2).
- * step_floor (0: none): a grid the value is known to lie on, for sums whose terms would say
- * finer (affine.c: rounding residues of coefficients that cancel).
+ * step_floor (0: none): the grid the hardware value lies on, for sums whose terms would say
+ * finer; inexact: a coefficient was rounded on the way, so the value's adders may have dropped
+ * bits the form still has (affine.c).
  */
 typedef struct alk_affine {
     double bias;
     double step_floor;
     uint32_t n;
+    bool inexact;
     bool cached;
     alk_qint qint;
     alk_affine_term terms[];

@@ -254,6 +254,20 @@ class _PoolThenLinear(nn.Module):
         return self.fc(torch.flatten(x[:, :, :2, :2], 1))
 
 
+class _TwoLinearsBySix(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 3), nn.Linear(3, 1)
+        with torch.no_grad():
+            self.a.weight.copy_(torch.tensor([[14.0, -14], [14, -2], [10, 14]]) / 8)
+            self.a.bias.copy_(torch.tensor([-2.0, -14, -10]) / 8)
+            self.b.weight.copy_(torch.tensor([[5.0, -5, 3]]) / 8)
+            self.b.bias.zero_()
+
+    def forward(self, x):
+        return self.b(self.a(x)) / 6
+
+
 def regressions():
     """Minimal models of bugs found by hand or by the random-module sweep."""
     c = []
@@ -261,10 +275,35 @@ def regressions():
     def add(name, make, shapes, kif=(1, 3, 4), **kw):
         c.append(Case(name, "regressions", make, shapes, kif, target=name, **kw))
 
-    # The average over 9 is a product by the double 1/9, rounded as the reference rounds it:
-    # each pooled value is off by up to 2^-10, the output by sum |w| * 2^-10 < 2^-9.
+    # Products by non-dyadic constants are within about 2^-21 of the exact value, relative to its
+    # range (README "Differences from the reference"); the bounds below are a few times that.
     add("Linear after AvgPool2d(3): cancelling coefficients of 1/9", _PoolThenLinear,
-        [(2, 9, 9)], perturb=False, atol=2.0 ** -9)
+        [(2, 9, 9)], perturb=False, atol=2.0 ** -20)
+    # The SCM adders of the double 1/0.3 and 1/9 kept steps from coefficients rounded to
+    # float32, which end in long runs of zeros: x / 0.3 on integers was off by 8 and the average
+    # over 9 by 1/64 of the input step.
+    add("x / 0.3 on integers", lambda: _wrap(lambda x: x / 0.3), [(8,)], kif=(1, 6, 0),
+        perturb=False, atol=2.0 ** -12)
+    add("AvgPool2d(3) on integers", lambda: _wrap(nn.AvgPool2d(3, stride=1)), [(2, 4, 4)],
+        kif=(1, 6, 0), perturb=False, atol=2.0 ** -16)
+    # Two Linear layers give the coefficients of x / 6 a float32 rounding to 5 * 2^30: the
+    # output came on a grid of 2^-5 instead of 2^-7 (found by random_modules.py, seed 51).
+    add("x / 6 after two Linear layers", _TwoLinearsBySix, [(2,)], kif=(1, 3, 1),
+        perturb=False, atol=2.0 ** -20)
+    # The clamp's lower bound tests the sign of s + 8, s a sum of products known to be >= 0
+    # only once CSE has made (x * 0.5) * x a square: the retrace pass then tested the top bit
+    # of the now unsigned s + 8 (s >= 56) and returned -8 for the largest sums.
+    add("clamp of a sum of squares after the retrace",
+        lambda: _wrap(lambda x: torch.clamp((x * 0.5 * x).sum(-1), -8, 7.9375)), [(6,)],
+        kif=(1, 3, 3), perturb=False)
+    # max(v, o) muxed on the MSB of v - o, which for a difference known to be >= 0 (here
+    # 0.5 - x / 8 in (0, 0.5]) is its top bit: -2.5 instead of -2 at x = 0 (seed 332).
+    add("maximum with a difference known to be non-negative",
+        lambda: _wrap(lambda x: torch.maximum(x * 0.75 - 2, x * 0.875 - 2.5)), [(8,)],
+        kif=(0, 2, 4), perturb=False)
+    add("minimum with a constant difference",
+        lambda: _wrap(lambda x: torch.minimum(x, x + 1) + torch.maximum(x - 0.5, x)), [(8,)],
+        kif=(1, 2, 4), perturb=False)
     return c
 
 

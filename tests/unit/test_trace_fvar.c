@@ -489,3 +489,26 @@ Test(trace_fvar, sum_step_not_finer_than_operands) {
     cr_expect_eq(alk_fv_step(alk_fv_add_const(t, s, 0.5)), alk_fv_step(s));
     cr_expect_eq(alk_fv_step(alk_fv_add_const(t, s, 0x1p-40)), 0x1p-40);
 }
+
+/*
+ * Beyond the reference (src/trace/affine.c): an adder keeps float32's precision of its value.
+ * x / 0.3 multiplies by the double 1/0.3 through SCM adders; the first, x - 5x * 2^-53, has the
+ * coefficient 1 - 5 * 2^-53, which float32 rounds to 1: the reference's step is x's own 0.5, and
+ * the adder's floor made x - 0.5 of every positive x (the product off by whole steps).
+ */
+Test(trace_fvar, adders_keep_float32_precision) {
+    alk_fvar *q = alk_fv_div_const(t, x, 0.3);
+    cr_assert_not_null(q, "%s", alk_trace_message(t));
+    alk__comb *c = trace_raw(q);
+    const alk__cop *first = NULL;
+    for (size_t j = 0; j < c->n_ops && first == NULL; j++) {
+        if (c->ops[j].opcode == 1 && c->ops[j].data[0] == -53) {
+            first = &c->ops[j];
+        }
+    }
+    cr_assert_not_null(first, "no x - 5x * 2^-53 adder");
+    /* |x - 5x * 2^-53| < 8: at least 23 fraction bits below 2^3. */
+    cr_expect_leq(first->qint.step, 0x1p-20, "step %g", first->qint.step);
+    alk__comb_free(c);
+    expect_interval(alk_fv_div_const(t, x, 0.25), -32, 30, 2); /* dyadic: exact, as before */
+}
