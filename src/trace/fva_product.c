@@ -95,9 +95,11 @@ static alk_fva *mmm(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     return done(t, r);
 }
 
-/* Sum of the parts of one output (np.sum(FVArray(parts), axis=0)). */
+enum { MAX_PARTS = 4 }; /* LUT, solved, offloaded, constants */
+
+/* Sum of the parts of one output (np.sum(FVArray(parts), axis=0)); n <= MAX_PARTS. */
 static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
-    alk_fvar *items[3];
+    alk_fvar *items[MAX_PARTS];
     for (size_t p = 0; p < n; p++) {
         items[p] = as_var(t, parts[p], hw);
     }
@@ -298,6 +300,27 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             return t->error;
         }
     }
+    /* A constant input other than 0 (the output of a unit whose weights were all pruned: its
+     * bias) is a number: its products are one constant per output. The solver reads a
+     * zero-width interval as no signal (the reference's and ours: spec cmvm §3.3), so its terms
+     * were lost (0.5 * 0.25 - 0.5 * -0.5 came out 0). */
+    double *constants = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(double));
+    if (constants == NULL) {
+        return t->error;
+    }
+    memset(constants, 0, (n_out ? n_out : 1) * sizeof(double));
+    bool have_constants = false;
+    for (size_t i = 0; i < k; i++) {
+        double c = alk_fv_low(v[i]);
+        if (c == 0 || c != alk_fv_high(v[i])) {
+            continue;
+        }
+        for (size_t j = 0; j < n_out; j++) {
+            constants[j] += c * w[i * n_out + j];
+            have_constants = have_constants || w[i * n_out + j] != 0;
+            w[i * n_out + j] = 0;
+        }
+    }
     bool have_offload = false;
     if (t->solver.offload != NULL) {
         int rv = offload_part(t, w, k, n_out, v, offloaded, &have_offload);
@@ -382,10 +405,10 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         }
         have_solved = true;
     }
-    /* Each output is the heap sum of its parts in the reference's order (LUT, solved, offloaded);
-     * an output with no part at all is the number 0 as a constant. */
+    /* Each output is the heap sum of its parts in the reference's order (LUT, solved, offloaded),
+     * then the constants; an output with no part at all is the number 0 as a constant. */
     for (size_t j = 0; j < n_out && !failed(t); j++) {
-        elem parts[3];
+        elem parts[MAX_PARTS];
         size_t n = 0;
         if (have_lut) {
             parts[n++] = lut[j];
@@ -395,6 +418,9 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         }
         if (have_offload) {
             parts[n++] = offloaded[j];
+        }
+        if (have_constants) {
+            parts[n++] = (elem){NULL, constants[j], NULL};
         }
         out[j] = n == 0 ? num_var(t, 0.0, hw) : sum_parts(t, parts, n, hw);
     }

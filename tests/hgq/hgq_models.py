@@ -434,6 +434,33 @@ def dense_cases():
                   "reference wraps an unsigned constant modulo 2^(i+1) and sends a "
                   "round-half-even constant through its bit network"], beyond_reference=True)
 
+    def constant_inputs(b, x):
+        # The first layer's columns 0, 1, 2 and 4 are pruned: those outputs are its bias,
+        # constants the second layer's products take (the solver reads a zero-width interval as
+        # no signal; these weights came out wrong in every column).
+        gen, g = b.gen, ("kif", "SAT", "RND")
+        kq = gen.weight((5, 5), g, prune=0.0)
+        kq.k[:, [0, 1, 2, 4]], kq.i[:, [0, 1, 2, 4]], kq.f[:, [0, 1, 2, 4]] = 1, -2, 1
+        bq = hc.Quant("kif", "bias", "RND", "SAT", k=np.ones(5), i=np.full(5, 2, np.float32),
+                      f=np.full(5, 3, np.float32))
+        first = hc.qdense(b.name("QDense"), b.names, x.shape, gen.floats((5, 5)),
+                          np.array([-0.5, 0, 0.5, 0.25, -0.5], np.float32),
+                          iq=_iq(b, x, g), kq=kq, bq=bq, activation="linear")
+        y = b.call(first, [x])
+        w = np.array([[0.125, -0.125, -0.5, -0.5], [0.6875, -0.3125, -0.25, 0.25],
+                      [-0.125, -0.5, 0.25, 0.5], [0.125, 0.25, 0, 0.5], [0, -0.25, 0, -1]],
+                     np.float32)
+        kq2 = hc.Quant("kif", "weight", "RND", "SAT", k=np.ones((5, 4)),
+                       i=np.full((5, 4), 1, np.float32), f=np.full((5, 4), 4, np.float32),
+                       is_weight=True)
+        second = hc.qdense(b.name("QDense"), b.names, y.shape, w, None, iq=None, kq=kq2,
+                           activation="linear")
+        return b.call(second, [y])
+    yield single("QDense[constant inputs]", (5,), constant_inputs, SAT_INPUT,
+                 ["a dense layer whose inputs include constants (the previous layer's pruned "
+                  "columns give their bias): their products are constants; the constant-matrix "
+                  "solver lost them"], beyond_reference=True)
+
     def half_even_after_bias(b, x):
         # y = x + bias with x on 2^-2 steps and bias -2^-5 + 1.5 (columns 0, 1), rounded half to
         # even at 2^-4 and 2^-1 by the oq: y + 2^-5 cancels the bias's finest bit

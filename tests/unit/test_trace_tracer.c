@@ -741,3 +741,48 @@ Test(trace_tracer, max_min_of_correlated_operands) {
         }
     }
 }
+
+/*
+ * A constant-matrix product whose inputs include constants other than 0 (a unit of the previous
+ * layer whose weights are all pruned outputs its bias): the solver treats a zero-width interval
+ * as no signal, so those products are added as constants. Against the exact sum.
+ */
+Test(trace_tracer, matmul_with_constant_inputs) {
+    /* A random HGQ2 model's layer: a row of constants and one variable (every column came out
+     * wrong, the third 0 for 0.375). */
+    enum { K = 5, N = 4 };
+    const double w[K * N] = {0.125, -0.125, -0.5, -0.5,  0.6875, -0.3125, -0.25,
+                             0.25,  -0.125, -0.5, 0.25,  0.5,    0.125,   0.25,
+                             0,     0.5,    0,    -0.25, 0,      -1};
+    const double consts[K] = {-0.5, 0, 0.5, NAN, -0.5};
+    alk_trace *t = NULL;
+    cr_assert_eq(alk_trace_new(NULL, &t), ALK_OK);
+    alk_fvar *x = alk_fv_new(t, -8, 7.5, 0.5, 0);
+    alk_fvar *in[K];
+    for (int i = 0; i < K; i++) {
+        in[i] = isnan(consts[i]) ? x : alk_fv_const(t, consts[i]);
+    }
+    size_t shape_x[1] = {K}, shape_w[2] = {K, N};
+    alk_fva *y =
+        alk_fva_matmul(t, alk_fva_from_vars(t, 1, shape_x, in), alk_fva_numbers(t, 2, shape_w, w));
+    alk_fvar *out[N] = {alk_fva_at(y, 0), alk_fva_at(y, 1), alk_fva_at(y, 2), alk_fva_at(y, 3)};
+    alk_program *p = NULL;
+    cr_assert_eq(alk_trace_emit(t, &x, 1, out, N, true, &p), ALK_OK, "%s", alk_trace_message(t));
+    alk_interp *interp = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+    for (double v = -8; v <= 7.5; v += 0.5) {
+        double got[N];
+        cr_assert_eq(alk_interp_run(interp, &v, 1, got, &diag), ALK_OK, "%s", diag.message);
+        for (int j = 0; j < N; j++) {
+            double want = 0;
+            for (int i = 0; i < K; i++) {
+                want += (isnan(consts[i]) ? v : consts[i]) * w[i * N + j];
+            }
+            cr_expect_eq(got[j], want, "x = %g, output %d: %g, want %g", v, j, got[j], want);
+        }
+    }
+    alk_interp_free(interp);
+    alk_program_free(p);
+    alk_trace_free(t);
+}
