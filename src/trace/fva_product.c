@@ -250,6 +250,34 @@ static int offload_part(alk_trace *t, double *w, size_t k, size_t n_out, alk_fva
     return ALK_OK;
 }
 
+/*
+ * Beyond the reference: inputs that are constants other than 0 (a padding value, a convolution's
+ * bias alone over its zero padding) are multiplied here, in doubles, and their weights taken out
+ * of `w` (k x n_out, row-major); returns the n_out sums to add to the outputs (NULL: out of
+ * memory). The reference gives them to the solver, whose intervals of output sums follow quirks
+ * of spec cmvm.md §6: a column over constants only could get the interval (0, 0), and stage 1
+ * then dropped it as a zero input (a Linear after such a convolution lost the weights' part of
+ * the rows over the padding). Zeros stay with the solver, which already leaves them out.
+ */
+static double *constant_part(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v) {
+    double *offset = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(double));
+    if (offset == NULL) {
+        return NULL;
+    }
+    memset(offset, 0, (n_out ? n_out : 1) * sizeof(double));
+    for (size_t i = 0; i < k; i++) {
+        double c = alk_fv_low(v[i]);
+        if (c == 0.0 || c != alk_fv_high(v[i])) {
+            continue;
+        }
+        for (size_t j = 0; j < n_out; j++) {
+            offset[j] += (double)(float)w[i * n_out + j] * c;
+            w[i * n_out + j] = 0.0;
+        }
+    }
+    return offset;
+}
+
 /* cmvm(cm, v) of spec cmvm §8.2 for one vector `v` (k variables) and the k x n_out matrix `w`
  * (row-major, copied); writes n_out variables. */
 static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out, alk_fvar **v,
@@ -267,6 +295,10 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         if (v[i] != NULL && !alk__fv_check_quantized(t, v[i])) {
             return t->error;
         }
+    }
+    double *offset = constant_part(t, w, k, n_out, v);
+    if (offset == NULL) {
+        return t->error;
     }
     bool have_offload = false;
     if (t->solver.offload != NULL) {
@@ -367,6 +399,9 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             parts[n++] = offloaded[j];
         }
         out[j] = n == 0 ? num_var(t, 0.0, hw) : sum_parts(t, parts, n, hw);
+        if (offset[j] != 0.0) {
+            out[j] = alk_fv_add_const(t, out[j], offset[j]);
+        }
     }
     return t->error;
 }

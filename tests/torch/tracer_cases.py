@@ -268,6 +268,22 @@ class _TwoLinearsBySix(nn.Module):
         return self.b(self.a(x)) / 6
 
 
+class _LinearOverPadding(nn.Module):
+    """A Linear layer whose rows over a padding of 0.75 are constants only (seed 160: a
+    convolution's bias over its zero padding, then a Linear layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[-0.875, -0.875, 0, 0.5, 0.5],
+                                               [-0.625, -0.125, -0.25, -0.25, 0]]))
+            self.fc.bias.copy_(torch.tensor([-0.25, 0.75]))
+
+    def forward(self, x):
+        return self.fc(F.pad(x, (1, 1, 1, 1), value=0.75))
+
+
 def regressions():
     """Minimal models of bugs found by hand or by the random-module sweep."""
     c = []
@@ -304,6 +320,10 @@ def regressions():
     add("minimum with a constant difference",
         lambda: _wrap(lambda x: torch.minimum(x, x + 1) + torch.maximum(x - 0.5, x)), [(8,)],
         kif=(1, 2, 4), perturb=False)
+    # The solver's interval of the second column over the constant rows came out (0, 0), and
+    # its stage 1 dropped the column as a zero input: 0.75 (the bias) for -0.1875.
+    add("Linear over rows of a constant padding", _LinearOverPadding, [(2, 3)], kif=(1, 3, 4),
+        perturb=False)
     return c
 
 
