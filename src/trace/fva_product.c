@@ -104,6 +104,16 @@ static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
     return alk__fva_heap_sum(t, items, n);
 }
 
+/*
+ * The value of a one-bit input whose bit is set: its step for (0, step), and -step for a signed
+ * (-step, 0), which the reference's packing takes for (0, step) too (spec cmvm §8.2 [unsure]):
+ * its addresses went negative and the lookup refused them ("the table's interval does not cover
+ * the variable's values", a floor division by 2 before a Linear layer).
+ */
+static double bit_value(alk_fvar *x) {
+    return alk_fv_low(x) < 0 ? alk_fv_low(x) : alk_fv_step(x);
+}
+
 /* Packs one-bit inputs into lookup tables (spec cmvm §8.2 step 2); zeroes the packed weights of
  * `w` and writes the LUT part of each output (a number 0.0 when a column has no group). */
 static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v, elem *lut_part,
@@ -171,22 +181,26 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
             const size_t *idx = groups + j * (k + 1) + g * (size_t)width;
             for (int q = 0; q < width; q++) {
                 alk_fvar *x = v[idx[q]];
-                double step = alk_fv_step(x);
-                if (step != 1.0) {
-                    x = alk_fv_mul_const(t, x, 1.0 / step);
+                double one = bit_value(x);
+                if (one != 1.0) {
+                    x = alk_fv_mul_const(t, x, 1.0 / one);
                 }
                 addr[q] = alk_fv_mul_const(t, x, ldexp(1.0, q));
             }
-            for (size_t c = 0; c < ((size_t)1 << width); c++) {
+            alk_fvar *address = alk__fva_heap_sum(t, addr, (size_t)width);
+            /* The table is read in the order of the address node's raw values: a sum of
+             * negated bits is a negated node, whose raw values run the other way. */
+            size_t last = ((size_t)1 << width) - 1;
+            bool reversed = address != NULL && alk_fv_factor(address) < 0;
+            for (size_t c = 0; c <= last; c++) {
                 double s = 0;
                 for (int q = 0; q < width; q++) {
                     if (c & ((size_t)1 << q)) {
-                        s += w[idx[q] * n_out + j] * alk_fv_step(v[idx[q]]);
+                        s += w[idx[q] * n_out + j] * bit_value(v[idx[q]]);
                     }
                 }
-                table[c] = s;
+                table[reversed ? last - c : c] = s;
             }
-            alk_fvar *address = alk__fva_heap_sum(t, addr, (size_t)width);
             alk_ftable *tab = alk_ftable_new(t, table, (size_t)1 << width);
             alk_qint range = {0.0, (double)(((size_t)1 << width) - 1), 1.0};
             terms[g] = alk_fv_lookup(t, address, tab, &range);

@@ -284,6 +284,15 @@ class _LinearOverPadding(nn.Module):
         return self.fc(F.pad(x, (1, 1, 1, 1), value=0.75))
 
 
+def _linear_8_3():
+    fc = nn.Linear(8, 3)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[2, 2, 5, -1, -6, 3, 2, -2], [-4, 2, -5, -1, -7, 1, 5, -2],
+                                      [-6, -4, -2, -6, 3, 5, 0, 3]], dtype=torch.float32) / 8)
+        fc.bias.zero_()
+    return _wrap(fc)
+
+
 def regressions():
     """Minimal models of bugs found by hand or by the random-module sweep."""
     c = []
@@ -324,6 +333,11 @@ def regressions():
     # its stage 1 dropped the column as a zero input: 0.75 (the bias) for -0.1875.
     add("Linear over rows of a constant padding", _LinearOverPadding, [(2, 3)], kif=(1, 3, 4),
         perturb=False)
+    # One-bit inputs are packed into lookup tables (spec cmvm.md §8.2); signed ones, (-1, 0),
+    # gave negative addresses ("the table's interval does not cover the variable's values";
+    # seed 349: a floor division by 2 before a Linear layer).
+    add("Linear on signed one-bit inputs", _linear_8_3, [(8,)], kif=(1, 0, 0), perturb=False)
+    add("Linear on signed one-bit halves", _linear_8_3, [(8,)], kif=(1, -1, 1), perturb=False)
     return c
 
 
