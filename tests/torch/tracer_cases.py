@@ -338,6 +338,11 @@ def regressions():
     # seed 349: a floor division by 2 before a Linear layer).
     add("Linear on signed one-bit inputs", _linear_8_3, [(8,)], kif=(1, 0, 0), perturb=False)
     add("Linear on signed one-bit halves", _linear_8_3, [(8,)], kif=(1, -1, 1), perturb=False)
+    # torch's softplus is x above its threshold (20), exactly: log1p(exp(x)) is a little more,
+    # and round(. * 8) of 20.3125 gave 163 for torch's 162 (seed 130).
+    add("F.softplus above its default threshold",
+        lambda: _wrap(lambda x: torch.round(F.softplus(x) * 8)), [(8,)], kif=(0, 5, 4),
+        perturb=False)
     return c
 
 
