@@ -343,6 +343,12 @@ def regressions():
     add("F.softplus above its default threshold",
         lambda: _wrap(lambda x: torch.round(F.softplus(x) * 8)), [(8,)], kif=(0, 5, 4),
         perturb=False)
+    # With ceil_mode, torch's one window may be wider than the padded input (seed 201).
+    add("AvgPool1d(2, ceil_mode=True) of one value",
+        lambda: _wrap(nn.AvgPool1d(2, ceil_mode=True)), [(3, 1)], kif=(1, 3, 2), perturb=False)
+    add("MaxPool1d(4, 3, padding=1, ceil_mode=True) of one value",
+        lambda: _wrap(nn.MaxPool1d(4, 3, padding=1, ceil_mode=True)), [(3, 1)], kif=(1, 3, 2),
+        perturb=False)
     return c
 
 
