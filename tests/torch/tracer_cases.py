@@ -268,6 +268,31 @@ class _TwoLinearsBySix(nn.Module):
         return self.b(self.a(x)) / 6
 
 
+class _LinearOverPadding(nn.Module):
+    """A Linear layer whose rows over a padding of 0.75 are constants only (seed 160: a
+    convolution's bias over its zero padding, then a Linear layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[-0.875, -0.875, 0, 0.5, 0.5],
+                                               [-0.625, -0.125, -0.25, -0.25, 0]]))
+            self.fc.bias.copy_(torch.tensor([-0.25, 0.75]))
+
+    def forward(self, x):
+        return self.fc(F.pad(x, (1, 1, 1, 1), value=0.75))
+
+
+def _linear_8_3():
+    fc = nn.Linear(8, 3)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[2, 2, 5, -1, -6, 3, 2, -2], [-4, 2, -5, -1, -7, 1, 5, -2],
+                                      [-6, -4, -2, -6, 3, 5, 0, 3]], dtype=torch.float32) / 8)
+        fc.bias.zero_()
+    return _wrap(fc)
+
+
 def regressions():
     """Minimal models of bugs found by hand or by the random-module sweep."""
     c = []
@@ -304,6 +329,31 @@ def regressions():
     add("minimum with a constant difference",
         lambda: _wrap(lambda x: torch.minimum(x, x + 1) + torch.maximum(x - 0.5, x)), [(8,)],
         kif=(1, 2, 4), perturb=False)
+    # The solver's interval of the second column over the constant rows came out (0, 0), and
+    # its stage 1 dropped the column as a zero input: 0.75 (the bias) for -0.1875.
+    add("Linear over rows of a constant padding", _LinearOverPadding, [(2, 3)], kif=(1, 3, 4),
+        perturb=False)
+    # One-bit inputs are packed into lookup tables (spec cmvm.md §8.2); signed ones, (-1, 0),
+    # gave negative addresses ("the table's interval does not cover the variable's values";
+    # seed 349: a floor division by 2 before a Linear layer).
+    add("Linear on signed one-bit inputs", _linear_8_3, [(8,)], kif=(1, 0, 0), perturb=False)
+    add("Linear on signed one-bit halves", _linear_8_3, [(8,)], kif=(1, -1, 1), perturb=False)
+    # torch's softplus is x above its threshold (20), exactly: log1p(exp(x)) is a little more,
+    # and round(. * 8) of 20.3125 gave 163 for torch's 162 (seed 130).
+    add("F.softplus above its default threshold",
+        lambda: _wrap(lambda x: torch.round(F.softplus(x) * 8)), [(8,)], kif=(0, 5, 4),
+        perturb=False)
+    # With ceil_mode, torch's one window may be wider than the padded input (seed 201).
+    add("AvgPool1d(2, ceil_mode=True) of one value",
+        lambda: _wrap(nn.AvgPool1d(2, ceil_mode=True)), [(3, 1)], kif=(1, 3, 2), perturb=False)
+    add("MaxPool1d(4, 3, padding=1, ceil_mode=True) of one value",
+        lambda: _wrap(nn.MaxPool1d(4, 3, padding=1, ceil_mode=True)), [(3, 1)], kif=(1, 3, 2),
+        perturb=False)
+    # torch.round of a constant tie: the reference's half-to-even test slices the bits of x + 1/2
+    # by x's format, which for a constant is its own value's: round(0.5) was 1 (seed 950).
+    add("torch.round of constant ties", lambda: _wrap(lambda x: torch.cat(
+        [x] + [torch.round(torch.clamp(x, c, c)) for c in (0.5, 2.5, -1.5, -2.5, 1.25)], -1)),
+        [(2,)], kif=(1, 2, 4), perturb=False)
     return c
 
 
