@@ -441,6 +441,16 @@ def check_broken(rng):
     expect_error("string attribute naming no heap object",
                  [keras_zip("vlen_idx.keras", config, bytes(wild))], "EINVAL",
                  "model.weights.h5", "points to no global heap object")
+    # A string attribute's type (version 1, variable-length, UTF-8 string) whose size field
+    # says 13 instead of a reference's 16: libhdf5 1.10 allocates the value by the field and
+    # copies 16 bytes per string out of it (found by fuzz_keras).
+    short_type = bytearray(weights)
+    vlen_string = bytes.fromhex("1901010010000000")
+    at = short_type.index(vlen_string)
+    struct.pack_into("<I", short_type, at + 4, 13)
+    expect_error("string attribute type of 13 bytes",
+                 [keras_zip("vlen_size.keras", config, bytes(short_type))], "EINVAL",
+                 "model.weights.h5", "attribute")
     expect_error("HDF5 cut short", [keras_zip("short.keras", config, weights[:len(weights) // 2])],
                  "EINVAL", "model.weights.h5")
     expect_error("missing model.weights.h5", [keras_zip("noweights.keras", config, None)],

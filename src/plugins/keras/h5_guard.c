@@ -490,12 +490,13 @@ static bool attribute_sound(const alk__kh5_guard *g, const unsigned char *m, uin
         return true; /* the value's size is not known here; such attributes are refused later */
     }
     /* libhdf5 copies elements x the type's size field bytes of value without checking the
-     * message's size; a variable-length element is read as a reference (length, collection,
-     * index) whatever that field says. */
+     * message's size. A variable-length element is a reference (length, collection, index):
+     * libhdf5 allocates the value by the size field but reads references of their own size
+     * from it, so a field that says less made it copy past the value. */
     const unsigned char *type = m + ret->dt_at;
     uint64_t item = alk__kh5_load_le(type + 4, 4);
-    if ((type[0] & 0x0f) == CLASS_VLEN && item < 4 + g->addr_size + 4) {
-        item = 4 + g->addr_size + 4;
+    if ((type[0] & 0x0f) == CLASS_VLEN && item != 4 + g->addr_size + 4) {
+        return false;
     }
     return item == 0 || elements <= (size - ret->data_at) / item;
 }
@@ -568,7 +569,7 @@ static int search_header(const alk__kh5_guard *g, uint64_t header_addr, attribut
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     default:
         return alk_diag_set(diag, ALK_EINVAL,
-                            "%s: the %s of the object whose header is at byte %" PRIu64
+                            "%s: the %s of the object whose header is at address %" PRIu64
                             " (reading %s) is malformed",
                             label,
                             s->symbol_table ? "symbol table (its B-tree, nodes or name heap)"
