@@ -441,6 +441,16 @@ def check_broken(rng):
     expect_error("string attribute naming no heap object",
                  [keras_zip("vlen_idx.keras", config, bytes(wild))], "EINVAL",
                  "model.weights.h5", "points to no global heap object")
+    # A string attribute's type (version 1, variable-length, UTF-8 string) whose size field
+    # says 13 instead of a reference's 16: libhdf5 1.10 allocates the value by the field and
+    # copies 16 bytes per string out of it (found by fuzz_keras).
+    short_type = bytearray(weights)
+    vlen_string = bytes.fromhex("1901010010000000")
+    at = short_type.index(vlen_string)
+    struct.pack_into("<I", short_type, at + 4, 13)
+    expect_error("string attribute type of 13 bytes",
+                 [keras_zip("vlen_size.keras", config, bytes(short_type))], "EINVAL",
+                 "model.weights.h5", "attribute")
     expect_error("HDF5 cut short", [keras_zip("short.keras", config, weights[:len(weights) // 2])],
                  "EINVAL", "model.weights.h5")
     expect_error("missing model.weights.h5", [keras_zip("noweights.keras", config, None)],
@@ -586,6 +596,50 @@ def symbol_table_of(data, header):
     raise ValueError(f"no symbol table message in the header at {header}")
 
 
+def compact_dataset(f, name, value):
+    """A dataset stored in its own header (compact layout), which h5py's high level does not
+    write."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    group = f.require_group(name.rsplit("/", 1)[0])
+    ds = h5py.h5d.create(group.id, name.rsplit("/", 1)[1].encode(), h5py.h5t.IEEE_F32LE,
+                         h5py.h5s.create_simple(value.shape), dcpl=dcpl)
+    ds.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(value, "<f4"))
+
+
+def check_layouts(rng):
+    """Data layouts the guard checks before libhdf5 reads a dataset: compact data (read like
+    h5py reads it; a size that is not the dataset's refused: libhdf5 1.10 reads the dataset's
+    size from it), chunk indexes h5py writes with libver "latest" refused as not taken."""
+    value = rng_f32(rng, 3, 4)
+    config = json.dumps(kg.keras_config(sequential_model(rng)))
+
+    def compact(f):
+        f.create_group("vars").attrs["name"] = "m"
+        compact_dataset(f, "layers/d/vars/0", value)
+    data = h5_bytes(compact)
+    got, err = dump(keras_zip("compact.keras", config, data))
+    tensor = (got or {}).get("payload", {}).get("weights", {}).get("layers/d/vars/0")
+    if err or tensor is None or tensor["shape"] != [3, 4] or \
+            bytes.fromhex(tensor["data"]["$hex"]) != value.astype("<f4").tobytes():
+        fail(f"compact dataset: {err or tensor}")
+    else:
+        print("ok compact dataset read as h5py wrote it")
+    # The layout message (version 3, class 0): its 2-byte size follows; make it 0.
+    at = data.index(bytes([3, 0, 48, 0]))
+    broken = bytearray(data)
+    struct.pack_into("<H", broken, at + 2, 0)
+    expect_error("compact data of 0 bytes for 12 elements",
+                 [keras_zip("compact0.keras", config, bytes(broken))], "EINVAL",
+                 "layers/d/vars/0", "data layout")
+    latest = io.BytesIO()
+    with h5py.File(latest, "w", libver="latest") as f:
+        f.create_dataset("layers/d/vars/0", data=value, chunks=(1, 4))
+    expect_error("chunks in a fixed array (libver latest)",
+                 [keras_zip("farray.keras", config, latest.getvalue())], "ENOTSUP",
+                 "layers/d/vars/0", "fixed or extensible array")
+
+
 def check_broken_symbol_tables(rng):
     """Old-style groups (h5py's default): a symbol table's B-tree, symbol nodes and local heap,
     which libhdf5 1.10 trusts, are checked before libhdf5 reads them."""
@@ -711,6 +765,7 @@ def main():
         check_storage_variants(rng)
         check_broken(rng)
         check_broken_symbol_tables(rng)
+        check_layouts(rng)
         check_wire_forms(rng)
     if FAILURES:
         print(f"{len(FAILURES)} failures")

@@ -19,7 +19,7 @@
  * info message) gives the addresses of a fractal heap and B-trees, which libhdf5 reads without
  * checking them against the end of the file. alk__kh5_guard_attributes, called for every object
  * before libhdf5 reads its attributes or links, refuses addresses outside the image; it checks
- * an old-style group's symbol table whole (h5_guard_stab.c) for the same reason. The root
+ * an old-style group's symbol table whole (h5_guard_btree.c) for the same reason. The root
  * group's header is checked by alk__kh5_guard_init, since libhdf5 reads it while it opens the
  * file. File addresses count from the superblock, as for libhdf5 (whatever its base field says).
  *
@@ -41,6 +41,7 @@ enum {
     MSG_LINK_INFO = 0x02,
     MSG_DATATYPE = 0x03,
     MSG_LINK = 0x06,
+    MSG_LAYOUT = 0x08,
     MSG_ATTRIBUTE = 0x0c,
     MSG_CONTINUATION = 0x10,
     MSG_SYMBOL_TABLE = 0x11,
@@ -49,13 +50,16 @@ enum {
     MAX_CHUNKS = 64, /* of one object header: Keras' have one or two */
 };
 
+static bool read_k_values(alk__kh5_guard *g, uint64_t extension);
+
 /*
  * The superblock's base address, sizes of offsets and lengths and symbol table K values, and
  * the file address of the root group's header.
  */
-static bool read_superblock(alk__kh5_guard *g, uint64_t *ret_root) {
-    /* Superblocks from version 2 on leave the K values out: libhdf5 takes its defaults. */
-    enum { DEFAULT_LEAF_K = 4, DEFAULT_INTERNAL_K = 16 };
+static bool read_superblock(alk__kh5_guard *g, uint64_t *ret_root, uint64_t *ret_extension) {
+    /* Superblocks from version 2 on leave the K values out: libhdf5 takes its defaults, or those
+     * of the superblock extension (read_k_values). Version 0 has no chunk index K either. */
+    enum { DEFAULT_LEAF_K = 4, DEFAULT_INTERNAL_K = 16, DEFAULT_CHUNK_K = 32 };
     static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     const unsigned char *p = g->bytes;
     for (size_t at = 0; at < g->len && g->len - at >= 16; at = at == 0 ? 512 : 2 * at) {
@@ -81,7 +85,10 @@ static bool read_superblock(alk__kh5_guard *g, uint64_t *ret_root) {
         g->leaf_k = version < 2 ? (unsigned)alk__kh5_load_le(p + at + 16, 2) : DEFAULT_LEAF_K;
         g->internal_k =
             version < 2 ? (unsigned)alk__kh5_load_le(p + at + 18, 2) : DEFAULT_INTERNAL_K;
+        g->chunk_k = version == 1 ? (unsigned)alk__kh5_load_le(p + at + 20, 2) : DEFAULT_CHUNK_K;
         *ret_root = alk__kh5_load_le(p + root_at, g->addr_size);
+        *ret_extension =
+            version < 2 ? UINT64_MAX : alk__kh5_load_le(p + base_at + g->addr_size, g->addr_size);
         return true;
     }
     return false;
@@ -137,7 +144,8 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
                         alk_diag *diag) {
     *g = (alk__kh5_guard){.bytes = bytes, .len = len};
     uint64_t root;
-    if (!read_superblock(g, &root)) {
+    uint64_t extension;
+    if (!read_superblock(g, &root, &extension) || !read_k_values(g, extension)) {
         return alk_diag_set(diag, ALK_EINVAL,
                             "%s: not an HDF5 file this reader takes (superblock version 0 to 3 "
                             "with 4- or 8-byte offsets and lengths)",
@@ -364,6 +372,30 @@ static bool walk_messages(const alk__kh5_guard *g, uint64_t at, message_visitor 
     return true;
 }
 
+/* Takes the K values of a "B-tree 'K' values" message (version 0: chunk index, group
+ * internal and group leaf K). */
+static bool take_k_values(unsigned type, const unsigned char *data, uint64_t size, void *context) {
+    enum { MSG_BTREE_K = 0x13 };
+    alk__kh5_guard *g = context;
+    if (type == MSG_BTREE_K && size >= 7 && data[0] == 0) {
+        g->chunk_k = (unsigned)alk__kh5_load_le(data + 1, 2);
+        g->internal_k = (unsigned)alk__kh5_load_le(data + 3, 2);
+        g->leaf_k = (unsigned)alk__kh5_load_le(data + 5, 2);
+    }
+    return false;
+}
+
+/* The K values a superblock extension (an object header at file address `extension`, or
+ * undefined) sets, as libhdf5 takes them when it opens the file; false when malformed. */
+static bool read_k_values(alk__kh5_guard *g, uint64_t extension) {
+    const uint64_t undefined = alk__kh5_undefined(g);
+    if (extension == UINT64_MAX || extension == undefined) {
+        return true;
+    }
+    uint64_t at = alk__kh5_offset_of(g, extension);
+    return at != UINT64_MAX && walk_messages(g, at, take_k_values, g);
+}
+
 /* The offset where an attribute message's part of `size` bytes ends (v1 pads to 8). */
 static uint64_t part_end(unsigned version, uint64_t at, uint64_t size) {
     return at + (version == 1 ? (size + 7) & ~(uint64_t)7 : size);
@@ -419,7 +451,7 @@ static bool dense_storage_sound(const alk__kh5_guard *g, unsigned type, const un
     if (size < at || (size - at) / g->addr_size < n_addresses) {
         return false;
     }
-    const uint64_t undefined = g->addr_size == 8 ? UINT64_MAX : UINT32_MAX;
+    const uint64_t undefined = alk__kh5_undefined(g);
     bool defined[3] = {false, false, false};
     for (unsigned a = 0; a < n_addresses; a++) {
         uint64_t addr = alk__kh5_load_le(m + at + (uint64_t)a * g->addr_size, g->addr_size);
@@ -490,12 +522,13 @@ static bool attribute_sound(const alk__kh5_guard *g, const unsigned char *m, uin
         return true; /* the value's size is not known here; such attributes are refused later */
     }
     /* libhdf5 copies elements x the type's size field bytes of value without checking the
-     * message's size; a variable-length element is read as a reference (length, collection,
-     * index) whatever that field says. */
+     * message's size. A variable-length element is a reference (length, collection, index):
+     * libhdf5 allocates the value by the size field but reads references of their own size
+     * from it, so a field that says less made it copy past the value. */
     const unsigned char *type = m + ret->dt_at;
     uint64_t item = alk__kh5_load_le(type + 4, 4);
-    if ((type[0] & 0x0f) == CLASS_VLEN && item < 4 + g->addr_size + 4) {
-        item = 4 + g->addr_size + 4;
+    if ((type[0] & 0x0f) == CLASS_VLEN && item != 4 + g->addr_size + 4) {
+        return false;
     }
     return item == 0 || elements <= (size - ret->data_at) / item;
 }
@@ -510,6 +543,8 @@ typedef struct attribute_search {
     uint64_t size;
     int status;        /* ALK_EINVAL at a malformed message, ALK_ENOMEM */
     bool symbol_table; /* the message at fault is a group's symbol table */
+    /* The object's own shape, element size and compact data size (UINT64_MAX: none). */
+    uint64_t elements, element_size, compact;
 } attribute_search;
 
 static bool match_attribute(unsigned type, const unsigned char *data, uint64_t size,
@@ -525,9 +560,14 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
         break;
     case MSG_DATATYPE:
         sound = datatype_end(data, 0, size, 0) != 0;
+        s->element_size = sound ? alk__kh5_load_le(data + 4, 4) : 0;
         break;
     case MSG_DATASPACE:
         sound = dataspace_elements(s->guard, data, size, &elements);
+        s->elements = sound ? elements : 0;
+        break;
+    case MSG_LAYOUT:
+        s->status = alk__kh5_guard_layout(s->guard, data, size, &s->compact);
         break;
     case MSG_LINK:
         sound = link_sound(s->guard, data, size);
@@ -558,7 +598,14 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
 static int search_header(const alk__kh5_guard *g, uint64_t header_addr, attribute_search *s,
                          const char *what, const char *label, alk_diag *diag) {
     uint64_t at = alk__kh5_offset_of(g, header_addr);
+    s->compact = UINT64_MAX;
     if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, s)) {
+        s->status = ALK_EINVAL;
+    }
+    /* libhdf5 1.10.8 reads a compact dataset's whole size from the data the message holds. */
+    if (s->status == ALK_OK && s->compact != UINT64_MAX &&
+        (s->element_size == 0 || s->elements > UINT64_MAX / s->element_size ||
+         s->elements * s->element_size != s->compact)) {
         s->status = ALK_EINVAL;
     }
     switch (s->status) {
@@ -566,13 +613,21 @@ static int search_header(const alk__kh5_guard *g, uint64_t header_addr, attribut
         return ALK_OK;
     case ALK_ENOMEM:
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+    case ALK_ENOTSUP:
+        return alk_diag_set(diag, ALK_ENOTSUP,
+                            "%s: the dataset whose header is at address %" PRIu64
+                            " (reading %s) is virtual or keeps its chunks in an index this reader "
+                            "does not take (a fixed or extensible array or a version 2 B-tree, "
+                            "as h5py writes chunked datasets with libver \"latest\")",
+                            label, header_addr, what);
     default:
         return alk_diag_set(diag, ALK_EINVAL,
-                            "%s: the %s of the object whose header is at byte %" PRIu64
+                            "%s: the %s of the object whose header is at address %" PRIu64
                             " (reading %s) is malformed",
                             label,
-                            s->symbol_table ? "symbol table (its B-tree, nodes or name heap)"
-                                            : "header, or an attribute or link index in it,",
+                            s->symbol_table
+                                ? "symbol table (its B-tree, nodes or name heap)"
+                                : "header, or an attribute, link index or data layout in it,",
                             header_addr, what);
     }
 }

@@ -85,6 +85,7 @@ typedef struct alk__kh5_guard {
     size_t length_size;
     unsigned leaf_k;     /* a symbol table node holds up to 2 × leaf_k links */
     unsigned internal_k; /* a group B-tree node has up to 2 × internal_k children */
+    unsigned chunk_k;    /* a chunk index B-tree node, up to 2 × chunk_k */
 } alk__kh5_guard;
 
 /*
@@ -100,7 +101,7 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
  * before libhdf5 decodes them (it decodes them all to find one): each must have a known version,
  * a name ending in its NUL inside the message, and its type and shape inside the message; its
  * link info and attribute info messages, before libhdf5 follows them: every heap and B-tree
- * address undefined or inside the image; and a group's symbol table (h5_guard_stab.c), before
+ * address undefined or inside the image; and a group's symbol table (h5_guard_btree.c), before
  * libhdf5 lists it or looks a name up in it. `what` names the attribute looked for in errors.
  * ALK_EINVAL, or ALK_ENOMEM.
  */
