@@ -876,14 +876,25 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         return quantize(t, r, k, i, f, overflow, ALK_TRN);
     }
     if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP) {
-        /* Round half to even: floor(x + 1/2), clearing the last bit on exact ties. */
+        /* Round half to even: floor(x + 1/2), clearing the last bit on exact ties, i.e. where
+         * x + 1/2 has no bit below 2^-f. Beyond the reference, those bits are sliced by the
+         * format of x + 1/2 itself, not by x's: adding 1/2 can shorten it (2x - 1/2 on a grid
+         * of 1/2 gives the integers 2x), and the reference then tested the lowest integer bit
+         * and rounded round(2x - 1/2) to 2x for every x instead of to even. */
         alk_fvar *off = const_add(t, v, ldexp(1.0, -f - 1));
         alk_fvar *roundup = wrap(t, off, k, i, f);
-        alk_fvar *not_multiple = mul_num(
-            t, unary_bit(t, bits(t, off, -_f + f, ALK_FV_NONE), ALK_BIT_ANY), ldexp(1.0, -f));
-        alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
-        alk_fvar *rest = bits(t, roundup, ALK_FV_NONE, -1);
-        alk_fvar *r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), rest);
+        alk_fvar *r = bits(t, roundup, ALK_FV_NONE, -1);
+        int ko, io, fo;
+        if (off != NULL) {
+            alk__fv_kif(off, &ko, &io, &fo);
+            if (fo > f) {
+                alk_fvar *below = bits(t, off, -fo + f, ALK_FV_NONE);
+                alk_fvar *not_multiple =
+                    mul_num(t, unary_bit(t, below, ALK_BIT_ANY), ldexp(1.0, -f));
+                alk_fvar *lsb = bits(t, roundup, -1, ALK_FV_NONE);
+                r = add(t, binary_bit(t, not_multiple, lsb, ALK_BIT_AND), r);
+            }
+        }
         return quantize(t, r, k, i, f, overflow, ALK_TRN);
     }
     if (overflow == ALK_SAT || overflow == ALK_SAT_SYM) {
