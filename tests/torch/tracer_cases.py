@@ -354,6 +354,13 @@ def regressions():
     add("torch.round of constant ties", lambda: _wrap(lambda x: torch.cat(
         [x] + [torch.round(torch.clamp(x, c, c)) for c in (0.5, 2.5, -1.5, -2.5, 1.25)], -1)),
         [(2,)], kif=(1, 2, 4), perturb=False)
+    # Half to even where adding 1/2 shortens the format: 2x - 1/2 on a grid of 1/2 plus 1/2 is
+    # an integer, and the tie test read its lowest integer bit (round(2x - 1/2) was 2x; the
+    # fake quantizer of a batch norm's output in seed 753).
+    add("torch.round(2x - 0.5)", lambda: _wrap(lambda x: torch.round(x * 2 - 0.5)), [(8,)],
+        kif=(0, 2, 1), perturb=False)
+    add("torch.round(0.5 - x) of integers", lambda: _wrap(lambda x: torch.round(0.5 - x)), [(8,)],
+        kif=(1, 3, 0), perturb=False)
     return c
 
 
