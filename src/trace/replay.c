@@ -95,6 +95,35 @@ static alk_kif kif_of(alk_qint q) {
     return alk_kif_of(q);
 }
 
+/*
+ * The variable whose MSB is the condition a mux op of the program reads: bit W - 1 of the
+ * condition in the program's format, its sign when that is signed, its top bit when unsigned.
+ * msb_mux reads the MSB of the variable's own interval, which the replay re-derives (the retrace
+ * widens the inputs and re-cancels affine terms): a difference the program knew as signed but
+ * whose new interval is never negative would have its top magnitude bit read as a sign (a
+ * saturating quantizer's clamp then picked its bound for an in-range value: the reference's
+ * retrace does so). NULL with *ret_never when the condition cannot hold.
+ */
+static alk_fvar *mux_condition(alk_trace *t, alk_fvar *c, alk_qint program, bool *ret_never) {
+    *ret_never = false;
+    if (program.min < 0) {
+        *ret_never = alk_fv_low(c) >= 0;
+        return *ret_never ? NULL : c; /* a signed variable's MSB is its sign */
+    }
+    alk_kif want = kif_of(program);
+    int k, i, f;
+    alk_fv_kif(c, &k, &i, &f);
+    if (k == 0 && i == want.i) {
+        return c;
+    }
+    if (k == 0 && i < want.i) {
+        *ret_never = true; /* below 2^i, so bit 2^(want.i - 1) is never set */
+        return NULL;
+    }
+    /* The program's values lie in [0, 2^want.i): wrapped there they are themselves. */
+    return alk_fv_quantize(t, c, 0, want.i, f, ALK_WRAP, ALK_TRN);
+}
+
 int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval *buf,
                  const alk__rval *in, alk__rval *ret) {
     const alk__cop *op = &c->ops[index];
@@ -147,23 +176,31 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
     case 6: {
         alk__rval k = buf[a[2]], v0 = buf[a[0]];
         alk__rval v1 = r_mul(t, buf[a[1]], num(ldexp(1.0, (int)op->data[0])));
-        if (k.var) {
-            alk_hwconf hw = k.var->node->hwconf;
-            *ret = var(alk_fv_mux(t, k.var, as_var(t, v0, hw), as_var(t, v1, hw), &op->qint));
+        alk_qint qk = c->ops[a[2]].qint;
+        bool never = false;
+        alk_fvar *cond = k.var ? mux_condition(t, k.var, qk, &never) : NULL;
+        if (cond != NULL) {
+            alk_hwconf hw = cond->node->hwconf;
+            *ret = var(alk_fv_mux(t, cond, as_var(t, v0, hw), as_var(t, v1, hw), &op->qint));
+            break;
+        }
+        if (k.var != NULL && !never) {
+            return t->error; /* the wrap failed */
+        }
+        /* The condition is decided: a number, or a variable that never sets it. */
+        alk__rval r;
+        if (never) {
+            r = v1;
+        } else if (qk.min < 0) {
+            r = k.num < 0 ? v0 : v1;
         } else {
-            alk_qint qk = c->ops[a[2]].qint;
-            alk__rval r;
-            if (qk.min < 0) {
-                r = k.num < 0 ? v0 : v1;
-            } else {
-                r = k.num >= ldexp(1.0, kif_of(qk).i - 1) ? v0 : v1;
-            }
-            alk_kif kif = kif_of(op->qint);
-            if (r.var) {
-                *ret = var(alk_fv_quantize(t, r.var, kif.k, kif.i, kif.f, ALK_WRAP, ALK_TRN));
-            } else {
-                *ret = num(quantize_number(r.num, kif.k, kif.i, kif.f));
-            }
+            r = k.num >= ldexp(1.0, kif_of(qk).i - 1) ? v0 : v1;
+        }
+        alk_kif kif = kif_of(op->qint);
+        if (r.var) {
+            *ret = var(alk_fv_quantize(t, r.var, kif.k, kif.i, kif.f, ALK_WRAP, ALK_TRN));
+        } else {
+            *ret = num(quantize_number(r.num, kif.k, kif.i, kif.f));
         }
         break;
     }
