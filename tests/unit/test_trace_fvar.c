@@ -6,6 +6,7 @@
  * x = (-8, 7.5, 0.5) and y = (0, 3, 1) throughout, with the converters' hwconf (1, 1, -1).
  */
 #include "trace/comb.h"
+#include "alir/interp.h"
 #include "alir/json.h"
 #include "trace/passes.h"
 #include "core/alloc.h"
@@ -511,4 +512,44 @@ Test(trace_fvar, adders_keep_float32_precision) {
     cr_expect_leq(first->qint.step, 0x1p-20, "step %g", first->qint.step);
     alk__comb_free(c);
     expect_interval(alk_fv_div_const(t, x, 0.25), -32, 30, 2); /* dyadic: exact, as before */
+}
+
+/*
+ * The retrace (§3.8.7) replays a mux by the meaning the program gives it: the MSB of its
+ * condition in the condition op's own format. Here c = x + 0.5 is declared signed (-8, 7.5), so
+ * "c < 0 ? 3 : x" is always x; replayed, c's interval is (0.5, 7.5), unsigned, whose MSB is the
+ * 4 bit, and the reference's retrace then selected 3 for x >= 4.
+ */
+Test(trace_fvar, retrace_keeps_a_mux_condition) {
+    alk__comb *c = NULL;
+    cr_assert_eq(alk__comb_new(1, 1, &c), ALK_OK);
+    alk__cop ops[4] = {
+        {.opcode = -1, .n_data = 1, .data = {0}, .qint = {0, 7, 1}},
+        {.opcode = 4,
+         .n_addr = 1,
+         .addr = {0},
+         .n_data = 2,
+         .data = {1, 1},
+         .qint = {-8, 7.5, 0.5}},
+        {.opcode = 5, .n_data = 1, .data = {3}, .qint = {3, 3, 1}},
+        {.opcode = 6, .n_addr = 3, .addr = {2, 0, 1}, .n_data = 1, .data = {0}, .qint = {0, 7, 1}},
+    };
+    for (size_t j = 0; j < 4; j++) {
+        cr_assert_eq(alk__comb_push(c, &ops[j]), ALK_OK);
+    }
+    c->out_idxs[0] = 3;
+    cr_assert_eq(alk__pass_retrace(t, &c), ALK_OK, "%s", alk_trace_message(t));
+    alk_program *p = NULL;
+    cr_assert_eq(alk__comb_to_program(c, &p), ALK_OK);
+    alk_interp *interp = NULL;
+    alk_diag diag = {{0}};
+    cr_assert_eq(alk_interp_new(p, &interp, &diag), ALK_OK, "%s", diag.message);
+    for (double v = 0; v <= 7; v += 1) {
+        double got;
+        cr_assert_eq(alk_interp_run(interp, &v, 1, &got, &diag), ALK_OK, "%s", diag.message);
+        cr_expect_eq(got, v, "x = %g gives %g", v, got);
+    }
+    alk_interp_free(interp);
+    alk_program_free(p);
+    alk__comb_free(c);
 }
