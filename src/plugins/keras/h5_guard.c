@@ -19,9 +19,11 @@
  * info message) gives the addresses of a fractal heap and B-trees, which libhdf5 reads without
  * checking them against the end of the file. alk__kh5_guard_attributes, called for every object
  * before libhdf5 reads its attributes or links, refuses addresses outside the image; it checks
- * an old-style group's symbol table whole (h5_guard_btree.c) for the same reason. The root
- * group's header is checked by alk__kh5_guard_init, since libhdf5 reads it while it opens the
- * file. File addresses count from the superblock, as for libhdf5 (whatever its base field says).
+ * an old-style group's symbol table whole (h5_guard_btree.c) for the same reason, and a
+ * dataset's data layout (h5_guard_layout.c: compact data of the dataset's size, data and chunk
+ * indexes inside the image). The root group's header is checked by alk__kh5_guard_init, since
+ * libhdf5 reads it while it opens the file, with the K values of a superblock extension. File
+ * addresses count from the superblock, as for libhdf5 (whatever its base field says).
  *
  * The parser knows what h5py writes for Keras: superblocks 0 to 3, object headers version 1 and
  * 2 with continuation chunks, attribute messages version 1 to 3 kept in the header. An attribute

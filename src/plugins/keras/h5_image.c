@@ -424,7 +424,7 @@ static int open_if(alk__kh5 *h5, hid_t loc, const char *path, H5I_type_t type, c
 static int find_group(alk__kh5 *h5, const char *path, bool *ret_group, alk_diag *diag) {
     char what[240];
     (void)snprintf(what, sizeof(what), "'%.200s'", path);
-    hid_t group;
+    hid_t group = H5I_INVALID_HID;
     int rv = open_if(h5, h5->file, path, H5I_GROUP, what, &group, diag);
     if (rv == ALK_OK) {
         *ret_group = group >= 0;
