@@ -22,6 +22,27 @@ alk_kif alk_kif_of(alk_qint qint) {
     return (alk_kif){k, bits - f, f};
 }
 
+alk_qint alk_qint_widen_for_kif(alk_qint qint) {
+    if ((qint.min == 0.0 && qint.max == 0.0) || !(qint.step > 0.0)) {
+        return qint;
+    }
+    long long int_min = llround(qint.min / qint.step);
+    long long int_max = llround(qint.max / qint.step);
+    unsigned long long count =
+        int_min < 0 ? 0ULL - (unsigned long long)int_min : (unsigned long long)int_min;
+    if (int_max >= 0 && (unsigned long long)int_max + 1 > count) {
+        count = (unsigned long long)int_max + 1;
+    }
+    int n = count > 0 ? alk_iceil_log2((float)count) : 0;
+    /* float32 rounded the count down onto 2^n: the format has one bit too few. A top of
+     * 2^n + 2^(n-22) codes is a float32 above 2^n (n >= 24 here, so both are exact). */
+    if (n < 63 && count > (1ULL << n)) {
+        double top = ldexp((double)((1ULL << n) + (1ULL << (n - 22))), 0) * qint.step;
+        qint.max = top > qint.max ? top : qint.max;
+    }
+    return qint;
+}
+
 bool alk_qint_fits_int64(alk_qint qint) {
     if (qint.min == 0.0 && qint.max == 0.0) {
         return true;

@@ -21,12 +21,22 @@ static inline int alk_kif_width(alk_kif kif) {
 }
 
 /*
- * The minimal format holding every value of `qint`. Exact for the intervals the tracer makes;
- * the caller must have checked that the step is a positive finite number and the bounds are
- * finite multiples within 2^63 steps (alk_program_validate does), except for the zero interval,
- * which is (0, 0, 0) whatever its step.
+ * The minimal format holding every value of `qint` (with the reference's float32 count, see
+ * alk_qint_widen_for_kif); the caller must have checked that the step is a positive finite number
+ * and the bounds are finite multiples within 2^63 steps (alk_program_validate does), except for the
+ * zero interval, which is (0, 0, 0) whatever its step.
  */
 alk_kif alk_kif_of(alk_qint qint);
+
+/*
+ * `qint` with its top raised where alk_kif_of would give it a bit too few. The reference counts
+ * an interval's codes in float32 (every reader of ALIR does the same), so a count just above
+ * 2^n, n >= 24, rounds down onto 2^n: a value at the top of (-0.875, 1.0, 2^-30) wrapped to -1.
+ * Raising the top to 2^n + 2^(n-22) codes makes the count a float32 above 2^n and the format
+ * one bit wider; lookups index from the bottom, so their tables do not move. Other intervals
+ * are returned unchanged.
+ */
+alk_qint alk_qint_widen_for_kif(alk_qint qint);
 
 /*
  * Whether the values of `qint` fit ALIR's 64-bit integer codes: the zero interval, or finite

@@ -90,6 +90,26 @@ static bool has_padding(const alk_nn_geometry *g, const alk_nn_window *w) {
     return false;
 }
 
+/*
+ * Whether some output of a max pool reads only padding (dilated taps can step over the input:
+ * MaxPool1d(2, 2, padding=1, dilation=2) of one value). torch gives -inf there, which no
+ * fixed-point value is; the reference gives its pad constant. Refused, naming the position.
+ */
+static bool reads_only_padding(alk_trace *t, const alk_nn_window *w, const alk_nn_geometry *g) {
+    for (size_t d = 0; d < w->rank; d++) {
+        for (size_t o = 0; o < g->out[d]; o++) {
+            if (taps_within(w, g, d, o, 0, (int64_t)g->in[d]) == 0) {
+                alk_trace_fail(t, ALK_EINVAL,
+                               "spatial axis %zu: output %zu of the max pool reads only padding "
+                               "(torch gives -inf there)",
+                               d, o);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 alk_fva *alk_nn_pool_apply(alk_trace *t, const alk_fva *x, const alk_nn_pool *pool) {
     if (!alk__nn_ok(t) || x == NULL || pool == NULL) {
         return NULL;
@@ -117,6 +137,9 @@ alk_fva *alk_nn_pool_apply(alk_trace *t, const alk_fva *x, const alk_nn_pool *po
     alk_patch_spec spec;
     alk__nn_patch_spec(w, &g, false, &spec);
     bool padded = has_padding(&g, w);
+    if (pool->kind == ALK_NN_POOL_MAX && padded && reads_only_padding(t, w, &g)) {
+        return NULL;
+    }
     double pad_value = pool->kind == ALK_NN_POOL_MAX && padded ? MAX_POOL_PAD : 0.0;
     alk_fva *patches = alk_fva_patches(t, xl, &spec, pad_value);
     if (patches == NULL) {

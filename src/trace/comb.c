@@ -3,6 +3,7 @@
  * conversions to and from alk_program.
  */
 #include "trace/comb.h"
+#include "alir/kif.h"
 #include "core/alloc.h"
 #include "trace/trace_int.h"
 
@@ -205,8 +206,10 @@ int alk__comb_to_program(const alk__comb *c, alk_program **ret_program) {
     p->adder_size = c->adder_size;
     for (size_t j = 0; j < c->n_ops; j++) {
         const alk__cop *op = &c->ops[j];
+        /* Beyond the reference: a format one bit short of its interval's top (alir/kif.h). */
+        alk_qint q = op->opcode == 5 ? op->qint : alk_qint_widen_for_kif(op->qint);
         int64_t idx = alk_program_add_op(p, op->opcode, op->addr, op->n_addr, op->data, op->n_data,
-                                         op->qint, op->latency, op->cost);
+                                         q, op->latency, op->cost);
         if (idx >= 0) {
             p->ops[idx].int_fields =
                 (uint8_t)((op->int_flags & ALK__INT_LAT ? ALK_INT_LATENCY : 0) |

@@ -1047,12 +1047,21 @@ static alk_fvar *ne(alk_trace *t, alk_fvar *a, alk_fvar *b) {
 static alk_fvar *lt(alk_trace *t, alk_fvar *a, alk_fvar *b, double b_num);
 
 /* a > b; b is a constant when `b_num` is used (b == NULL). */
+/*
+ * a > b and a < b with a constant b (or the number b_num) first align b to a's grid. Beyond the
+ * reference, a constant a is compared as a number: its grid is its own value's, 2^127 for 0, and
+ * aligning 0.5 to it made the constant 2^127 (0 > 0.5 of a remainder that cancelled to 0 failed
+ * with ELIMIT, "beyond float32's range").
+ */
 static alk_fvar *gt(alk_trace *t, alk_fvar *a, alk_fvar *b, double b_num) {
     if (t->error != ALK_OK || a == NULL) {
         return NULL;
     }
     if (b == NULL || is_const(b)) {
         double other = b == NULL ? b_num : lo(b);
+        if (is_const(a)) {
+            return alk__fv_const_hw(t, lo(a) > other, a->node->hwconf);
+        }
         double aligned = pceil(other / st(a)) * st(a);
         if (other != aligned) {
             /* a >= aligned = ~(a < aligned) */
@@ -1075,6 +1084,9 @@ static alk_fvar *lt(alk_trace *t, alk_fvar *a, alk_fvar *b, double b_num) {
     }
     if (b == NULL || is_const(b)) {
         double other = b == NULL ? b_num : lo(b);
+        if (is_const(a)) {
+            return alk__fv_const_hw(t, lo(a) < other, a->node->hwconf);
+        }
         double aligned = pceil(other / st(a)) * st(a);
         if (other != aligned) {
             return lt(t, a, NULL, aligned);

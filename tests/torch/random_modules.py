@@ -673,6 +673,11 @@ def _check(rc, alkaidc, tmp, samples, extra):
         f.write(pack(p.message))
     r = subprocess.run([alkaidc, "convert", path + ".msgpack", "--local", "-o", path + ".json",
                         *extra], capture_output=True, text=True, timeout=600)
+    if not np.isfinite(p.expected).all():
+        # torch's -inf (a max pool window over padding only) has no fixed-point value.
+        if r.returncode == 1 and "-inf" in r.stderr:
+            return "ok"
+        return f"torch gives non-finite values; conversion exit {r.returncode}: {r.stderr.strip()}"
     if r.returncode != 0:
         return f"convert failed (exit {r.returncode}): {r.stderr.strip()}"
     torch_oracle.write_run_input(path + ".in", p.inputs)

@@ -4,6 +4,7 @@
  */
 #include "alir/interp.h"
 #include "alir/json.h"
+#include "alir/kif.h"
 #include "core/alloc.h"
 #include "core/io.h"
 #include "testutil.h"
@@ -221,4 +222,25 @@ Test(alir_validate, lookup_out_of_table_at_run_time) {
                      "sample 2: op 1 (lookup) index 6 is outside its table of 4 entries");
     alk_interp_free(interp);
     alk_program_free(p);
+}
+
+/*
+ * The format of an interval counts its codes in float32, as the reference's readers do: 2^30 + 1
+ * codes (-0.875 to 1.0 by 2^-30) round to 2^30, one integer bit too few for the top value 1.0.
+ * alk_qint_widen_for_kif raises the top to 2^30 + 2^8 codes, a float32 above 2^30 (hand-worked).
+ */
+Test(alir_validate, float32_code_counts_get_their_top_bit) {
+    alk_qint q = {-0.875, 1.0, 0x1p-30};
+    alk_kif kif = alk_kif_of(q);
+    cr_expect(kif.k == 1 && kif.i == 0 && kif.f == 30, "(%d, %d, %d)", kif.k, kif.i, kif.f);
+    alk_qint w = alk_qint_widen_for_kif(q);
+    cr_expect_eq(w.min, q.min);
+    cr_expect_eq(w.step, q.step);
+    cr_expect_eq(w.max, 1.0 + 0x1p-22);
+    kif = alk_kif_of(w);
+    cr_expect(kif.k == 1 && kif.i == 1 && kif.f == 30, "(%d, %d, %d)", kif.k, kif.i, kif.f);
+    /* Counts float32 holds are left alone: 2^30 codes exactly, or a narrow interval. */
+    alk_qint exact = {0.0, 1.0 - 0x1p-30, 0x1p-30}, narrow = {-8.0, 7.5, 0.5};
+    cr_expect_eq(alk_qint_widen_for_kif(exact).max, exact.max);
+    cr_expect_eq(alk_qint_widen_for_kif(narrow).max, narrow.max);
 }
