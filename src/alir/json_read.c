@@ -1,7 +1,8 @@
 /*
  * ALIR JSON reader: spec versions 2, 3 and 4, plain or gzip.
  *
- * jansson builds the document tree (its allocations go through alk_malloc, so fault injection
+ * A gzip file is decompressed as jansson reads it (json_load_callback). jansson builds the
+ * document tree (its allocations go through alk_malloc, so fault injection
  * covers them); this file walks the tree into an alk_program, upgrading version-2 and version-3
  * op records to version 4 on the way (spec §4.5), then validates the result. Every error names
  * the place: the JSON line/column for syntax, "model[i]" / "op N" and the field otherwise.
@@ -505,29 +506,59 @@ static int read_model(const json_t *root, alk_program **ret_program, alk_diag *d
     return ALK_OK;
 }
 
+/* jansson's source of a gzip stream: decompressed on demand, so that a text that is not JSON
+ * stops at its first bad byte and no whole text is held (an ALIR file may be a gigabyte). */
+typedef struct gzip_source {
+    alk_gunzip_reader *reader;
+    int rv; /* the reader's first error */
+    alk_diag *diag;
+} gzip_source;
+
+static size_t read_gzip(void *buffer, size_t size, void *data) {
+    gzip_source *source = data;
+    size_t n = 0;
+    source->rv = alk_gunzip_read(source->reader, buffer, size, &n, source->diag);
+    return source->rv == ALK_OK ? n : (size_t)-1;
+}
+
+/* The JSON tree of `bytes`, plain or gzip; NULL with *ret_rv set (and `diag` for the stream's
+ * own errors) when it is not one. */
+static json_t *load_json(const void *bytes, size_t len, json_error_t *jerr, int *ret_rv,
+                         alk_diag *diag) {
+    *ret_rv = ALK_OK;
+    if (!alk_is_gzip(bytes, len)) {
+        return json_loadb(bytes != NULL ? bytes : "", len, JSON_REJECT_DUPLICATES, jerr);
+    }
+    gzip_source source = {.diag = diag};
+    *ret_rv = alk_gunzip_reader_new(bytes, len, ALK_ALIR_MAX_BYTES, &source.reader, diag);
+    if (*ret_rv != ALK_OK) {
+        return NULL;
+    }
+    json_t *root = json_load_callback(read_gzip, &source, JSON_REJECT_DUPLICATES, jerr);
+    alk_gunzip_reader_free(source.reader);
+    /* A broken stream is reported as such, not as the JSON error it caused. */
+    *ret_rv = source.rv;
+    if (source.rv != ALK_OK) {
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
 int alk_alir_parse(const void *bytes, size_t len, alk_program **ret_program, alk_diag *diag) {
     (void)pthread_once(&jansson_once, use_our_allocator);
-    alk_buf inflated;
-    alk_buf_init(&inflated);
-    int rv = ALK_OK;
-    if (alk_is_gzip(bytes, len)) {
-        rv = alk_gunzip(bytes, len, ALK_ALIR_MAX_BYTES, &inflated, diag);
-        if (rv != ALK_OK) {
-            alk_buf_fini(&inflated);
-            return rv;
-        }
-        bytes = inflated.data;
-        len = inflated.len;
-    }
     json_error_t jerr;
     jansson_alloc_failed = false;
-    json_t *root = json_loadb(bytes != NULL ? bytes : "", len, JSON_REJECT_DUPLICATES, &jerr);
-    alk_buf_fini(&inflated);
+    int rv;
+    json_t *root = load_json(bytes, len, &jerr, &rv, diag);
     if (jansson_alloc_failed) {
         /* Some of jansson's growth paths survive a failed allocation; report it all the same so
          * that an allocation failure always surfaces as ALK_ENOMEM. */
         json_decref(root);
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory while parsing JSON");
+    }
+    if (rv != ALK_OK) {
+        return rv;
     }
     if (root == NULL) {
         return alk_diag_set(diag, ALK_EINVAL, "JSON error at line %d, column %d: %s", jerr.line,

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +119,17 @@ static void zlib_free(voidpf opaque, voidpf address) {
     alk_free(address);
 }
 
+struct alk_gunzip_reader {
+    z_stream zs;
+    const unsigned char *in; /* the whole compressed stream, borrowed */
+    size_t len;
+    const unsigned char *next; /* input not yet handed to zlib */
+    size_t remaining;
+    size_t produced; /* decompressed bytes so far, against `limit` */
+    size_t limit;
+    bool finished; /* the last member ended, and nothing but padding followed */
+};
+
 /* Hands zlib the next slice of input (zlib counts in uInt) once it has used the previous one. */
 static void refill(z_stream *zs, const unsigned char **next, size_t *remaining) {
     if (zs->avail_in == 0 && *remaining > 0) {
@@ -129,73 +141,114 @@ static void refill(z_stream *zs, const unsigned char **next, size_t *remaining) 
     }
 }
 
-int alk_gunzip(const void *in, size_t len, size_t limit, alk_buf *out, alk_diag *diag) {
-    z_stream zs = {.zalloc = zlib_alloc, .zfree = zlib_free};
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+int alk_gunzip_reader_new(const void *in, size_t len, size_t limit, alk_gunzip_reader **ret_reader,
+                          alk_diag *diag) {
+    alk_gunzip_reader *r = alk_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return alk_diag_set(diag, ALK_ENOMEM, "gzip: out of memory");
+    }
+    r->zs.zalloc = zlib_alloc;
+    r->zs.zfree = zlib_free;
+    if (inflateInit2(&r->zs, 16 + MAX_WBITS) != Z_OK) {
+        alk_free(r);
         return alk_diag_set(diag, ALK_ENOMEM, "gzip: cannot start the decompressor");
     }
-    int rv = ALK_OK;
-    const unsigned char *next = in;
-    size_t remaining = len;
-    size_t produced = 0;
-    unsigned char chunk[65536];
-    int zrv = Z_OK;
-    while (zrv != Z_STREAM_END) {
-        refill(&zs, &next, &remaining);
-        zs.next_out = chunk;
-        zs.avail_out = sizeof(chunk);
-        zrv = inflate(&zs, Z_NO_FLUSH);
+    r->in = in;
+    r->len = len;
+    r->next = in;
+    r->remaining = len;
+    r->limit = limit;
+    *ret_reader = r;
+    return ALK_OK;
+}
+
+/* At the end of a member: what follows is nothing, zero padding, or another member (files
+ * written by `cat a.gz b.gz`), as gzip(1) and Python's gzip module read them. */
+static int next_member(alk_gunzip_reader *r, alk_diag *diag) {
+    size_t at = r->len - r->remaining - r->zs.avail_in;
+    while (at < r->len && r->in[at] == 0) {
+        at++;
+    }
+    if (at == r->len) {
+        r->finished = true;
+        return ALK_OK;
+    }
+    if (r->len - at < 2 || r->in[at] != 0x1f || r->in[at + 1] != 0x8b) {
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "gzip: %zu bytes after the end of the stream (at byte %zu) are not "
+                            "another gzip member",
+                            r->len - at, at);
+    }
+    (void)inflateReset(&r->zs);
+    r->next = r->in + at;
+    r->remaining = r->len - at;
+    r->zs.avail_in = 0;
+    return ALK_OK;
+}
+
+int alk_gunzip_read(alk_gunzip_reader *r, void *out, size_t cap, size_t *ret_n, alk_diag *diag) {
+    unsigned char *to = out;
+    size_t filled = 0;
+    while (filled < cap && !r->finished) {
+        refill(&r->zs, &r->next, &r->remaining);
+        size_t room = cap - filled > UINT_MAX ? UINT_MAX : cap - filled;
+        r->zs.next_out = to + filled;
+        r->zs.avail_out = (uInt)room;
+        int zrv = inflate(&r->zs, Z_NO_FLUSH);
+        size_t n = room - r->zs.avail_out;
+        filled += n;
+        r->produced += n;
+        if (r->produced > r->limit) {
+            return alk_diag_set(diag, ALK_ELIMIT,
+                                "gzip: decompresses to more than the limit of %zu bytes", r->limit);
+        }
         if (zrv == Z_STREAM_END) {
-            /* What follows a member: nothing, zero padding, or another member (files written
-             * by `cat a.gz b.gz`), as gzip(1) and Python's gzip module read them. */
-            const unsigned char *bytes = in;
-            size_t at = len - remaining - zs.avail_in;
-            while (at < len && bytes[at] == 0) {
-                at++;
+            int rv = next_member(r, diag);
+            if (rv != ALK_OK) {
+                return rv;
             }
-            if (at < len && (len - at < 2 || bytes[at] != 0x1f || bytes[at + 1] != 0x8b)) {
-                rv = alk_diag_set(diag, ALK_EINVAL,
-                                  "gzip: %zu bytes after the end of the stream (at byte %zu) "
-                                  "are not another gzip member",
-                                  len - at, at);
-                break;
-            }
-            if (at < len) {
-                (void)inflateReset(&zs);
-                next = bytes + at;
-                remaining = len - at;
-                zs.avail_in = 0;
-                zrv = Z_OK;
-            }
-        }
-        if (zrv == Z_MEM_ERROR) {
-            rv = alk_diag_set(diag, ALK_ENOMEM, "gzip: out of memory");
-            break;
-        }
-        if (zrv == Z_BUF_ERROR && zs.avail_in == 0 && remaining == 0) {
-            rv = alk_diag_set(diag, ALK_EINVAL,
-                              "gzip: truncated stream (ends after %zu compressed bytes)", len);
-            break;
-        }
-        if (zrv != Z_OK && zrv != Z_STREAM_END && zrv != Z_BUF_ERROR) {
-            rv = alk_diag_set(diag, ALK_EINVAL, "gzip: corrupt stream at compressed byte %zu: %s",
-                              (size_t)zs.total_in, zs.msg != NULL ? zs.msg : "data error");
-            break;
-        }
-        size_t n = sizeof(chunk) - zs.avail_out;
-        produced += n;
-        if (produced > limit) {
-            rv = alk_diag_set(diag, ALK_ELIMIT,
-                              "gzip: decompresses to more than the limit of %zu bytes", limit);
-            break;
-        }
-        alk_buf_append(out, chunk, n);
-        if (alk_buf_error(out) != ALK_OK) {
-            rv = alk_diag_set(diag, ALK_ENOMEM, "gzip: out of memory");
-            break;
+        } else if (zrv == Z_MEM_ERROR) {
+            return alk_diag_set(diag, ALK_ENOMEM, "gzip: out of memory");
+        } else if (zrv == Z_BUF_ERROR && r->zs.avail_in == 0 && r->remaining == 0) {
+            return alk_diag_set(diag, ALK_EINVAL,
+                                "gzip: truncated stream (ends after %zu compressed bytes)", r->len);
+        } else if (zrv != Z_OK && zrv != Z_BUF_ERROR) {
+            return alk_diag_set(diag, ALK_EINVAL, "gzip: corrupt stream at compressed byte %zu: %s",
+                                (size_t)r->zs.total_in,
+                                r->zs.msg != NULL ? r->zs.msg : "data error");
         }
     }
-    (void)inflateEnd(&zs);
+    *ret_n = filled;
+    return ALK_OK;
+}
+
+void alk_gunzip_reader_free(alk_gunzip_reader *r) {
+    if (r != NULL) {
+        (void)inflateEnd(&r->zs);
+        alk_free(r);
+    }
+}
+
+int alk_gunzip(const void *in, size_t len, size_t limit, alk_buf *out, alk_diag *diag) {
+    alk_gunzip_reader *r;
+    int rv = alk_gunzip_reader_new(in, len, limit, &r, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    size_t n;
+    do {
+        rv = alk_buf_reserve(out, 65536);
+        if (rv != ALK_OK) {
+            rv = alk_diag_set(diag, ALK_ENOMEM, "gzip: out of memory");
+            break;
+        }
+        rv = alk_gunzip_read(r, out->data + out->len, 65536, &n, diag);
+        if (rv == ALK_OK) {
+            out->len += n;
+            out->data[out->len] = '\0';
+        }
+    } while (rv == ALK_OK && n > 0);
+    alk_gunzip_reader_free(r);
     return rv;
 }
 

@@ -30,6 +30,28 @@ bool alk_is_gzip(const void *bytes, size_t len);
  */
 int alk_gunzip(const void *in, size_t len, size_t limit, alk_buf *out, alk_diag *diag);
 
+/*
+ * A gzip stream decompressed piece by piece, for a consumer that may stop early (a parser at
+ * its first error) and need not hold the whole text. Members may follow one another, with zero
+ * padding between or after them, as gzip(1) reads them.
+ */
+typedef struct alk_gunzip_reader alk_gunzip_reader;
+
+/* Starts on the gzip stream `in` (len bytes, borrowed until alk_gunzip_reader_free), at most
+ * `limit` decompressed bytes in all. ALK_ENOMEM. */
+int alk_gunzip_reader_new(const void *in, size_t len, size_t limit, alk_gunzip_reader **ret_reader,
+                          alk_diag *diag);
+
+/*
+ * Decompresses up to `cap` bytes into `out`; *ret_n is less than `cap` only at the end of the
+ * stream (0 once it is over). Errors as alk_gunzip's; the reader is not used after one.
+ */
+int alk_gunzip_read(alk_gunzip_reader *reader, void *out, size_t cap, size_t *ret_n,
+                    alk_diag *diag);
+
+/* Frees `reader` (NULL: nothing). */
+void alk_gunzip_reader_free(alk_gunzip_reader *reader);
+
 /* Appends a gzip stream (compression level 6, no file name, time 0) of `in` to `out`. */
 int alk_gzip(const void *in, size_t len, alk_buf *out, alk_diag *diag);
 

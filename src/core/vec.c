@@ -3,7 +3,6 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -132,9 +131,20 @@ void alk_buf_printf(alk_buf *buf, const char *fmt, ...) {
 }
 
 void alk_buf_put_i64(alk_buf *buf, int64_t value) {
+    /* By hand rather than snprintf: writers put tables of thousands of numbers. */
     char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%" PRId64, value);
-    alk_buf_append(buf, digits, (size_t)n);
+    char *end = digits + sizeof(digits);
+    char *p = end;
+    /* The magnitude as unsigned, so that INT64_MIN negates without overflow. */
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    do {
+        *--p = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude != 0);
+    if (value < 0) {
+        *--p = '-';
+    }
+    alk_buf_append(buf, p, (size_t)(end - p));
 }
 
 int alk_buf_error(const alk_buf *buf) {

@@ -88,20 +88,22 @@ static bool resolve_forward(alk_trace *t, const alk_nn_window *w, size_t d, int6
         break;
     }
     int64_t span = n + before + after - k_eff;
-    if (span < 0) {
+    int64_t out = span >= 0 ? span / s + 1 : 0;
+    if (w->ceil_mode && span + s - 1 >= 0) {
+        /* torch: ceil, but the last window must start inside the input or its left padding;
+         * a single window may then be wider than the padded input (AvgPool1d(2, ceil_mode=True)
+         * of one value is that value). */
+        out = (span + s - 1) / s + 1;
+        if ((out - 1) * s >= n + before) {
+            out--;
+        }
+    }
+    if (out < 1) {
         alk_trace_fail(t, ALK_EINVAL,
                        "spatial axis %zu: the window (%lld taps wide) is larger than the padded "
                        "input (%lld)",
                        d, (long long)k_eff, (long long)(n + before + after));
         return false;
-    }
-    int64_t out = span / s + 1;
-    if (w->ceil_mode) {
-        /* torch: ceil, but the last window must start inside the input or its left padding. */
-        out = (span + s - 1) / s + 1;
-        if ((out - 1) * s >= n + before) {
-            out--;
-        }
     }
     g->before[d] = (size_t)before;
     g->after[d] = (size_t)after;

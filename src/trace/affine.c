@@ -9,9 +9,27 @@
  * left operand with their position (alk_atom.mark) for O(n + m) lookups and clears the marks
  * before returning. Everything is allocated from the context's arena; affine values are
  * immutable once built, except for the cached interval.
+ *
+ * Beyond the reference, two rules keep intervals true to what the adders compute:
+ *
+ * - A sum's step is never finer than its operands' (step_floor): the hardware adds values on
+ *   grids s_a and s_b, a multiple of min(s_a, s_b). Coefficients are doubles, and products by
+ *   non-dyadic constants (an average over 9, x / 3) make them longer than 53 bits, so a
+ *   coefficient that cancels (weights 21 and -21 on two overlapping pooling windows) left a
+ *   rounding residue (-4 beside terms near 2^55) whose lsb made the step 2^-62 of the value:
+ *   ELIMIT, "wider than 64 bits", on a model whose values are small.
+ *
+ * - The reference takes a step from each coefficient rounded to float32, and a float32 can end
+ *   in a long run of zeros (7 * 2^48 + 1864135 rounds to 7 * 2^48): the adder then truncated
+ *   whole input steps (x / 0.3 on integers off by 8). Where a coefficient or the bias was
+ *   rounded, the value is marked `inexact` (its adders may have dropped bits, so the form's
+ *   cancellations no longer tell its grid, and neither does anything summed from it) and its
+ *   step keeps at least float32's precision of its range: 2^(e - 23) for a range below 2^(e+1).
+ *   Where every float32 coefficient is exact, steps are the reference's.
  */
 #include "trace/trace_int.h"
 
+#include <math.h>
 #include <string.h>
 
 static alk_affine *affine_alloc(alk_trace *t, uint32_t n) {
@@ -20,6 +38,8 @@ static alk_affine *affine_alloc(alk_trace *t, uint32_t n) {
         a->n = n;
         a->cached = false;
         a->bias = 0.0;
+        a->step_floor = 0.0;
+        a->inexact = false;
     }
     return a;
 }
@@ -47,12 +67,18 @@ alk_affine *alk__affine_atom(alk_trace *t, alk_qint qint) {
     return a;
 }
 
+/* x is not a float32: pow2_lsb saw it rounded. */
+static bool rounded_by_float32(double x) {
+    return (double)(float)x != x;
+}
+
 alk_qint alk__affine_qint(alk_affine *a) {
     if (a->cached) {
         return a->qint;
     }
     double min = a->bias, max = a->bias;
     double step = pow2_lsb(a->bias);
+    bool rounded = rounded_by_float32(a->bias);
     for (uint32_t j = 0; j < a->n; j++) {
         double c = a->terms[j].coeff;
         alk_qint q = a->terms[j].atom->qint;
@@ -63,20 +89,24 @@ alk_qint alk__affine_qint(alk_affine *a) {
             min += c * q.max;
             max += c * q.min;
         }
-        double s = pow2_lsb(c * q.step);
-        if (s < step) {
-            step = s;
-        }
+        step = fmin(step, pow2_lsb(c * q.step));
+        rounded = rounded || rounded_by_float32(c * q.step);
     }
+    a->inexact = a->inexact || rounded;
     if (min == max) {
         step = pow2_lsb(min);
+    } else {
+        if (a->inexact) {
+            step = fmin(step, ldexp(1.0, ilogb(fmax(fabs(min), fabs(max))) - 23));
+        }
+        step = fmax(step, a->step_floor);
     }
     a->qint = (alk_qint){min, max, step};
     a->cached = true;
     return a->qint;
 }
 
-alk_affine *alk__affine_add(alk_trace *t, const alk_affine *a, const alk_affine *b) {
+alk_affine *alk__affine_add(alk_trace *t, alk_affine *a, alk_affine *b) {
     /* Merge into scratch first: entries of `a` keep their places, new atoms of `b` go last,
      * and entries whose coefficients cancel exactly are dropped. */
     size_t need = (size_t)a->n + b->n;
@@ -126,6 +156,8 @@ alk_affine *alk__affine_add(alk_trace *t, const alk_affine *a, const alk_affine 
         }
     }
     r->bias = a->bias + b->bias;
+    r->step_floor = fmin(alk__affine_qint(a).step, alk__affine_qint(b).step);
+    r->inexact = a->inexact || b->inexact;
     return r;
 }
 
@@ -139,6 +171,8 @@ alk_affine *alk__affine_add_scalar(alk_trace *t, alk_affine *a, double c) {
     }
     memcpy(r->terms, a->terms, (size_t)a->n * sizeof(alk_affine_term));
     r->bias = a->bias + c;
+    r->step_floor = fmin(alk__affine_qint(a).step, pow2_lsb(c));
+    r->inexact = a->inexact;
     return r;
 }
 
@@ -161,5 +195,7 @@ alk_affine *alk__affine_scale(alk_trace *t, const alk_affine *a, double c) {
         }
     }
     r->bias = a->bias * c;
+    r->step_floor = a->step_floor * fabs(c);
+    r->inexact = a->inexact;
     return r;
 }

@@ -95,11 +95,9 @@ static alk_fva *mmm(alk_trace *t, const alk_fva *a, const alk_fva *b) {
     return done(t, r);
 }
 
-enum { MAX_PARTS = 4 }; /* LUT, solved, offloaded, constants */
-
-/* Sum of the parts of one output (np.sum(FVArray(parts), axis=0)); n <= MAX_PARTS. */
+/* Sum of the parts of one output (np.sum(FVArray(parts), axis=0)). */
 static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
-    alk_fvar *items[MAX_PARTS];
+    alk_fvar *items[3];
     for (size_t p = 0; p < n; p++) {
         items[p] = as_var(t, parts[p], hw);
     }
@@ -107,16 +105,17 @@ static alk_fvar *sum_parts(alk_trace *t, elem *parts, size_t n, alk_hwconf hw) {
 }
 
 /*
- * Packs one-bit inputs into lookup tables (spec cmvm §8.2 step 2); zeroes the packed weights of
- * `w` and writes the LUT part of each output (a number 0.0 when a column has no group).
- *
- * A one-bit input takes the values {0, step} or, signed, {-step, 0} (k = 1, i + f = 0: an HGQ2
- * quantizer trained down to its sign bit). The reference builds every address bit as x / step,
- * which is -1 for a signed input, and its lookup then fails on the negative address range (spec
- * cmvm §8.2 [unsure]). A signed input's bit is x / step + 1 here (1 for 0, 0 for -step): the
- * group's address gets the sum of those ones as one constant, and the table holds
- * (bit - 1) * step * w for it. Groups of unsigned inputs are the reference's op for op.
+ * The value of a one-bit input whose bit is set: its step for (0, step), and -step for a signed
+ * (-step, 0), which the reference's packing takes for (0, step) too (spec cmvm §8.2 [unsure]):
+ * its addresses went negative and the lookup refused them ("the table's interval does not cover
+ * the variable's values", a floor division by 2 before a Linear layer).
  */
+static double bit_value(alk_fvar *x) {
+    return alk_fv_low(x) < 0 ? alk_fv_low(x) : alk_fv_step(x);
+}
+
+/* Packs one-bit inputs into lookup tables (spec cmvm §8.2 step 2); zeroes the packed weights of
+ * `w` and writes the LUT part of each output (a number 0.0 when a column has no group). */
 static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v, elem *lut_part,
                       bool *ret_any) {
     int width = t->solver.binary_lut_width;
@@ -180,47 +179,30 @@ static int binary_lut(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar 
         }
         for (size_t g = 0; g < n_groups[j]; g++) {
             const size_t *idx = groups + j * (k + 1) + g * (size_t)width;
-            double ones = 0; /* the +1 of every signed input's bit */
             for (int q = 0; q < width; q++) {
                 alk_fvar *x = v[idx[q]];
-                double step = alk_fv_step(x);
-                if (step != 1.0) {
-                    x = alk_fv_mul_const(t, x, 1.0 / step);
+                double one = bit_value(x);
+                if (one != 1.0) {
+                    x = alk_fv_mul_const(t, x, 1.0 / one);
                 }
                 addr[q] = alk_fv_mul_const(t, x, ldexp(1.0, q));
-                ones += alk_fv_low(v[idx[q]]) < 0 ? ldexp(1.0, q) : 0;
-            }
-            for (size_t c = 0; c < ((size_t)1 << width); c++) {
-                double s = 0;
-                for (int q = 0; q < width; q++) {
-                    double on = (c & ((size_t)1 << q)) ? 1.0 : 0.0;
-                    double x = alk_fv_low(v[idx[q]]) < 0 ? on - 1.0 : on;
-                    if (x != 0.0) {
-                        s += x * w[idx[q] * n_out + j] * alk_fv_step(v[idx[q]]);
-                    }
-                }
-                table[c] = s;
             }
             alk_fvar *address = alk__fva_heap_sum(t, addr, (size_t)width);
-            if (ones != 0) {
-                address = alk_fv_add_const(t, address, ones);
-            }
-            size_t n_entries = (size_t)1 << width;
-            alk_qint range = {0.0, (double)(n_entries - 1), 1.0};
-            if (address != NULL && alk_fv_factor(address) < 0) {
-                /* A lookup reads the raw node, whose values run the other way for a negated
-                 * address (the adder tree negates a sum of negated inputs, such as the outputs
-                 * of a saturating quantizer): it looks up -address in the reversed table. The
-                 * reference reads such an address as if it were positive. */
-                address = alk_fv_neg(t, address);
-                for (size_t c = 0; c < n_entries / 2; c++) {
-                    double swap = table[c];
-                    table[c] = table[n_entries - 1 - c];
-                    table[n_entries - 1 - c] = swap;
+            /* The table is read in the order of the address node's raw values: a sum of
+             * negated bits is a negated node, whose raw values run the other way. */
+            size_t last = ((size_t)1 << width) - 1;
+            bool reversed = address != NULL && alk_fv_factor(address) < 0;
+            for (size_t c = 0; c <= last; c++) {
+                double s = 0;
+                for (int q = 0; q < width; q++) {
+                    if (c & ((size_t)1 << q)) {
+                        s += w[idx[q] * n_out + j] * bit_value(v[idx[q]]);
+                    }
                 }
-                range = (alk_qint){-range.max, 0.0, 1.0};
+                table[reversed ? last - c : c] = s;
             }
-            alk_ftable *tab = alk_ftable_new(t, table, n_entries);
+            alk_ftable *tab = alk_ftable_new(t, table, (size_t)1 << width);
+            alk_qint range = {0.0, (double)(((size_t)1 << width) - 1), 1.0};
             terms[g] = alk_fv_lookup(t, address, tab, &range);
             *ret_any = true;
         }
@@ -282,6 +264,34 @@ static int offload_part(alk_trace *t, double *w, size_t k, size_t n_out, alk_fva
     return ALK_OK;
 }
 
+/*
+ * Beyond the reference: inputs that are constants other than 0 (a padding value, a convolution's
+ * bias alone over its zero padding) are multiplied here, in doubles, and their weights taken out
+ * of `w` (k x n_out, row-major); returns the n_out sums to add to the outputs (NULL: out of
+ * memory). The reference gives them to the solver, whose intervals of output sums follow quirks
+ * of spec cmvm.md §6: a column over constants only could get the interval (0, 0), and stage 1
+ * then dropped it as a zero input (a Linear after such a convolution lost the weights' part of
+ * the rows over the padding). Zeros stay with the solver, which already leaves them out.
+ */
+static double *constant_part(alk_trace *t, double *w, size_t k, size_t n_out, alk_fvar **v) {
+    double *offset = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(double));
+    if (offset == NULL) {
+        return NULL;
+    }
+    memset(offset, 0, (n_out ? n_out : 1) * sizeof(double));
+    for (size_t i = 0; i < k; i++) {
+        double c = alk_fv_low(v[i]);
+        if (c == 0.0 || c != alk_fv_high(v[i])) {
+            continue;
+        }
+        for (size_t j = 0; j < n_out; j++) {
+            offset[j] += (double)(float)w[i * n_out + j] * c;
+            w[i * n_out + j] = 0.0;
+        }
+    }
+    return offset;
+}
+
 /* cmvm(cm, v) of spec cmvm §8.2 for one vector `v` (k variables) and the k x n_out matrix `w`
  * (row-major, copied); writes n_out variables. */
 static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out, alk_fvar **v,
@@ -300,26 +310,9 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
             return t->error;
         }
     }
-    /* A constant input other than 0 (the output of a unit whose weights were all pruned: its
-     * bias) is a number: its products are one constant per output. The solver reads a
-     * zero-width interval as no signal (the reference's and ours: spec cmvm §3.3), so its terms
-     * were lost (0.5 * 0.25 - 0.5 * -0.5 came out 0). */
-    double *constants = alk__trace_alloc(t, (n_out ? n_out : 1) * sizeof(double));
-    if (constants == NULL) {
+    double *offset = constant_part(t, w, k, n_out, v);
+    if (offset == NULL) {
         return t->error;
-    }
-    memset(constants, 0, (n_out ? n_out : 1) * sizeof(double));
-    bool have_constants = false;
-    for (size_t i = 0; i < k; i++) {
-        double c = alk_fv_low(v[i]);
-        if (c == 0 || c != alk_fv_high(v[i])) {
-            continue;
-        }
-        for (size_t j = 0; j < n_out; j++) {
-            constants[j] += c * w[i * n_out + j];
-            have_constants = have_constants || w[i * n_out + j] != 0;
-            w[i * n_out + j] = 0;
-        }
     }
     bool have_offload = false;
     if (t->solver.offload != NULL) {
@@ -405,10 +398,10 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         }
         have_solved = true;
     }
-    /* Each output is the heap sum of its parts in the reference's order (LUT, solved, offloaded),
-     * then the constants; an output with no part at all is the number 0 as a constant. */
+    /* Each output is the heap sum of its parts in the reference's order (LUT, solved, offloaded);
+     * an output with no part at all is the number 0 as a constant. */
     for (size_t j = 0; j < n_out && !failed(t); j++) {
-        elem parts[MAX_PARTS];
+        elem parts[3];
         size_t n = 0;
         if (have_lut) {
             parts[n++] = lut[j];
@@ -419,10 +412,10 @@ static int cmvm_vector(alk_trace *t, const double *w_in, size_t k, size_t n_out,
         if (have_offload) {
             parts[n++] = offloaded[j];
         }
-        if (have_constants) {
-            parts[n++] = (elem){NULL, constants[j], NULL};
-        }
         out[j] = n == 0 ? num_var(t, 0.0, hw) : sum_parts(t, parts, n, hw);
+        if (offset[j] != 0.0) {
+            out[j] = alk_fv_add_const(t, out[j], offset[j]);
+        }
     }
     return t->error;
 }

@@ -897,6 +897,14 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
     if (f < _f && round == ALK_RND) {
         return quantize(t, const_add(t, v, ldexp(1.0, -f - 1)), k, i, f, overflow, ALK_TRN);
     }
+    if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP && lo(v) == hi(v)) {
+        /* Beyond the reference: a constant is rounded here. The bit test below slices x + 1/2
+         * by x's format, but a constant's format is its own value's (1.0 has no fraction bit),
+         * so torch.round of a constant 0.5 came out 1 and of 2.5, 3. */
+        double step = ldexp(1.0, -f);
+        alk_fvar *r = alk__fv_const_hw(t, py_round(lo(v) / step) * step, hw);
+        return quantize(t, r, k, i, f, overflow, ALK_TRN);
+    }
     if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP) {
         /* Round half to even: floor(x + 1/2), clearing its 2^-f bit on exact ties. Bits are
          * counted in each value's own format, which need not be x's nor the target's: adding
@@ -1225,12 +1233,19 @@ alk_fvar *alk_fv_mux(alk_trace *t, alk_fvar *c, alk_fvar *a, alk_fvar *b, const 
 }
 
 /*
- * max_of and min_of select by the MSB of v - o, its sign bit when it is signed. The affine
- * interval can prove v - o >= 0 where v's and o's own intervals overlap (v = x, o = 0.75x): the
- * difference is then unsigned, its MSB is its top magnitude bit, and the reference's mux picks o
- * whenever that bit is set (max(x, 0.75x) gave 0.375 for x = 0.5). Such a difference selects v
- * (max) or o (min) outright.
+ * Beyond the reference: max and min decide from the difference d = v - o where its interval
+ * does (1: d >= 0, -1: d < 0, 0: either). The reference compares the two intervals only, then
+ * muxes on the MSB of d, which for a d known to be >= 0 (an unsigned format) is its top bit,
+ * not its sign: max(0.75x - 2, 0.875x - 2.5) returned the smaller value wherever the difference
+ * reached 0.5. A constant d took msb_mux's constant rule, which picks by "power of two".
  */
+static int known_sign(alk_fvar *d) {
+    if (d == NULL) {
+        return 0;
+    }
+    return lo(d) >= 0 ? 1 : hi(d) < 0 ? -1 : 0;
+}
+
 static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
     if (t->error != ALK_OK || v == NULL || o == NULL) {
         return NULL;
@@ -1245,8 +1260,13 @@ static alk_fvar *max_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
         return relu(t, v, ALK_FV_NONE, ALK_FV_NONE, ALK_TRN);
     }
     alk_fvar *d = add(t, v, neg(t, o));
-    if (d != NULL && lo(d) >= 0) {
-        return v; /* never negative: v is the maximum */
+    switch (known_sign(d)) {
+    case 1:
+        return v;
+    case -1:
+        return o;
+    default:
+        break;
     }
     alk_qint q = {pmax(lo(v), lo(o)), pmax(hi(v), hi(o)), pmin(st(v), st(o))};
     return mux(t, d, o, v, &q);
@@ -1266,8 +1286,13 @@ static alk_fvar *min_of(alk_trace *t, alk_fvar *v, alk_fvar *o) {
         return neg(t, relu(t, neg(t, v), ALK_FV_NONE, ALK_FV_NONE, ALK_TRN));
     }
     alk_fvar *d = add(t, v, neg(t, o));
-    if (d != NULL && lo(d) >= 0) {
-        return o; /* never negative: o is the minimum */
+    switch (known_sign(d)) {
+    case 1:
+        return o;
+    case -1:
+        return v;
+    default:
+        break;
     }
     alk_qint q = {pmin(lo(v), lo(o)), pmin(hi(v), hi(o)), pmin(st(v), st(o))};
     return mux(t, d, v, o, &q);

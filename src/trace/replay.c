@@ -96,32 +96,43 @@ static alk_kif kif_of(alk_qint q) {
 }
 
 /*
- * The variable whose MSB is the condition a mux op of the program reads: bit W - 1 of the
- * condition in the program's format, its sign when that is signed, its top bit when unsigned.
- * msb_mux reads the MSB of the variable's own interval, which the replay re-derives (the retrace
- * widens the inputs and re-cancels affine terms): a difference the program knew as signed but
- * whose new interval is never negative would have its top magnitude bit read as a sign (a
- * saturating quantizer's clamp then picked its bound for an in-range value: the reference's
- * retrace does so). NULL with *ret_never when the condition cannot hold.
+ * An MSB mux tests the top bit of its condition in the condition's format: the sign of a signed
+ * one, "x >= 2^(i-1)" of an unsigned one (spec §4.2). mux_condition is that test on a number in
+ * the format `qk` of the program being replayed.
  */
-static alk_fvar *mux_condition(alk_trace *t, alk_fvar *c, alk_qint program, bool *ret_never) {
-    *ret_never = false;
-    if (program.min < 0) {
-        *ret_never = alk_fv_low(c) >= 0;
-        return *ret_never ? NULL : c; /* a signed variable's MSB is its sign */
+static int mux_condition(alk_qint qk, double x) {
+    return qk.min < 0 ? x < 0 : x >= ldexp(1.0, kif_of(qk).i - 1);
+}
+
+/*
+ * Beyond the reference: replaying a mux on a variable must keep the test of the program being
+ * replayed, whose condition had the format `qk`. The reference calls msb_mux on the new variable,
+ * which tests the top bit of the *new* interval: when the retrace pass tightens a signed
+ * condition to a non-negative one (max(v, -8) of a v known only after CSE to be a square), the
+ * test silently became "v + 8 >= 128" and picked -8 for every large v. The test's outcome where
+ * the new interval decides it: 1 set, 0 clear, -1 depends on the value.
+ */
+static int msb_known(alk_qint qk, alk_fvar *k) {
+    double low = alk_fv_low(k), high = alk_fv_high(k);
+    if (mux_condition(qk, low) == mux_condition(qk, high)) {
+        return mux_condition(qk, low); /* the test is monotonic in x */
     }
-    alk_kif want = kif_of(program);
-    int k, i, f;
-    alk_fv_kif(c, &k, &i, &f);
-    if (k == 0 && i == want.i) {
-        return c;
+    return -1;
+}
+
+/* The mux of a condition the interval does not decide, testing what `qk` tested: the new
+ * variable's own top bit where it means the same, else its sign relative to the threshold. */
+static alk_fvar *mux_as_before(alk_trace *t, alk_qint qk, alk_fvar *k, alk__rval v0, alk__rval v1,
+                               const alk_qint *qint) {
+    alk_hwconf hw = k->node->hwconf;
+    alk_fvar *a = as_var(t, v0, hw), *b = as_var(t, v1, hw);
+    bool signed_now = alk_fv_low(k) < 0;
+    if (qk.min < 0 || (!signed_now && kif_of(alk__fv_qint(k)).i == kif_of(qk).i)) {
+        return alk_fv_mux(t, k, a, b, qint);
     }
-    if (k == 0 && i < want.i) {
-        *ret_never = true; /* below 2^i, so bit 2^(want.i - 1) is never set */
-        return NULL;
-    }
-    /* The program's values lie in [0, 2^want.i): wrapped there they are themselves. */
-    return alk_fv_quantize(t, c, 0, want.i, f, ALK_WRAP, ALK_TRN);
+    /* k >= 2^(i-1) of the old unsigned format: k - 2^(i-1) is not negative. */
+    alk_fvar *shifted = alk_fv_add_const(t, k, -ldexp(1.0, kif_of(qk).i - 1));
+    return alk_fv_mux(t, shifted, b, a, qint);
 }
 
 int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval *buf,
@@ -177,25 +188,12 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
         alk__rval k = buf[a[2]], v0 = buf[a[0]];
         alk__rval v1 = r_mul(t, buf[a[1]], num(ldexp(1.0, (int)op->data[0])));
         alk_qint qk = c->ops[a[2]].qint;
-        bool never = false;
-        alk_fvar *cond = k.var ? mux_condition(t, k.var, qk, &never) : NULL;
-        if (cond != NULL) {
-            alk_hwconf hw = cond->node->hwconf;
-            *ret = var(alk_fv_mux(t, cond, as_var(t, v0, hw), as_var(t, v1, hw), &op->qint));
+        int cond = k.var ? msb_known(qk, k.var) : mux_condition(qk, k.num);
+        if (cond < 0) {
+            *ret = var(mux_as_before(t, qk, k.var, v0, v1, &op->qint));
             break;
         }
-        if (k.var != NULL && !never) {
-            return t->error; /* the wrap failed */
-        }
-        /* The condition is decided: a number, or a variable that never sets it. */
-        alk__rval r;
-        if (never) {
-            r = v1;
-        } else if (qk.min < 0) {
-            r = k.num < 0 ? v0 : v1;
-        } else {
-            r = k.num >= ldexp(1.0, kif_of(qk).i - 1) ? v0 : v1;
-        }
+        alk__rval r = cond ? v0 : v1;
         alk_kif kif = kif_of(op->qint);
         if (r.var) {
             *ret = var(alk_fv_quantize(t, r.var, kif.k, kif.i, kif.f, ALK_WRAP, ALK_TRN));

@@ -46,10 +46,17 @@ typedef struct alk_affine_term {
     double coeff;
 } alk_affine_term;
 
-/* bias + sum coeff_a * atom_a, terms in the reference's dict insertion order (spec §1.2). */
+/*
+ * bias + sum coeff_a * atom_a, terms in the reference's dict insertion order (spec §1.2).
+ * step_floor (0: none): the grid the hardware value lies on, for sums whose terms would say
+ * finer; inexact: a coefficient was rounded on the way, so the value's adders may have dropped
+ * bits the form still has (affine.c).
+ */
 typedef struct alk_affine {
     double bias;
+    double step_floor;
     uint32_t n;
+    bool inexact;
     bool cached;
     alk_qint qint;
     alk_affine_term terms[];
@@ -178,7 +185,7 @@ void alk__trace_prefix_error(alk_trace *t, const char *fmt, ...)
 /* Affine intervals (affine.c). */
 alk_affine *alk__affine_const(alk_trace *t, double bias);
 alk_affine *alk__affine_atom(alk_trace *t, alk_qint qint);
-alk_affine *alk__affine_add(alk_trace *t, const alk_affine *a, const alk_affine *b);
+alk_affine *alk__affine_add(alk_trace *t, alk_affine *a, alk_affine *b);
 alk_affine *alk__affine_add_scalar(alk_trace *t, alk_affine *a, double c);
 alk_affine *alk__affine_scale(alk_trace *t, const alk_affine *a, double c);
 alk_qint alk__affine_qint(alk_affine *a);

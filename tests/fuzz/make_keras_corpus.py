@@ -2,9 +2,15 @@
 """Writes the seed corpus of the Keras model-file fuzzer (fuzz_keras.c) into
 tests/fuzz/corpus_keras/ (checked in; run again after changing kerasgen or the readers): small
 models in every file form written by tests/keras/kerasgen.py, request `model` maps in msgpack,
-Python JSON configs, and broken files of each kind the reader refuses. The seeds have stable
-names (the unit tests of the reader read some of them); inputs the fuzzer found are added under
-their hash. Needs Debian's python3-numpy, python3-h5py and python3-msgpack."""
+Python JSON configs, and broken files of each kind the reader refuses.
+
+An input's first byte chooses the harness's reader; each seed is written once per reader that
+takes its kind of file, named after it: file-NAME (0, a model file), pair-NAME (1, the weights
+of a pair), json-NAME (2, Python JSON and its graph), payload-NAME (3, a `model` map in
+msgpack). The seeds have stable names (the unit tests of the reader read some of them, without
+the byte); inputs the fuzzer found carry their reader byte already and are added as they are,
+under a name that says what they found. Needs Debian's python3-numpy, python3-h5py and
+python3-msgpack."""
 import io
 import json
 import os
@@ -165,13 +171,29 @@ def seeds(tmp):
     yield "storage.h5", h5_bytes(storage)
 
 
+READERS = {"file": 0, "pair": 1, "json": 2, "payload": 3}
+
+
+def readers_of(name):
+    """The harness's readers a seed is meant for, by its kind: an archive is a model file, an
+    HDF5 file a model file or the weights of a pair, JSON a config (or a lone model file)."""
+    if name.endswith(".msgpack"):
+        return ["payload"]
+    if name.endswith(".json"):
+        return ["json", "file"]
+    if name.endswith(".h5"):
+        return ["file", "pair"]
+    return ["file"]
+
+
 def main():
     out = os.path.join(HERE, "corpus_keras")
     os.makedirs(out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in seeds(tmp):
-            with open(os.path.join(out, name), "wb") as f:
-                f.write(data)
+            for reader in readers_of(name):
+                with open(os.path.join(out, f"{reader}-{name}"), "wb") as f:
+                    f.write(bytes([READERS[reader]]) + data)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 # $FUZZ_ARTIFACTS (default: fuzz-artifacts/ in the directory the script was started from, the
 # build directory under meson) and its path printed.
 # Usage: run_libfuzzer.sh FUZZER CORPUS [SECONDS [LIBFUZZER OPTION...]]
+# (-jobs=N -workers=N runs N fuzzing processes on the corpus; their logs are printed at the end.)
 set -eu
 fuzzer=$(realpath "$1")
 corpus=$(realpath "$2")
@@ -23,6 +24,13 @@ status=0
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -artifact_prefix="$artifacts/$(basename "$fuzzer")-" -print_final_stats=1 "$@" \
     "$work" "$corpus" || status=$?
+# With -jobs=N each fuzzing process writes its log to fuzz-JOB.log here: show them.
+for log in "$work"/fuzz-*.log; do
+    if [ -e "$log" ]; then
+        echo "==> $(basename "$log")"
+        cat "$log"
+    fi
+done
 if [ "$status" -ne 0 ]; then
     echo "run_libfuzzer.sh: $(basename "$fuzzer") failed; reproducers in $artifacts:" >&2
     ls -l "$artifacts" >&2 || true

@@ -29,13 +29,18 @@ static alk_buf read_input(const char *dir_env, const char *fallback, const char 
     return buf;
 }
 
-/* A seed of the fuzz corpus, by name. */
+/* A seed of the fuzz corpus, by name ("file-tiny.keras"), without its first byte (which
+ * chooses the fuzzer's reader). */
 static alk_buf seed(const char *name) {
     const char *root = getenv("ALK_SOURCE_ROOT");
     char dir[900];
     (void)snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus_keras", root != NULL ? root : ".");
     setenv("ALK_KERAS_SEEDS", dir, 1);
-    return read_input("ALK_KERAS_SEEDS", ".", name);
+    alk_buf bytes = read_input("ALK_KERAS_SEEDS", ".", name);
+    cr_assert_gt(bytes.len, 0, "%s is empty", name);
+    memmove(bytes.data, bytes.data + 1, bytes.len);
+    bytes.len--;
+    return bytes;
 }
 
 static alk_buf fixture(const char *name) {
@@ -119,14 +124,14 @@ Test(keras_file, every_form_gives_the_written_weights) {
     alk_arena_init(&arena, 0);
     alk_diag diag = {{0}};
     const alk_value *p;
-    alk_buf keras = seed("tiny.keras");
+    alk_buf keras = seed("file-tiny.keras");
     cr_assert_eq(alk_keras_file_read(keras.data, keras.len, NULL, &arena, &p, &diag), ALK_OK, "%s",
                  diag.message);
     expect_tiny(p, "layers/q_dense/vars/0", "layers/q_dense/vars/1");
     cr_assert_str_eq(str_at(alk_value_get(p, "var_names"), "layers/q_dense/kq/quantizer/vars"),
                      "fixed_point_quantizer_kbi");
 
-    alk_buf k3 = seed("tiny_k3.h5");
+    alk_buf k3 = seed("file-tiny_k3.h5");
     cr_assert_eq(alk_keras_file_read(k3.data, k3.len, NULL, &arena, &p, &diag), ALK_OK, "%s",
                  diag.message);
     cr_assert_str_eq(str_at(p, "format"), "legacy_h5");
@@ -139,14 +144,14 @@ Test(keras_file, every_form_gives_the_written_weights) {
     cr_assert_str_eq(names->as.array.items[6]->as.str.bytes,
                      "dense/dense_kq/fixed_point_quantizer_kbi/k");
 
-    alk_buf k2 = seed("tiny_k2.h5");
+    alk_buf k2 = seed("file-tiny_k2.h5");
     cr_assert_eq(alk_keras_file_read(k2.data, k2.len, NULL, &arena, &p, &diag), ALK_OK, "%s",
                  diag.message);
     expect_tiny(p, "dense/dense/kernel:0", "dense/dense/bias:0");
     cr_assert_str_eq(str_at(alk_value_get(p, "metadata"), "keras_version"), "2.9.0");
 
-    alk_buf json = seed("tiny_k2.json");
-    alk_buf weights = seed("tiny_k2_weights.h5");
+    alk_buf json = seed("json-tiny_k2.json");
+    alk_buf weights = seed("pair-tiny_k2_weights.h5");
     cr_assert_eq(alk_keras_pair_read(json.data, json.len, weights.data, weights.len, NULL, &arena,
                                      &p, &diag),
                  ALK_OK, "%s", diag.message);
@@ -155,7 +160,7 @@ Test(keras_file, every_form_gives_the_written_weights) {
     cr_assert_eq(layers->as.array.len, 2); /* the input layer and the dense layer */
     cr_assert_str_eq(layers->as.array.items[0]->as.str.bytes, "x");
 
-    alk_buf v3 = seed("tiny.weights.h5");
+    alk_buf v3 = seed("pair-tiny.weights.h5");
     cr_assert_eq(alk_keras_pair_read(json.data, json.len, v3.data, v3.len, NULL, &arena, &p, &diag),
                  ALK_OK, "%s", diag.message);
     cr_assert_str_eq(str_at(p, "format"), "keras_v3");
@@ -189,10 +194,10 @@ Test(keras_file, every_allocation_failure_is_clean) {
         const char *name;
         bool model;
     } inputs[] = {
-        {"tiny.keras", false},
-        {"tiny_k3.h5", false},
-        {"tiny_model_pair.msgpack", true},
-        {"tiny_decoded_legacy.msgpack", true},
+        {"file-tiny.keras", false},
+        {"file-tiny_k3.h5", false},
+        {"payload-tiny_model_pair.msgpack", true},
+        {"payload-tiny_decoded_legacy.msgpack", true},
     };
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         alk_buf bytes = seed(inputs[i].name);
@@ -244,7 +249,7 @@ static void *read_repeatedly(void *arg) {
 }
 
 Test(keras_file, threads_read_at_once) {
-    alk_buf files[2] = {fixture("hgq2_jsc_16-64-32-32-5.keras"), seed("seq_k3.h5")};
+    alk_buf files[2] = {fixture("hgq2_jsc_16-64-32-32-5.keras"), seed("file-seq_k3.h5")};
     pthread_t threads[4];
     reader_job jobs[4];
     for (int i = 0; i < 4; i++) {
@@ -279,7 +284,7 @@ static void expect_limit(const char *field, size_t value, int code, const char *
     } else {
         limits.max_objects = value;
     }
-    alk_buf file = seed("tiny.keras");
+    alk_buf file = seed("file-tiny.keras");
     alk_arena arena;
     alk_arena_init(&arena, 0);
     const alk_value *p;
@@ -337,7 +342,7 @@ Test(keras_file, decoded_payloads_are_checked_and_kept) {
     alk_value_limits_default(&limits);
     alk_rpc_error err;
     alk_rpc_error_clear(&err);
-    alk_buf bytes = seed("tiny_decoded_v3.msgpack");
+    alk_buf bytes = seed("payload-tiny_decoded_v3.msgpack");
     const alk_value *model;
     cr_assert_eq(alk_value_from_msgpack(bytes.data, bytes.len, &limits, &arena, &model, &err),
                  ALK_OK);

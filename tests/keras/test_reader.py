@@ -441,6 +441,16 @@ def check_broken(rng):
     expect_error("string attribute naming no heap object",
                  [keras_zip("vlen_idx.keras", config, bytes(wild))], "EINVAL",
                  "model.weights.h5", "points to no global heap object")
+    # A string attribute's type (version 1, variable-length, UTF-8 string) whose size field
+    # says 13 instead of a reference's 16: libhdf5 1.10 allocates the value by the field and
+    # copies 16 bytes per string out of it (found by fuzz_keras).
+    short_type = bytearray(weights)
+    vlen_string = bytes.fromhex("1901010010000000")
+    at = short_type.index(vlen_string)
+    struct.pack_into("<I", short_type, at + 4, 13)
+    expect_error("string attribute type of 13 bytes",
+                 [keras_zip("vlen_size.keras", config, bytes(short_type))], "EINVAL",
+                 "model.weights.h5", "attribute")
     expect_error("HDF5 cut short", [keras_zip("short.keras", config, weights[:len(weights) // 2])],
                  "EINVAL", "model.weights.h5")
     expect_error("missing model.weights.h5", [keras_zip("noweights.keras", config, None)],
@@ -569,6 +579,110 @@ def check_broken(rng):
                  limits=["max_objects=1000"])
 
 
+def symbol_table_of(data, header):
+    """The B-tree and local heap addresses of the symbol table message (0x11) in the version 1
+    object header at `header` (as h5py writes old-style groups, 8-byte addresses), following
+    continuation messages (0x10)."""
+    chunks = [(header + 16, struct.unpack_from("<I", data, header + 8)[0])]
+    for begin, length in chunks:
+        q = begin
+        while q < begin + length:
+            kind, size = struct.unpack_from("<HH", data, q)
+            if kind == 0x11:
+                return struct.unpack_from("<QQ", data, q + 8)
+            if kind == 0x10:
+                chunks.append(struct.unpack_from("<QQ", data, q + 8))
+            q += 8 + size
+    raise ValueError(f"no symbol table message in the header at {header}")
+
+
+def compact_dataset(f, name, value):
+    """A dataset stored in its own header (compact layout), which h5py's high level does not
+    write."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    group = f.require_group(name.rsplit("/", 1)[0])
+    ds = h5py.h5d.create(group.id, name.rsplit("/", 1)[1].encode(), h5py.h5t.IEEE_F32LE,
+                         h5py.h5s.create_simple(value.shape), dcpl=dcpl)
+    ds.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(value, "<f4"))
+
+
+def check_layouts(rng):
+    """Data layouts the guard checks before libhdf5 reads a dataset: compact data (read like
+    h5py reads it; a size that is not the dataset's refused: libhdf5 1.10 reads the dataset's
+    size from it), chunk indexes h5py writes with libver "latest" refused as not taken."""
+    value = rng_f32(rng, 3, 4)
+    config = json.dumps(kg.keras_config(sequential_model(rng)))
+
+    def compact(f):
+        f.create_group("vars").attrs["name"] = "m"
+        compact_dataset(f, "layers/d/vars/0", value)
+    data = h5_bytes(compact)
+    got, err = dump(keras_zip("compact.keras", config, data))
+    tensor = (got or {}).get("payload", {}).get("weights", {}).get("layers/d/vars/0")
+    if err or tensor is None or tensor["shape"] != [3, 4] or \
+            bytes.fromhex(tensor["data"]["$hex"]) != value.astype("<f4").tobytes():
+        fail(f"compact dataset: {err or tensor}")
+    else:
+        print("ok compact dataset read as h5py wrote it")
+    # The layout message (version 3, class 0): its 2-byte size follows; make it 0.
+    at = data.index(bytes([3, 0, 48, 0]))
+    broken = bytearray(data)
+    struct.pack_into("<H", broken, at + 2, 0)
+    expect_error("compact data of 0 bytes for 12 elements",
+                 [keras_zip("compact0.keras", config, bytes(broken))], "EINVAL",
+                 "layers/d/vars/0", "data layout")
+    latest = io.BytesIO()
+    with h5py.File(latest, "w", libver="latest") as f:
+        f.create_dataset("layers/d/vars/0", data=value, chunks=(1, 4))
+    expect_error("chunks in a fixed array (libver latest)",
+                 [keras_zip("farray.keras", config, latest.getvalue())], "ENOTSUP",
+                 "layers/d/vars/0", "fixed or extensible array")
+
+
+def check_broken_symbol_tables(rng):
+    """Old-style groups (h5py's default): a symbol table's B-tree, symbol nodes and local heap,
+    which libhdf5 1.10 trusts, are checked before libhdf5 reads them."""
+    model = sequential_model(rng)
+    kg.write_h5(model, path("stab.h5"), keras=2)
+    with h5py.File(path("stab.h5"), "r") as f:
+        group = h5py.h5o.get_info(f["model_weights"].id).addr
+        root = h5py.h5o.get_info(f["/"].id).addr
+    data = open(path("stab.h5"), "rb").read()
+    tree, heap = symbol_table_of(data, group)
+    root_tree, _ = symbol_table_of(data, root)
+    child = tree + 24 + 8  # "TREE", type, level, entries, two siblings, then key 0, child 0
+    node, = struct.unpack_from("<Q", data, child)
+    heap_size, = struct.unpack_from("<Q", data, heap + 8)
+
+    def patched(name, at, fmt, value):
+        out = bytearray(data)
+        struct.pack_into(fmt, out, at, value)
+        return write(name, bytes(out))
+    cases = [
+        # libhdf5's end-of-file check wraps for an address near 2^64, and its metadata
+        # accumulator copies from a NULL buffer (SEGV; found by fuzzing through H5Gget_info).
+        ("B-tree child address past 2^63", "stab_child.h5", child, "<Q", 2**64 - 1,
+         "model_weights"),
+        ("B-tree child that is its own parent", "stab_cycle.h5", child, "<Q", tree,
+         "model_weights"),
+        ("B-tree node of the wrong level", "stab_level.h5", tree + 5, "<B", 1, "model_weights"),
+        # libhdf5 decodes as many entries as a node claims into an array of 2 x leaf K.
+        ("symbol node claiming 9 entries (2 x leaf K is 8)", "stab_nsyms.h5", node + 6, "<H",
+         9, "model_weights"),
+        ("link name outside the local heap", "stab_name.h5", node + 8, "<Q", heap_size + 8,
+         "model_weights"),
+        ("local heap data past the end of the file", "stab_heap.h5", heap + 24, "<Q",
+         len(data), "model_weights"),
+        ("root B-tree child outside the file", "stab_root.h5", root_tree + 32, "<Q",
+         len(data) + 4096, "root group"),
+        # A leaf K of 30000 makes libhdf5 read every symbol node as 2.4 MB.
+        ("superblock group leaf K of 30000", "stab_k.h5", 16, "<H", 30000, "root group"),
+    ]
+    for label, name, at, fmt, value, where in cases:
+        expect_error(label, [patched(name, at, fmt, value)], "EINVAL", "symbol table", where)
+
+
 def check_wire_forms(rng):
     """The `model` map of a request: file bytes, the pair, and the decoded payload."""
     model = zoo_model(rng)
@@ -650,6 +764,8 @@ def main():
         check_all_forms("sequential", sequential_model(rng))
         check_storage_variants(rng)
         check_broken(rng)
+        check_broken_symbol_tables(rng)
+        check_layouts(rng)
         check_wire_forms(rng)
     if FAILURES:
         print(f"{len(FAILURES)} failures")

@@ -51,7 +51,7 @@ _state = {}
 def _cases():
     """(case, edit of its message or None) for every model."""
     cases = (torch_models.cases() + torch_models.coverage_cases() + tracer_cases.differences()
-             + tracer_cases.extras())
+             + tracer_cases.extras() + tracer_cases.regressions())
     return [(case, None) for case in cases] + tracer_cases.respellings()
 
 
@@ -210,7 +210,7 @@ class Conversions(unittest.TestCase):
                                  "the daemon and alkaidc --local made different programs")
                 got, run_error = r["run"]
                 self.assertIsNone(run_error, "alkaidc run")
-                bad = torch_oracle.compare(got, r["prepared"].expected)
+                bad = torch_oracle.compare(got, r["prepared"].expected, case.atol)
                 self.assertEqual(bad[:5], [], f"{len(bad)} values differ from torch")
 
     def test_must_fail_cases_fail_with_the_references_messages(self):

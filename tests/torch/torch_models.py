@@ -24,15 +24,17 @@ from torch.nn import functional as F
 from torch_oracle import grid_data
 
 Case = collections.namedtuple(
-    "Case", "name group make shapes kif perturb data n fails target per_sample",
-    defaults=((1, 4, 4), True, None, 2048, None, None, False))
+    "Case", "name group make shapes kif perturb data n fails target per_sample atol",
+    defaults=((1, 4, 4), True, None, 2048, None, None, False, 0.0))
 # make: () -> nn.Module; shapes: per-sample input shapes; kif: input format (k, i, f);
 # perturb: the reference's weight perturbation (round(N(0,1)*4)/4, rng 42) before the run;
 # data: None (kif-grid floats, rng = input index) or (n) -> list of arrays with the batch axis;
 # fails: None, or (exception class name, text the reference's error contains);
 # target (coverage cases): the node the case exists for, "<op>:<target>" as exported;
 # per_sample: the model mixes samples when run on a batch (`x.t()`, `x.sum()`), so the oracle
-# runs it one sample at a time, as the ALIR program sees them.
+# runs it one sample at a time, as the ALIR program sees them;
+# atol: 0 (bit for bit), or the bound for a model with products by non-dyadic constants, which
+# follow the reference's float rounding (README "Differences from the reference").
 
 
 class _Wrap1(nn.Module):

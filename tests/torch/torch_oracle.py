@@ -112,11 +112,15 @@ def parse_run_output(text):
                     dtype=np.float64)
 
 
-def compare(got, expected):
+def compare(got, expected, atol=0.0):
     """(sample, output, got, expected) for every value that differs, with numpy's
-    assert_array_equal rule (as the reference's tests): -0 equals 0, NaN equals NaN. A shape
-    mismatch is one entry (-1, -1, got shape, expected shape)."""
+    assert_array_equal rule (as the reference's tests): -0 equals 0, NaN equals NaN; with atol,
+    values at most atol apart are equal too. A shape mismatch is one entry (-1, -1, got shape,
+    expected shape)."""
     if got.shape != expected.shape:
         return [(-1, -1, got.shape, expected.shape)]
     differ = (got != expected) & ~(np.isnan(got) & np.isnan(expected))
+    if atol:
+        with np.errstate(invalid="ignore"):
+            differ &= ~(np.abs(got - expected) <= atol)
     return [(s, j, got[s, j], expected[s, j]) for s, j in zip(*np.nonzero(differ))]

@@ -7,6 +7,8 @@ the oracle; each Case's `target` names the difference (README "Differences from 
 `extras()`: forms of the table's rows the reference's models never use (keyword and positional
 spellings, one-sided clamps, full reductions, every Tensor method of the unary map...), so that
 every row of the tracer's table is exercised by a model.
+`regressions()`: the smallest models of bugs found by hand or by the random-module sweep
+(random_modules.py), each named after what went wrong.
 `refusals()`: graphs that must fail, each with the text its message must contain.
 """
 import collections
@@ -223,6 +225,142 @@ def extras():
             return _wrap(fn)
         add(f"Tensor.{name}", make, [(8,)], kif=(0, 2, 4) if name in shifted else half,
             target=f"call_method:{name}")
+    return c
+
+
+def _fq(x, f=4, lo=-8.0):
+    """The fake quantizer of the tests' models: round to 2^-f, clamp to [lo, -lo)."""
+    return torch.clamp(torch.round(x * 2 ** f) / 2 ** f, lo, -lo - 2.0 ** -f)
+
+
+class _PoolThenLinear(nn.Module):
+    """A Linear layer over a 3x3 average pool of four copies of one channel: its weights on the
+    copies of two overlapping windows cancel (21 and -21), and with the 53-bit coefficients of
+    the division by 9 the cancelling affine coefficient kept a double rounding residue (-4 beside
+    terms near 2^55) whose lsb made the last adder's step 2^-62 of the output: ELIMIT, "needs
+    values wider than 64 bits"."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, stride=1)
+        self.fc = nn.Linear(16, 1)
+        row = [-1, 0, -1, 0, 7, 1, -7, 0, 15, 7, -13, -1, 0, 0, 0, 0]
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([row], dtype=torch.float32) / 64)
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        x = self.pool(_fq(x[:, :1].repeat(1, 4, 1, 1) * 0.75))
+        return self.fc(torch.flatten(x[:, :, :2, :2], 1))
+
+
+class _TwoLinearsBySix(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 3), nn.Linear(3, 1)
+        with torch.no_grad():
+            self.a.weight.copy_(torch.tensor([[14.0, -14], [14, -2], [10, 14]]) / 8)
+            self.a.bias.copy_(torch.tensor([-2.0, -14, -10]) / 8)
+            self.b.weight.copy_(torch.tensor([[5.0, -5, 3]]) / 8)
+            self.b.bias.zero_()
+
+    def forward(self, x):
+        return self.b(self.a(x)) / 6
+
+
+class _LinearOverPadding(nn.Module):
+    """A Linear layer whose rows over a padding of 0.75 are constants only (seed 160: a
+    convolution's bias over its zero padding, then a Linear layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[-0.875, -0.875, 0, 0.5, 0.5],
+                                               [-0.625, -0.125, -0.25, -0.25, 0]]))
+            self.fc.bias.copy_(torch.tensor([-0.25, 0.75]))
+
+    def forward(self, x):
+        return self.fc(F.pad(x, (1, 1, 1, 1), value=0.75))
+
+
+def _linear_8_3():
+    fc = nn.Linear(8, 3)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[2, 2, 5, -1, -6, 3, 2, -2], [-4, 2, -5, -1, -7, 1, 5, -2],
+                                      [-6, -4, -2, -6, 3, 5, 0, 3]], dtype=torch.float32) / 8)
+        fc.bias.zero_()
+    return _wrap(fc)
+
+
+def regressions():
+    """Minimal models of bugs found by hand or by the random-module sweep."""
+    c = []
+
+    def add(name, make, shapes, kif=(1, 3, 4), **kw):
+        c.append(Case(name, "regressions", make, shapes, kif, target=name, **kw))
+
+    # Products by non-dyadic constants are within about 2^-21 of the exact value, relative to its
+    # range (README "Differences from the reference"); the bounds below are a few times that.
+    add("Linear after AvgPool2d(3): cancelling coefficients of 1/9", _PoolThenLinear,
+        [(2, 9, 9)], perturb=False, atol=2.0 ** -20)
+    # The SCM adders of the double 1/0.3 and 1/9 kept steps from coefficients rounded to
+    # float32, which end in long runs of zeros: x / 0.3 on integers was off by 8 and the average
+    # over 9 by 1/64 of the input step.
+    add("x / 0.3 on integers", lambda: _wrap(lambda x: x / 0.3), [(8,)], kif=(1, 6, 0),
+        perturb=False, atol=2.0 ** -12)
+    add("AvgPool2d(3) on integers", lambda: _wrap(nn.AvgPool2d(3, stride=1)), [(2, 4, 4)],
+        kif=(1, 6, 0), perturb=False, atol=2.0 ** -16)
+    # Two Linear layers give the coefficients of x / 6 a float32 rounding to 5 * 2^30: the
+    # output came on a grid of 2^-5 instead of 2^-7 (found by random_modules.py, seed 51).
+    add("x / 6 after two Linear layers", _TwoLinearsBySix, [(2,)], kif=(1, 3, 1),
+        perturb=False, atol=2.0 ** -20)
+    # The clamp's lower bound tests the sign of s + 8, s a sum of products known to be >= 0
+    # only once CSE has made (x * 0.5) * x a square: the retrace pass then tested the top bit
+    # of the now unsigned s + 8 (s >= 56) and returned -8 for the largest sums.
+    add("clamp of a sum of squares after the retrace",
+        lambda: _wrap(lambda x: torch.clamp((x * 0.5 * x).sum(-1), -8, 7.9375)), [(6,)],
+        kif=(1, 3, 3), perturb=False)
+    # max(v, o) muxed on the MSB of v - o, which for a difference known to be >= 0 (here
+    # 0.5 - x / 8 in (0, 0.5]) is its top bit: -2.5 instead of -2 at x = 0 (seed 332).
+    add("maximum with a difference known to be non-negative",
+        lambda: _wrap(lambda x: torch.maximum(x * 0.75 - 2, x * 0.875 - 2.5)), [(8,)],
+        kif=(0, 2, 4), perturb=False)
+    add("minimum with a constant difference",
+        lambda: _wrap(lambda x: torch.minimum(x, x + 1) + torch.maximum(x - 0.5, x)), [(8,)],
+        kif=(1, 2, 4), perturb=False)
+    # The solver's interval of the second column over the constant rows came out (0, 0), and
+    # its stage 1 dropped the column as a zero input: 0.75 (the bias) for -0.1875.
+    add("Linear over rows of a constant padding", _LinearOverPadding, [(2, 3)], kif=(1, 3, 4),
+        perturb=False)
+    # One-bit inputs are packed into lookup tables (spec cmvm.md §8.2); signed ones, (-1, 0),
+    # gave negative addresses ("the table's interval does not cover the variable's values";
+    # seed 349: a floor division by 2 before a Linear layer).
+    add("Linear on signed one-bit inputs", _linear_8_3, [(8,)], kif=(1, 0, 0), perturb=False)
+    add("Linear on signed one-bit halves", _linear_8_3, [(8,)], kif=(1, -1, 1), perturb=False)
+    # torch's softplus is x above its threshold (20), exactly: log1p(exp(x)) is a little more,
+    # and round(. * 8) of 20.3125 gave 163 for torch's 162 (seed 130).
+    add("F.softplus above its default threshold",
+        lambda: _wrap(lambda x: torch.round(F.softplus(x) * 8)), [(8,)], kif=(0, 5, 4),
+        perturb=False)
+    # With ceil_mode, torch's one window may be wider than the padded input (seed 201).
+    add("AvgPool1d(2, ceil_mode=True) of one value",
+        lambda: _wrap(nn.AvgPool1d(2, ceil_mode=True)), [(3, 1)], kif=(1, 3, 2), perturb=False)
+    add("MaxPool1d(4, 3, padding=1, ceil_mode=True) of one value",
+        lambda: _wrap(nn.MaxPool1d(4, 3, padding=1, ceil_mode=True)), [(3, 1)], kif=(1, 3, 2),
+        perturb=False)
+    # torch.round of a constant tie: the reference's half-to-even test slices the bits of x + 1/2
+    # by x's format, which for a constant is its own value's: round(0.5) was 1 (seed 950).
+    add("torch.round of constant ties", lambda: _wrap(lambda x: torch.cat(
+        [x] + [torch.round(torch.clamp(x, c, c)) for c in (0.5, 2.5, -1.5, -2.5, 1.25)], -1)),
+        [(2,)], kif=(1, 2, 4), perturb=False)
+    # Half to even where adding 1/2 shortens the format: 2x - 1/2 on a grid of 1/2 plus 1/2 is
+    # an integer, and the tie test read its lowest integer bit (round(2x - 1/2) was 2x; the
+    # fake quantizer of a batch norm's output in seed 753).
+    add("torch.round(2x - 0.5)", lambda: _wrap(lambda x: torch.round(x * 2 - 0.5)), [(8,)],
+        kif=(0, 2, 1), perturb=False)
+    add("torch.round(0.5 - x) of integers", lambda: _wrap(lambda x: torch.round(0.5 - x)), [(8,)],
+        kif=(1, 3, 0), perturb=False)
     return c
 
 

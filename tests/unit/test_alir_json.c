@@ -179,3 +179,42 @@ Test(alir_json, builds_the_spec_example_byte_for_byte) {
     alk_program_free(p);
     alk_program_free(q);
 }
+
+/* A gzip file whose text is not JSON fails at its first byte: it is decompressed as the parser
+ * reads it, so a bomb of 2 GiB of spaces after the `x` is never inflated to the 1 GiB limit
+ * (ELIMIT) but refused as JSON (EINVAL) at line 1, column 1. Truncating the same stream inside
+ * its first member is a gzip error, since the parser asks for the bytes that are missing. */
+Test(alir_json, gzip_text_is_parsed_as_it_is_decompressed) {
+    alk_diag diag = {{0}};
+    alk_buf spaces;
+    alk_buf_init(&spaces);
+    cr_assert_eq(alk_buf_reserve(&spaces, 1 << 20), ALK_OK);
+    memset(spaces.data, ' ', 1 << 20);
+    spaces.len = 1 << 20;
+    alk_buf bomb;
+    alk_buf_init(&bomb);
+    cr_assert_eq(alk_gzip("x", 1, &bomb, &diag), ALK_OK);
+    alk_buf member;
+    alk_buf_init(&member);
+    cr_assert_eq(alk_gzip(spaces.data, spaces.len, &member, &diag), ALK_OK);
+    for (int i = 0; i < 2048; i++) { /* members of 1 MiB each, as `cat` joins them */
+        alk_buf_append(&bomb, member.data, member.len);
+    }
+    cr_assert_eq(alk_buf_error(&bomb), ALK_OK);
+    alk_program *program = NULL;
+    int rv = alk_alir_parse(bomb.data, bomb.len, &program, &diag);
+    cr_assert_eq(rv, ALK_EINVAL, "%s: %s", alk_err_name(rv), diag.message);
+    cr_assert(strstr(diag.message, "JSON error at line 1, column 1") != NULL, "%s", diag.message);
+
+    alk_buf_reset(&member);
+    cr_assert_eq(alk_gzip(spec_example, sizeof(spec_example) - 1, &member, &diag), ALK_OK);
+    rv = alk_alir_parse(member.data, member.len - 9, &program, &diag);
+    cr_assert_eq(rv, ALK_EINVAL);
+    cr_assert(strstr(diag.message, "gzip: truncated stream") != NULL, "%s", diag.message);
+    rv = alk_alir_parse(member.data, member.len, &program, &diag);
+    cr_assert_eq(rv, ALK_OK, "%s", diag.message);
+    alk_program_free(program);
+    alk_buf_fini(&member);
+    alk_buf_fini(&bomb);
+    alk_buf_fini(&spaces);
+}

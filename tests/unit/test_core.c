@@ -90,6 +90,18 @@ Test(vec, push_append_detach) {
     alk_vec_fini(&v);
 }
 
+Test(buf, integers_in_decimal) {
+    alk_buf b;
+    alk_buf_init(&b);
+    static const int64_t values[] = {0, 7, -1, 10, -90, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        alk_buf_put_i64(&b, values[i]);
+        alk_buf_putc(&b, ' ');
+    }
+    cr_assert_str_eq(b.data, "0 7 -1 10 -90 9223372036854775807 -9223372036854775808 ");
+    alk_buf_fini(&b);
+}
+
 Test(buf, sticky_error_stops_appends) {
     alk_buf b;
     alk_buf_init(&b);

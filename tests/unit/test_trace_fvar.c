@@ -469,6 +469,52 @@ Test(trace_fvar, scalar_product_uses_scm_with_k_2) {
 }
 
 /*
+ * Beyond the reference (src/trace/affine.c): a sum's step is never finer than its operands'.
+ * u = x / 9 has a 53-bit coefficient, so 5u - u - 4u cancels to a double rounding residue near
+ * 4e-16 rather than 0; the reference's step from that residue would be some 2^-50, far finer
+ * than any grid the adders produce (the ELIMIT of a Linear after a 3x3 average pool).
+ */
+Test(trace_fvar, sum_step_not_finer_than_operands) {
+    alk_fvar *u = alk_fv_mul_const(t, x, 1.0 / 9);
+    alk_fvar *ab = alk_fv_add(t, alk_fv_mul_const(t, u, 5), alk_fv_mul_const(t, u, -1));
+    alk_fvar *c = alk_fv_mul_const(t, u, -4);
+    alk_fvar *s = alk_fv_add(t, ab, c);
+    cr_assert_not_null(s, "%s", alk_trace_message(t));
+    cr_assert(!alk_fv_is_const(s));
+    cr_expect_lt(fabs(alk_fv_low(s)), 1e-15);
+    cr_expect_lt(fabs(alk_fv_high(s)), 1e-15);
+    cr_expect_eq(alk_fv_step(s), fmin(alk_fv_step(ab), alk_fv_step(c)), "step %g", alk_fv_step(s));
+    /* Negation and power-of-two scaling carry the grid along; a constant added keeps it unless
+     * its own grid is finer. */
+    cr_expect_eq(alk_fv_step(alk_fv_mul_const(t, s, -4)), 4 * alk_fv_step(s));
+    cr_expect_eq(alk_fv_step(alk_fv_add_const(t, s, 0.5)), alk_fv_step(s));
+    cr_expect_eq(alk_fv_step(alk_fv_add_const(t, s, 0x1p-40)), 0x1p-40);
+}
+
+/*
+ * Beyond the reference (src/trace/affine.c): an adder keeps float32's precision of its value.
+ * x / 0.3 multiplies by the double 1/0.3 through SCM adders; the first, x - 5x * 2^-53, has the
+ * coefficient 1 - 5 * 2^-53, which float32 rounds to 1: the reference's step is x's own 0.5, and
+ * the adder's floor made x - 0.5 of every positive x (the product off by whole steps).
+ */
+Test(trace_fvar, adders_keep_float32_precision) {
+    alk_fvar *q = alk_fv_div_const(t, x, 0.3);
+    cr_assert_not_null(q, "%s", alk_trace_message(t));
+    alk__comb *c = trace_raw(q);
+    const alk__cop *first = NULL;
+    for (size_t j = 0; j < c->n_ops && first == NULL; j++) {
+        if (c->ops[j].opcode == 1 && c->ops[j].data[0] == -53) {
+            first = &c->ops[j];
+        }
+    }
+    cr_assert_not_null(first, "no x - 5x * 2^-53 adder");
+    /* |x - 5x * 2^-53| < 8: at least 23 fraction bits below 2^3. */
+    cr_expect_leq(first->qint.step, 0x1p-20, "step %g", first->qint.step);
+    alk__comb_free(c);
+    expect_interval(alk_fv_div_const(t, x, 0.25), -32, 30, 2); /* dyadic: exact, as before */
+}
+
+/*
  * The retrace (§3.8.7) replays a mux by the meaning the program gives it: the MSB of its
  * condition in the condition op's own format. Here c = x + 0.5 is declared signed (-8, 7.5), so
  * "c < 0 ? 3 : x" is always x; replayed, c's interval is (0.5, 7.5), unsigned, whose MSB is the

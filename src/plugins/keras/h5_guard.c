@@ -18,7 +18,10 @@
  * Dense storage is reached the same way: a group's link info message (and an object's attribute
  * info message) gives the addresses of a fractal heap and B-trees, which libhdf5 reads without
  * checking them against the end of the file. alk__kh5_guard_attributes, called for every object
- * before libhdf5 reads its attributes or links, refuses addresses outside the image.
+ * before libhdf5 reads its attributes or links, refuses addresses outside the image; it checks
+ * an old-style group's symbol table whole (h5_guard_btree.c) for the same reason. The root
+ * group's header is checked by alk__kh5_guard_init, since libhdf5 reads it while it opens the
+ * file. File addresses count from the superblock, as for libhdf5 (whatever its base field says).
  *
  * The parser knows what h5py writes for Keras: superblocks 0 to 3, object headers version 1 and
  * 2 with continuation chunks, attribute messages version 1 to 3 kept in the header. An attribute
@@ -28,7 +31,7 @@
  * Thread rule: reentrant; a guard only reads the image it was made for.
  */
 #define _GNU_SOURCE /* memmem */
-#include "plugins/keras/model_file_int.h"
+#include "plugins/keras/h5_guard_int.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -38,34 +41,25 @@ enum {
     MSG_LINK_INFO = 0x02,
     MSG_DATATYPE = 0x03,
     MSG_LINK = 0x06,
-    MSG_CONTINUATION = 0x10,
+    MSG_LAYOUT = 0x08,
     MSG_ATTRIBUTE = 0x0c,
+    MSG_CONTINUATION = 0x10,
+    MSG_SYMBOL_TABLE = 0x11,
     MSG_ATTRIBUTE_INFO = 0x15,
     CLASS_VLEN = 9,
     MAX_CHUNKS = 64, /* of one object header: Keras' have one or two */
 };
 
-/* The little-endian unsigned integer of `size` bytes at `p`. */
-static uint64_t load_le(const unsigned char *p, size_t size) {
-    uint64_t x = 0;
-    for (size_t i = size; i-- > 0;) {
-        x = (x << 8) | p[i];
-    }
-    return x;
-}
+static bool read_k_values(alk__kh5_guard *g, uint64_t extension);
 
-/* Whether [at, at + n) lies in the image. */
-static bool inside(const alk__kh5_guard *g, uint64_t at, uint64_t n) {
-    return at <= g->len && n <= g->len - at;
-}
-
-/* The image offset of file address `addr`, or UINT64_MAX when it is outside. */
-static uint64_t offset_of(const alk__kh5_guard *g, uint64_t addr) {
-    return addr <= UINT64_MAX - g->base && g->base + addr < g->len ? g->base + addr : UINT64_MAX;
-}
-
-/* The superblock's base address and sizes of offsets and lengths. */
-static bool read_superblock(alk__kh5_guard *g) {
+/*
+ * The superblock's base address, sizes of offsets and lengths and symbol table K values, and
+ * the file address of the root group's header.
+ */
+static bool read_superblock(alk__kh5_guard *g, uint64_t *ret_root, uint64_t *ret_extension) {
+    /* Superblocks from version 2 on leave the K values out: libhdf5 takes its defaults, or those
+     * of the superblock extension (read_k_values). Version 0 has no chunk index K either. */
+    enum { DEFAULT_LEAF_K = 4, DEFAULT_INTERNAL_K = 16, DEFAULT_CHUNK_K = 32 };
     static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     const unsigned char *p = g->bytes;
     for (size_t at = 0; at < g->len && g->len - at >= 16; at = at == 0 ? 512 : 2 * at) {
@@ -76,11 +70,25 @@ static bool read_superblock(alk__kh5_guard *g) {
         size_t base_at = version == 0 ? at + 24 : version == 1 ? at + 28 : at + 12;
         g->addr_size = version < 2 ? p[at + 13] : p[at + 9];
         g->length_size = version < 2 ? p[at + 14] : p[at + 10];
+        /* After the base: three addresses (free space, end of file, driver information; from
+         * version 2: extension, end of file, root header), then before version 2 the root
+         * group's symbol table entry (a name offset, then the header's address). */
+        size_t root_at =
+            base_at + (version < 2 ? 4 * g->addr_size + g->length_size : 3 * g->addr_size);
         if (version > 3 || (g->addr_size != 4 && g->addr_size != 8) ||
-            (g->length_size != 4 && g->length_size != 8) || !inside(g, base_at, g->addr_size)) {
+            (g->length_size != 4 && g->length_size != 8) ||
+            !alk__kh5_inside(g, root_at, g->addr_size)) {
             return false;
         }
-        g->base = load_le(p + base_at, g->addr_size);
+        /* libhdf5 takes the superblock's position as the base, whatever the field says. */
+        g->base = at;
+        g->leaf_k = version < 2 ? (unsigned)alk__kh5_load_le(p + at + 16, 2) : DEFAULT_LEAF_K;
+        g->internal_k =
+            version < 2 ? (unsigned)alk__kh5_load_le(p + at + 18, 2) : DEFAULT_INTERNAL_K;
+        g->chunk_k = version == 1 ? (unsigned)alk__kh5_load_le(p + at + 20, 2) : DEFAULT_CHUNK_K;
+        *ret_root = alk__kh5_load_le(p + root_at, g->addr_size);
+        *ret_extension =
+            version < 2 ? UINT64_MAX : alk__kh5_load_le(p + base_at + g->addr_size, g->addr_size);
         return true;
     }
     return false;
@@ -91,8 +99,8 @@ static bool read_superblock(alk__kh5_guard *g) {
 static uint64_t object_step(const alk__kh5_guard *g, const unsigned char *collection, uint64_t size,
                             uint64_t q, unsigned *ret_index, uint64_t *ret_object_size) {
     const uint64_t object_header = 8 + g->length_size; /* index, refs, reserved, size */
-    unsigned index = (unsigned)load_le(collection + q, 2);
-    uint64_t object_size = load_le(collection + q + 8, g->length_size);
+    unsigned index = (unsigned)alk__kh5_load_le(collection + q, 2);
+    uint64_t object_size = alk__kh5_load_le(collection + q + 8, g->length_size);
     uint64_t room = size - q;
     uint64_t padded = (object_size + 7) & ~(uint64_t)7;
     *ret_index = index;
@@ -115,7 +123,7 @@ static bool walk_collection(const alk__kh5_guard *g, uint64_t at,
     const unsigned char *c = g->bytes + at;
     const uint64_t header = 8 + g->length_size; /* "GCOL", version, reserved, size */
     const uint64_t object_header = 8 + g->length_size;
-    uint64_t size = load_le(c + 8, g->length_size);
+    uint64_t size = alk__kh5_load_le(c + 8, g->length_size);
     /* A tail shorter than an object header is free space, as for libhdf5. */
     for (uint64_t q = header; q < size && size - q >= object_header;) {
         unsigned index;
@@ -135,7 +143,9 @@ static bool walk_collection(const alk__kh5_guard *g, uint64_t at,
 int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const char *label,
                         alk_diag *diag) {
     *g = (alk__kh5_guard){.bytes = bytes, .len = len};
-    if (!read_superblock(g)) {
+    uint64_t root;
+    uint64_t extension;
+    if (!read_superblock(g, &root, &extension) || !read_k_values(g, extension)) {
         return alk_diag_set(diag, ALK_EINVAL,
                             "%s: not an HDF5 file this reader takes (superblock version 0 to 3 "
                             "with 4- or 8-byte offsets and lengths)",
@@ -149,7 +159,7 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
         if (len - offset < header) {
             break;
         }
-        if (load_le(at + 8, g->length_size) > len - offset) {
+        if (alk__kh5_load_le(at + 8, g->length_size) > len - offset) {
             continue; /* libhdf5 cannot read it from the image, so it never decodes it */
         }
         if (!walk_collection(g, offset, NULL, NULL)) {
@@ -159,7 +169,9 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
                                 label, offset);
         }
     }
-    return ALK_OK;
+    /* libhdf5 reads the root group's header while it opens the file, before any call of ours
+     * could look at it: a chunk declaring 36 GB made it allocate that much. */
+    return alk__kh5_guard_attributes(g, root, "the root group", label, diag);
 }
 
 /* The elements of a dataspace message (0 for a null space); false when malformed: its
@@ -181,7 +193,8 @@ static bool dataspace_elements(const alk__kh5_guard *g, const unsigned char *ds,
     }
     uint64_t n = 1;
     for (unsigned d = 0; d < rank; d++) {
-        uint64_t dim = load_le(ds + dims_at + (uint64_t)d * g->length_size, g->length_size);
+        uint64_t dim =
+            alk__kh5_load_le(ds + dims_at + (uint64_t)d * g->length_size, g->length_size);
         if (dim != 0 && n > UINT64_MAX / dim) {
             return false;
         }
@@ -232,8 +245,8 @@ static uint64_t datatype_end(const unsigned char *p, uint64_t at, uint64_t end, 
     }
     unsigned version = p[at] >> 4;
     unsigned type_class = p[at] & 0x0f;
-    uint64_t members = load_le(p + at + 1, 2); /* compound and enum: the member count */
-    uint64_t size = load_le(p + at + 4, 4);
+    uint64_t members = alk__kh5_load_le(p + at + 1, 2); /* compound and enum: the member count */
+    uint64_t size = alk__kh5_load_le(p + at + 4, 4);
     uint64_t q = at + 8;
     if (version < 1 || version > 3 || type_class > CLASS_ARRAY) {
         return 0;
@@ -256,7 +269,7 @@ static uint64_t datatype_end(const unsigned char *p, uint64_t at, uint64_t end, 
         for (uint64_t i = 0; q != 0 && i < members; i++) {
             q = name_end(p, q, end, version);
         }
-        return q != 0 ? advance(q, members * load_le(p + base + 4, 4), end) : 0;
+        return q != 0 ? advance(q, members * alk__kh5_load_le(p + base + 4, 4), end) : 0;
     }
     case 9: /* variable-length: the base type */
         return datatype_end(p, q, end, depth + 1);
@@ -288,26 +301,26 @@ typedef bool (*message_visitor)(unsigned type, const unsigned char *data, uint64
 /* The first chunk of the header at image offset `at`; false when it is not a header. */
 static bool first_chunk(const alk__kh5_guard *g, uint64_t at, bool *ret_v2, chunk *ret) {
     const unsigned char *p = g->bytes;
-    if (inside(g, at, 16) && p[at] == 1) {
+    if (alk__kh5_inside(g, at, 16) && p[at] == 1) {
         /* Version 1: version, reserved, messages (2), references (4), size (4), pad to 8. */
-        uint64_t size = load_le(p + at + 8, 4);
+        uint64_t size = alk__kh5_load_le(p + at + 8, 4);
         *ret_v2 = false;
         *ret = (chunk){at + 16, at + 16 + size};
-        return inside(g, at + 16, size);
+        return alk__kh5_inside(g, at + 16, size);
     }
-    if (!inside(g, at, 7) || memcmp(p + at, "OHDR", 4) != 0 || p[at + 4] != 2) {
+    if (!alk__kh5_inside(g, at, 7) || memcmp(p + at, "OHDR", 4) != 0 || p[at + 4] != 2) {
         return false;
     }
     unsigned flags = p[at + 5];
     uint64_t q = at + 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
     size_t width = (size_t)1 << (flags & 3);
-    if (!inside(g, q, width)) {
+    if (!alk__kh5_inside(g, q, width)) {
         return false;
     }
-    uint64_t size = load_le(p + q, width);
+    uint64_t size = alk__kh5_load_le(p + q, width);
     *ret_v2 = true;
     *ret = (chunk){q + width, q + width + size};
-    return inside(g, q + width, size);
+    return alk__kh5_inside(g, q + width, size);
 }
 
 /*
@@ -328,8 +341,8 @@ static bool walk_messages(const alk__kh5_guard *g, uint64_t at, message_visitor 
     const uint64_t message_header = v2 ? (creation_order ? 6 : 4) : 8;
     for (size_t c = 0; c < n_chunks; c++) {
         for (uint64_t q = chunks[c].begin; chunks[c].end - q >= message_header;) {
-            unsigned type = v2 ? p[q] : (unsigned)load_le(p + q, 2);
-            uint64_t size = v2 ? load_le(p + q + 1, 2) : load_le(p + q + 2, 2);
+            unsigned type = v2 ? p[q] : (unsigned)alk__kh5_load_le(p + q, 2);
+            uint64_t size = v2 ? alk__kh5_load_le(p + q + 1, 2) : alk__kh5_load_le(p + q + 2, 2);
             unsigned flags = v2 ? p[q + 3] : p[q + 4];
             uint64_t data = q + message_header;
             if (size > chunks[c].end - data) {
@@ -343,12 +356,12 @@ static bool walk_messages(const alk__kh5_guard *g, uint64_t at, message_visitor 
                 if (size < g->addr_size + g->length_size || n_chunks == MAX_CHUNKS) {
                     return false;
                 }
-                uint64_t begin = offset_of(g, load_le(p + data, g->addr_size));
-                uint64_t length = load_le(p + data + g->addr_size, g->length_size);
+                uint64_t begin = alk__kh5_offset_of(g, alk__kh5_load_le(p + data, g->addr_size));
+                uint64_t length = alk__kh5_load_le(p + data + g->addr_size, g->length_size);
                 /* A version 2 continuation chunk is "OCHK", messages, checksum. */
                 uint64_t skip = v2 ? 4 : 0;
-                if (begin == UINT64_MAX || !inside(g, begin, length) || length < 2 * skip ||
-                    (v2 && memcmp(p + begin, "OCHK", 4) != 0)) {
+                if (begin == UINT64_MAX || !alk__kh5_inside(g, begin, length) ||
+                    length < 2 * skip || (v2 && memcmp(p + begin, "OCHK", 4) != 0)) {
                     return false;
                 }
                 chunks[n_chunks++] = (chunk){begin + skip, begin + length - skip};
@@ -357,6 +370,30 @@ static bool walk_messages(const alk__kh5_guard *g, uint64_t at, message_visitor 
         }
     }
     return true;
+}
+
+/* Takes the K values of a "B-tree 'K' values" message (version 0: chunk index, group
+ * internal and group leaf K). */
+static bool take_k_values(unsigned type, const unsigned char *data, uint64_t size, void *context) {
+    enum { MSG_BTREE_K = 0x13 };
+    alk__kh5_guard *g = context;
+    if (type == MSG_BTREE_K && size >= 7 && data[0] == 0) {
+        g->chunk_k = (unsigned)alk__kh5_load_le(data + 1, 2);
+        g->internal_k = (unsigned)alk__kh5_load_le(data + 3, 2);
+        g->leaf_k = (unsigned)alk__kh5_load_le(data + 5, 2);
+    }
+    return false;
+}
+
+/* The K values a superblock extension (an object header at file address `extension`, or
+ * undefined) sets, as libhdf5 takes them when it opens the file; false when malformed. */
+static bool read_k_values(alk__kh5_guard *g, uint64_t extension) {
+    const uint64_t undefined = alk__kh5_undefined(g);
+    if (extension == UINT64_MAX || extension == undefined) {
+        return true;
+    }
+    uint64_t at = alk__kh5_offset_of(g, extension);
+    return at != UINT64_MAX && walk_messages(g, at, take_k_values, g);
 }
 
 /* The offset where an attribute message's part of `size` bytes ends (v1 pads to 8). */
@@ -379,9 +416,9 @@ static bool attribute_parts_of(const unsigned char *m, uint64_t size, attribute_
         return false;
     }
     unsigned version = m[0];
-    attribute_parts a = {.name_at = version == 3 ? 9 : 8, .name_size = load_le(m + 2, 2)};
-    a.dt_size = load_le(m + 4, 2);
-    a.ds_size = load_le(m + 6, 2);
+    attribute_parts a = {.name_at = version == 3 ? 9 : 8, .name_size = alk__kh5_load_le(m + 2, 2)};
+    a.dt_size = alk__kh5_load_le(m + 4, 2);
+    a.ds_size = alk__kh5_load_le(m + 6, 2);
     a.dt_at = part_end(version, a.name_at, a.name_size);
     a.ds_at = part_end(version, a.dt_at, a.dt_size);
     a.data_at = part_end(version, a.ds_at, a.ds_size);
@@ -414,12 +451,12 @@ static bool dense_storage_sound(const alk__kh5_guard *g, unsigned type, const un
     if (size < at || (size - at) / g->addr_size < n_addresses) {
         return false;
     }
-    const uint64_t undefined = g->addr_size == 8 ? UINT64_MAX : UINT32_MAX;
+    const uint64_t undefined = alk__kh5_undefined(g);
     bool defined[3] = {false, false, false};
     for (unsigned a = 0; a < n_addresses; a++) {
-        uint64_t addr = load_le(m + at + (uint64_t)a * g->addr_size, g->addr_size);
+        uint64_t addr = alk__kh5_load_le(m + at + (uint64_t)a * g->addr_size, g->addr_size);
         defined[a] = addr != undefined;
-        if (defined[a] && offset_of(g, addr) == UINT64_MAX) {
+        if (defined[a] && alk__kh5_offset_of(g, addr) == UINT64_MAX) {
             return false;
         }
     }
@@ -451,17 +488,19 @@ static bool link_sound(const alk__kh5_guard *g, const unsigned char *m, uint64_t
     if ((type > LINK_SOFT && type < LINK_EXTERNAL) || q > size || size - q < width) {
         return false;
     }
-    uint64_t name = load_le(m + q, width);
+    uint64_t name = alk__kh5_load_le(m + q, width);
     q += width;
     if (name == 0 || name > size - q) {
         return false;
     }
     q += name;
     if (type == LINK_HARD) {
-        return size - q >= g->addr_size && offset_of(g, load_le(m + q, g->addr_size)) != UINT64_MAX;
+        return size - q >= g->addr_size &&
+               alk__kh5_offset_of(g, alk__kh5_load_le(m + q, g->addr_size)) != UINT64_MAX;
     }
     /* A soft link's path, or a user-defined (external) link's data, after its 2-byte length. */
-    return size - q >= 2 && load_le(m + q, 2) > 0 && load_le(m + q, 2) <= size - q - 2;
+    return size - q >= 2 && alk__kh5_load_le(m + q, 2) > 0 &&
+           alk__kh5_load_le(m + q, 2) <= size - q - 2;
 }
 
 /* Whether attribute message `m` (size bytes) is sound, with its parts in *ret: the parts inside
@@ -483,25 +522,29 @@ static bool attribute_sound(const alk__kh5_guard *g, const unsigned char *m, uin
         return true; /* the value's size is not known here; such attributes are refused later */
     }
     /* libhdf5 copies elements x the type's size field bytes of value without checking the
-     * message's size; a variable-length element is read as a reference (length, collection,
-     * index) whatever that field says. */
+     * message's size. A variable-length element is a reference (length, collection, index):
+     * libhdf5 allocates the value by the size field but reads references of their own size
+     * from it, so a field that says less made it copy past the value. */
     const unsigned char *type = m + ret->dt_at;
-    uint64_t item = load_le(type + 4, 4);
-    if ((type[0] & 0x0f) == CLASS_VLEN && item < 4 + g->addr_size + 4) {
-        item = 4 + g->addr_size + 4;
+    uint64_t item = alk__kh5_load_le(type + 4, 4);
+    if ((type[0] & 0x0f) == CLASS_VLEN && item != 4 + g->addr_size + 4) {
+        return false;
     }
     return item == 0 || elements <= (size - ret->data_at) / item;
 }
 
 /* Looks for the first attribute message called `name` while checking every message libhdf5
- * decodes without bounds (attributes, types, shapes, links) or follows (dense storage); stops at
- * a malformed one. */
+ * decodes without bounds (attributes, types, shapes, links) or follows (dense storage, a
+ * symbol table); stops at a malformed one. */
 typedef struct attribute_search {
     const alk__kh5_guard *guard;
     const char *name;
     const unsigned char *message;
     uint64_t size;
-    bool malformed;
+    int status;        /* ALK_EINVAL at a malformed message, ALK_ENOMEM */
+    bool symbol_table; /* the message at fault is a group's symbol table */
+    /* The object's own shape, element size and compact data size (UINT64_MAX: none). */
+    uint64_t elements, element_size, compact;
 } attribute_search;
 
 static bool match_attribute(unsigned type, const unsigned char *data, uint64_t size,
@@ -509,23 +552,33 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
     attribute_search *s = context;
     attribute_parts a;
     uint64_t elements;
+    bool sound = true;
     switch (type) {
     case MSG_LINK_INFO:
     case MSG_ATTRIBUTE_INFO:
-        s->malformed = !dense_storage_sound(s->guard, type, data, size);
+        sound = dense_storage_sound(s->guard, type, data, size);
         break;
     case MSG_DATATYPE:
-        s->malformed = datatype_end(data, 0, size, 0) == 0;
+        sound = datatype_end(data, 0, size, 0) != 0;
+        s->element_size = sound ? alk__kh5_load_le(data + 4, 4) : 0;
         break;
     case MSG_DATASPACE:
-        s->malformed = !dataspace_elements(s->guard, data, size, &elements);
+        sound = dataspace_elements(s->guard, data, size, &elements);
+        s->elements = sound ? elements : 0;
+        break;
+    case MSG_LAYOUT:
+        s->status = alk__kh5_guard_layout(s->guard, data, size, &s->compact);
         break;
     case MSG_LINK:
-        s->malformed = !link_sound(s->guard, data, size);
+        sound = link_sound(s->guard, data, size);
+        break;
+    case MSG_SYMBOL_TABLE:
+        s->status = alk__kh5_guard_symbol_table(s->guard, data, size);
+        s->symbol_table = s->status != ALK_OK;
         break;
     case MSG_ATTRIBUTE:
-        s->malformed = !attribute_sound(s->guard, data, size, &a);
-        if (!s->malformed && s->name != NULL && s->message == NULL &&
+        sound = attribute_sound(s->guard, data, size, &a);
+        if (sound && s->name != NULL && s->message == NULL &&
             strcmp((const char *)data + a.name_at, s->name) == 0) {
             s->message = data;
             s->size = size;
@@ -534,20 +587,55 @@ static bool match_attribute(unsigned type, const unsigned char *data, uint64_t s
     default:
         break;
     }
-    return s->malformed;
+    if (!sound) {
+        s->status = ALK_EINVAL;
+    }
+    return s->status != ALK_OK;
+}
+
+/* Walks the header at file address `header_addr` with `s` (see match_attribute); on failure
+ * sets `diag` naming `what` and the part at fault. */
+static int search_header(const alk__kh5_guard *g, uint64_t header_addr, attribute_search *s,
+                         const char *what, const char *label, alk_diag *diag) {
+    uint64_t at = alk__kh5_offset_of(g, header_addr);
+    s->compact = UINT64_MAX;
+    if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, s)) {
+        s->status = ALK_EINVAL;
+    }
+    /* libhdf5 1.10.8 reads a compact dataset's whole size from the data the message holds. */
+    if (s->status == ALK_OK && s->compact != UINT64_MAX &&
+        (s->element_size == 0 || s->elements > UINT64_MAX / s->element_size ||
+         s->elements * s->element_size != s->compact)) {
+        s->status = ALK_EINVAL;
+    }
+    switch (s->status) {
+    case ALK_OK:
+        return ALK_OK;
+    case ALK_ENOMEM:
+        return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
+    case ALK_ENOTSUP:
+        return alk_diag_set(diag, ALK_ENOTSUP,
+                            "%s: the dataset whose header is at address %" PRIu64
+                            " (reading %s) is virtual or keeps its chunks in an index this reader "
+                            "does not take (a fixed or extensible array or a version 2 B-tree, "
+                            "as h5py writes chunked datasets with libver \"latest\")",
+                            label, header_addr, what);
+    default:
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "%s: the %s of the object whose header is at address %" PRIu64
+                            " (reading %s) is malformed",
+                            label,
+                            s->symbol_table
+                                ? "symbol table (its B-tree, nodes or name heap)"
+                                : "header, or an attribute, link index or data layout in it,",
+                            header_addr, what);
+    }
 }
 
 int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
                               const char *label, alk_diag *diag) {
     attribute_search s = {.guard = g};
-    uint64_t at = offset_of(g, header_addr);
-    if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, &s) || s.malformed) {
-        return alk_diag_set(diag, ALK_EINVAL,
-                            "%s: the object header holding %s, or an attribute or link index in "
-                            "it, is malformed",
-                            label, what);
-    }
-    return ALK_OK;
+    return search_header(g, header_addr, &s, what, label, diag);
 }
 
 /* ---- variable-length references ----------------------------------------------------------- */
@@ -570,10 +658,11 @@ static bool match_object(unsigned index, uint64_t size, void *data) {
 
 static bool heap_object(const alk__kh5_guard *g, uint64_t addr, unsigned index,
                         uint64_t *ret_size) {
-    uint64_t at = offset_of(g, addr);
+    uint64_t at = alk__kh5_offset_of(g, addr);
     const uint64_t header = 8 + g->length_size;
-    if (at == UINT64_MAX || !inside(g, at, header) || memcmp(g->bytes + at, "GCOL", 4) != 0 ||
-        load_le(g->bytes + at + 8, g->length_size) > g->len - at) {
+    if (at == UINT64_MAX || !alk__kh5_inside(g, at, header) ||
+        memcmp(g->bytes + at, "GCOL", 4) != 0 ||
+        alk__kh5_load_le(g->bytes + at + 8, g->length_size) > g->len - at) {
         return false;
     }
     lookup l = {.index = index};
@@ -586,10 +675,9 @@ int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr,
                                   uint64_t max_len, const char *what, const char *label,
                                   alk_diag *diag) {
     attribute_search s = {.guard = g, .name = name};
-    uint64_t at = offset_of(g, header_addr);
-    if (at == UINT64_MAX || !walk_messages(g, at, match_attribute, &s) || s.malformed) {
-        return alk_diag_set(diag, ALK_EINVAL, "%s: the object header holding %s is malformed",
-                            label, what);
+    int rv = search_header(g, header_addr, &s, what, label, diag);
+    if (rv != ALK_OK) {
+        return rv;
     }
     if (s.message == NULL) {
         return alk_diag_set(diag, ALK_ENOTSUP,
@@ -607,14 +695,15 @@ int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr,
     const uint64_t ref_size = 4 + g->addr_size + 4; /* length, collection, index */
     /* A string's characters are its base type, of one byte: libhdf5 sizes its conversion
      * buffer by length × base size, and clears it. */
-    if (a.dt_size < 16 || (m[a.dt_at] & 0x0f) != CLASS_VLEN || load_le(m + a.dt_at + 12, 4) != 1 ||
+    if (a.dt_size < 16 || (m[a.dt_at] & 0x0f) != CLASS_VLEN ||
+        alk__kh5_load_le(m + a.dt_at + 12, 4) != 1 ||
         !dataspace_elements(g, m + a.ds_at, a.ds_size, &n) || n > (s.size - a.data_at) / ref_size) {
         return alk_diag_set(diag, ALK_EINVAL, "%s: the attribute message of %s is malformed", label,
                             what);
     }
     for (uint64_t i = 0; i < n; i++) {
         const unsigned char *ref = m + a.data_at + i * ref_size;
-        uint64_t length = load_le(ref, 4);
+        uint64_t length = alk__kh5_load_le(ref, 4);
         uint64_t object_size;
         if (length == 0) {
             continue; /* an empty string: libhdf5 does not look at the heap */
@@ -625,8 +714,8 @@ int alk__kh5_guard_vlen_attribute(const alk__kh5_guard *g, uint64_t header_addr,
                                 " bytes; at most %" PRIu64,
                                 label, i, what, length, max_len);
         }
-        if (!heap_object(g, load_le(ref + 4, g->addr_size),
-                         (unsigned)load_le(ref + 4 + g->addr_size, 4), &object_size) ||
+        if (!heap_object(g, alk__kh5_load_le(ref + 4, g->addr_size),
+                         (unsigned)alk__kh5_load_le(ref + 4 + g->addr_size, 4), &object_size) ||
             object_size < length) {
             return alk_diag_set(diag, ALK_EINVAL,
                                 "%s: element %" PRIu64 " of %s points to no global heap object "

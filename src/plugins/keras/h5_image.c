@@ -14,8 +14,10 @@
  * and chunk counts and bytes (charged to the read's budget), attribute element counts and bytes,
  * link name lengths, the number of links visited (hard links may form cycles: the walk counts
  * visits, not objects, and stops at the depth limit). What libhdf5 1.10 trusts and misreads
- * (global heaps, string references, attribute messages) is checked on the raw image first, by
- * h5_guard.c, before each attribute call.
+ * (global heaps, string references, attribute messages, link indexes, symbol tables) is checked
+ * on the raw image first, by h5_guard.c: the header of every group on a path before libhdf5
+ * looks the next name up in it, and an object's header before libhdf5 opens or lists it or
+ * reads an attribute.
  *
  * HDF5's automatic error printing is switched off (per thread: thread-safe builds keep it per
  * thread); when a call fails, the innermost message of HDF5's error stack is appended to ours.
@@ -119,27 +121,53 @@ static int guard_header(alk__kh5 *h5, hid_t loc, const char *path, const char *w
 }
 
 /*
- * Lets the guard check the attribute messages and link indexes of the object at `path` (relative
- * to `loc`) before libhdf5 decodes them, as every attribute call and every listing of a group
- * does, and first those of each group on the way there (libhdf5 reads a group's links to find
- * the next one); `what` names the attribute or group in errors.
+ * Lets the guard check the header of each group on the way to `path` (relative to `loc`) before
+ * libhdf5 looks the next name up in it, then the object's own. With `ret_exists`, a name missing
+ * on the way is not an error: *ret_exists says whether the object exists (and was checked).
  */
-static int guard_object(alk__kh5 *h5, hid_t loc, const char *path, const char *what,
-                        alk_diag *diag) {
+static int guard_way(alk__kh5 *h5, hid_t loc, const char *path, const char *what, bool *ret_exists,
+                     alk_diag *diag) {
     char *way = alk_strdup(path);
     if (way == NULL) {
         return alk_diag_set(diag, ALK_ENOMEM, "out of memory");
     }
     int rv = ALK_OK;
-    /* Each prefix ending before an inner '/' (a leading one names the root, checked at open). */
-    for (char *slash = strchr(way + 1, '/'); rv == ALK_OK && slash != NULL;
-         slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        rv = guard_header(h5, loc, way, what, diag);
-        *slash = '/';
-    }
+    bool exists = true;
+    /* Each prefix ending before an inner '/' (a leading one names the root, checked at open),
+     * then the whole path. */
+    char *cut = way;
+    do {
+        cut = strchr(cut + 1, '/');
+        if (cut != NULL) {
+            *cut = '\0';
+        }
+        if (ret_exists != NULL) {
+            exists = H5Lexists(loc, way, h5->lapl) > 0;
+            (void)H5Eclear2(H5E_DEFAULT);
+        }
+        if (exists) {
+            rv = guard_header(h5, loc, way, what, diag);
+        }
+        if (cut != NULL) {
+            *cut = '/';
+        }
+    } while (rv == ALK_OK && exists && cut != NULL);
     alk_free(way);
-    return rv != ALK_OK ? rv : guard_header(h5, loc, path, what, diag);
+    if (rv == ALK_OK && ret_exists != NULL) {
+        *ret_exists = exists;
+    }
+    return rv;
+}
+
+/*
+ * Lets the guard check the attribute messages, link indexes and symbol table of the object at
+ * `path` (relative to `loc`, which must exist) before libhdf5 decodes them, as every attribute
+ * call and every listing of a group does, and first those of each group on the way there;
+ * `what` names the attribute or group in errors.
+ */
+static int guard_object(alk__kh5 *h5, hid_t loc, const char *path, const char *what,
+                        alk_diag *diag) {
+    return guard_way(h5, loc, path, what, NULL, diag);
 }
 
 /* ---- open and close ----------------------------------------------------------------------- */
@@ -182,12 +210,10 @@ int alk__kh5_open(const void *bytes, size_t len, const char *label, alk__kh5 **r
     } else {
         char name[64];
         (void)snprintf(name, sizeof(name), "alkaid-image-%lu", atomic_fetch_add(&image_counter, 1));
+        /* The root group's header was checked by alk__kh5_guard_init. */
         h5->file = H5Fopen(name, H5F_ACC_RDONLY, fapl);
         if (h5->file < 0) {
             rv = fail(h5, diag, ALK_EINVAL, "not a readable HDF5 file");
-        } else {
-            /* alk__kh5_has_root_attr answers without an error path: check the root now. */
-            rv = guard_object(h5, h5->file, "/", "the root attributes", diag);
         }
     }
     if (fapl >= 0) {
@@ -372,22 +398,45 @@ bool alk__kh5_has_root_attr(alk__kh5 *h5, const char *name) {
     return found;
 }
 
-/* Whether `path` names a group (through hard or in-file soft links only). */
-static bool is_group(alk__kh5 *h5, const char *path) {
-    bool group = false;
-    if (H5Lexists(h5->file, path, h5->lapl) > 0) {
-        hid_t object = H5Oopen(h5->file, path, h5->lapl);
-        group = object >= 0 && H5Iget_type(object) == H5I_GROUP;
-        if (object >= 0) {
-            (void)H5Oclose(object);
-        }
+/*
+ * Opens the object at `path` (relative to `loc`) when it exists and has the HDF5 type `type`
+ * (through hard or in-file soft links only), after the guard checked each group on the way and
+ * the object itself: *ret_object is its id (the caller closes it), or H5I_INVALID_HID.
+ */
+static int open_if(alk__kh5 *h5, hid_t loc, const char *path, H5I_type_t type, const char *what,
+                   hid_t *ret_object, alk_diag *diag) {
+    bool exists = false;
+    int rv = guard_way(h5, loc, path, what, &exists, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    hid_t object = exists ? H5Oopen(loc, path, h5->lapl) : H5I_INVALID_HID;
+    if (object >= 0 && H5Iget_type(object) != type) {
+        (void)H5Oclose(object);
+        object = H5I_INVALID_HID;
     }
     (void)H5Eclear2(H5E_DEFAULT);
-    return group;
+    *ret_object = object;
+    return ALK_OK;
 }
 
-bool alk__kh5_has_root_group(alk__kh5 *h5, const char *name) {
-    return is_group(h5, name);
+/* Whether `path` names a group, in *ret_group. */
+static int find_group(alk__kh5 *h5, const char *path, bool *ret_group, alk_diag *diag) {
+    char what[240];
+    (void)snprintf(what, sizeof(what), "'%.200s'", path);
+    hid_t group;
+    int rv = open_if(h5, h5->file, path, H5I_GROUP, what, &group, diag);
+    if (rv == ALK_OK) {
+        *ret_group = group >= 0;
+    }
+    if (group >= 0) {
+        (void)H5Oclose(group);
+    }
+    return rv;
+}
+
+int alk__kh5_has_root_group(alk__kh5 *h5, const char *name, bool *ret_found, alk_diag *diag) {
+    return find_group(h5, name, ret_found, diag);
 }
 
 /* The scalar string attribute `name` of the object at `path` (relative to `loc`); NULL when there
@@ -891,13 +940,19 @@ static int read_layer(alk__kf_reader *r, alk__kh5 *h5, const char *root, const a
     int rv = alk_buf_error(&path);
     if (rv != ALK_OK) {
         rv = alk_diag_set(diag, rv, "out of memory");
-    } else if (!plain_path(layer->as.str.bytes) || !is_group(h5, path.data)) {
+        goto done;
+    }
+    if (plain_path(layer->as.str.bytes)) {
+        rv = find_group(h5, path.data, &found, diag);
+    }
+    if (rv == ALK_OK && !found) {
         rv = required ? alk_diag_set(diag, ALK_EINVAL,
                                      "%s: layer_names lists '%.200s', which has no group in '%s'",
                                      h5->label, layer->as.str.bytes, root)
                       : ALK_OK;
         goto done;
-    } else {
+    }
+    if (rv == ALK_OK) {
         rv = read_name_list(r, h5, path.data, "weight_names", &names, &found, diag);
     }
     if (rv == ALK_OK && !found) {
@@ -909,11 +964,11 @@ static int read_layer(alk__kf_reader *r, alk__kh5 *h5, const char *root, const a
     }
     for (size_t i = 0; rv == ALK_OK && i < names.len; i++) {
         const alk_value *weight = ALK_VEC_AT(&names, const alk_value *, i);
-        alk_buf address;
-        alk_buf_init(&address);
-        alk_buf_printf(&address, "%s/%s", layer->as.str.bytes, weight->as.str.bytes);
+        alk_buf full; /* the dataset's path: "<root>/<layer>/<weight>" */
+        alk_buf_init(&full);
+        alk_buf_printf(&full, "%s/%s", path.data, weight->as.str.bytes);
         hid_t dataset = H5I_INVALID_HID;
-        if (alk_buf_error(&address) != ALK_OK) {
+        if (alk_buf_error(&full) != ALK_OK) {
             rv = alk_diag_set(diag, ALK_ENOMEM, "out of memory");
         } else if (!plain_path(weight->as.str.bytes)) {
             rv = alk_diag_set(diag, ALK_EINVAL,
@@ -921,26 +976,22 @@ static int read_layer(alk__kf_reader *r, alk__kh5 *h5, const char *root, const a
                               "'%.200s', which is not a relative path",
                               h5->label, layer->as.str.bytes, weight->as.str.bytes);
         } else {
-            hid_t layer_group = H5Oopen(h5->file, path.data, h5->lapl);
-            if (layer_group >= 0 && H5Lexists(layer_group, weight->as.str.bytes, h5->lapl) > 0) {
-                dataset = H5Oopen(layer_group, weight->as.str.bytes, h5->lapl);
-            }
-            if (layer_group >= 0) {
-                (void)H5Oclose(layer_group);
-            }
-            (void)H5Eclear2(H5E_DEFAULT);
-            if (dataset < 0 || H5Iget_type(dataset) != H5I_DATASET) {
+            const char *address = full.data + strlen(root) + 1; /* "<layer>/<weight>" */
+            char what[240];
+            (void)snprintf(what, sizeof(what), "weight '%.200s'", address);
+            rv = open_if(h5, h5->file, full.data, H5I_DATASET, what, &dataset, diag);
+            if (rv == ALK_OK && dataset < 0) {
                 rv = alk_diag_set(diag, ALK_EINVAL,
                                   "%s: weight '%.200s' of layer '%.200s' has no dataset", h5->label,
                                   weight->as.str.bytes, layer->as.str.bytes);
-            } else {
-                rv = add_dataset(r, h5, dataset, address.data, diag);
+            } else if (rv == ALK_OK) {
+                rv = add_dataset(r, h5, dataset, address, diag);
             }
         }
         if (dataset >= 0) {
             (void)H5Oclose(dataset);
         }
-        alk_buf_fini(&address);
+        alk_buf_fini(&full);
     }
     if (rv == ALK_OK && (required || names.len > 0)) {
         const alk_value *array =

@@ -365,6 +365,20 @@ static int legacy_metadata(alk__kf_reader *r, alk__kh5 *h5, const alk_value **re
     return ALK_OK;
 }
 
+/* Whether the root group holds a `layers` or a `vars` group (Keras 3 weights), in *ret_found. */
+static int has_v3_groups(alk__kh5 *h5, bool *ret_found, alk_diag *diag) {
+    bool layers = false;
+    bool vars = false;
+    int rv = alk__kh5_has_root_group(h5, "layers", &layers, diag);
+    if (rv == ALK_OK && !layers) {
+        rv = alk__kh5_has_root_group(h5, "vars", &vars, diag);
+    }
+    if (rv == ALK_OK) {
+        *ret_found = layers || vars;
+    }
+    return rv;
+}
+
 /* Why an HDF5 file without `model_config` is not a model on its own. */
 static int not_a_model(alk__kh5 *h5, const char *label, alk_diag *diag) {
     if (alk__kh5_has_root_attr(h5, "layer_names")) {
@@ -373,7 +387,12 @@ static int not_a_model(alk__kh5 *h5, const char *label, alk_diag *diag) {
                             "with it (alkaidc convert model.json --weights FILE)",
                             label);
     }
-    if (alk__kh5_has_root_group(h5, "layers") || alk__kh5_has_root_group(h5, "vars")) {
+    bool v3 = false;
+    int rv = has_v3_groups(h5, &v3, diag);
+    if (rv != ALK_OK) {
+        return rv;
+    }
+    if (v3) {
         return alk_diag_set(diag, ALK_EINVAL,
                             "%s is a Keras 3 weights file (.weights.h5) without its model: "
                             "convert the .keras file, or give config.json with --weights",
@@ -407,7 +426,11 @@ static int read_legacy_h5(alk__kf_reader *r, const void *bytes, size_t len,
     if (rv == ALK_OK) {
         rv = legacy_metadata(r, h5, &metadata, diag);
     }
-    if (rv == ALK_OK && !alk__kh5_has_root_group(h5, "model_weights")) {
+    bool weights = false;
+    if (rv == ALK_OK) {
+        rv = alk__kh5_has_root_group(h5, "model_weights", &weights, diag);
+    }
+    if (rv == ALK_OK && !weights) {
         rv = alk_diag_set(diag, ALK_EINVAL, "%s has a model_config but no model_weights group",
                           label);
     }
@@ -486,6 +509,32 @@ int alk_keras_file_read(const void *bytes, size_t len, const alk_keras_file_limi
     return rv;
 }
 
+/*
+ * The weights of a pair from `h5`: Keras 2's (a root attribute layer_names; *ret_legacy true,
+ * its metadata in *ret_metadata) or Keras 3's (a layers or vars group).
+ */
+static int read_weights_h5(alk__kf_reader *r, alk__kh5 *h5, const char *label, bool *ret_legacy,
+                           const alk_value **ret_metadata, alk_diag *diag) {
+    if (alk__kh5_has_root_attr(h5, "model_config")) {
+        return alk_diag_set(diag, ALK_EINVAL,
+                            "%s is a full model (.h5 with model_config): convert it alone", label);
+    }
+    if (alk__kh5_has_root_attr(h5, "layer_names")) {
+        *ret_legacy = true;
+        int rv = legacy_metadata(r, h5, ret_metadata, diag);
+        return rv == ALK_OK ? alk__kh5_read_legacy(r, h5, "/", diag) : rv;
+    }
+    bool v3 = false;
+    int rv = has_v3_groups(h5, &v3, diag);
+    if (rv == ALK_OK && !v3) {
+        rv = alk_diag_set(diag, ALK_EINVAL,
+                          "%s is not a Keras weights file (no layer_names attribute and no "
+                          "layers or vars group)",
+                          label);
+    }
+    return rv == ALK_OK ? alk__kh5_read_tree(r, h5, "/", diag) : rv;
+}
+
 int alk_keras_pair_read(const void *json, size_t json_len, const void *weights, size_t weights_len,
                         const alk_keras_file_limits *limits, alk_arena *arena,
                         const alk_value **ret_payload, alk_diag *diag) {
@@ -510,23 +559,8 @@ int alk_keras_pair_read(const void *json, size_t json_len, const void *weights, 
     if (rv == ALK_OK) {
         rv = alk__kh5_open(weights, weights_len, label, &h5, diag);
     }
-    if (rv == ALK_OK && alk__kh5_has_root_attr(h5, "model_config")) {
-        rv = alk_diag_set(diag, ALK_EINVAL,
-                          "%s is a full model (.h5 with model_config): convert it alone", label);
-    } else if (rv == ALK_OK && alk__kh5_has_root_attr(h5, "layer_names")) {
-        legacy = true;
-        rv = legacy_metadata(&r, h5, &metadata, diag);
-        if (rv == ALK_OK) {
-            rv = alk__kh5_read_legacy(&r, h5, "/", diag);
-        }
-    } else if (rv == ALK_OK &&
-               (alk__kh5_has_root_group(h5, "layers") || alk__kh5_has_root_group(h5, "vars"))) {
-        rv = alk__kh5_read_tree(&r, h5, "/", diag);
-    } else if (rv == ALK_OK) {
-        rv = alk_diag_set(diag, ALK_EINVAL,
-                          "%s is not a Keras weights file (no layer_names attribute and no "
-                          "layers or vars group)",
-                          label);
+    if (rv == ALK_OK) {
+        rv = read_weights_h5(&r, h5, label, &legacy, &metadata, diag);
     }
     alk__kh5_close(h5);
     if (rv == ALK_OK) {

@@ -83,6 +83,9 @@ typedef struct alk__kh5_guard {
     uint64_t base;    /* file addresses are relative to it */
     size_t addr_size; /* the superblock's sizes of offsets and lengths */
     size_t length_size;
+    unsigned leaf_k;     /* a symbol table node holds up to 2 × leaf_k links */
+    unsigned internal_k; /* a group B-tree node has up to 2 × internal_k children */
+    unsigned chunk_k;    /* a chunk index B-tree node, up to 2 × chunk_k */
 } alk__kh5_guard;
 
 /*
@@ -96,9 +99,11 @@ int alk__kh5_guard_init(alk__kh5_guard *g, const void *bytes, size_t len, const 
 /*
  * Checks the attribute messages in the header of the object at file address `header_addr`
  * before libhdf5 decodes them (it decodes them all to find one): each must have a known version,
- * a name ending in its NUL inside the message, and its type and shape inside the message; and
- * its link info and attribute info messages, before libhdf5 follows them: every heap and B-tree
- * address undefined or inside the image. `what` names the attribute looked for in errors.
+ * a name ending in its NUL inside the message, and its type and shape inside the message; its
+ * link info and attribute info messages, before libhdf5 follows them: every heap and B-tree
+ * address undefined or inside the image; and a group's symbol table (h5_guard_btree.c), before
+ * libhdf5 lists it or looks a name up in it. `what` names the attribute looked for in errors.
+ * ALK_EINVAL, or ALK_ENOMEM.
  */
 int alk__kh5_guard_attributes(const alk__kh5_guard *g, uint64_t header_addr, const char *what,
                               const char *label, alk_diag *diag);
@@ -132,8 +137,9 @@ void alk__kh5_close(alk__kh5 *h5);
 /* Whether the root group has an attribute called `name`. */
 bool alk__kh5_has_root_attr(alk__kh5 *h5, const char *name);
 
-/* Whether the root group has a link called `name` to a group. */
-bool alk__kh5_has_root_group(alk__kh5 *h5, const char *name);
+/* Whether the root group has a link called `name` to a group, in *ret_found; the group's
+ * header is checked by the guard first (ALK_EINVAL when malformed). */
+int alk__kh5_has_root_group(alk__kh5 *h5, const char *name, bool *ret_found, alk_diag *diag);
 
 /*
  * The string attribute `name` of the root group (fixed or variable length, str or bytes, as h5py
