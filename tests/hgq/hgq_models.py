@@ -758,8 +758,9 @@ def softmax_cases():
         layer = hc.qsoftmax(b.name("QSoftmax"), b.names, [1], **parts)
         return b.call(layer, [x], {"mask": None})
     yield single("QSoftmax[stable]", (8,), stable, SAT_INPUT,
-                 ["QSoftmax stable: max − x, exp table (its iq and oq), sum, 1/x table, product"],
-                 data_scale=1.0)
+                 ["QSoftmax stable: max − x, exp table (its iq and oq), sum, 1/x table, product",
+                  "legacy .h5: the tables' quantizers are found as <layer>_exp_table_oq &c."],
+                 data_scale=1.0, legacy=True)
 
     def unstable(b, x):
         parts = softmax_quants(b, x.shape, (1, 1), False)
@@ -1066,13 +1067,40 @@ def snn_cases():
 
 # ---- every model ---------------------------------------------------------------------------
 
+def nested_cases():
+    """HGQ2 layers inside a model called as a layer (the keras tracer's nested levels)."""
+    def nested(b, x):
+        # The Sequential's layers are built in its build(), inside its name scope: their legacy
+        # .h5 names start with "sequential/", and the nested model's group holds them all.
+        g = ("kif", "SAT", "RND")
+        inner = HBuilder("nested-inner")
+        inner.gen, inner.names = b.gen, b.names
+        t = inner.m.input(tuple(x.shape), name="input_layer_1")
+        inner.probe[id(t)] = b.probe[id(x)]
+        y = dense(inner, t, 5, g, activation="relu")
+        q = inner.gen.datalane(y.shape, ("kbi", "WRAP", "TRN"), q_type="kbi")
+        z = inner.call(hc.quantizer_layer(inner.name("Quantizer"), q, inner.names), [y])
+        chain = [y.producer, z.producer]
+        for layer, t_out in zip(chain, (y, z)):
+            layer.out_shape = tuple(t_out.shape)
+            for v, scope in layer.weights():
+                v.path = "sequential/" + (v.path or "/".join(scope + [v.name]))
+        seq = kg.Sequential("sequential", tuple(x.shape), chain, input_name="input_layer_1")
+        y = b.call(seq, [x], {"mask": None})
+        return dense(b, y, 3, ("kbi", "WRAP", "TRN"), activation="linear")
+    yield single("Nested[Sequential]", (6,), nested, SAT_INPUT,
+                 ["a Sequential of a QDense and a Quantizer inside a Functional: in the legacy "
+                  ".h5 its layers' quantizer variables sit in the Sequential's group"],
+                 legacy=True)
+
+
 def cases():
     """Every working model (conversion must succeed and equal the oracle)."""
     out = []
     for group in (quantizer_cases, dense_cases, batchnorm_dense_cases, einsum_dense_cases,
                   conv_cases, batchnorm_cases, pooling_cases, merge_cases, reduce_cases,
                   lut_cases, softmax_cases, table_cases, attention_cases, rnn_cases,
-                  snn_cases):
+                  snn_cases, nested_cases):
         out.extend(group())
     names = [c.name for c in out]
     assert len(names) == len(set(names)), "duplicate case names"

@@ -1080,8 +1080,11 @@ def _eval_model(model, inputs, ctx):
 
 
 def apply_layer(layer, args, kwargs, ctx):
-    """One node: an HGQ2 layer by its handler, anything else by tests/keras/oracle.py."""
-    if layer.module.startswith("hgq."):
+    """One node: an HGQ2 layer by its handler, a nested model by evaluating it here (it may hold
+    HGQ2 layers), anything else by tests/keras/oracle.py."""
+    if ko._is_model(layer):
+        outs = _eval_model(layer, args[0] if isinstance(args[0], list) else [args[0]], ctx)
+    elif layer.module.startswith("hgq."):
         handler = HANDLERS.get(layer.class_name)
         if handler is None:
             raise OracleError(f"no oracle for {layer.class_name} ({layer.module})")

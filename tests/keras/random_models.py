@@ -47,6 +47,7 @@ Exit status 0 when every model passed, 1 otherwise.
 """
 import argparse
 import concurrent.futures
+import copy
 import json
 import math
 import os
@@ -100,6 +101,15 @@ class NetMixin:
         self.rng = rng
         self.terminal = []  # non-dyadic averages: model outputs only
         self.k2_ok = True
+        self.shareable = []  # layers with weights, called once on one tensor so far
+
+    def remember(self, layer, args):
+        """A layer with weights called on one tensor may be called again (op_shared)."""
+        if layer.kind == "layer" and layer.vars and len(layer.nodes) == 1 and \
+                len(args) == 1 and isinstance(args[0], kg.Tensor) and \
+                not isinstance(layer, kg._Model):
+            layer.first_input_shape = tuple(args[0].shape)
+            self.shareable.append(layer)
 
     def pick(self, seq, p=None):
         return seq[int(self.rng.choice(len(seq), p=p))]
@@ -137,6 +147,7 @@ class HNet(NetMixin, hm.HBuilder):
             if 0 in o.shape or o.size > MAX_ELEMENTS:
                 raise Skip("size")
         res = hm.HBuilder.call(self, layer, args, kwargs, n_outputs, broken_shape)
+        self.remember(layer, args)
         return self.after(res, outs)
 
     def keras(self, cls, cfg, x, kwargs=None):
@@ -165,6 +176,7 @@ class KNet(NetMixin, km.Builder):
             if 0 in o.shape or o.size > MAX_ELEMENTS:
                 raise Skip("size")
         res = km.Builder.node(self, layer, args, kwargs, n_outputs, out_shape, out_dtype)
+        self.remember(layer, args)
         if layer.kind == "layer" and layer.class_name not in K2_CLASSES:
             self.k2_ok = False
         if layer.kind == "op":
@@ -633,8 +645,40 @@ def h_merge(net, xs):
     return net.call(layer, [list(xs)])
 
 
+def h_softmax(net, x):
+    """QSoftmax over the last axis (stable) or over every feature axis (unstable, with iq)."""
+    r = len(x.shape)
+    if r > 2 or int(np.prod(x.shape)) > 24:
+        raise Skip("a small softmax only")
+    stable = net.chance(0.6)
+    axes = [r] if stable or r == 1 else list(range(1, r + 1))
+    inv_shape = tuple(1 if a + 1 in axes else d for a, d in enumerate(x.shape))
+    parts = hm.softmax_quants(net, x.shape, inv_shape, stable)
+    kw = {}
+    if not stable:
+        kw = {"iq": net.gen.datalane(x.shape, ("kif", "WRAP", "RND"), i_range=(0, 1),
+                                     f_range=(1, 2)), "input_scaler": 0.5}
+    layer = hc.qsoftmax(net.name("QSoftmax"), net.names, axes, stable=stable, **kw, **parts)
+    return net.call(layer, [x], {"mask": None})
+
+
+def h_contract(net, xs):
+    """QDot (batch dot over the last axes) or QEinsum of two rank-2 tensors."""
+    a, b = xs[:2]
+    if len(a.shape) != 2 or len(b.shape) != 2:
+        raise Skip("rank")
+    grid = (None, net.pick(["WRAP", "SAT"]), net.pick(["TRN", "RND"]))
+    if a.shape[1] == b.shape[1] and net.chance(0.5):
+        return hm.merge(net, [a, b], "QDot", grid, extra={"axes": -1, "normalize": False})
+    if a.shape[1] == b.shape[0]:
+        return hm.merge(net, [a, b], "QEinsum", grid, tail={"equation": "abc,acd->abd"})
+    if a.shape[0] == b.shape[0]:
+        return hm.merge(net, [a, b], "QEinsum", grid, tail={"equation": "abc,abd->acd"})
+    raise Skip("shapes")
+
+
 HGQ_OPS = [(h_dense, 4), (h_einsum_dense, 1.5), (h_conv, 4), (h_batchnorm, 1.5),
-           (h_pool, 2.5), (h_quantizer, 1), (h_lut, 0.8), (h_reduce, 0.6)]
+           (h_pool, 2.5), (h_quantizer, 1), (h_lut, 0.8), (h_reduce, 0.6), (h_softmax, 0.4)]
 
 
 # ---- plain Keras layers --------------------------------------------------------------------
@@ -782,6 +826,47 @@ def rand_shape(rng):
     return (int(rng.integers(3, 7)), int(rng.integers(3, 7)), int(rng.integers(1, 4)))
 
 
+def op_nested(net, x):
+    """A sub-model of one to three random layers (a Functional, or a Sequential of a chain)
+    called as a layer: its layers share the outer model's names and random stream."""
+    net.n_nested = getattr(net, "n_nested", 0) + 1
+    sub = copy.copy(net)
+    sub.m = kg.Functional(f"functional_{net.n_nested}", flat_io=True)
+    sub.terminal = []
+    t = sub.m.input(tuple(x.shape), name=f"input_layer_{10 + net.n_nested}")
+    net.probe[id(t)] = net.probe[id(x)]
+    ops = (HGQ_OPS if net.hgq else KERAS_OPS) + SHAPE_OPS
+    y = t
+    for _ in range(int(net.rng.integers(1, 4))):
+        z = apply_random(sub, ops, y)
+        if z is None or z in sub.terminal:
+            break
+        y = z
+    if y is t:
+        raise Skip("an empty sub-model")
+    sub.m.output(y)
+    model = sub.m
+    chain = sequential_of(sub, [t], [y]) if net.chance(0.4) else None
+    if chain is not None:
+        name = f"sequential_{net.n_nested}"
+        model = kg.Sequential(name, tuple(x.shape), chain,
+                              input_name=f"input_layer_{10 + net.n_nested}")
+        if net.hgq:  # built inside the Sequential's build(): its name scope in front (h5)
+            for layer in chain:
+                for v, scope in layer.weights():
+                    v.path = f"{name}/" + (v.path or "/".join(scope + [v.name]))
+    return net.call(model, [x] if net.hgq else x, {"mask": None})
+
+
+def op_shared(net, x):
+    """A layer of the model called again, on another tensor of its input shape."""
+    used = [l for l in net.shareable if l.first_input_shape == tuple(x.shape)]
+    if not used:
+        raise Skip("no layer of this input shape")
+    layer = net.pick(used)
+    return net.call(layer, [x] if net.hgq else x, dict(layer.nodes[0][1]))
+
+
 def apply_random(net, ops, x, tries=12):
     """One op drawn by weight that fits x (None when none did)."""
     if not x.shape:
@@ -803,6 +888,8 @@ def merge_random(net, xs):
     try:
         if len(same) >= 2 and net.chance(0.25):
             return op_binary(net, same)
+        if net.hgq and net.chance(0.15):
+            return h_contract(net, xs)
         if len(same) >= 2:
             if net.hgq and net.chance(0.7):
                 return h_merge(net, same[:int(net.rng.integers(2, min(3, len(same)) + 1))])
@@ -816,7 +903,8 @@ def merge_random(net, xs):
 
 def compose(net, n_inputs, n_ops):
     """Builds the graph: a list of live tensors grown op by op, with branches and merges."""
-    ops = (HGQ_OPS if net.hgq else KERAS_OPS) + SHAPE_OPS + OP_OPS
+    ops = (HGQ_OPS if net.hgq else KERAS_OPS) + SHAPE_OPS + OP_OPS + \
+        [(op_nested, 0.5), (op_shared, 0.5)]
     shape = rand_shape(net.rng)
     inputs = [net.input(shape if j == 0 or net.chance(0.6) else rand_shape(net.rng))
               for j in range(n_inputs)]

@@ -360,12 +360,18 @@ static bool legacy_object(alk_op *op, const char *path, char *object, size_t *nt
                                 : SIZE_MAX;
         return *nth != SIZE_MAX;
     }
-    if (strcmp(path, "kq") != 0 && strcmp(path, "bq") != 0 && strcmp(path, "iq") != 0 &&
-        strcmp(path, "oq") != 0) {
+    /* "kq" &c., or one sub-layer deep ("exp_table/oq"): HGQ2 names a sub-layer
+     * "<layer>_<attribute>" (QSoftmax's tables) and its quantizers "<sub-layer>_oq". */
+    const char *slash = strchr(path, '/');
+    const char *q = slash != NULL ? slash + 1 : path;
+    if ((strcmp(q, "kq") != 0 && strcmp(q, "bq") != 0 && strcmp(q, "iq") != 0 &&
+         strcmp(q, "oq") != 0) ||
+        (slash != NULL && strchr(q, '/') != NULL)) {
         return false;
     }
-    return hgq_path(op, object, alk_op_name(op), "_") && strlen(object) + 3 < HGQ_PATH_MAX &&
-           strcat(object, path) != NULL;
+    int n = snprintf(object, HGQ_PATH_MAX, "%s_%.*s%s%s", alk_op_name(op),
+                     slash != NULL ? (int)(slash - path) : 0, path, slash != NULL ? "_" : "", q);
+    return n > 0 && n < HGQ_PATH_MAX;
 }
 
 /* Component `c` of a '/'-separated name: its start and length; false past the end. */

@@ -1119,16 +1119,17 @@ const char *alk_keras_dispatch_module(const alk_keras_layer *layer) {
 }
 
 bool alk_keras_legacy_owns(const char *name, const char *layer) {
-    const char *last = strrchr(name, '/');
-    if (last == NULL) {
-        return false;
+    size_t want = strlen(layer);
+    for (const char *start = name;;) {
+        const char *end = strchr(start, '/');
+        if (end == NULL) {
+            return false; /* the last component is the variable's own name */
+        }
+        if ((size_t)(end - start) == want && strncmp(start, layer, want) == 0) {
+            return true;
+        }
+        start = end + 1;
     }
-    const char *start = last;
-    while (start > name && start[-1] != '/') {
-        start--;
-    }
-    size_t n = (size_t)(last - start);
-    return strlen(layer) == n && strncmp(start, layer, n) == 0;
 }
 
 /* ---- Input shapes -------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ struct alk_keras_layer {
     /* Where its weights are stored: keras_v3, the group path ("layers/dense",
      * "layers/functional/layers/dense"; NULL for ops); legacy_h5, the group of the top-level
      * layer holding it (its own name at the top level), in which a nested layer's weight names
-     * start with its own name (alk_keras_legacy_owns). */
+     * have its own name as a component (alk_keras_legacy_owns). */
     const char *weights_dir;
     const char *legacy_group;
     bool nested; /* a layer of a nested model */
@@ -153,9 +153,10 @@ int alk_keras_model_input_shape(const alk_keras_model *model, size_t input, int6
  * when the config has none its registered package (`hgq>QDense` goes to plugin "hgq"). */
 const char *alk_keras_dispatch_module(const alk_keras_layer *layer);
 
-/* Whether the legacy-h5 weight name `name` ("dense_1/kernel:0") belongs to layer `layer` of a
- * nested model, whose weights sit in the group of the top-level layer holding it: its component
- * before the last is the layer's name. */
+/* Whether the legacy-h5 weight name `name` ("dense_1/kernel:0", "sequential/q_dense/q_dense_iq/
+ * fixed_point_quantizer_kif/i") belongs to layer `layer` of a nested model, whose weights sit in
+ * the group of the top-level layer holding it: one of its components before the last is the
+ * layer's name (an HGQ2 layer's quantizers add object components after it). */
 bool alk_keras_legacy_owns(const char *name, const char *layer);
 
 /* Keras's snake_case of a class name (`Conv2DTranspose` -> `conv2d_transpose`) into `out`
