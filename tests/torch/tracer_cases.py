@@ -372,6 +372,12 @@ def regressions():
     add("comparison of a remainder that cancels to 0", lambda: _wrap(
         lambda x: (torch.remainder(torch.where(x < 0, x * 0, x), 0.5) > 0.5).float() + x),
         [(8,)], kif=(1, 2, 1), perturb=False)
+    # x ^ 3 is 3 - x where 3 is all ones of the result's format; the one-bit x was complemented
+    # in its own format: 1 - x (seed 586).
+    add("xor of one-bit values with all ones", lambda: _wrap(lambda x: torch.cat(
+        [(torch.clamp(torch.round(x), 0, 1).to(torch.int32) ^ 3).type_as(x),
+         (torch.clamp(torch.round(x), 0, 1).to(torch.int32) ^ -1).type_as(x)], -1)), [(4,)],
+        kif=(1, 2, 1), perturb=False)
     return c
 
 
