@@ -378,6 +378,13 @@ def regressions():
         [(torch.clamp(torch.round(x), 0, 1).to(torch.int32) ^ 3).type_as(x),
          (torch.clamp(torch.round(x), 0, 1).to(torch.int32) ^ -1).type_as(x)], -1)), [(4,)],
         kif=(1, 2, 1), perturb=False)
+    # argmax over copies of one value (a nearest upsampling): after CSE the comparisons of equal
+    # copies cancel to the constant 0, and the retrace took NOT of that constant in its own
+    # format (no bits): 0 instead of 1, and the last copy's index instead of the first (seed 87).
+    add("argmax over the copies of an upsampling", lambda: _wrap(lambda x: torch.cat(
+        [torch.argmax(torch.abs(F.interpolate(x, scale_factor=3)), 2, keepdim=True).type_as(x),
+         torch.argmin(torch.abs(F.interpolate(x, scale_factor=3)), 2, keepdim=True).type_as(x)],
+        -1)), [(2, 2)], kif=(1, 2, 4), perturb=False)
     return c
 
 
