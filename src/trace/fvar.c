@@ -1462,7 +1462,9 @@ static alk_fvar *binary_bit(alk_trace *t, alk_fvar *v, alk_fvar *o, alk_bit_bino
             if (type == ALK_BIT_OR) {
                 return quantize(t, o, k, i, f, ALK_WRAP, ALK_TRN);
             }
-            return quantize(t, unary_bit(t, v, ALK_BIT_NOT), k, i, f, ALK_WRAP, ALK_TRN);
+            /* x ^ ones = ones - x. Beyond the reference, whose ~x complements x in x's own
+             * format: a one-bit x ^ 3 came out 1 - x, not 3 - x. */
+            return quantize(t, const_add(t, neg(t, v), lo(o)), k, i, f, ALK_WRAP, ALK_TRN);
         }
     }
     double step = ldexp(1.0, -f);

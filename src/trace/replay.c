@@ -226,6 +226,12 @@ int alk__exec_op(alk_trace *t, const alk__comb *c, size_t index, const alk__rval
     case 9: {
         alk_qint from = c->ops[a[0]].qint, to = op->qint;
         alk__rval v = buf[a[0]];
+        if (v.var != NULL && alk_fv_low(v.var) == alk_fv_high(v.var)) {
+            /* Beyond the reference: NOT and ALL read the operand in the program's format; a
+             * variable the replay has made a constant has its own value's format (0 has no
+             * bits, and its NOT was 0): computed as the number it is. */
+            v = num(alk_fv_low(v.var));
+        }
         alk_bit_unop type = (alk_bit_unop)op->data[0];
         if (v.var) {
             if (type == ALK_BIT_NOT) {

@@ -455,7 +455,8 @@ def _structure(b, v):
         stop = b.int(-n, n) if b.chance(0.5) else None
         step = b.int(1, 2)
         index = (slice(None),) * dim + (slice(start, stop, step),)
-        text = ":, " * dim + f"{'' if start is None else start}:{'' if stop is None else stop}:{step}"
+        bounds = ["" if e is None else e for e in (start, stop)]
+        text = ":, " * dim + f"{bounds[0]}:{bounds[1]}:{step}"
         return b.add(f"{{}}[{text}]", lambda net, x: x[index], [v.index], v.f, v.m)
     if kind == 5:
         reps = [1] + [b.int(1, 2) for _ in range(v.rank)]
@@ -559,15 +560,100 @@ def _binary(b, v, w):
 def _matmul(b, v, w):
     if v.rank != 2 or w.rank != 2 or v.shape[1] != w.shape[1]:
         raise _Rejected("matmul")
-    out = b.add("torch.matmul({0}, {1}.transpose(1, 2))",
-                lambda net, x, y: torch.matmul(x, y.transpose(1, 2)), [v.index, w.index],
-                v.f + w.f, v.m * w.m * v.shape[1])
+    if b.chance(0.5):
+        out = b.add("torch.einsum('bij,bkj->bik', {0}, {1})",
+                    lambda net, x, y: torch.einsum("bij,bkj->bik", x, y), [v.index, w.index],
+                    v.f + w.f, v.m * w.m * v.shape[1])
+    else:
+        out = b.add("torch.matmul({0}, {1}.transpose(1, 2))",
+                    lambda net, x, y: torch.matmul(x, y.transpose(1, 2)), [v.index, w.index],
+                    v.f + w.f, v.m * w.m * v.shape[1])
     return b.quantize(out)
+
+
+def _misc(b, v):
+    """Reductions to indices and truth values, sorting, integer and bitwise operations, tiling,
+    functional forms reading parameters, shared modules and identities. Integer and boolean
+    results come back with type_as(x): the oracle runs the module in float64."""
+    kind = b.int(0, 11)
+    dim = b.int(1, v.rank)
+    n = v.shape[dim - 1]
+    if kind == 0:
+        name = b.pick(["argmax", "argmin"])
+        fn = getattr(torch, name)
+        return b.add(f"torch.{name}({{0}}, {dim}, keepdim=True).type_as({{0}})",
+                     lambda net, x: fn(x, dim, keepdim=True).type_as(x), [v.index], 0, n)
+    if kind == 1 and n <= 3:
+        return b.quantize(b.add(f"torch.prod({{}}, {dim})", lambda net, x: torch.prod(x, dim),
+                                [v.index], v.f * n, v.m ** n))
+    if kind == 2:
+        c = b.dyadic(2, 2)
+        name = b.pick(["all", "any"])
+        return b.add(f"({{0}} > {c}).{name}({dim}).type_as({{0}})",
+                     lambda net, x: getattr(x > c, name)(dim).type_as(x), [v.index], 0, 1)
+    if kind == 3 and n <= 8:
+        descending = b.chance(0.5)
+        return b.add(f"torch.sort({{}}, {dim}, descending={descending})[0]",
+                     lambda net, x: torch.sort(x, dim, descending=descending)[0], [v.index],
+                     v.f, v.m)
+    if kind == 4:
+        r = b.int(2, 3)
+        return b.add(f"torch.repeat_interleave({{}}, {r}, {dim})",
+                     lambda net, x: torch.repeat_interleave(x, r, dim), [v.index], v.f, v.m)
+    if kind == 5:
+        reps = (1,) + tuple(b.int(1, 2) for _ in range(v.rank))
+        return b.add(f"torch.tile({{}}, {reps})", lambda net, x: torch.tile(x, reps), [v.index],
+                     v.f, v.m)
+    if kind == 6:
+        # Integer values through an integer dtype and back; & | ^ ~ on them.
+        w = b.quantize(v, f=0, i=b.int(1, 3))
+        name = b.pick(["&", "|", "^", "~"])
+        c = b.int(0, 7)
+        ops = {"&": lambda x: x & c, "|": lambda x: x | c, "^": lambda x: x ^ c,
+               "~": lambda x: ~x}
+        op = ops[name]
+        shown = f"~{{}}" if name == "~" else f"{{}} {name} {c}"
+        return b.add(f"({shown.format('{0}.to(torch.int32)')}).type_as({{0}})",
+                     lambda net, x: op(x.to(torch.int32)).type_as(x), [w.index], 0, 16)
+    if kind == 7:
+        weight = nn.Parameter(b.weights((b.int(1, 4), v.shape[-1]))[0])
+        holder = nn.Module()
+        holder.weight = weight
+        return b.add(f"F.linear({{}}, W{tuple(weight.shape)})",
+                     lambda mod, x: F.linear(x, mod.weight), [v.index], v.f + 3,
+                     v.m * v.shape[-1] * 7 + 8, module=holder)
+    if kind == 8 and b.steps:
+        # A module called a second time (its dump is renamed #1).
+        mods = [m for m in b.mods if isinstance(m, (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Hardtanh))]
+        if not mods:
+            raise _Rejected("no module to share")
+        mod = b.pick(mods)
+        k = next(j for j, m in enumerate(b.mods) if m is mod)
+        with torch.no_grad():
+            example = mod(v.example)
+        v2 = _Value(len(b.values), example, v.f + 3, v.m * 64 + 8)
+        b.values.append(v2)
+        b.steps.append((lambda net, x, k=k: net.mods[k](x), (v.index,)))
+        b.lines.append(f"v{v2.index} = mods[{k}](v{v.index})  # shared")
+        return b.narrow(v2)
+    if kind == 9:
+        cls = b.pick([nn.Identity, nn.Dropout, nn.Flatten])
+        return b.add(f"nn.{cls.__name__}()({{}})", lambda mod, x: mod(x), [v.index], v.f, v.m,
+                     module=cls())
+    if kind == 10 and v.rank >= 2:
+        s = b.int(2, 3)
+        return b.add(f"F.interpolate({{}}, scale_factor={s})",
+                     lambda net, x: F.interpolate(x, scale_factor=s, mode="nearest"), [v.index],
+                     v.f, v.m)
+    c = b.dyadic(2, 2)
+    name = b.pick(["eq", "ne", "ge", "lt"])
+    return b.add(f"{{0}} * torch.{name}({{0}}, {c})",
+                 lambda net, x: x * getattr(torch, name)(x, c), [v.index], v.f, v.m)
 
 
 def _unary_step(b, v):
     families = [(_linear, 3), (_activation, 4), (_arithmetic, 2), (_reduction, 1),
-                (_structure, 3)]
+                (_structure, 3), (_misc, 2)]
     if v.rank >= 2:
         families += [(_conv, 3), (_pool, 2), (_batch_norm, 1), (_spatial, 1)]
         if v.rank <= 3:

@@ -372,6 +372,19 @@ def regressions():
     add("comparison of a remainder that cancels to 0", lambda: _wrap(
         lambda x: (torch.remainder(torch.where(x < 0, x * 0, x), 0.5) > 0.5).float() + x),
         [(8,)], kif=(1, 2, 1), perturb=False)
+    # x ^ 3 is 3 - x where 3 is all ones of the result's format; the one-bit x was complemented
+    # in its own format: 1 - x (seed 586).
+    add("xor of one-bit values with all ones", lambda: _wrap(lambda x: torch.cat(
+        [(torch.clamp(torch.round(x), 0, 1).to(torch.int32) ^ 3).type_as(x),
+         (torch.clamp(torch.round(x), 0, 1).to(torch.int32) ^ -1).type_as(x)], -1)), [(4,)],
+        kif=(1, 2, 1), perturb=False)
+    # argmax over copies of one value (a nearest upsampling): after CSE the comparisons of equal
+    # copies cancel to the constant 0, and the retrace took NOT of that constant in its own
+    # format (no bits): 0 instead of 1, and the last copy's index instead of the first (seed 87).
+    add("argmax over the copies of an upsampling", lambda: _wrap(lambda x: torch.cat(
+        [torch.argmax(torch.abs(F.interpolate(x, scale_factor=3)), 2, keepdim=True).type_as(x),
+         torch.argmin(torch.abs(F.interpolate(x, scale_factor=3)), 2, keepdim=True).type_as(x)],
+        -1)), [(2, 2)], kif=(1, 2, 4), perturb=False)
     return c
 
 
