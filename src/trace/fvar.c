@@ -892,18 +892,11 @@ static alk_fvar *quantize(alk_trace *t, alk_fvar *v, int k, int i, int f, alk_ov
         }
     }
     if (lo(v) == hi(v)) {
+        /* torch.round of a constant 0.5 came out 1 and of 2.5, 3 (see quantize_number) */
         return alk__fv_const_hw(t, quantize_number(lo(v), k, i, f, overflow, round), hw);
     }
     if (f < _f && round == ALK_RND) {
         return quantize(t, const_add(t, v, ldexp(1.0, -f - 1)), k, i, f, overflow, ALK_TRN);
-    }
-    if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP && lo(v) == hi(v)) {
-        /* Beyond the reference: a constant is rounded here. The bit test below slices x + 1/2
-         * by x's format, but a constant's format is its own value's (1.0 has no fraction bit),
-         * so torch.round of a constant 0.5 came out 1 and of 2.5, 3. */
-        double step = ldexp(1.0, -f);
-        alk_fvar *r = alk__fv_const_hw(t, py_round(lo(v) / step) * step, hw);
-        return quantize(t, r, k, i, f, overflow, ALK_TRN);
     }
     if (f < _f && round == ALK_RND_CONV && overflow == ALK_WRAP) {
         /* Round half to even: floor(x + 1/2), clearing its 2^-f bit on exact ties. Bits are
