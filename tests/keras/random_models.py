@@ -859,7 +859,10 @@ def op_nested(net, x):
 
 def op_shared(net, x):
     """A layer of the model called again, on another tensor of its input shape."""
-    used = [l for l in net.shareable if l.first_input_shape == tuple(x.shape)]
+    # (a Keras layer with a table activation is followed by round(.16): not called again alone)
+    used = [l for l in net.shareable if l.first_input_shape == tuple(x.shape) and
+            (net.hgq or net.quantized_outputs or
+             l.config().get("activation") not in ko.TABLE_ACTIVATIONS)]
     if not used:
         raise Skip("no layer of this input shape")
     layer = net.pick(used)
