@@ -859,7 +859,10 @@ def op_nested(net, x):
 
 def op_shared(net, x):
     """A layer of the model called again, on another tensor of its input shape."""
-    used = [l for l in net.shareable if l.first_input_shape == tuple(x.shape)]
+    # (a Keras layer with a table activation is followed by round(.16): not called again alone)
+    used = [l for l in net.shareable if l.first_input_shape == tuple(x.shape) and
+            (net.hgq or net.quantized_outputs or
+             l.config().get("activation") not in ko.TABLE_ACTIVATIONS)]
     if not used:
         raise Skip("no layer of this input shape")
     layer = net.pick(used)
@@ -1106,6 +1109,12 @@ def set_keras_weights(net, model):
 
 # ---- files and checks ----------------------------------------------------------------------
 
+def has_ops(model):
+    """Whether the model or one of its sub-models holds an op node."""
+    return any(l.kind == "op" or (isinstance(l, kg._Model) and has_ops(l))
+               for l in model.ordered_layers())
+
+
 def write_forms(case, directory):
     """Every form: .keras, Keras 3 .h5, Keras 3 to_json() + .weights.h5 (and the Keras 2
     .h5 and JSON pair for plain models of Keras 2 layers)."""
@@ -1113,7 +1122,7 @@ def write_forms(case, directory):
     forms = {}
     kg.write_keras(case.model, stem + ".keras")
     forms["keras"] = [stem + ".keras"]
-    if not any(l.kind == "op" for l in case.model.ordered_layers()):
+    if not has_ops(case.model):
         # Keras 3's legacy config names an op node by its class alone ("Multiply"): Keras
         # reads it back as the layer, so no such .h5 exists of a model with ops
         kg.write_h5(case.model, stem + ".k3.h5", keras=3)
